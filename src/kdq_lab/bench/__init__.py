@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): each compares the lab with a named baseline measured in the same run."""

@@ -1,0 +1,117 @@
+"""The ``kdq-lab`` command. Every user error exits with code 2 and no traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kdq_lab.config import DEFAULT_SEED, Paths
+from kdq_lab.errors import KdqError
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from kdq_lab.data.catalog import generate_catalog
+
+    out = generate_catalog(Path(args.out), scale=args.scale, seed=args.seed)
+    print(f"wrote {out}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from kdq_lab.data.movielens import import_movielens
+
+    out = import_movielens(Path(args.src), Path(args.out))
+    print(f"wrote {out}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from kdq_lab.data.validate import validate_dataset
+    from kdq_lab.errors import format_problems
+
+    problems = validate_dataset(Path(args.dataset))
+    if problems:
+        print(format_problems(problems, f"invalid dataset {args.dataset}"), file=sys.stderr)
+        return 2
+    print(f"{args.dataset}: valid")
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from kdq_lab.data.registry import resolve_dataset
+    from kdq_lab.data.splits import SplitConfig
+    from kdq_lab.data.store import prepare
+
+    config = SplitConfig(kind=args.split, test_fraction=args.test_fraction,
+                         validation_fraction=args.validation_fraction, seed=args.seed, cutoff=args.cutoff,
+                         predefined=args.predefined)
+    paths = Paths.default()
+    folder = prepare(resolve_dataset(args.dataset, paths), config, paths.processed, force=args.force)
+    print(folder)
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from kdq_lab.bench import builder
+
+    if args.which in ("builder", "all"):
+        builder.run(repeats=args.repeats)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kdq-lab", description="kdq_lab: recommender research for KDQ (큰당큐).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    generate = commands.add_parser("generate", help="write a built-in synthetic dataset")
+    generate.add_argument("kind", choices=["kdq-catalog"], help="what to generate")
+    generate.add_argument("--scale", choices=["tiny", "small", "default", "large"], default="default")
+    generate.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    generate.add_argument("--out", required=True, help="dataset folder to write (replaced whole)")
+    generate.set_defaults(run=_generate)
+
+    importer = commands.add_parser("import", help="convert a public dataset into the data contract")
+    importer.add_argument("kind", choices=["movielens"], help="source format (MovieLens-100k folder)")
+    importer.add_argument("src", help="folder with u.data, u.user, u.item, u.genre, ...")
+    importer.add_argument("--out", required=True, help="dataset folder to write (replaced whole)")
+    importer.set_defaults(run=_import)
+
+    validate = commands.add_parser("validate", help="check a dataset folder against its dataset.yaml")
+    validate.add_argument("dataset", help="dataset folder")
+    validate.set_defaults(run=_validate)
+
+    prep = commands.add_parser("prepare", help="validate, split and store a dataset under data/processed/")
+    prep.add_argument("dataset", help="dataset folder, a name under data/raw/, or a built-in name")
+    prep.add_argument("--split", default="user_temporal",
+                      choices=["random", "user_temporal", "global_temporal", "cold_users", "cold_items", "predefined"])
+    prep.add_argument("--test-fraction", type=float, default=0.2)
+    prep.add_argument("--validation-fraction", type=float, default=0.1)
+    prep.add_argument("--seed", type=int, default=42)
+    prep.add_argument("--cutoff", help="global_temporal: ISO 8601 cutoff time")
+    prep.add_argument("--predefined", help="predefined: the split's name in dataset.yaml (e.g. ua)")
+    prep.add_argument("--force", action="store_true", help="rebuild even if the same split is stored")
+    prep.set_defaults(run=_prepare)
+
+    bench = commands.add_parser("bench", help="benchmarks against LightFM, measured in the same run")
+    bench.add_argument("which", choices=["builder", "all"], nargs="?", default="all")
+    bench.add_argument("--repeats", type=int, default=3, help="runs per side; medians are reported")
+    bench.set_defaults(run=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``kdq-lab``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KdqError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

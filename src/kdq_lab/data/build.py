@@ -1,0 +1,234 @@
+"""Vectorised interaction and feature matrices, identical to ``lightfm.data.Dataset``'s.
+
+* Interactions: one entry per (user, item) pair. Duplicate events of a pair are
+  aggregated by **summing their weights**; the interaction matrix is binary (1 per
+  pair). This equals ``Dataset.build_interactions`` followed by ``.tocsr()`` for the
+  weights, and ``> 0`` of it for the interactions.
+* Features: categorical columns are one-hot, multi-valued columns multi-hot, numeric
+  columns one-hot over bins. Feature names read ``column:value``.
+* :func:`compose_features` adds the optional identity block (first, as LightFM does)
+  and the row normalisation (``none`` or ``l1``, with a configurable identity weight).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from kdq_lab.data.schema import EntitySpec
+
+Normalization = Literal["none", "l1"]
+
+
+@dataclass(frozen=True)
+class UnknownValue:
+    """A feature value absent from the training vocabulary (ignored when encoding)."""
+
+    row: int
+    column: str
+    value: str
+
+
+@dataclass(frozen=True)
+class FeatureVocabulary:
+    """Feature names of one side (users or items) and how to encode rows into them."""
+
+    separator: str
+    categorical: tuple[str, ...]
+    multi_valued: tuple[str, ...]
+    numeric_edges: dict[str, tuple[float, ...]]
+    names: tuple[str, ...]
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.categorical + self.multi_valued + tuple(self.numeric_edges)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, entity: EntitySpec, separator: str) -> "FeatureVocabulary":
+        """Learn the vocabulary from a table; values sorted within each column."""
+        edges = {}
+        for feature in entity.numeric:
+            if feature.edges is not None:
+                edges[feature.column] = feature.edges
+            else:
+                numbers = pd.to_numeric(frame[feature.column], errors="coerce").dropna()
+                qs = np.unique(np.quantile(numbers, np.linspace(0, 1, feature.bins + 1)))
+                edges[feature.column] = tuple(float(q) for q in qs)
+        vocab = cls(separator, entity.categorical, entity.multi_valued, edges, (), dict(entity.labels))
+        keys = np.unique(vocab._keys(frame)[1].astype(str))
+        position = {c: i for i, c in enumerate(vocab.columns)}
+        column_of = np.array([position[k.split(":", 1)[0]] for k in keys], dtype=int)
+        textual = keys[(column_of < len(vocab.categorical) + len(vocab.multi_valued))]
+        textual = textual[np.argsort([position[k.split(":", 1)[0]] for k in textual], kind="stable")]
+        names = tuple(textual.tolist()) + tuple(label for column in edges for label in _bin_labels(column, edges[column]))
+        return cls(separator, entity.categorical, entity.multi_valued, edges, names, dict(entity.labels))
+
+    def _keys(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(row, ``column:value`` key) for every feature occurrence in ``frame``."""
+        rows, keys = [], []
+        positions = np.arange(len(frame))
+        for column in self.categorical:
+            values = frame[column].astype(object).to_numpy()
+            present = pd.notna(values) & (values != "")
+            rows.append(positions[present])
+            keys.append((column + ":" + pd.Series(values[present], dtype=object).astype(str)).to_numpy())
+        for column in self.multi_valued:
+            values = pd.Series(frame[column].astype(object).to_numpy())
+            values = values[values.notna() & (values != "")]
+            parts = values.astype(str).str.split(self.separator, regex=False).explode()
+            rows.append(parts.index.to_numpy())
+            keys.append((column + ":" + parts.astype(str)).to_numpy())
+        for column, edges in self.numeric_edges.items():
+            numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+            labels = np.array(_bin_labels(column, edges), dtype=object)
+            bins = np.searchsorted(np.asarray(edges), numbers, side="right") - 1
+            bins = np.where(numbers == edges[-1], len(edges) - 2, bins)
+            inside = np.isfinite(numbers) & (bins >= 0) & (bins < len(edges) - 1)
+            rows.append(positions[inside])
+            keys.append(labels[bins[inside]])
+        if not rows:
+            return np.zeros(0, dtype=int), np.zeros(0, dtype=object)
+        return np.concatenate(rows).astype(np.int64), np.concatenate(keys).astype(object)
+
+    def transform(self, frame: pd.DataFrame) -> tuple[sp.csr_matrix, list[UnknownValue]]:
+        """Multi-hot matrix of ``frame`` (rows in frame order) and the values not in the vocabulary."""
+        rows, keys = self._keys(frame.reset_index(drop=True))
+        index = pd.Index(self.names).get_indexer(keys)
+        known = index >= 0
+        unknown = [UnknownValue(int(r), *k.split(":", 1)) for r, k in zip(rows[~known], keys[~known])]
+        matrix = sp.csr_matrix(
+            (np.ones(int(known.sum()), dtype=np.float32), (rows[known], index[known])),
+            shape=(len(frame), len(self.names)),
+        )
+        matrix.sum_duplicates()
+        return matrix, unknown
+
+    def column_of(self) -> np.ndarray:
+        """Column name of every feature."""
+        return np.array([n.split(":", 1)[0] for n in self.names], dtype=object)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "separator": self.separator,
+            "categorical": list(self.categorical),
+            "multi_valued": list(self.multi_valued),
+            "numeric_edges": {k: list(v) for k, v in self.numeric_edges.items()},
+            "names": list(self.names),
+            "labels": dict(self.labels),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FeatureVocabulary":
+        return cls(
+            data["separator"], tuple(data["categorical"]), tuple(data["multi_valued"]),
+            {k: tuple(v) for k, v in data["numeric_edges"].items()}, tuple(data["names"]), dict(data.get("labels", {})),
+        )
+
+
+def _bin_labels(column: str, edges: tuple[float, ...]) -> list[str]:
+    """Feature names of a numeric column's bins, e.g. ``duration_min:10–30`` ([10, 30))."""
+    return [f"{column}:{lo:g}–{hi:g}" for lo, hi in zip(edges, edges[1:])]
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How a side's feature matrix is composed for a model.
+
+    Attributes
+    ----------
+    identity
+        Prepend one identity column per row (LightFM's ``*_identity_features``).
+    normalize
+        ``"l1"`` divides each row by its sum, identity included (LightFM's
+        ``normalize=True``); ``"none"`` keeps raw weights.
+    identity_weight
+        Weight of the identity entry before normalisation.
+    """
+
+    identity: bool = True
+    normalize: Normalization = "l1"
+    identity_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.normalize not in ("none", "l1"):
+            raise ValueError(f"normalize must be 'none' or 'l1', not {self.normalize!r}")
+        if not self.identity_weight > 0:
+            raise ValueError(f"identity_weight must be > 0, not {self.identity_weight!r}")
+
+
+def compose_features(base: sp.csr_matrix, config: FeatureConfig, with_identity: np.ndarray | None = None,
+                     n_identity: int | None = None) -> sp.csr_matrix:
+    """``[identity | base]`` with the configured normalisation, as float32 CSR.
+
+    Parameters
+    ----------
+    base
+        Multi-hot feature rows (n × f).
+    config
+        Identity block and normalisation.
+    with_identity
+        Boolean mask of rows whose identity entry is present. A row without it
+        (a user or item unseen in training) keeps the same normalisation, as if its
+        identity weight were there: its features weigh what a known row's would.
+        Default: every row.
+    n_identity
+        Width of the identity block (default ``base.shape[0]``); row ``r`` owns column ``r``.
+    """
+    base = sp.csr_matrix(base, dtype=np.float32)
+    n = base.shape[0]
+    if config.identity:
+        width = n if n_identity is None else n_identity
+        keep = np.ones(n, dtype=bool) if with_identity is None else np.asarray(with_identity, dtype=bool)
+        rows = np.flatnonzero(keep)
+        identity = sp.csr_matrix(
+            (np.full(len(rows), config.identity_weight, dtype=np.float32), (rows, rows)), shape=(n, width))
+        matrix = sp.hstack([identity, base], format="csr", dtype=np.float32)
+    else:
+        matrix = base.copy()
+    matrix.sort_indices()
+    if config.normalize == "l1":
+        sums = np.asarray(abs(base).astype(np.float64).sum(axis=1)).ravel()
+        if config.identity:
+            sums += config.identity_weight
+        row_of = np.repeat(np.arange(n), np.diff(matrix.indptr))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scaled = matrix.data.astype(np.float64) / sums[row_of]
+        matrix.data = np.where(sums[row_of] > 0, scaled, 0.0).astype(np.float32)
+    return matrix
+
+
+def pair_matrices(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray | None,
+                  shape: tuple[int, int]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Binary interactions (int32) and summed weights (float32) from row/column positions."""
+    values = np.ones(len(rows), dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32)
+    weight = sp.coo_matrix((values, (rows, cols)), shape=shape).tocsr()
+    weight.sum_duplicates()
+    binary = sp.csr_matrix((np.ones(weight.nnz, dtype=np.int32), weight.indices.copy(), weight.indptr.copy()),
+                           shape=shape)
+    return binary, weight
+
+
+def interaction_matrices(users: pd.Index, items: pd.Index, user_ids: Any, item_ids: Any,
+                         weights: Any = None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Binary interactions (int32) and summed weights (float32) as users × items CSR.
+
+    Raises
+    ------
+    KeyError
+        If an id is not in ``users`` / ``items``.
+    """
+    rows = users.get_indexer(user_ids)
+    cols = items.get_indexer(item_ids)
+    for name, index, ids in (("user", rows, user_ids), ("item", cols, item_ids)):
+        if (index < 0).any():
+            missing = np.asarray(ids, dtype=object)[index < 0][:5]
+            raise KeyError(f"{name} ids not in the id map: {list(missing)}")
+    return pair_matrices(rows, cols, weights, (len(users), len(items)))

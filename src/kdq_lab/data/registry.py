@@ -1,0 +1,49 @@
+"""Find a dataset by path or name; built-in KDQ catalogs are generated on first use (offline)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from kdq_lab.config import DEFAULT_SEED, Paths
+from kdq_lab.data.catalog import GENERATOR_VERSION, generate_catalog
+from kdq_lab.data.schema import SPEC_FILE
+from kdq_lab.errors import KdqError
+
+#: Built-in datasets: name -> (scale, seed). ``kdq-catalog`` is the lab's default.
+BUILTIN: dict[str, tuple[str, int]] = {
+    "kdq-catalog": ("default", DEFAULT_SEED),
+    "kdq-catalog-small": ("small", DEFAULT_SEED),
+    "kdq-catalog-tiny": ("tiny", DEFAULT_SEED),
+}
+
+
+def _generated_version(folder: Path) -> int | None:
+    params = folder / "ground_truth" / "params.json"
+    if not params.is_file():
+        return None
+    return json.loads(params.read_text(encoding="utf-8")).get("generator_version")
+
+
+def resolve_dataset(name_or_path: str | Path, paths: Paths | None = None, progress: bool = True) -> Path:
+    """The folder of a dataset given as a path, a name under ``data/raw/``, or a built-in name.
+
+    A built-in catalog missing from ``data/raw/`` (or made by an older generator) is
+    generated there first, deterministically.
+    """
+    paths = paths or Paths.default()
+    candidate = Path(name_or_path)
+    if (candidate / SPEC_FILE).is_file() and str(name_or_path) not in BUILTIN:
+        return candidate
+    folder = paths.raw / str(name_or_path)
+    if str(name_or_path) in BUILTIN:
+        if _generated_version(folder) != GENERATOR_VERSION:
+            scale, seed = BUILTIN[str(name_or_path)]
+            generate_catalog(folder, scale=scale, seed=seed, name=str(name_or_path), progress=progress)
+        return folder
+    if (folder / SPEC_FILE).is_file():
+        return folder
+    raise KdqError(
+        f"no dataset {str(name_or_path)!r}: not a folder with {SPEC_FILE}, not under {paths.raw}, "
+        f"and not built in ({', '.join(BUILTIN)})"
+    )

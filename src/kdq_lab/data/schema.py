@@ -1,0 +1,384 @@
+"""The raw-dataset contract: ``dataset.yaml`` parsed into frozen specs with precise errors.
+
+A dataset is a folder with ``users.csv``, ``items.csv``, ``interactions.csv`` and a
+``dataset.yaml`` describing them. See the README ("The data contract") for the layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from kdq_lab.errors import DataError, Problem
+
+SPEC_FILE = "dataset.yaml"
+FORMAT_VERSION = 1
+TimestampFormat = Literal["iso", "unix"]
+
+
+@dataclass(frozen=True)
+class NumericFeature:
+    """A numeric column turned into one-hot bins: explicit ``edges`` or ``bins`` quantiles."""
+
+    column: str
+    edges: tuple[float, ...] | None = None
+    bins: int | None = None
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """Users or items: file, id and timestamp columns, feature columns by kind."""
+
+    file: str
+    id: str
+    timestamp: str | None = None
+    categorical: tuple[str, ...] = ()
+    multi_valued: tuple[str, ...] = ()
+    numeric: tuple[NumericFeature, ...] = ()
+    text: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        """Feature columns in vocabulary order: categorical, multi-valued, numeric."""
+        return self.categorical + self.multi_valued + tuple(n.column for n in self.numeric)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column the file must have."""
+        stamp = (self.timestamp,) if self.timestamp else ()
+        return (self.id, *stamp, *self.feature_columns, *self.text)
+
+    def label(self, column: str) -> str:
+        """Readable name of a feature column (falls back to the column name)."""
+        return self.labels.get(column, column)
+
+
+@dataclass(frozen=True)
+class InteractionSpec:
+    """Interaction events: columns, event weights and the positive rule."""
+
+    file: str
+    user: str
+    item: str
+    timestamp: str
+    event: str
+    event_weights: dict[str, float]
+    positive_events: tuple[str, ...]
+    weight: str | None = None
+    positive_min_weight: float | None = None
+    not_before_item_timestamp: bool = False
+    not_before_user_timestamp: bool = False
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        extra = (self.weight,) if self.weight else ()
+        return (self.user, self.item, self.timestamp, self.event, *extra)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything ``dataset.yaml`` declares."""
+
+    name: str
+    title: str
+    timestamp_format: TimestampFormat
+    separator: str
+    users: EntitySpec
+    items: EntitySpec
+    interactions: InteractionSpec
+    predefined_splits: dict[str, str] = field(default_factory=dict)
+    ground_truth: str | None = None
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML form (inverse of :func:`parse_spec`)."""
+
+        def entity(e: EntitySpec) -> dict[str, Any]:
+            return {
+                "file": e.file,
+                "id": e.id,
+                "timestamp": e.timestamp,
+                "features": {
+                    "categorical": list(e.categorical),
+                    "multi_valued": list(e.multi_valued),
+                    "numeric": {
+                        n.column: ({"edges": list(n.edges)} if n.edges is not None else {"bins": n.bins})
+                        for n in e.numeric
+                    },
+                },
+                "text": list(e.text),
+                "labels": dict(e.labels),
+            }
+
+        i = self.interactions
+        return {
+            "format_version": self.format_version,
+            "name": self.name,
+            "title": self.title,
+            "timestamp_format": self.timestamp_format,
+            "multi_value_separator": self.separator,
+            "users": entity(self.users),
+            "items": entity(self.items),
+            "interactions": {
+                "file": i.file,
+                "user": i.user,
+                "item": i.item,
+                "timestamp": i.timestamp,
+                "event": i.event,
+                "weight": i.weight,
+                "event_weights": dict(i.event_weights),
+                "positive_events": list(i.positive_events),
+                "positive_min_weight": i.positive_min_weight,
+                "not_before_item_timestamp": i.not_before_item_timestamp,
+                "not_before_user_timestamp": i.not_before_user_timestamp,
+            },
+            "predefined_splits": dict(self.predefined_splits),
+            "ground_truth": self.ground_truth,
+        }
+
+
+def write_spec(spec: DatasetSpec, folder: Path) -> None:
+    """Write ``dataset.yaml`` into ``folder`` (UTF-8, keys in contract order)."""
+    text = yaml.safe_dump(spec.to_dict(), allow_unicode=True, sort_keys=False, width=100)
+    (Path(folder) / SPEC_FILE).write_text(text, encoding="utf-8")
+
+
+def read_spec(folder: Path) -> DatasetSpec:
+    """Read and check ``folder/dataset.yaml``; raise :class:`DataError` listing every problem."""
+    path = Path(folder) / SPEC_FILE
+    if not path.is_file():
+        raise DataError([Problem(str(path), None, None, None, "missing file: every dataset needs a dataset.yaml")])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError([Problem(str(path), None, None, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})")])
+    return parse_spec(text, str(path))
+
+
+def parse_spec(text: str, filename: str = SPEC_FILE) -> DatasetSpec:
+    """Parse the text of a ``dataset.yaml``; raise :class:`DataError` listing every problem."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise DataError([Problem(filename, line, None, None, f"malformed YAML: {reason}")]) from None
+    reader = _SpecReader(filename, root)
+    spec = reader.dataset(data)
+    if reader.problems:
+        raise DataError(reader.problems, heading=f"invalid {SPEC_FILE}")
+    assert spec is not None
+    return spec
+
+
+_TOP_KEYS = {
+    "format_version", "name", "title", "timestamp_format", "multi_value_separator",
+    "users", "items", "interactions", "predefined_splits", "ground_truth",
+}
+_ENTITY_KEYS = {"file", "id", "timestamp", "features", "text", "labels"}
+_FEATURE_KEYS = {"categorical", "multi_valued", "numeric"}
+_INTERACTION_KEYS = {
+    "file", "user", "item", "timestamp", "event", "weight", "event_weights", "positive_events",
+    "positive_min_weight", "not_before_item_timestamp", "not_before_user_timestamp",
+}
+
+
+class _SpecReader:
+    """Walks the parsed YAML, collecting problems with line numbers from the node tree."""
+
+    def __init__(self, filename: str, root: yaml.Node | None):
+        self.filename = filename
+        self.root = root
+        self.problems: list[Problem] = []
+
+    def _line(self, path: tuple[str, ...]) -> int | None:
+        node = self.root
+        line = None
+        for key in path:
+            if not isinstance(node, yaml.MappingNode):
+                break
+            for key_node, value_node in node.value:
+                if key_node.value == key:
+                    line = key_node.start_mark.line + 1
+                    node = value_node
+                    break
+            else:
+                break
+        return line
+
+    def problem(self, path: tuple[str, ...], value: Any, message: str) -> None:
+        shown = None if value is None else str(value)
+        self.problems.append(Problem(self.filename, self._line(path), ".".join(path) or None, shown, message, "key"))
+
+    def mapping(self, data: Any, path: tuple[str, ...], allowed: set[str], required: set[str]) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.problem(path, data, "expected a mapping (key: value lines)")
+            return {}
+        for key in data:
+            if key not in allowed:
+                self.problem((*path, str(key)), key, f"unknown key; allowed: {', '.join(sorted(allowed))}")
+        for key in sorted(required - set(data)):
+            self.problem(path, None, f"missing required key '{key}'")
+        return data
+
+    def string(self, data: dict[str, Any], path: tuple[str, ...], default: str | None = None) -> str | None:
+        if path[-1] not in data or data[path[-1]] is None:
+            return default
+        value = data[path[-1]]
+        if not isinstance(value, str) or not value.strip():
+            self.problem(path, value, "expected a non-empty text value")
+            return default
+        return value
+
+    def string_list(self, data: dict[str, Any], path: tuple[str, ...]) -> tuple[str, ...]:
+        value = data.get(path[-1]) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.problem(path, value, "expected a list of column names")
+            return ()
+        return tuple(value)
+
+    def flag(self, data: dict[str, Any], path: tuple[str, ...]) -> bool:
+        value = data.get(path[-1], False)
+        if not isinstance(value, bool):
+            self.problem(path, value, "expected true or false")
+            return False
+        return value
+
+    def numeric(self, data: Any, path: tuple[str, ...]) -> tuple[NumericFeature, ...]:
+        if not data:
+            return ()
+        if not isinstance(data, dict):
+            self.problem(path, data, "expected a mapping column: {edges: [...]} or column: {bins: N}")
+            return ()
+        out = []
+        for column, rule in data.items():
+            where = (*path, str(column))
+            rule = self.mapping(rule, where, {"edges", "bins"}, set())
+            edges, bins = rule.get("edges"), rule.get("bins")
+            if (edges is None) == (bins is None):
+                self.problem(where, rule, "give exactly one of 'edges' (a rising list of numbers) or 'bins' (an integer >= 2)")
+                continue
+            if edges is not None:
+                ok = (
+                    isinstance(edges, list)
+                    and len(edges) >= 2
+                    and all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in edges)
+                    and all(a < b for a, b in zip(edges, edges[1:]))
+                )
+                if not ok:
+                    self.problem((*where, "edges"), edges, "expected a strictly rising list of at least two numbers")
+                    continue
+                out.append(NumericFeature(str(column), edges=tuple(float(e) for e in edges)))
+            else:
+                if not isinstance(bins, int) or isinstance(bins, bool) or bins < 2:
+                    self.problem((*where, "bins"), bins, "expected an integer >= 2")
+                    continue
+                out.append(NumericFeature(str(column), bins=bins))
+        return tuple(out)
+
+    def entity(self, data: Any, key: str, default_file: str) -> EntitySpec | None:
+        path = (key,)
+        data = self.mapping(data, path, _ENTITY_KEYS, {"id"})
+        features = self.mapping(data.get("features") or {}, (key, "features"), _FEATURE_KEYS, set())
+        labels = data.get("labels") or {}
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            self.problem((key, "labels"), labels, "expected a mapping column: readable name")
+            labels = {}
+        spec = EntitySpec(
+            file=self.string(data, (key, "file"), default_file) or default_file,
+            id=self.string(data, (key, "id")) or "",
+            timestamp=self.string(data, (key, "timestamp")),
+            categorical=self.string_list(features, (key, "features", "categorical")),
+            multi_valued=self.string_list(features, (key, "features", "multi_valued")),
+            numeric=self.numeric(features.get("numeric"), (key, "features", "numeric")),
+            text=self.string_list(data, (key, "text")),
+            labels={str(k): v for k, v in labels.items()},
+        )
+        seen: set[str] = set()
+        for column in spec.columns:
+            if column in seen:
+                self.problem(path, column, "column declared twice")
+            seen.add(column)
+        return spec
+
+    def interactions(self, data: Any) -> InteractionSpec | None:
+        path = ("interactions",)
+        data = self.mapping(data, path, _INTERACTION_KEYS, {"user", "item", "timestamp", "event", "event_weights", "positive_events"})
+        weights = data.get("event_weights") or {}
+        clean_weights: dict[str, float] = {}
+        if not isinstance(weights, dict) or not weights:
+            self.problem((*path, "event_weights"), weights, "expected a mapping event type: non-negative weight")
+        else:
+            for event, weight in weights.items():
+                if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+                    self.problem((*path, "event_weights", str(event)), weight, "expected a non-negative number")
+                else:
+                    clean_weights[str(event)] = float(weight)
+        positives = self.string_list(data, (*path, "positive_events"))
+        for event in positives:
+            if clean_weights and event not in clean_weights:
+                self.problem((*path, "positive_events"), event, f"not an event type in event_weights ({', '.join(clean_weights)})")
+        min_weight = data.get("positive_min_weight")
+        if min_weight is not None and (isinstance(min_weight, bool) or not isinstance(min_weight, (int, float))):
+            self.problem((*path, "positive_min_weight"), min_weight, "expected a number or null")
+            min_weight = None
+        return InteractionSpec(
+            file=self.string(data, (*path, "file"), "interactions.csv") or "interactions.csv",
+            user=self.string(data, (*path, "user")) or "",
+            item=self.string(data, (*path, "item")) or "",
+            timestamp=self.string(data, (*path, "timestamp")) or "",
+            event=self.string(data, (*path, "event")) or "",
+            weight=self.string(data, (*path, "weight")),
+            event_weights=clean_weights,
+            positive_events=positives,
+            positive_min_weight=None if min_weight is None else float(min_weight),
+            not_before_item_timestamp=self.flag(data, (*path, "not_before_item_timestamp")),
+            not_before_user_timestamp=self.flag(data, (*path, "not_before_user_timestamp")),
+        )
+
+    def dataset(self, data: Any) -> DatasetSpec | None:
+        data = self.mapping(data, (), _TOP_KEYS, {"name", "users", "items", "interactions"})
+        if not data:
+            return None
+        version = data.get("format_version", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            self.problem(("format_version",), version, f"unsupported format version; this lab reads version {FORMAT_VERSION}")
+        stamp_format = data.get("timestamp_format", "iso")
+        if stamp_format not in ("iso", "unix"):
+            self.problem(("timestamp_format",), stamp_format, "expected 'iso' (ISO 8601 text) or 'unix' (seconds)")
+            stamp_format = "iso"
+        separator = data.get("multi_value_separator", "|")
+        if not isinstance(separator, str) or len(separator) != 1:
+            self.problem(("multi_value_separator",), separator, "expected a single character")
+            separator = "|"
+        splits = data.get("predefined_splits") or {}
+        if not isinstance(splits, dict) or not all(isinstance(v, str) for v in splits.values()):
+            self.problem(("predefined_splits",), splits, "expected a mapping split name: CSV file")
+            splits = {}
+        users = self.entity(data.get("users"), "users", "users.csv")
+        items = self.entity(data.get("items"), "items", "items.csv")
+        interactions = self.interactions(data.get("interactions"))
+        if users is None or items is None or interactions is None:
+            return None
+        if users.timestamp is None and interactions.not_before_user_timestamp:
+            self.problem(("interactions", "not_before_user_timestamp"), True, "needs users.timestamp to be declared")
+        if items.timestamp is None and interactions.not_before_item_timestamp:
+            self.problem(("interactions", "not_before_item_timestamp"), True, "needs items.timestamp to be declared")
+        return DatasetSpec(
+            name=self.string(data, ("name",)) or "",
+            title=self.string(data, ("title",), "") or "",
+            timestamp_format=stamp_format,
+            separator=separator,
+            users=users,
+            items=items,
+            interactions=interactions,
+            predefined_splits={str(k): v for k, v in splits.items()},
+            ground_truth=self.string(data, ("ground_truth",)),
+            format_version=FORMAT_VERSION,
+        )

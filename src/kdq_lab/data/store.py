@@ -1,0 +1,190 @@
+"""Processed splits on disk: ``data/processed/<dataset>/<split-id>/``.
+
+A split folder holds parquet tables, npz matrices and a ``manifest.json`` with the
+hashes of the raw files and every parameter. The split id hashes exactly those, so
+an unchanged dataset and split are never rebuilt, and a changed one never reused.
+
+Files: ``users.parquet``, ``items.parquet`` (profiles, row i = matrix row i),
+``events.parquet`` (positive events with their part), ``train.npz``,
+``validation.npz``, ``test.npz`` (summed weights; the interactions are their
+non-zero pattern), ``user_features.npz``, ``item_features.npz`` (multi-hot, no
+identity, no normalisation), ``features.json`` (vocabularies) and, for datasets
+with one, ``ground_truth/``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from kdq_lab.data.build import FeatureVocabulary, pair_matrices
+from kdq_lab.data.schema import read_spec
+from kdq_lab.data.splits import PARTS, SplitConfig, split_events
+from kdq_lab.data.validate import load_dataset
+from kdq_lab.errors import KdqError
+from kdq_lab.files import atomic_dir, sha256_file, stable_hash, write_json
+from kdq_lab.provenance import package_versions
+
+STORE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a split: binary interactions (int32) and summed weights (float32)."""
+
+    interactions: sp.csr_matrix
+    weights: sp.csr_matrix
+
+    @classmethod
+    def from_weights(cls, weights: sp.csr_matrix) -> "Part":
+        weights = sp.csr_matrix(weights, dtype=np.float32)
+        binary = sp.csr_matrix((np.ones(weights.nnz, dtype=np.int32), weights.indices, weights.indptr),
+                               shape=weights.shape)
+        return cls(binary, weights)
+
+    def __add__(self, other: "Part") -> "Part":
+        return Part.from_weights(self.weights + other.weights)
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """A prepared split, loaded: what every model and evaluator consumes."""
+
+    folder: Path
+    manifest: dict
+    users: pd.DataFrame
+    items: pd.DataFrame
+    events: pd.DataFrame
+    user_vocab: FeatureVocabulary
+    item_vocab: FeatureVocabulary
+    user_features: sp.csr_matrix
+    item_features: sp.csr_matrix
+    train: Part
+    validation: Part
+    test: Part
+
+    @property
+    def config(self) -> SplitConfig:
+        return SplitConfig(**self.manifest["split"])
+
+    @property
+    def split_id(self) -> str:
+        return self.manifest["split_id"]
+
+    @property
+    def dataset(self) -> str:
+        return self.manifest["dataset"]
+
+    @cached_property
+    def user_ids(self) -> pd.Index:
+        return pd.Index(self.users[self.manifest["user_id_column"]].astype(str))
+
+    @cached_property
+    def item_ids(self) -> pd.Index:
+        return pd.Index(self.items[self.manifest["item_id_column"]].astype(str))
+
+    @property
+    def known(self) -> Part:
+        """Train plus validation: everything known before the test period."""
+        return self.train + self.validation
+
+    @property
+    def ground_truth(self) -> Path | None:
+        folder = self.folder / "ground_truth"
+        return folder if folder.is_dir() else None
+
+
+def raw_hashes(dataset_dir: Path) -> dict[str, str]:
+    """SHA-256 of every file the dataset's ``dataset.yaml`` declares (and of itself)."""
+    spec = read_spec(dataset_dir)
+    files = ["dataset.yaml", spec.users.file, spec.items.file, spec.interactions.file, *spec.predefined_splits.values()]
+    return {name: sha256_file(Path(dataset_dir) / name) for name in files if (Path(dataset_dir) / name).is_file()}
+
+
+def split_folder(dataset_dir: Path, config: SplitConfig, processed_root: Path) -> Path:
+    """Where the split of this dataset version and config lives."""
+    spec = read_spec(dataset_dir)
+    key = stable_hash({"format": STORE_FORMAT, "raw": raw_hashes(dataset_dir), "split": config.to_dict()})
+    return Path(processed_root) / spec.name / f"{config.kind}-{key}"
+
+
+def prepare(dataset_dir: Path, config: SplitConfig, processed_root: Path, force: bool = False) -> Path:
+    """Validate, split and store a dataset, unless the same split is already stored.
+
+    Returns the split folder. Nothing is written when validation fails.
+    """
+    dataset_dir = Path(dataset_dir)
+    out = split_folder(dataset_dir, config, processed_root)
+    if (out / "manifest.json").is_file() and not force:
+        return out
+    raw = load_dataset(dataset_dir)
+    events = split_events(raw, config)
+    spec = raw.spec
+    user_vocab = FeatureVocabulary.fit(raw.users, spec.users, spec.separator)
+    item_vocab = FeatureVocabulary.fit(raw.items, spec.items, spec.separator)
+    shape = (len(raw.users), len(raw.items))
+    with atomic_dir(out) as tmp:
+        raw.users.to_parquet(tmp / "users.parquet", index=False)
+        raw.items.to_parquet(tmp / "items.parquet", index=False)
+        events.to_parquet(tmp / "events.parquet", index=False)
+        for name, vocab, frame in (("user", user_vocab, raw.users), ("item", item_vocab, raw.items)):
+            sp.save_npz(tmp / f"{name}_features.npz", vocab.transform(frame)[0])
+        write_json(tmp / "features.json", {"user": user_vocab.to_dict(), "item": item_vocab.to_dict()})
+        counts = {}
+        for part in PARTS:
+            rows = events[events["part"] == part]
+            _, weights = pair_matrices(rows["user"].to_numpy(), rows["item"].to_numpy(), rows["weight"].to_numpy(), shape)
+            sp.save_npz(tmp / f"{part}.npz", weights)
+            counts[part] = {"events": len(rows), "pairs": int(weights.nnz),
+                            "users": int((np.diff(weights.indptr) > 0).sum())}
+        if spec.ground_truth:
+            shutil.copytree(dataset_dir / spec.ground_truth, tmp / "ground_truth")
+        write_json(tmp / "manifest.json", {
+            "format": STORE_FORMAT,
+            "dataset": spec.name,
+            "dataset_title": spec.title,
+            "split_id": out.name,
+            "split": config.to_dict(),
+            "raw_hashes": raw.hashes,
+            "user_id_column": spec.users.id,
+            "item_id_column": spec.items.id,
+            "user_timestamp_column": spec.users.timestamp,
+            "item_timestamp_column": spec.items.timestamp,
+            "item_text_columns": list(spec.items.text),
+            "shape": list(shape),
+            "counts": counts,
+            "versions": package_versions(),
+        })
+    return out
+
+
+def load_split(folder: Path) -> SplitData:
+    """Load a split folder written by :func:`prepare`."""
+    folder = Path(folder)
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise KdqError(f"{folder} is not a prepared split (no manifest.json); run `kdq-lab prepare` first")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if manifest.get("format") != STORE_FORMAT:
+        raise KdqError(f"{manifest_path}: store format {manifest.get('format')} is not {STORE_FORMAT}; prepare it again")
+    vocab = json.loads((folder / "features.json").read_text(encoding="utf-8"))
+    parts = {part: Part.from_weights(sp.load_npz(folder / f"{part}.npz").tocsr()) for part in PARTS}
+    return SplitData(
+        folder=folder,
+        manifest=manifest,
+        users=pd.read_parquet(folder / "users.parquet"),
+        items=pd.read_parquet(folder / "items.parquet"),
+        events=pd.read_parquet(folder / "events.parquet"),
+        user_vocab=FeatureVocabulary.from_dict(vocab["user"]),
+        item_vocab=FeatureVocabulary.from_dict(vocab["item"]),
+        user_features=sp.load_npz(folder / "user_features.npz").tocsr(),
+        item_features=sp.load_npz(folder / "item_features.npz").tocsr(),
+        **parts,
+    )

@@ -1,0 +1,32 @@
+"""Shared fixtures: a tiny KDQ catalog and a MovieLens-100k-format folder, built once per session."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from kdq_lab.data.catalog import generate_catalog  # noqa: E402
+from movielens_fixture import write_ml100k  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_catalog(tmp_path_factory) -> Path:
+    """A valid tiny KDQ catalog (read-only: copy it before changing files)."""
+    return generate_catalog(tmp_path_factory.mktemp("catalog") / "kdq-tiny", scale="tiny", seed=7, progress=False)
+
+
+@pytest.fixture
+def catalog_copy(tiny_catalog, tmp_path) -> Path:
+    """A writable copy of the tiny catalog."""
+    return Path(shutil.copytree(tiny_catalog, tmp_path / "kdq-tiny"))
+
+
+@pytest.fixture(scope="session")
+def ml100k_source(tmp_path_factory) -> Path:
+    """A folder in the exact MovieLens-100k format."""
+    return write_ml100k(tmp_path_factory.mktemp("ml") / "ml-100k")

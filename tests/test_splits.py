@@ -1,0 +1,111 @@
+"""Split invariants: no pair in two parts, no future in train, cold entities really cold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kdq_lab.data.movielens import import_movielens
+from kdq_lab.data.splits import SplitConfig, split_events
+from kdq_lab.data.validate import load_dataset
+from kdq_lab.errors import KdqError
+
+KINDS = ["random", "user_temporal", "global_temporal", "cold_users", "cold_items"]
+
+
+@pytest.fixture(scope="module")
+def raw(tiny_catalog):
+    return load_dataset(tiny_catalog)
+
+
+def pairs(events: pd.DataFrame, part: str) -> set[tuple[int, int]]:
+    rows = events[events["part"] == part]
+    return set(zip(rows["user"], rows["item"]))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_pair_in_two_parts(raw, kind):
+    events = split_events(raw, SplitConfig(kind=kind, validation_fraction=0.2))
+    train, validation, test = (pairs(events, p) for p in ("train", "validation", "test"))
+    assert train and validation and test
+    assert not train & test and not train & validation and not validation & test
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_seed_decides(raw, kind):
+    a = split_events(raw, SplitConfig(kind=kind, seed=1))
+    b = split_events(raw, SplitConfig(kind=kind, seed=1))
+    pd.testing.assert_frame_equal(a, b)
+    if kind in ("random", "cold_users", "cold_items"):
+        c = split_events(raw, SplitConfig(kind=kind, seed=2))
+        assert pairs(a, "test") != pairs(c, "test")
+
+
+def test_user_temporal_train_never_after_the_users_cutoff(raw):
+    events = split_events(raw, SplitConfig(kind="user_temporal", validation_fraction=0.0))
+    cutoff = events[events["part"] == "test"].groupby("user")["time"].min()
+    train = events[events["part"] == "train"]
+    latest = train.groupby("user")["time"].max()
+    common = cutoff.index.intersection(latest.index)
+    assert len(common) > 20
+    assert (latest[common] < cutoff[common]).all()
+
+
+def test_user_temporal_holds_out_the_last_fraction(raw):
+    events = split_events(raw, SplitConfig(kind="user_temporal", test_fraction=0.25, validation_fraction=0.0))
+    test_pairs = events[events["part"] == "test"].groupby("user")["item"].nunique()
+    all_pairs = events.groupby("user")["item"].nunique()
+    expected = np.floor(0.25 * all_pairs + 0.5).astype(int)
+    expected = expected[expected > 0]
+    assert (test_pairs.reindex(expected.index).fillna(0) == expected).mean() > 0.9
+
+
+def test_global_temporal_respects_the_cutoff(raw):
+    cutoff = "2026-06-01T00:00:00+09:00"
+    events = split_events(raw, SplitConfig(kind="global_temporal", cutoff=cutoff, validation_fraction=0.1))
+    limit = pd.Timestamp(cutoff).timestamp()
+    assert (events[events["part"] != "test"]["time"] < limit).all()
+    assert (events[events["part"] == "test"]["time"] >= limit).all()
+    validation_start = events[events["part"] == "validation"]["time"].min()
+    assert (events[events["part"] == "train"]["time"] < validation_start).all()
+
+
+@pytest.mark.parametrize("kind, column", [("cold_users", "user"), ("cold_items", "item")])
+def test_cold_entities_have_no_train_events(raw, kind, column):
+    events = split_events(raw, SplitConfig(kind=kind, test_fraction=0.2, validation_fraction=0.1))
+    held = set(events.loc[events["part"] == "test", column])
+    seen = set(events.loc[events["part"] != "test", column])
+    assert held and not held & seen
+    validation = set(events.loc[events["part"] == "validation", column])
+    assert validation and not validation & set(events.loc[events["part"] == "train", column])
+
+
+def test_cold_users_keep_their_features(tiny_catalog, tmp_path):
+    from kdq_lab.data.store import load_split, prepare
+
+    split = load_split(prepare(tiny_catalog, SplitConfig(kind="cold_users"), tmp_path))
+    cold = np.flatnonzero((split.test.interactions.getnnz(axis=1) > 0) & (split.train.interactions.getnnz(axis=1) == 0))
+    assert len(cold) > 10
+    assert (split.user_features[cold].getnnz(axis=1) > 0).all()
+
+
+def test_predefined_split_and_positive_override(ml100k_source, tmp_path):
+    raw = load_dataset(import_movielens(ml100k_source, tmp_path / "ml"))
+    events = split_events(raw, SplitConfig(kind="predefined", predefined="ua", validation_fraction=0.0))
+    table = pd.read_csv(raw.folder / "splits" / "ua.csv", dtype=str)
+    test = table[table["part"] == "test"]
+    ratings = raw.interactions.merge(test, on=["user_id", "item_id"])
+    assert len(events[events["part"] == "test"]) == int((ratings["weight"] >= 4).sum())
+    strict = split_events(raw, SplitConfig(kind="predefined", predefined="ua", validation_fraction=0.0,
+                                           positive_min_weight=5.0))
+    assert len(strict) < len(events)
+    with pytest.raises(KdqError, match="no predefined split 'uc'"):
+        split_events(raw, SplitConfig(kind="predefined", predefined="uc"))
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(KdqError, match="split kind"):
+        SplitConfig(kind="by_magic")
+    with pytest.raises(KdqError, match="test_fraction"):
+        SplitConfig(test_fraction=1.5)
