@@ -30,3 +30,17 @@ def catalog_copy(tiny_catalog, tmp_path) -> Path:
 def ml100k_source(tmp_path_factory) -> Path:
     """A folder in the exact MovieLens-100k format."""
     return write_ml100k(tmp_path_factory.mktemp("ml") / "ml-100k")
+
+
+@pytest.fixture(scope="session")
+def tiny_split(tiny_catalog, tmp_path_factory):
+    """The tiny catalog split per-user temporally, with validation."""
+    from kdq_lab.data.splits import SplitConfig
+    from kdq_lab.data.store import load_split, prepare
+
+    return load_split(prepare(tiny_catalog, SplitConfig(kind="user_temporal"), tmp_path_factory.mktemp("processed")))
+
+
+@pytest.fixture(scope="session")
+def small_catalog(tmp_path_factory) -> Path:
+    return generate_catalog(tmp_path_factory.mktemp("catalog") / "kdq-small", scale="small", seed=7, progress=False)

@@ -53,10 +53,11 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from kdq_lab.bench import builder
+    from kdq_lab.bench import builder, evaluation, training
 
-    if args.which in ("builder", "all"):
-        builder.run(repeats=args.repeats)
+    for name, module in (("builder", builder), ("evaluation", evaluation), ("training", training)):
+        if args.which in (name, "all"):
+            module.run(repeats=args.repeats)
     return 0
 
 
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     prep.set_defaults(run=_prepare)
 
     bench = commands.add_parser("bench", help="benchmarks against LightFM, measured in the same run")
-    bench.add_argument("which", choices=["builder", "all"], nargs="?", default="all")
+    bench.add_argument("which", choices=["builder", "evaluation", "training", "all"], nargs="?", default="all")
     bench.add_argument("--repeats", type=int, default=3, help="runs per side; medians are reported")
     bench.set_defaults(run=_bench)
     return parser

@@ -1,0 +1,9 @@
+"""Evaluation: exact LightFM-compatible ranking metrics, segments, statistics, beyond-accuracy metrics."""
+
+from kdq_lab.evaluation.beyond import beyond_accuracy, intra_list_diversity
+from kdq_lab.evaluation.ranking import evaluate, rank_positives, top_k
+from kdq_lab.evaluation.segments import add_segments, by_segment, hits_by_popularity
+from kdq_lab.evaluation.stats import bootstrap_ci, paired_comparison
+
+__all__ = ["evaluate", "rank_positives", "top_k", "beyond_accuracy", "intra_list_diversity", "add_segments",
+           "by_segment", "hits_by_popularity", "bootstrap_ci", "paired_comparison"]

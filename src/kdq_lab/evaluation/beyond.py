@@ -1,0 +1,57 @@
+"""Beyond accuracy: catalog coverage, novelty, intra-list diversity and popularity of top-k lists."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def _unit_rows(features: sp.spmatrix) -> sp.csr_matrix:
+    features = sp.csr_matrix(features, dtype=np.float64)
+    norms = np.sqrt(np.asarray(features.multiply(features).sum(axis=1)).ravel())
+    return sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ features)
+
+
+def intra_list_diversity(top: np.ndarray, item_features: sp.spmatrix) -> np.ndarray:
+    """Per list: mean pairwise (1 - cosine) of the items' feature vectors (NaN with < 2 items).
+
+    Uses Σ_pairs cos = (‖Σ_j f_j‖² - Σ_j ‖f_j‖²) / 2 for unit rows f_j: no k × k loops.
+    """
+    top = np.atleast_2d(top)
+    unit = _unit_rows(item_features)
+    valid = top >= 0
+    rows, cols = np.nonzero(valid)
+    pick = sp.csr_matrix((np.ones(len(rows)), (rows, top[rows, cols])), shape=(len(top), unit.shape[0]))
+    summed = pick @ unit
+    squares = np.asarray(summed.multiply(summed).sum(axis=1)).ravel()
+    self_terms = np.asarray(pick @ np.asarray(unit.multiply(unit).sum(axis=1)).ravel()).ravel()
+    n = valid.sum(axis=1).astype(np.float64)
+    pairs = n * (n - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(pairs > 0, 1.0 - (squares - self_terms) / pairs, np.nan)
+
+
+def beyond_accuracy(top: np.ndarray, popularity: np.ndarray, n_train_users: int,
+                    item_features: sp.spmatrix | None = None) -> dict[str, float]:
+    """Aggregate metrics of top-k lists (rows of item positions, -1 = empty slot).
+
+    coverage
+        share of the catalog recommended to at least one user;
+    novelty
+        mean self-information -log2((pop + 1) / (n_train_users + 1)) of recommended items;
+    diversity
+        mean intra-list diversity (item-feature cosine), when features are given;
+    popularity
+        average number of train users of recommended items (ARP).
+    """
+    valid = top >= 0
+    items = top[valid]
+    popularity = np.asarray(popularity, dtype=np.float64)
+    out = {
+        "coverage": len(np.unique(items)) / len(popularity),
+        "novelty": float(np.mean(-np.log2((popularity[items] + 1.0) / (n_train_users + 1.0)))) if len(items) else np.nan,
+        "popularity": float(popularity[items].mean()) if len(items) else np.nan,
+    }
+    if item_features is not None:
+        out["diversity"] = float(np.nanmean(intra_list_diversity(top, item_features)))
+    return out

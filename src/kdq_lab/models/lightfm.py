@@ -1,0 +1,375 @@
+"""The LightFM hybrid: configuration, early stopping, clear divergence errors, safe persistence.
+
+Feature modes: ``ids`` (pure collaborative filtering), ``items`` (item features),
+``users`` (user features) or ``both``. A side without features always has its
+identity block; a side with features has it when ``identity`` is on.
+
+Users and items unseen in training (no train interaction) never use their identity
+entry: its embedding is untrained noise. They are scored from their features only,
+with the same normalisation as a known row (as if the identity weight were there),
+so a feature weighs the same for everyone. New users or items (profiles outside
+the training data) are encoded the same way; unknown feature values are ignored
+and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+import zipfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from lightfm import LightFM
+
+from kdq_lab.data.build import FeatureConfig, FeatureVocabulary, UnknownValue, compose_features
+from kdq_lab.errors import KdqError
+from kdq_lab.files import atomic_dir
+from kdq_lab.models.base import TrainData
+
+LOSSES = ("warp", "bpr", "logistic", "warp-kos")
+SCHEDULES = ("adagrad", "adadelta")
+FEATURE_MODES = ("ids", "items", "users", "both")
+MODEL_FORMAT = 1
+_DIVERGED = "Not all estimated parameters are finite"
+
+
+class ModelDivergedError(KdqError):
+    """LightFM's parameters stopped being finite during training."""
+
+
+@dataclass(frozen=True)
+class LightFMConfig:
+    """Every choice of a LightFM hybrid run.
+
+    Attributes
+    ----------
+    loss, no_components, learning_rate, learning_schedule, item_alpha, user_alpha, max_sampled
+        Passed to ``lightfm.LightFM``. WARP is the default: it optimises the top of the ranking.
+    epochs
+        Maximum number of epochs.
+    features
+        ``ids``, ``items``, ``users`` or ``both``.
+    identity, normalize, identity_weight
+        Identity block on feature sides, row normalisation (``none``/``l1``), identity weight.
+    use_weights
+        Train with event weights (divided by their mean) as sample weights.
+    num_threads
+        1 gives bit-identical results for a seed (deterministic mode); more threads are faster
+        but LightFM's lock-free updates are then not reproducible.
+    random_state
+        Seed of initialisation and sampling.
+    patience
+        Early stopping: stop after this many epochs without a better validation metric and
+        restore the best epoch. ``None`` trains all epochs.
+    validation_metric
+        Per-user metric averaged on the validation part, e.g. ``ndcg@10`` or ``precision@10``.
+    curve_users
+        Train users sampled for the train-side learning curve (precision@k on train).
+    """
+
+    loss: str = "warp"
+    no_components: int = 32
+    learning_rate: float = 0.05
+    learning_schedule: str = "adagrad"
+    item_alpha: float = 0.0
+    user_alpha: float = 0.0
+    max_sampled: int = 10
+    epochs: int = 30
+    features: str = "both"
+    identity: bool = True
+    normalize: str = "l1"
+    identity_weight: float = 1.0
+    use_weights: bool = False
+    num_threads: int = 1
+    random_state: int = 42
+    patience: int | None = 5
+    validation_metric: str = "ndcg@10"
+    curve_users: int = 1000
+
+    def __post_init__(self) -> None:
+        choices = {"loss": LOSSES, "learning_schedule": SCHEDULES, "features": FEATURE_MODES,
+                   "normalize": ("none", "l1")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise KdqError(f"lightfm {name}={getattr(self, name)!r} is not allowed; choose one of {', '.join(allowed)}")
+        for name in ("no_components", "epochs", "num_threads", "max_sampled", "curve_users"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise KdqError(f"lightfm {name} must be a positive integer, not {getattr(self, name)!r}")
+        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
+            raise KdqError(f"lightfm patience must be a positive integer or null, not {self.patience!r}")
+        if not self.learning_rate > 0 or self.item_alpha < 0 or self.user_alpha < 0:
+            raise KdqError("lightfm learning_rate must be > 0 and item_alpha, user_alpha >= 0")
+        metric, _, k = self.validation_metric.partition("@")
+        if metric not in ("precision", "recall", "ndcg", "map", "hit", "mrr", "auc") or (k and not k.isdigit()):
+            raise KdqError(f"lightfm validation_metric {self.validation_metric!r} is not a per-user metric "
+                           "(e.g. ndcg@10, precision@10, recall@20, mrr, auc)")
+        FeatureConfig(identity=self.identity, normalize=self.normalize, identity_weight=self.identity_weight)
+
+    @property
+    def deterministic(self) -> bool:
+        return self.num_threads == 1
+
+    def side(self, users: bool) -> tuple[bool, FeatureConfig]:
+        """(uses features, feature composition) for the user or item side."""
+        uses = self.features in (("users", "both") if users else ("items", "both"))
+        return uses, FeatureConfig(identity=self.identity or not uses, normalize=self.normalize,
+                                   identity_weight=self.identity_weight)
+
+    @classmethod
+    def from_dict(cls, params: dict[str, Any]) -> "LightFMConfig":
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            raise KdqError(f"unknown lightfm parameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+        return cls(**params)
+
+
+def _metric_of(table: pd.DataFrame, metric: str) -> float:
+    return float(table[metric].mean()) if len(table) else float("nan")
+
+
+class LightFMHybrid:
+    """A LightFM model with the lab's feature handling, early stopping and persistence.
+
+    Fitted attributes end in ``_``: ``model_`` (the ``lightfm.LightFM``), ``user_features_``,
+    ``item_features_`` (the composed matrices it scores with), ``user_ids_``, ``item_ids_``,
+    ``user_vocab_``, ``item_vocab_``, ``history_`` (per-epoch learning curve), ``best_epoch_``
+    and ``fit_seconds_``.
+    """
+
+    name = "lightfm"
+
+    def __init__(self, config: LightFMConfig | None = None):
+        self.config = config or LightFMConfig()
+
+    # ------------------------------------------------------------------ features
+
+    def _compose(self, base: sp.csr_matrix, users: bool, seen: np.ndarray) -> sp.csr_matrix:
+        uses, composition = self.config.side(users)
+        rows = base if uses else sp.csr_matrix((base.shape[0], 0), dtype=np.float32)
+        return compose_features(rows, composition, with_identity=seen if composition.identity else None)
+
+    def encode(self, frame: pd.DataFrame, users: bool = True) -> tuple[sp.csr_matrix, list[UnknownValue]]:
+        """Feature rows for new users (or items) described by their profile columns.
+
+        The rows have no identity entry and the training normalisation. Unknown values
+        are ignored and returned.
+        """
+        vocab = self.user_vocab_ if users else self.item_vocab_
+        base, unknown = vocab.transform(frame)
+        uses, composition = self.config.side(users)
+        if not uses:
+            base = sp.csr_matrix((len(frame), 0), dtype=np.float32)
+        width = len(self.user_ids_ if users else self.item_ids_)
+        composed = compose_features(base, composition, with_identity=np.zeros(len(frame), dtype=bool),
+                                    n_identity=width if composition.identity else None)
+        if unknown:
+            shown = ", ".join(sorted({f"{u.column}={u.value!r}" for u in unknown})[:10])
+            warnings.warn(f"ignored feature values unknown to the model: {shown}", stacklevel=2)
+        return composed, unknown
+
+    # ------------------------------------------------------------------ training
+
+    def fit(self, data: TrainData) -> "LightFMHybrid":
+        """Train, with early stopping on ``data.validation`` when there is one and ``patience`` is set."""
+        from kdq_lab.evaluation.ranking import evaluate
+
+        cfg = self.config
+        started = time.perf_counter()
+        seen_users = data.interactions.getnnz(axis=1) > 0
+        seen_items = data.interactions.getnnz(axis=0) > 0
+        self.user_ids_, self.item_ids_ = data.user_ids, data.item_ids
+        self.user_vocab_, self.item_vocab_ = data.user_vocab, data.item_vocab
+        self.user_features_ = self._compose(data.user_features, True, seen_users)
+        self.item_features_ = self._compose(data.item_features, False, seen_items)
+        self.model_ = LightFM(no_components=cfg.no_components, loss=cfg.loss, learning_schedule=cfg.learning_schedule,
+                              learning_rate=cfg.learning_rate, item_alpha=cfg.item_alpha, user_alpha=cfg.user_alpha,
+                              max_sampled=cfg.max_sampled, random_state=cfg.random_state)
+        interactions = data.interactions.tocoo().astype(np.float32)
+        weights = None
+        if cfg.use_weights:
+            weights = data.weights.tocoo().astype(np.float32)
+            weights.data /= max(float(weights.data.mean()), 1e-12)
+        metric = cfg.validation_metric
+        k = int(metric.partition("@")[2] or 10)
+        validate = data.validation is not None
+        trained = np.flatnonzero(seen_users)
+        rng = np.random.default_rng(cfg.random_state)
+        curve_users = rng.choice(trained, size=min(cfg.curve_users, len(trained)), replace=False)
+        history, best, best_epoch, waited, snapshot = [], -np.inf, 0, 0, None
+        for epoch in range(1, cfg.epochs + 1):
+            tick = time.perf_counter()
+            try:
+                self.model_.fit_partial(interactions, user_features=self.user_features_,
+                                        item_features=self.item_features_, sample_weight=weights,
+                                        epochs=1, num_threads=cfg.num_threads)
+            except ValueError as exc:
+                if _DIVERGED in str(exc):
+                    raise ModelDivergedError(self._divergence_message(epoch)) from None
+                raise
+            row: dict[str, float] = {"epoch": epoch, "seconds": time.perf_counter() - tick}
+            if validate:
+                row["train"] = self._train_metric(data.interactions, curve_users, metric, k)
+                table = evaluate(self, data.validation, train=data.interactions, k=k, num_threads=cfg.num_threads)
+                row["validation"] = _metric_of(table, metric)
+                if row["validation"] > best:
+                    best, best_epoch, waited, snapshot = row["validation"], epoch, 0, self._snapshot()
+                else:
+                    waited += 1
+            history.append(row)
+            if validate and cfg.patience is not None and waited >= cfg.patience:
+                break
+        if validate and cfg.patience is not None and snapshot is not None:
+            self._restore(snapshot)
+            self.best_epoch_ = best_epoch
+        else:
+            self.best_epoch_ = len(history)
+        self.history_ = pd.DataFrame(history)
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def _train_metric(self, interactions: sp.csr_matrix, users: np.ndarray, metric: str, k: int) -> float:
+        """The validation metric measured on a sample of train users' own train items (no exclusion)."""
+        from kdq_lab.evaluation.ranking import evaluate
+
+        keep = np.zeros(interactions.shape[0], dtype=bool)
+        keep[users] = True
+        sample = sp.diags(keep.astype(np.float32)) @ interactions
+        return _metric_of(evaluate(self, sample, k=k, num_threads=self.config.num_threads), metric)
+
+    def _divergence_message(self, epoch: int) -> str:
+        cfg = self.config
+        hints = [f"lower the learning rate (try learning_rate={cfg.learning_rate / 10:g})"]
+        if cfg.normalize == "none":
+            hints.append("normalise feature rows (normalize='l1')")
+        if cfg.use_weights:
+            hints.append("train without sample weights (use_weights=false) or with smaller weights")
+        hints.append("add regularisation (item_alpha/user_alpha=1e-6)")
+        return (f"LightFM diverged in epoch {epoch}: its parameters are no longer finite "
+                f"(loss={cfg.loss}, learning_rate={cfg.learning_rate:g}, normalize={cfg.normalize}, "
+                f"use_weights={cfg.use_weights}). Likely causes: a learning rate too high for this data, or "
+                f"unnormalised feature values / sample weights. Try: {'; '.join(hints)}.")
+
+    def _snapshot(self) -> dict[str, np.ndarray]:
+        m = self.model_
+        return {name: getattr(m, name).copy() for name in _PARAMETERS}
+
+    def _restore(self, snapshot: dict[str, np.ndarray]) -> None:
+        for name, value in snapshot.items():
+            getattr(self.model_, name)[...] = value
+
+    # ------------------------------------------------------------------ scoring
+
+    def lightfm_parts(self) -> tuple[LightFM, sp.csr_matrix, sp.csr_matrix]:
+        """The ``lightfm.LightFM`` model and the feature matrices it scores with (for the evaluator)."""
+        return self.model_, self.user_features_, self.item_features_
+
+    def representations(self, user_rows: sp.csr_matrix | None = None, item_rows: sp.csr_matrix | None = None):
+        """(user biases, user embeddings, item biases, item embeddings) of feature rows (default: all)."""
+        users = self.user_features_ if user_rows is None else user_rows
+        items = self.item_features_ if item_rows is None else item_rows
+        ub, ue = self.model_.get_user_representations(users)
+        ib, ie = self.model_.get_item_representations(items)
+        return ub, ue, ib, ie
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        """Scores of known users (rows) over all items."""
+        return self.score_rows(self.user_features_[np.asarray(users)])
+
+    def score_rows(self, user_rows: sp.csr_matrix) -> np.ndarray:
+        """Scores of arbitrary user feature rows (e.g. from :meth:`encode`) over all items."""
+        ub, ue, ib, ie = self.representations(user_rows)
+        return (ue @ ie.T + ub[:, None] + ib[None, :]).astype(np.float32)
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, folder: Path, extra: dict[str, Any] | None = None) -> Path:
+        """Write ``model.npz`` (parameters, feature matrices) and ``model.json`` (config, ids, vocabularies)."""
+        arrays: dict[str, np.ndarray] = {name: getattr(self.model_, name) for name in _PARAMETERS}
+        for side, matrix in (("user", self.user_features_), ("item", self.item_features_)):
+            matrix = sp.csr_matrix(matrix)
+            arrays |= {f"{side}_features_data": matrix.data, f"{side}_features_indices": matrix.indices,
+                       f"{side}_features_indptr": matrix.indptr,
+                       f"{side}_features_shape": np.asarray(matrix.shape, dtype=np.int64)}
+        meta = {
+            "format": MODEL_FORMAT,
+            "kind": self.name,
+            "config": asdict(self.config),
+            "user_ids": [str(u) for u in self.user_ids_],
+            "item_ids": [str(i) for i in self.item_ids_],
+            "user_vocab": self.user_vocab_.to_dict(),
+            "item_vocab": self.item_vocab_.to_dict(),
+            "best_epoch": int(self.best_epoch_),
+            "history": self.history_.to_dict(orient="list"),
+            "extra": extra or {},
+        }
+        with atomic_dir(Path(folder)) as tmp:
+            np.savez_compressed(tmp / "model.npz", **arrays)
+            (tmp / "model.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        return Path(folder)
+
+    @classmethod
+    def load(cls, folder: Path) -> "LightFMHybrid":
+        """Load a model written by :meth:`save`, checking format and shapes."""
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise KdqError(f"{folder}: no model.json; not a saved kdq_lab model") from None
+        except json.JSONDecodeError as exc:
+            raise KdqError(f"{folder / 'model.json'}: corrupt JSON at line {exc.lineno} ({exc.msg})") from None
+        if meta.get("format") != MODEL_FORMAT or meta.get("kind") != cls.name:
+            raise KdqError(f"{folder / 'model.json'}: format {meta.get('format')!r} kind {meta.get('kind')!r}; "
+                           f"this lab reads format {MODEL_FORMAT} kind {cls.name!r}")
+        try:
+            with np.load(folder / "model.npz", allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in npz.files}
+        except FileNotFoundError:
+            raise KdqError(f"{folder}: model.npz is missing") from None
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+            raise KdqError(f"{folder / 'model.npz'}: truncated or corrupt ({exc})") from None
+        model = cls(LightFMConfig(**meta["config"]))
+        features = {}
+        try:
+            for side in ("user", "item"):
+                features[side] = sp.csr_matrix(
+                    (arrays[f"{side}_features_data"], arrays[f"{side}_features_indices"],
+                     arrays[f"{side}_features_indptr"]), shape=tuple(arrays[f"{side}_features_shape"]))
+            parameters = {name: arrays[name] for name in _PARAMETERS}
+        except (KeyError, ValueError) as exc:
+            raise KdqError(f"{folder / 'model.npz'}: missing or malformed array ({exc})") from None
+        d = model.config.no_components
+        expected = {
+            "user_embeddings": (features["user"].shape[1], d), "item_embeddings": (features["item"].shape[1], d),
+            "user_biases": (features["user"].shape[1],), "item_biases": (features["item"].shape[1],),
+        }
+        for name, shape in expected.items():
+            if parameters[name].shape != shape:
+                raise KdqError(f"{folder / 'model.npz'}: {name} has shape {parameters[name].shape}, expected {shape}")
+        if features["user"].shape[0] != len(meta["user_ids"]) or features["item"].shape[0] != len(meta["item_ids"]):
+            raise KdqError(f"{folder}: feature rows do not match the saved user/item ids")
+        cfg = model.config
+        lfm = LightFM(no_components=d, loss=cfg.loss, learning_schedule=cfg.learning_schedule,
+                      learning_rate=cfg.learning_rate, item_alpha=cfg.item_alpha, user_alpha=cfg.user_alpha,
+                      max_sampled=cfg.max_sampled, random_state=cfg.random_state)
+        lfm._initialize(d, features["item"].shape[1], features["user"].shape[1])
+        for name, value in parameters.items():
+            getattr(lfm, name)[...] = value
+        model.model_ = lfm
+        model.user_features_, model.item_features_ = features["user"], features["item"]
+        model.user_ids_, model.item_ids_ = pd.Index(meta["user_ids"]), pd.Index(meta["item_ids"])
+        model.user_vocab_ = FeatureVocabulary.from_dict(meta["user_vocab"])
+        model.item_vocab_ = FeatureVocabulary.from_dict(meta["item_vocab"])
+        model.best_epoch_ = meta["best_epoch"]
+        model.history_ = pd.DataFrame(meta["history"])
+        model.extra_ = meta.get("extra", {})
+        return model
+
+
+_PARAMETERS = ("user_embeddings", "user_biases", "item_embeddings", "item_biases")

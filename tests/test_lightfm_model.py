@@ -1,0 +1,130 @@
+"""The LightFM hybrid wrapper: determinism, early stopping, divergence, persistence, cold users."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from lightfm import LightFM
+
+from kdq_lab.errors import KdqError
+from kdq_lab.evaluation import evaluate
+from kdq_lab.models import LightFMConfig, LightFMHybrid, TrainData, make_model
+from kdq_lab.models.lightfm import ModelDivergedError
+
+FAST = dict(no_components=8, epochs=4, curve_users=100)
+
+
+@pytest.fixture(scope="module")
+def data(tiny_split):
+    return TrainData.from_split(tiny_split)
+
+
+def parameters(model: LightFMHybrid) -> list[np.ndarray]:
+    m = model.model_
+    return [m.user_embeddings, m.user_biases, m.item_embeddings, m.item_biases]
+
+
+def test_deterministic_mode_is_bit_identical(data):
+    config = LightFMConfig(**FAST, num_threads=1, random_state=3)
+    assert config.deterministic
+    a, b = LightFMHybrid(config).fit(data), LightFMHybrid(config).fit(data)
+    for x, y in zip(parameters(a), parameters(b)):
+        assert np.array_equal(x, y)
+    c = LightFMHybrid(LightFMConfig(**FAST, num_threads=1, random_state=4)).fit(data)
+    assert not np.array_equal(parameters(a)[0], parameters(c)[0])
+
+
+def test_wrapper_trains_exactly_like_raw_lightfm(data):
+    config = LightFMConfig(**FAST, features="ids", patience=None)
+    wrapped = LightFMHybrid(config).fit(data)
+    raw = LightFM(no_components=8, loss="warp", learning_rate=config.learning_rate, random_state=config.random_state)
+    raw.fit(data.interactions.tocoo().astype(np.float32), user_features=wrapped.user_features_,
+            item_features=wrapped.item_features_, epochs=config.epochs)
+    for x, y in zip(parameters(wrapped), [raw.user_embeddings, raw.user_biases, raw.item_embeddings, raw.item_biases]):
+        assert np.array_equal(x, y)
+
+
+def test_early_stopping_restores_the_best_epoch(data, tiny_split):
+    model = LightFMHybrid(LightFMConfig(no_components=8, epochs=25, patience=2, curve_users=100,
+                                        learning_rate=0.1)).fit(data)
+    history = model.history_
+    assert {"epoch", "train", "validation", "seconds"} <= set(history.columns)
+    assert model.best_epoch_ == int(history.loc[history["validation"].idxmax(), "epoch"])
+    assert len(history) == model.best_epoch_ + 2 or len(history) == 25
+    table = evaluate(model, tiny_split.validation.interactions, train=tiny_split.train.interactions, k=10)
+    assert table["ndcg@10"].mean() == pytest.approx(history["validation"].max())
+
+
+def test_divergence_is_a_clear_error(data):
+    with pytest.raises(ModelDivergedError) as caught:
+        LightFMHybrid(LightFMConfig(no_components=8, epochs=20, learning_rate=1e30, features="both",
+                                    normalize="none")).fit(data)
+    message = str(caught.value)
+    assert "diverged in epoch" in message and "learning_rate=1e+29" in message and "normalize='l1'" in message
+
+
+def test_save_load_round_trip_and_corruption(data, tiny_split, tmp_path):
+    model = LightFMHybrid(LightFMConfig(**FAST)).fit(data)
+    folder = model.save(tmp_path / "model")
+    loaded = LightFMHybrid.load(folder)
+    users = np.arange(20)
+    assert np.array_equal(model.score(users), loaded.score(users))
+    assert loaded.config == model.config and list(loaded.item_ids_) == list(model.item_ids_)
+    assert not any(p.suffix == ".pkl" for p in folder.iterdir())
+
+    blob = (folder / "model.npz").read_bytes()
+    (folder / "model.npz").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(KdqError, match="truncated or corrupt"):
+        LightFMHybrid.load(folder)
+    model.save(folder)
+    meta = (folder / "model.json").read_text(encoding="utf-8")
+    (folder / "model.json").write_text(meta.replace('"format": 1', '"format": 99'), encoding="utf-8")
+    with pytest.raises(KdqError, match="format 99"):
+        LightFMHybrid.load(folder)
+    model.save(folder)
+    (folder / "model.json").write_text(meta.replace('"no_components": 8', '"no_components": 9'), encoding="utf-8")
+    with pytest.raises(KdqError, match="shape"):
+        LightFMHybrid.load(folder)
+
+
+def test_unseen_users_score_from_features_only(data):
+    model = LightFMHybrid(LightFMConfig(**FAST)).fit(data)
+    unseen = np.flatnonzero(data.interactions.getnnz(axis=1) == 0)
+    seen = np.flatnonzero(data.interactions.getnnz(axis=1) > 0)
+    assert len(unseen) and len(seen)
+    features = model.user_features_
+    assert (features[unseen, : len(data.user_ids)].nnz == 0)  # no identity entry
+    assert features[seen[0], seen[0]] > 0
+    # a new profile with the same features as an unseen user scores exactly like that user
+    values: dict[str, list[str]] = {c: [] for c in data.user_vocab.columns}
+    for name in np.asarray(data.user_vocab.names)[data.user_features[unseen[0]].indices]:
+        column, value = name.split(":", 1)
+        values[column].append(value)
+    frame = pd.DataFrame({c: ["|".join(v)] for c, v in values.items()})
+    rows, unknown = model.encode(frame)
+    assert unknown == []
+    np.testing.assert_allclose(model.score_rows(rows), model.score(unseen[:1]), rtol=1e-6)
+
+
+def test_unknown_feature_values_are_ignored_and_reported(data):
+    model = LightFMHybrid(LightFMConfig(**FAST)).fit(data)
+    frame = pd.DataFrame({c: [""] for c in data.user_vocab.columns})
+    frame["occupations"] = ["배우|우주비행사"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows, unknown = model.encode(frame)
+    assert [(u.column, u.value) for u in unknown] == [("occupations", "우주비행사")]
+    assert any("우주비행사" in str(w.message) for w in caught)
+    assert rows.nnz == 1
+
+
+def test_config_errors_name_the_allowed_values():
+    with pytest.raises(KdqError, match="warp, bpr, logistic, warp-kos"):
+        LightFMConfig(loss="hinge")
+    with pytest.raises(KdqError, match="unknown lightfm parameter"):
+        make_model("lightfm", {"components": 3})
+    with pytest.raises(KdqError, match="unknown model"):
+        make_model("deepfm")
