@@ -22,12 +22,8 @@ help: ## list the targets
 venv: $(STAMP) ## create .venv and install the lab with its dev extras (automatic in every target)
 
 .PHONY: report
-report: $(STAMP) ## the main job: regenerate the default report offline (data stage + exploration)
-	$(KDQ) prepare kdq-catalog --split user_temporal
-	$(VENV)/bin/papermill --progress-bar -k python3 notebooks/01_explore_catalog.ipynb \
-		reports/explore/01_explore_catalog.ipynb -p DATASET kdq-catalog
-	$(VENV)/bin/jupyter nbconvert --to html --no-input reports/explore/01_explore_catalog.ipynb
-	@echo "report: reports/explore/01_explore_catalog.html"
+report: $(STAMP) ## the main job: regenerate the default comparison report offline (reports/kdq-default/)
+	$(KDQ) run notebooks/experiments/kdq-default.yaml --jobs $(JOBS)
 
 .PHONY: test
 test: $(STAMP) ## run the unit tests and every notebook under nbval (small data)

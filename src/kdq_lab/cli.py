@@ -52,6 +52,21 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from kdq_lab.pipeline.runner import run_experiment
+
+    overrides = list(args.set or [])
+    if args.dataset:
+        overrides.append(f"dataset={args.dataset}")
+    outcome = run_experiment(Path(args.experiment), jobs=args.jobs, only=args.only, overrides=overrides,
+                             out=Path(args.out) if args.out else None)
+    for failure in outcome.failed:
+        print(f"failed: {failure}", file=sys.stderr)
+    print(f"report: {outcome.index} ({outcome.seconds:.0f} s"
+          + (f", {len(outcome.failed)} failed)" if outcome.failed else ")"))
+    return 0 if outcome.ok else 1
+
+
 def _bench(args: argparse.Namespace) -> int:
     from kdq_lab.bench import builder, evaluation, training
 
@@ -93,6 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--predefined", help="predefined: the split's name in dataset.yaml (e.g. ua)")
     prep.add_argument("--force", action="store_true", help="rebuild even if the same split is stored")
     prep.set_defaults(run=_prepare)
+
+    run = commands.add_parser("run", help="run an experiment through papermill into reports/<experiment>/")
+    run.add_argument("experiment", help="experiment YAML (see notebooks/experiments/)")
+    run.add_argument("--jobs", type=int, default=2, help="notebooks executed at once (processes)")
+    run.add_argument("--only", action="append", metavar="RUN",
+                     help="run only this run (name, glob or grid base name); repeatable")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override a YAML key, e.g. --set runs.lightfm_ids.params.epochs=5; repeatable")
+    run.add_argument("--dataset", help="run on this dataset instead of the experiment's")
+    run.add_argument("--out", help="report folder (default reports/<experiment>/)")
+    run.set_defaults(run=_run)
 
     bench = commands.add_parser("bench", help="benchmarks against LightFM, measured in the same run")
     bench.add_argument("which", choices=["builder", "evaluation", "training", "all"], nargs="?", default="all")

@@ -25,6 +25,13 @@ def _generated_version(folder: Path) -> int | None:
     return json.loads(params.read_text(encoding="utf-8")).get("generator_version")
 
 
+def dataset_exists(name_or_path: str | Path, paths: Paths | None = None) -> bool:
+    """Whether :func:`resolve_dataset` can find (or generate) this dataset."""
+    paths = paths or Paths.default()
+    return (str(name_or_path) in BUILTIN or (Path(name_or_path) / SPEC_FILE).is_file()
+            or (paths.raw / str(name_or_path) / SPEC_FILE).is_file())
+
+
 def resolve_dataset(name_or_path: str | Path, paths: Paths | None = None, progress: bool = True) -> Path:
     """The folder of a dataset given as a path, a name under ``data/raw/``, or a built-in name.
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 
 from kdq_lab.errors import DataError, Problem
+from kdq_lab.yamlfile import YamlDocument
 
 SPEC_FILE = "dataset.yaml"
 FORMAT_VERSION = 1
@@ -161,16 +162,8 @@ def read_spec(folder: Path) -> DatasetSpec:
 
 def parse_spec(text: str, filename: str = SPEC_FILE) -> DatasetSpec:
     """Parse the text of a ``dataset.yaml``; raise :class:`DataError` listing every problem."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise DataError([Problem(filename, line, None, None, f"malformed YAML: {reason}")]) from None
-    reader = _SpecReader(filename, root)
-    spec = reader.dataset(data)
+    reader = _SpecReader(YamlDocument(text, filename))
+    spec = reader.dataset(reader.document.data)
     if reader.problems:
         raise DataError(reader.problems, heading=f"invalid {SPEC_FILE}")
     assert spec is not None
@@ -190,31 +183,14 @@ _INTERACTION_KEYS = {
 
 
 class _SpecReader:
-    """Walks the parsed YAML, collecting problems with line numbers from the node tree."""
+    """Walks the parsed YAML, collecting problems that point at the offending line."""
 
-    def __init__(self, filename: str, root: yaml.Node | None):
-        self.filename = filename
-        self.root = root
+    def __init__(self, document: YamlDocument):
+        self.document = document
         self.problems: list[Problem] = []
 
-    def _line(self, path: tuple[str, ...]) -> int | None:
-        node = self.root
-        line = None
-        for key in path:
-            if not isinstance(node, yaml.MappingNode):
-                break
-            for key_node, value_node in node.value:
-                if key_node.value == key:
-                    line = key_node.start_mark.line + 1
-                    node = value_node
-                    break
-            else:
-                break
-        return line
-
     def problem(self, path: tuple[str, ...], value: Any, message: str) -> None:
-        shown = None if value is None else str(value)
-        self.problems.append(Problem(self.filename, self._line(path), ".".join(path) or None, shown, message, "key"))
+        self.problems.append(self.document.problem(path, value, message))
 
     def mapping(self, data: Any, path: tuple[str, ...], allowed: set[str], required: set[str]) -> dict[str, Any]:
         if not isinstance(data, dict):

@@ -346,6 +346,17 @@ def evaluate(model: Any, test: sp.spmatrix, *, train: sp.spmatrix | None = None,
         precision, recall, mrr and auc equal ``lightfm.evaluation`` (``precision_at_k``,
         ``recall_at_k``, ``reciprocal_rank``, ``auc_score`` with ``train_interactions``).
     """
+    return evaluate_with_ranks(model, test, train=train, k=k, user_features=user_features,
+                               item_features=item_features, num_threads=num_threads, user_ids=user_ids,
+                               batch_size=batch_size)[0]
+
+
+def evaluate_with_ranks(model: Any, test: sp.spmatrix, *, train: sp.spmatrix | None = None,
+                        k: int | Sequence[int] = 10, user_features: sp.spmatrix | None = None,
+                        item_features: sp.spmatrix | None = None, num_threads: int | None = None,
+                        user_ids: Sequence | None = None,
+                        batch_size: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`evaluate` plus the rank of every test positive (from :func:`rank_positives`)."""
     ks = [k] if isinstance(k, int) else list(k)
     if not ks or any(int(v) < 1 for v in ks):
         raise KdqError(f"k must be a positive integer or a list of them, not {k!r}")
@@ -358,7 +369,7 @@ def evaluate(model: Any, test: sp.spmatrix, *, train: sp.spmatrix | None = None,
     table = metrics_from_ranks(ranks, n_test, n_train, test.shape[1], ks)
     ids = user_ids if user_ids is not None else getattr(model, "user_ids_", None)
     table.insert(1, "user_id", np.asarray(ids, dtype=object)[users] if ids is not None else users)
-    return table
+    return table, ranks
 
 
 def top_k(model: Any, users: np.ndarray, k: int, *, exclude: sp.spmatrix | None = None,

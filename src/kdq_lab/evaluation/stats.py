@@ -9,18 +9,23 @@ from scipy import stats as scipy_stats
 _CHUNK = 250  # bootstrap replicates drawn at a time
 
 
-def _replicate_means(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """Bootstrap means of each column of ``values`` (users × metrics): n_boot × metrics.
-
-    Each replicate resamples users with replacement, drawn as multinomial counts so a
-    whole chunk of replicates is one matrix product.
-    """
+def _replicate_counts(n: int, n_boot: int, seed: int):
+    """Chunks of bootstrap replicates as counts (replicates × users): how often each user is drawn."""
     rng = np.random.default_rng(seed)
-    n = len(values)
-    out = []
     for start in range(0, n_boot, _CHUNK):
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=min(_CHUNK, n_boot - start))
-        out.append(counts @ values / n)
+        size = min(_CHUNK, n_boot - start)
+        draws = rng.integers(0, n, size=(size, n)) + (np.arange(size) * n)[:, None]
+        yield np.bincount(draws.ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
+
+
+def _replicate_means(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """Bootstrap means of each column of ``values`` (users × metrics), NaNs skipped: n_boot × metrics."""
+    finite = np.isfinite(values)
+    clean = np.where(finite, values, 0.0)
+    out = []
+    for counts in _replicate_counts(len(values), n_boot, seed):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append((counts @ clean) / (counts @ finite))
     return np.vstack(out)
 
 
@@ -28,21 +33,22 @@ def bootstrap_ci(per_user: pd.DataFrame, metrics: list[str], n_boot: int = 1000,
                  level: float = 0.95) -> pd.DataFrame:
     """Mean and percentile bootstrap interval of each metric over users.
 
-    Returns a frame indexed by metric with columns ``mean``, ``lo``, ``hi``, ``n_users``.
-    Users with a missing value of a metric are left out of that metric only.
+    Users are resampled with replacement (the same replicates for every metric). Returns a
+    frame indexed by metric with ``mean``, ``lo``, ``hi`` and ``n_users`` (users with a
+    finite value of that metric).
     """
+    values = per_user[metrics].to_numpy(dtype=np.float64)
     alpha = (1 - level) / 2
-    rows = {}
-    for metric in metrics:
-        values = per_user[metric].to_numpy(dtype=np.float64)
-        values = values[np.isfinite(values)]
-        if len(values) == 0:
-            rows[metric] = {"mean": np.nan, "lo": np.nan, "hi": np.nan, "n_users": 0}
-            continue
-        means = _replicate_means(values[:, None], n_boot, seed)[:, 0]
-        rows[metric] = {"mean": values.mean(), "lo": np.quantile(means, alpha), "hi": np.quantile(means, 1 - alpha),
-                        "n_users": len(values)}
-    return pd.DataFrame.from_dict(rows, orient="index")
+    counts = np.isfinite(values).sum(axis=0)
+    if len(values) == 0:
+        empty = np.full(len(metrics), np.nan)
+        return pd.DataFrame({"mean": empty, "lo": empty, "hi": empty, "n_users": counts}, index=metrics)
+    means = _replicate_means(values, n_boot, seed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        center = np.where(np.isfinite(values), values, 0.0).sum(axis=0) / counts
+    lo, hi = (np.array([np.quantile(col[np.isfinite(col)], q) if np.isfinite(col).any() else np.nan
+                        for col in means.T]) for q in (alpha, 1 - alpha))
+    return pd.DataFrame({"mean": center, "lo": lo, "hi": hi, "n_users": counts}, index=metrics)
 
 
 def paired_comparison(model: pd.Series, reference: pd.Series, n_boot: int = 1000, seed: int = 0,

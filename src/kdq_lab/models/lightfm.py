@@ -57,6 +57,8 @@ class LightFMConfig:
         ``ids``, ``items``, ``users`` or ``both``.
     identity, normalize, identity_weight
         Identity block on feature sides, row normalisation (``none``/``l1``), identity weight.
+    user_columns, item_columns
+        Restrict a side's features to these columns (default: every feature column).
     use_weights
         Train with event weights (divided by their mean) as sample weights.
     num_threads
@@ -85,6 +87,8 @@ class LightFMConfig:
     identity: bool = True
     normalize: str = "l1"
     identity_weight: float = 1.0
+    user_columns: tuple[str, ...] | None = None
+    item_columns: tuple[str, ...] | None = None
     use_weights: bool = False
     num_threads: int = 1
     random_state: int = 42
@@ -93,6 +97,12 @@ class LightFMConfig:
     curve_users: int = 1000
 
     def __post_init__(self) -> None:
+        for name in ("user_columns", "item_columns"):
+            value = getattr(self, name)
+            if value is not None:
+                if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                    raise KdqError(f"lightfm {name} must be a list of feature column names, not {value!r}")
+                object.__setattr__(self, name, tuple(value))
         choices = {"loss": LOSSES, "learning_schedule": SCHEDULES, "features": FEATURE_MODES,
                    "normalize": ("none", "l1")}
         for name, allowed in choices.items():
@@ -150,10 +160,30 @@ class LightFMHybrid:
 
     # ------------------------------------------------------------------ features
 
+    def _columns(self, users: bool) -> np.ndarray:
+        """Mask of the vocabulary features this model uses on one side."""
+        vocab = self.user_vocab_ if users else self.item_vocab_
+        wanted = self.config.user_columns if users else self.config.item_columns
+        if wanted is None:
+            return np.ones(len(vocab), dtype=bool)
+        unknown = sorted(set(wanted) - set(vocab.columns))
+        if unknown:
+            side = "user" if users else "item"
+            raise KdqError(f"lightfm {side}_columns {unknown} are not {side} feature columns; "
+                           f"available: {', '.join(vocab.columns)}")
+        return np.isin(vocab.column_of(), list(wanted))
+
+    def _select(self, base: sp.csr_matrix, users: bool) -> sp.csr_matrix:
+        """The side's feature rows as the model sees them (selected columns, or none for ids-only sides)."""
+        uses, _ = self.config.side(users)
+        if not uses:
+            return sp.csr_matrix((base.shape[0], 0), dtype=np.float32)
+        return sp.csr_matrix(base)[:, np.flatnonzero(self._columns(users))]
+
     def _compose(self, base: sp.csr_matrix, users: bool, seen: np.ndarray) -> sp.csr_matrix:
-        uses, composition = self.config.side(users)
-        rows = base if uses else sp.csr_matrix((base.shape[0], 0), dtype=np.float32)
-        return compose_features(rows, composition, with_identity=seen if composition.identity else None)
+        _, composition = self.config.side(users)
+        return compose_features(self._select(base, users), composition,
+                                with_identity=seen if composition.identity else None)
 
     def encode(self, frame: pd.DataFrame, users: bool = True) -> tuple[sp.csr_matrix, list[UnknownValue]]:
         """Feature rows for new users (or items) described by their profile columns.
@@ -163,11 +193,10 @@ class LightFMHybrid:
         """
         vocab = self.user_vocab_ if users else self.item_vocab_
         base, unknown = vocab.transform(frame)
-        uses, composition = self.config.side(users)
-        if not uses:
-            base = sp.csr_matrix((len(frame), 0), dtype=np.float32)
+        _, composition = self.config.side(users)
         width = len(self.user_ids_ if users else self.item_ids_)
-        composed = compose_features(base, composition, with_identity=np.zeros(len(frame), dtype=bool),
+        composed = compose_features(self._select(base, users), composition,
+                                    with_identity=np.zeros(len(frame), dtype=bool),
                                     n_identity=width if composition.identity else None)
         if unknown:
             shown = ", ".join(sorted({f"{u.column}={u.value!r}" for u in unknown})[:10])
@@ -289,8 +318,12 @@ class LightFMHybrid:
 
     # ------------------------------------------------------------------ persistence
 
-    def save(self, folder: Path, extra: dict[str, Any] | None = None) -> Path:
-        """Write ``model.npz`` (parameters, feature matrices) and ``model.json`` (config, ids, vocabularies)."""
+    def save(self, folder: Path, extra: dict[str, Any] | None = None, items: pd.DataFrame | None = None) -> Path:
+        """Write ``model.npz`` (parameters, feature matrices) and ``model.json`` (config, ids, vocabularies).
+
+        ``items`` (the item table, row i = item i) is kept as ``items.parquet`` so the model can
+        show titles on its own.
+        """
         arrays: dict[str, np.ndarray] = {name: getattr(self.model_, name) for name in _PARAMETERS}
         for side, matrix in (("user", self.user_features_), ("item", self.item_features_)):
             matrix = sp.csr_matrix(matrix)
@@ -312,6 +345,8 @@ class LightFMHybrid:
         with atomic_dir(Path(folder)) as tmp:
             np.savez_compressed(tmp / "model.npz", **arrays)
             (tmp / "model.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+            if items is not None:
+                items.to_parquet(tmp / "items.parquet", index=False)
         return Path(folder)
 
     @classmethod
@@ -369,6 +404,7 @@ class LightFMHybrid:
         model.best_epoch_ = meta["best_epoch"]
         model.history_ = pd.DataFrame(meta["history"])
         model.extra_ = meta.get("extra", {})
+        model.items_ = pd.read_parquet(folder / "items.parquet") if (folder / "items.parquet").is_file() else None
         return model
 
 

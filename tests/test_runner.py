@@ -1,0 +1,122 @@
+"""The papermill runner: a real tiny experiment, a failing run, and interrupted runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from kdq_lab.pipeline.runner import run_experiment
+from kdq_lab.pipeline.runs import SEGMENTS
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "notebooks" / "experiments" / "smoke.yaml"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports") / "smoke"
+    outcome = run_experiment(SMOKE, out=out, jobs=2, progress=False,
+                             only=["popularity", "lightfm_hybrid", "oracle"])
+    assert outcome.ok, outcome.failed
+    return out
+
+
+def test_comparison_has_every_run_split_and_segment(report):
+    table = pd.read_csv(report / "comparison.csv")
+    for column in ("run", "split", "seed", "segment", "status", "n_users", "ndcg@10", "ndcg@10_lo", "ndcg@10_hi",
+                   "precision@5", "recall@10", "map@10", "mrr", "auc", "auc_lo", "coverage@10", "novelty@10",
+                   "diversity@10", "fit_seconds", "eval_seconds"):
+        assert column in table.columns, column
+    assert set(table["run"]) == {"popularity", "lightfm_hybrid", "oracle"}
+    assert set(table["segment"]) <= set(SEGMENTS) and {"all", "new", "returning"} <= set(table["segment"])
+    assert (table.groupby(["run", "split", "seed"])["segment"].apply(lambda s: "all" in set(s))).all()
+    metrics = [c[: -len("_lo")] for c in table.columns if c.endswith("_lo")]
+    for metric in metrics:
+        assert ((table[f"{metric}_lo"] <= table[metric] + 1e-9) & (table[metric] <= table[f"{metric}_hi"] + 1e-9)).all()
+    assert (table["status"] == "ok").all()
+
+
+def test_report_folder_layout_and_manifest(report):
+    assert (report / "index.html").stat().st_size > 10_000
+    assert (report / "comparison.md").read_text(encoding="utf-8").startswith("# ")
+    assert list((report / "figures").glob("*.png"))
+    run = report / "runs" / "lightfm_hybrid__global"
+    for name in ("03_train_evaluate.ipynb", "03_train_evaluate.html", "metrics.parquet", "summary.json", "model"):
+        assert (run / name).exists(), name
+    assert (report / "splits" / "global" / "02_prepare_data.html").is_file()
+    manifest = json.loads((report / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["status"] == "ok" and manifest["seeds"] == [42]
+    assert {"git_commit", "dataset", "versions", "steps", "papermill", "resolved"} <= set(manifest)
+    assert set(manifest["dataset"]["hashes"]) >= {"users.csv", "items.csv", "interactions.csv"}
+    assert all(step["seconds"] > 0 for step in manifest["steps"])
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    assert summary["params"]["random_state"] == 42 and summary["split_config"]["seed"] == 42
+
+
+def write_experiment(tmp_path: Path, change: dict) -> Path:
+    data = yaml.safe_load(SMOKE.read_text(encoding="utf-8")) | change
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_a_failing_run_is_marked_and_the_others_finish(tmp_path):
+    path = write_experiment(tmp_path, {"runs": {"popularity": {"model": "popularity"},
+                                                "broken": {"model": "ease", "params": {"max_items": 10}}}})
+    out = tmp_path / "report"
+    proc = subprocess.run([sys.executable, "-m", "kdq_lab.cli", "run", str(path), "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 1, proc.stderr
+    assert "failed: run broken__global" in proc.stderr
+    table = pd.read_csv(out / "comparison.csv")
+    broken = table[table["run"] == "broken"].iloc[0]
+    assert broken["status"] == "failed" and "max_items" in broken["error"]
+    assert Path(broken["notebook"]).name == "03_train_evaluate.ipynb"
+    assert (out / "runs" / "broken__global" / "03_train_evaluate.ipynb").is_file()
+    assert (table[table["run"] == "popularity"]["status"] == "ok").all()
+
+
+def start(tmp_path: Path, out: Path) -> subprocess.Popen:
+    path = write_experiment(tmp_path, {})
+    return subprocess.Popen([sys.executable, "-m", "kdq_lab.cli", "run", str(path), "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def wait_for_runs(out: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if list(out.parent.glob(f".{out.name}.*.tmp/runs")):
+            return
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.2)
+    raise AssertionError("the run never started")
+
+
+def previous_report(out: Path) -> dict[str, bytes]:
+    out.mkdir(parents=True)
+    (out / "index.html").write_text("<p>previous report</p>", encoding="utf-8")
+    (out / "comparison.csv").write_text("run,split\nold,old\n", encoding="utf-8")
+    return {p.name: p.read_bytes() for p in out.iterdir()}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT])
+def test_an_interrupted_run_leaves_the_previous_report_intact(tmp_path, signum):
+    out = tmp_path / "report"
+    before = previous_report(out)
+    proc = start(tmp_path, out)
+    wait_for_runs(out, proc)
+    os.killpg(proc.pid, signum)
+    proc.wait(timeout=60)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    if signum == signal.SIGINT:
+        assert proc.returncode == 130
+        assert not list(out.parent.glob(f".{out.name}.*.tmp")), "a clean interrupt removes its temporary folder"
