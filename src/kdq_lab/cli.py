@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -67,6 +68,78 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if outcome.ok else 1
 
 
+def _train(args: argparse.Namespace) -> int:
+    import yaml
+
+    from kdq_lab.pipeline.runs import save_run, train_and_evaluate
+
+    params = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise KdqError(f"--set {item!r}: expected key=value, e.g. --set no_components=64")
+        params[key.strip()] = yaml.safe_load(value)
+    paths = Paths.default()
+    split = {"kind": args.split, "test_fraction": args.test_fraction, "validation_fraction": args.validation_fraction,
+             "seed": args.seed}
+    result = train_and_evaluate(args.dataset, split, "lightfm", params, ks=[args.k], run_name="lightfm",
+                                split_name=args.split, paths=paths)
+    out = Path(args.out) if args.out else paths.reports / "models" / f"{Path(args.dataset).name}__{args.split}__lightfm"
+    save_run(result, out)
+    metrics = result.summary["metrics"]["all"]
+    for metric in (f"precision@{args.k}", f"ndcg@{args.k}", "auc"):
+        ci = metrics[metric]
+        print(f"{metric:>14}: {ci['mean']:.4f} [{ci['lo']:.4f}, {ci['hi']:.4f}]")
+    print(f"model: {out / 'model'}")
+    return 0
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    import json
+    import warnings
+
+    from kdq_lab.curate import read_profile, recommend
+    from kdq_lab.models.lightfm import LightFMHybrid
+
+    folder = Path(args.model)
+    if not (folder / "model.json").is_file() and (folder / "model" / "model.json").is_file():
+        folder = folder / "model"
+    model = LightFMHybrid.load(folder)
+    profile = read_profile(Path(args.profile))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        curation = recommend(model, profile, k=args.k, exclude=tuple(args.exclude or ()), diversify=args.diversify,
+                             lenient=args.lenient)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    if args.json:
+        items = []
+        for record, explanation in zip(curation.items.to_dict(orient="records"), curation.explanations):
+            record.pop("reasons")
+            items.append(record | {"score": explanation.score, "terms": [t.to_dict() for t in explanation.terms],
+                                   "terms_total": explanation.total})
+        print(json.dumps({"profile": args.profile, "model": str(folder), "k": args.k, "diversify": args.diversify,
+                          "diversity_before": curation.diversity_before, "diversity_after": curation.diversity_after,
+                          "ignored_values": [{"column": u.column, "value": u.value} for u in curation.unknown],
+                          "items": items}, ensure_ascii=False, indent=2, default=float))
+        return 0
+    print(f"큰당큐 큐레이션 · {args.profile} · model {folder}")
+    for row in curation.items.itertuples(index=False):
+        data = row._asdict()
+        gloss = f" — {data['title_en']}" if data.get("title_en") else ""
+        kind = f"[{data['content_type']}] " if data.get("content_type") else ""
+        print(f"{data['rank']:>2}. {kind}{data.get('title', data['item_id'])}{gloss}")
+        facts = [f"{label} {data[c]}" for c, label in (("topics", "주제"), ("difficulty", "난이도"), ("genres", "장르"))
+                 if data.get(c)]
+        score = format(data["score"], ".3f")
+        print(f"    {' · '.join([*facts, f'score {score}'])}")
+        print(f"    why: {data['reasons']}")
+    if args.diversify > 0:
+        print(f"intra-list diversity: {curation.diversity_before:.3f} -> {curation.diversity_after:.3f} "
+              f"(MMR lambda={args.diversify:g})")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from kdq_lab.bench import builder, evaluation, training
 
@@ -120,6 +193,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="report folder (default reports/<experiment>/)")
     run.set_defaults(run=_run)
 
+    train = commands.add_parser("train", help="train, evaluate and save a LightFM hybrid (for `recommend`)")
+    train.add_argument("dataset", nargs="?", default="kdq-catalog", help="dataset name or folder")
+    train.add_argument("--split", default="cold_users",
+                       choices=["random", "user_temporal", "global_temporal", "cold_users", "cold_items"])
+    train.add_argument("--test-fraction", type=float, default=0.2)
+    train.add_argument("--validation-fraction", type=float, default=0.1)
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="a LightFM parameter, e.g. no_components=64")
+    train.add_argument("--k", type=int, default=10)
+    train.add_argument("--out", help="run folder (default reports/models/<dataset>__<split>__lightfm/)")
+    train.set_defaults(run=_train)
+
+    rec = commands.add_parser("recommend", help="curate items for a new user's profile, with reasons")
+    rec.add_argument("--model", required=True, help="a saved model folder (or a run folder containing model/)")
+    rec.add_argument("--profile", required=True, help="YAML or JSON profile: user feature columns, optional seen")
+    rec.add_argument("--k", type=int, default=10)
+    rec.add_argument("--exclude", nargs="+", metavar="ITEM", help="item ids never to recommend")
+    rec.add_argument("--diversify", type=float, default=0.0, metavar="LAMBDA", help="MMR re-ranking, 0..1")
+    rec.add_argument("--json", action="store_true", help="scores and every explanation term, as JSON")
+    rec.add_argument("--lenient", action="store_true", help="ignore unknown profile values (with a warning)")
+    rec.set_defaults(run=_recommend)
+
     bench = commands.add_parser("bench", help="benchmarks against LightFM, measured in the same run")
     bench.add_argument("which", choices=["builder", "evaluation", "training", "all"], nargs="?", default="all")
     bench.add_argument("--repeats", type=int, default=3, help="runs per side; medians are reported")
@@ -129,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``kdq-lab``; returns the exit code."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `kdq-lab ... | head` ends quietly
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

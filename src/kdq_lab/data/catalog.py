@@ -44,7 +44,7 @@ STYLES = 4
 RECENT_DAYS = 45
 RECENT_MAX_EVENTS = 5
 #: Bump when the generator's output changes; built-in datasets on disk are then regenerated.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 KST = np.timedelta64(9, "h")
 
 N_TOPICS = len(V.TOPICS)
@@ -307,8 +307,10 @@ def _titles(rng, types, topic, tag_hot, tag_names, difficulty, published, event_
     table_en = np.array([[p[min(j, len(p) - 1)][1] for j in range(3)] for p in projects])
     variant = rng.integers(0, 3, n)
     ko, en = table_ko[topic, variant], table_en[topic, variant]
-    first_tag = np.argmax(tag_hot, axis=1)
-    tag_ko = np.array([t[0] for t in tag_names])[first_tag]
+    # the title's tag: one of the item's tags that is not an event kind (those name events already)
+    usable = tag_hot & ~np.isin([t[0] for t in tag_names], [k[0] for k in V.EVENT_KINDS])[None, :]
+    first_tag = np.where(usable.any(axis=1), np.argmax(usable, axis=1), np.argmax(tag_hot, axis=1))
+    with_ro = np.array([t[0] + _instrumental(t[0]) for t in tag_names])[first_tag]
     tag_en = np.array([t[1] for t in tag_names])[first_tag]
     topic_ko = np.array([t[0] for t in V.TOPICS])[topic]
     topic_en = np.array([t[1] for t in V.TOPICS])[topic]
@@ -327,7 +329,7 @@ def _titles(rng, types, topic, tag_hot, tag_names, difficulty, published, event_
                  s(s("Before you ", en), ": what to know")),
         "인터뷰": (s(s(s(topic_ko, " 크리에이터 인터뷰: "), person), s(" #", serial)),
                  s(s(s(topic_en, " creator interview: "), person), s(" #", serial))),
-        "영상": (s(s(s(tag_ko, "로 "), ko), s(" (튜토리얼 EP.", s(serial, ")"))),
+        "영상": (s(s(s(with_ro, " "), ko), s(" (튜토리얼 EP.", s(serial, ")"))),
                s(s(s(en, " with "), tag_en), s(" (tutorial ep. ", s(serial, ")")))),
         "행사": (s(s(s(s(kind_ko, " "), year.astype(str)), ": "), topic_ko),
                s(s(s(s(kind_en, " "), year.astype(str)), ": "), topic_en)),
@@ -340,6 +342,15 @@ def _titles(rng, types, topic, tag_hot, tag_names, difficulty, published, event_
         title[mask] = by_type[name][0][mask]
         title_en[mask] = by_type[name][1][mask]
     return title, title_en
+
+
+def _instrumental(word: str) -> str:
+    """Korean particle 로/으로 ("with") for a word: 으로 after a final consonant other than ㄹ."""
+    last = word[-1]
+    if "가" <= last <= "힣":
+        final = (ord(last) - ord("가")) % 28
+        return "으로" if final not in (0, 8) else "로"
+    return "로"
 
 
 # ----------------------------------------------------------------------------- users

@@ -55,3 +55,18 @@ def beyond_accuracy(top: np.ndarray, popularity: np.ndarray, n_train_users: int,
     if item_features is not None:
         out["diversity"] = float(np.nanmean(intra_list_diversity(top, item_features)))
     return out
+
+
+def ndcg_of_lists(top: np.ndarray, relevant: sp.spmatrix, k: int) -> np.ndarray:
+    """ndcg@k of given ranked lists (rows of item positions, -1 = empty) against binary relevance rows."""
+    top = np.atleast_2d(top)[:, :k]
+    relevant = sp.csr_matrix(relevant)
+    rows = np.repeat(np.arange(len(top)), top.shape[1])
+    hits = np.asarray(relevant[rows, np.maximum(top.ravel(), 0)]).ravel().reshape(top.shape) > 0
+    hits &= top >= 0
+    discount = 1.0 / np.log2(np.arange(top.shape[1]) + 2.0)
+    dcg = (hits * discount).sum(axis=1)
+    n_relevant = np.minimum(relevant.getnnz(axis=1), top.shape[1])
+    ideal = np.concatenate([[0.0], np.cumsum(discount)])[n_relevant]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ideal > 0, dcg / ideal, np.nan)

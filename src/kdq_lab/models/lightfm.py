@@ -193,15 +193,18 @@ class LightFMHybrid:
         """
         vocab = self.user_vocab_ if users else self.item_vocab_
         base, unknown = vocab.transform(frame)
-        _, composition = self.config.side(users)
-        width = len(self.user_ids_ if users else self.item_ids_)
-        composed = compose_features(self._select(base, users), composition,
-                                    with_identity=np.zeros(len(frame), dtype=bool),
-                                    n_identity=width if composition.identity else None)
         if unknown:
             shown = ", ".join(sorted({f"{u.column}={u.value!r}" for u in unknown})[:10])
             warnings.warn(f"ignored feature values unknown to the model: {shown}", stacklevel=2)
-        return composed, unknown
+        return self.compose_new(base, users), unknown
+
+    def compose_new(self, base: sp.csr_matrix, users: bool = True) -> sp.csr_matrix:
+        """Composed rows for multi-hot vocabulary rows of new users (or items): no identity, training normalisation."""
+        _, composition = self.config.side(users)
+        width = len(self.user_ids_ if users else self.item_ids_)
+        return compose_features(self._select(base, users), composition,
+                                with_identity=np.zeros(base.shape[0], dtype=bool),
+                                n_identity=width if composition.identity else None)
 
     # ------------------------------------------------------------------ training
 

@@ -190,7 +190,7 @@ def _build(experiment: Experiment, dataset_dir: Path, run_jobs, tmp: Path, paths
     steps += _run_pool(split_jobs, workers, progress, "prepare splits")
     failed_splits = {r["key"] for r in steps if r["status"] != "ok"}
 
-    notebooks = [
+    runs = [
         Job("run", spec.folder, _notebook(paths, "03_train_evaluate"), tmp / "runs" / spec.folder / "03_train_evaluate.ipynb",
             {"DATASET": str(dataset_dir), "SPLIT": spec.split_config.to_dict(), "SPLIT_NAME": spec.split,
              "RUN_NAME": spec.run, "MODEL": spec.model, "PARAMS": spec.params, "K": list(experiment.k),
@@ -198,18 +198,19 @@ def _build(experiment: Experiment, dataset_dir: Path, run_jobs, tmp: Path, paths
              "BOOTSTRAP_SEED": experiment.bootstrap_seed, "OUTPUT_DIR": str(tmp / "runs" / spec.folder)}, threads)
         for spec in run_jobs
     ]
-    notebooks += [
+    results = _run_pool(runs, workers, progress, f"{experiment.name} runs")
+    for result in results:
+        if result["status"] != "ok":
+            write_json(tmp / "runs" / result["key"] / "status.json",
+                       {"status": "failed", "error": result["error"], "notebook": result["notebook"]})
+    # extra notebooks run after the runs: they may read the runs' outputs (e.g. a saved model)
+    extras = [
         Job("notebook", extra.notebook, _notebook(paths, extra.notebook), tmp / f"{extra.notebook}.ipynb",
             {"DATASET": str(dataset_dir), **({"REPORT_DIR": str(tmp)} if _takes_report(paths, extra.notebook) else {}),
              **extra.parameters}, threads)
         for extra in experiment.notebooks
     ]
-    results = _run_pool(notebooks, workers, progress, f"{experiment.name} runs")
-    steps += results
-    for result in results:
-        if result["kind"] == "run" and result["status"] != "ok":
-            write_json(tmp / "runs" / result["key"] / "status.json",
-                       {"status": "failed", "error": result["error"], "notebook": result["notebook"]})
+    steps += results + _run_pool(extras, workers, progress, "notebooks")
 
     failed = sorted(f"{r['kind']} {r['key']}: {r['error']}" for r in steps if r["status"] != "ok")
     index = tmp / "index.html"

@@ -1,0 +1,79 @@
+"""The kdq-lab command end to end: train, recommend (plain and JSON), and clean failures with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIST = ROOT / "notebooks" / "personas" / "njob_artist.yaml"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kdq_lab.cli", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    proc = cli("train", "kdq-catalog-tiny", "--split", "cold_users", "--set", "no_components=8", "--set", "epochs=3",
+               "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "ndcg@10" in proc.stdout and str(out / "model") in proc.stdout
+    return out
+
+
+def test_recommend_plain(trained):
+    proc = cli("recommend", "--model", str(trained), "--profile", str(ARTIST), "--k", "4")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert [line.strip()[:2] for line in lines if line.strip()[:2] in ("1.", "2.", "3.", "4.")] == ["1.", "2.", "3.", "4."]
+    assert sum("why:" in line for line in lines) == 4 and "주제" in proc.stdout
+
+
+def test_recommend_json_terms_sum_to_scores(trained):
+    proc = cli("recommend", "--model", str(trained / "model"), "--profile", str(ARTIST), "--k", "5", "--json",
+               "--diversify", "0.4")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert len(data["items"]) == 5 and data["diversity_after"] >= data["diversity_before"]
+    for item in data["items"]:
+        assert item["terms"] and abs(sum(t["value"] for t in item["terms"]) - item["score"]) < 1e-5
+        assert item["terms_total"] == pytest.approx(sum(t["value"] for t in item["terms"]))
+
+
+def test_unknown_value_exit_2_and_lenient(trained, tmp_path):
+    profile = tmp_path / "profile.json"
+    profile.write_text(json.dumps({"occupations": ["배우님"], "interests": ["AI 영상"]}, ensure_ascii=False),
+                       encoding="utf-8")
+    strict = cli("recommend", "--model", str(trained), "--profile", str(profile))
+    assert strict.returncode == 2 and "Traceback" not in strict.stderr
+    assert "did you mean 배우" in strict.stderr and "allowed:" in strict.stderr
+    lenient = cli("recommend", "--model", str(trained), "--profile", str(profile), "--lenient", "--k", "2")
+    assert lenient.returncode == 0 and "warning: ignored unknown profile values" in lenient.stderr
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["recommend", "--model", "/no/such/model", "--profile", str(ARTIST)], "no model.json"),
+    (["import", "movielens", "/no/such/folder", "--out", "/tmp/kdq-never"], "missing file"),
+    (["prepare", "no-such-dataset"], "no dataset 'no-such-dataset'"),
+    (["run", "/no/such/experiment.yaml"], "no experiment file"),
+])
+def test_errors_exit_2_without_traceback(args, fragment):
+    proc = cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert fragment in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_corrupt_model_is_refused(trained, tmp_path):
+    import shutil
+
+    broken = Path(shutil.copytree(trained / "model", tmp_path / "model"))
+    blob = (broken / "model.npz").read_bytes()
+    (broken / "model.npz").write_bytes(blob[:100])
+    proc = cli("recommend", "--model", str(broken), "--profile", str(ARTIST))
+    assert proc.returncode == 2 and "truncated or corrupt" in proc.stderr
