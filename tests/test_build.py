@@ -11,6 +11,7 @@ from lightfm.data import Dataset
 from kdq_lab.data.build import FeatureConfig, FeatureVocabulary, compose_features, interaction_matrices
 from kdq_lab.data.schema import EntitySpec, NumericFeature
 from kdq_lab.data.validate import load_dataset
+from kdq_lab.errors import KdqError
 
 
 def identical(ours: sp.spmatrix, theirs: sp.spmatrix) -> bool:
@@ -95,3 +96,12 @@ def test_identity_weight_and_rows_without_identity():
     assert np.allclose(cold.toarray()[1], [0, 0, 0.5, 0, 0])
     raw = compose_features(base, FeatureConfig(identity=False, normalize="none"))
     assert np.array_equal(raw.toarray(), base.toarray())
+
+
+def test_quantile_bins_of_constant_and_empty_columns():
+    entity = EntitySpec(file="x.csv", id="id", numeric=(NumericFeature("minutes", bins=4),))
+    constant = pd.DataFrame({"id": ["1", "2"], "minutes": ["5", "5"]})
+    vocab = FeatureVocabulary.fit(constant, entity, "|")
+    assert vocab.names == ("minutes:5–5",) and vocab.transform(constant)[0].toarray().tolist() == [[1], [1]]
+    with pytest.raises(KdqError, match="no values to compute 4 quantile bins"):
+        FeatureVocabulary.fit(pd.DataFrame({"id": ["1"], "minutes": [""]}), entity, "|")

@@ -62,6 +62,10 @@ def test_unknown_value_exit_2_and_lenient(trained, tmp_path):
     (["import", "movielens", "/no/such/folder", "--out", "/tmp/kdq-never"], "missing file"),
     (["prepare", "no-such-dataset"], "no dataset 'no-such-dataset'"),
     (["run", "/no/such/experiment.yaml"], "no experiment file"),
+    (["train", "kdq-catalog-tiny", "--set", "loss=["], "not valid YAML"),
+    (["train", "kdq-catalog-tiny", "--set", "learning_rate=fast"], "must be a number > 0"),
+    (["prepare", "kdq-catalog-tiny", "--split", "global_temporal", "--cutoff", "someday"], "not a date-time"),
+    (["recommend", "--model", "/x", "--profile", str(ARTIST), "--k", "0"], "expected an integer >= 1"),
 ])
 def test_errors_exit_2_without_traceback(args, fragment):
     proc = cli(*args)

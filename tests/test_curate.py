@@ -77,3 +77,10 @@ def test_diversify_reports_before_and_after(model, tiny_split):
     assert diverse.diversity_after >= diverse.diversity_before
     with pytest.raises(KdqError, match="between 0 and 1"):
         recommend(model, profile_from_dict(ARTIST), diversify=2, items=tiny_split.items)
+
+
+def test_a_model_without_user_features_refuses_profiles(tiny_split):
+    ids_only = LightFMHybrid(LightFMConfig(no_components=4, epochs=1, features="items")).fit(
+        TrainData.from_split(tiny_split))
+    with pytest.raises(KdqError, match="does not use user features"):
+        recommend(ids_only, profile_from_dict(ARTIST), items=tiny_split.items)

@@ -71,6 +71,17 @@ BAD = [
     ({"runs": {"pop": {"model": "lightfm", "grid": {"identity": True}}}, "reference": None}, "runs.pop.grid",
      "expected a mapping parameter: [value"),
     ({"notebooks": [{"notebook": "99_nothing"}]}, "notebooks", "no such notebook; available: 01_explore_catalog"),
+    ({"notebooks": [{"notebook": "01_explore_catalog", "parameters": "oops"}]}, "notebooks", "expected a mapping"),
+    ({"runs": {"pop": {"model": ["lightfm"]}}, "reference": None}, "runs.pop.model", "unknown model"),
+    ({"reference": ["pop"]}, "reference", "not a run of this experiment"),
+    ({"bootstrap": {"seed": -1}}, "bootstrap.seed", "expected an integer >= 0"),
+    ({"splits": {"cold": {"kind": "global_temporal", "cutoff": "someday"}}}, "splits.cold", "not a date-time"),
+    ({"splits": {"cold": {"kind": "predefined", "predefined": "ua"}}}, "splits.cold.predefined",
+     "the dataset has no such split"),
+    ({"splits": {"cold": {"kind": "random", "positive_events": ["watch"]}}}, "splits.cold.positive_events",
+     "not event types of the dataset"),
+    ({"runs": {"pop": {"model": "itemknn", "params": {"neighbors": "x"}}}}, "runs.pop", "must be an integer >= 1"),
+    ({"runs": {"pop": {"model": "lightfm", "params": {"learning_rate": "fast"}}}}, "runs.pop", "must be a number > 0"),
 ]
 
 

@@ -58,6 +58,7 @@ def test_early_stopping_restores_the_best_epoch(data, tiny_split):
     assert table["ndcg@10"].mean() == pytest.approx(history["validation"].max())
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_divergence_is_a_clear_error(data):
     with pytest.raises(ModelDivergedError) as caught:
         LightFMHybrid(LightFMConfig(no_components=8, epochs=20, learning_rate=1e30, features="both",
@@ -128,3 +129,17 @@ def test_config_errors_name_the_allowed_values():
         make_model("lightfm", {"components": 3})
     with pytest.raises(KdqError, match="unknown model"):
         make_model("deepfm")
+
+
+def test_new_items_and_empty_profiles(data, tiny_split):
+    model = LightFMHybrid(LightFMConfig(**FAST, features="both")).fit(data)
+    unseen = np.flatnonzero(data.interactions.getnnz(axis=0) == 0)
+    assert len(unseen), "the tiny catalog has items without train interactions"
+    rows, unknown = model.encode(tiny_split.items.iloc[unseen[:3]], users=False)
+    assert unknown == []
+    np.testing.assert_allclose(rows.toarray(), model.item_features_[unseen[:3]].toarray(), rtol=1e-6)
+    # a user with nothing at all (cold in the RecTools sense) is ranked by item biases alone
+    empty, _ = model.encode(pd.DataFrame({c: [""] for c in data.user_vocab.columns}))
+    assert empty.nnz == 0
+    ib = model.representations()[2]
+    assert np.array_equal(np.argsort(-model.score_rows(empty)[0], kind="stable"), np.argsort(-ib, kind="stable"))

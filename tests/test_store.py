@@ -56,3 +56,11 @@ def test_known_part_is_train_plus_validation(tiny_catalog, tmp_path):
     known = split.known
     assert known.interactions.nnz == split.train.interactions.nnz + split.validation.interactions.nnz
     assert np.array_equal(known.interactions.data, np.ones(known.interactions.nnz, dtype=np.int32))
+
+
+def test_zero_weight_positive_events_stay_known(catalog_copy, tmp_path):
+    spec = (catalog_copy / "dataset.yaml").read_text(encoding="utf-8")
+    (catalog_copy / "dataset.yaml").write_text(spec.replace("like: 2.0", "like: 0.0"), encoding="utf-8")
+    split = load_split(prepare(catalog_copy, SplitConfig(kind="random", validation_fraction=0.2), tmp_path))
+    assert (split.train.weights.data == 0).any(), "the fixture must have zero-weight positive pairs"
+    assert split.known.interactions.nnz == split.train.interactions.nnz + split.validation.interactions.nnz

@@ -102,6 +102,16 @@ def test_negative_and_non_numeric_weights(ml100k_source, tmp_path):
     assert "expected a non-negative number" in only(problems, line=3, column="rating", value="five").message
 
 
+def test_out_of_range_unix_time_is_a_problem_not_a_crash(ml100k_source, tmp_path):
+    from kdq_lab.data.movielens import import_movielens
+
+    folder = import_movielens(ml100k_source, tmp_path / "ml")
+    events = folder / "interactions.csv"
+    edit_line(events, 2, "," + field(events, 2, 4), ",1e20")
+    problem = only(validate_dataset(folder), line=2, column="timestamp", value="1e20")
+    assert "unparsable timestamp" in problem.message and "Unix seconds" in problem.message
+
+
 def test_non_utf8_byte_is_located(catalog_copy):
     users = catalog_copy / "users.csv"
     raw = users.read_bytes().split(b"\n")

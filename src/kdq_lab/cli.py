@@ -9,6 +9,21 @@ from pathlib import Path
 
 from kdq_lab.config import DEFAULT_SEED, Paths
 from kdq_lab.errors import KdqError
+from kdq_lab.files import atomic_dir
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, not {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {text}")
+    return value
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -69,23 +84,18 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import yaml
-
     from kdq_lab.pipeline.runs import save_run, train_and_evaluate
+    from kdq_lab.yamlfile import parse_assignment
 
-    params = {}
-    for item in args.set or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise KdqError(f"--set {item!r}: expected key=value, e.g. --set no_components=64")
-        params[key.strip()] = yaml.safe_load(value)
+    params = dict(parse_assignment(item) for item in args.set or [])
     paths = Paths.default()
     split = {"kind": args.split, "test_fraction": args.test_fraction, "validation_fraction": args.validation_fraction,
              "seed": args.seed}
     result = train_and_evaluate(args.dataset, split, "lightfm", params, ks=[args.k], run_name="lightfm",
                                 split_name=args.split, paths=paths)
     out = Path(args.out) if args.out else paths.reports / "models" / f"{Path(args.dataset).name}__{args.split}__lightfm"
-    save_run(result, out)
+    with atomic_dir(out) as tmp:
+        save_run(result, tmp)
     metrics = result.summary["metrics"]["all"]
     for metric in (f"precision@{args.k}", f"ndcg@{args.k}", "auc"):
         ci = metrics[metric]
@@ -113,17 +123,17 @@ def _recommend(args: argparse.Namespace) -> int:
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
     if args.json:
-        items = []
-        for record, explanation in zip(curation.items.to_dict(orient="records"), curation.explanations):
-            record.pop("reasons")
-            items.append(record | {"score": explanation.score, "terms": [t.to_dict() for t in explanation.terms],
-                                   "terms_total": explanation.total})
+        items = [record | explanation.to_dict() | {"terms_total": explanation.total}
+                 for record, explanation in zip(curation.items.drop(columns="reasons").to_dict(orient="records"),
+                                                curation.explanations)]
         print(json.dumps({"profile": args.profile, "model": str(folder), "k": args.k, "diversify": args.diversify,
                           "diversity_before": curation.diversity_before, "diversity_after": curation.diversity_after,
                           "ignored_values": [{"column": u.column, "value": u.value} for u in curation.unknown],
                           "items": items}, ensure_ascii=False, indent=2, default=float))
         return 0
-    print(f"큰당큐 큐레이션 · {args.profile} · model {folder}")
+    trained = model.provenance_
+    origin = f" (run {trained['run']} on {trained['dataset']})" if {"run", "dataset"} <= set(trained) else ""
+    print(f"큰당큐 큐레이션 · {args.profile} · model {folder}{origin}")
     for row in curation.items.itertuples(index=False):
         data = row._asdict()
         gloss = f" — {data['title_en']}" if data.get("title_en") else ""
@@ -156,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="write a built-in synthetic dataset")
     generate.add_argument("kind", choices=["kdq-catalog"], help="what to generate")
     generate.add_argument("--scale", choices=["tiny", "small", "default", "large"], default="default")
-    generate.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    generate.add_argument("--seed", type=_non_negative, default=DEFAULT_SEED)
     generate.add_argument("--out", required=True, help="dataset folder to write (replaced whole)")
     generate.set_defaults(run=_generate)
 
@@ -176,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
                       choices=["random", "user_temporal", "global_temporal", "cold_users", "cold_items", "predefined"])
     prep.add_argument("--test-fraction", type=float, default=0.2)
     prep.add_argument("--validation-fraction", type=float, default=0.1)
-    prep.add_argument("--seed", type=int, default=42)
+    prep.add_argument("--seed", type=_non_negative, default=42)
     prep.add_argument("--cutoff", help="global_temporal: ISO 8601 cutoff time")
     prep.add_argument("--predefined", help="predefined: the split's name in dataset.yaml (e.g. ua)")
     prep.add_argument("--force", action="store_true", help="rebuild even if the same split is stored")
@@ -184,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run an experiment through papermill into reports/<experiment>/")
     run.add_argument("experiment", help="experiment YAML (see notebooks/experiments/)")
-    run.add_argument("--jobs", type=int, default=2, help="notebooks executed at once (processes)")
+    run.add_argument("--jobs", type=_positive, default=2, help="notebooks executed at once (processes)")
     run.add_argument("--only", action="append", metavar="RUN",
                      help="run only this run (name, glob or grid base name); repeatable")
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -199,16 +209,16 @@ def build_parser() -> argparse.ArgumentParser:
                        choices=["random", "user_temporal", "global_temporal", "cold_users", "cold_items"])
     train.add_argument("--test-fraction", type=float, default=0.2)
     train.add_argument("--validation-fraction", type=float, default=0.1)
-    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--seed", type=_non_negative, default=42)
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="a LightFM parameter, e.g. no_components=64")
-    train.add_argument("--k", type=int, default=10)
+    train.add_argument("--k", type=_positive, default=10)
     train.add_argument("--out", help="run folder (default reports/models/<dataset>__<split>__lightfm/)")
     train.set_defaults(run=_train)
 
     rec = commands.add_parser("recommend", help="curate items for a new user's profile, with reasons")
     rec.add_argument("--model", required=True, help="a saved model folder (or a run folder containing model/)")
     rec.add_argument("--profile", required=True, help="YAML or JSON profile: user feature columns, optional seen")
-    rec.add_argument("--k", type=int, default=10)
+    rec.add_argument("--k", type=_positive, default=10)
     rec.add_argument("--exclude", nargs="+", metavar="ITEM", help="item ids never to recommend")
     rec.add_argument("--diversify", type=float, default=0.0, metavar="LAMBDA", help="MMR re-ranking, 0..1")
     rec.add_argument("--json", action="store_true", help="scores and every explanation term, as JSON")
@@ -217,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="benchmarks against LightFM, measured in the same run")
     bench.add_argument("which", choices=["builder", "evaluation", "training", "all"], nargs="?", default="all")
-    bench.add_argument("--repeats", type=int, default=3, help="runs per side; medians are reported")
+    bench.add_argument("--repeats", type=_positive, default=3, help="runs per side; medians are reported")
     bench.set_defaults(run=_bench)
     return parser
 

@@ -25,11 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import yaml
 
 from kdq_lab.data.build import FeatureVocabulary, UnknownValue
 from kdq_lab.errors import DataError, KdqError, Problem
-from kdq_lab.evaluation.beyond import intra_list_diversity, ndcg_of_lists
+from kdq_lab.evaluation.beyond import intra_list_diversity, ndcg_of_lists, unit_rows
 from kdq_lab.explain import Explanation, explain
 from kdq_lab.models.lightfm import LightFMHybrid
 from kdq_lab.yamlfile import YamlDocument
@@ -50,10 +49,7 @@ class Profile:
 
 def read_profile(path: Path) -> Profile:
     """Read a profile file (YAML or JSON); errors name the file, line and key."""
-    path = Path(path)
-    if not path.is_file():
-        raise KdqError(f"no profile file {path}")
-    document = YamlDocument(path.read_text(encoding="utf-8"), str(path))
+    document = YamlDocument.from_path(Path(path), "profile file")
     return profile_from_dict(document.data, document)
 
 
@@ -109,10 +105,18 @@ def check_profile(profile: Profile, vocab: FeatureVocabulary, lenient: bool = Fa
             problems.append(Problem(profile.source, profile.lines.get(column), column, ", ".join(values),
                                     "a categorical column takes one value", "key"))
             continue
-        numeric = column in vocab.numeric_edges
+        if column in vocab.numeric_edges:
+            edges = vocab.numeric_edges[column]
+            numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+            bad = [v for v, x in zip(values, numbers) if not edges[0] <= x <= edges[-1]]
+            for value in bad:
+                problems.append(Problem(profile.source, profile.lines.get(column), column, value,
+                                        f"expected a number between {edges[0]:g} and {edges[-1]:g}", "key"))
+            clean[column] = [v for v in values if v not in bad]
+            continue
         kept = []
         for value in values:
-            if numeric or value in allowed[column]:
+            if value in allowed[column]:
                 kept.append(value)
                 continue
             unknown.append(UnknownValue(0, column, value))
@@ -138,12 +142,6 @@ def profile_frame(profile: Profile, vocab: FeatureVocabulary) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- diversification
-
-
-def unit_rows(features: sp.spmatrix) -> sp.csr_matrix:
-    features = sp.csr_matrix(features, dtype=np.float64)
-    norms = np.sqrt(np.asarray(features.multiply(features).sum(axis=1)).ravel())
-    return sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ features)
 
 
 def mmr(relevance: np.ndarray, candidates: np.ndarray, item_features: sp.spmatrix, lam: float, k: int) -> np.ndarray:
@@ -226,6 +224,16 @@ def recommend(model: LightFMHybrid, profile: Profile, *, k: int = 10, exclude: t
     """
     if not 0 <= diversify <= 1:
         raise KdqError(f"--diversify must be between 0 and 1, not {diversify}")
+    if k < 1:
+        raise KdqError(f"k must be >= 1, not {k}")
+    if not model.config.side(True)[0]:
+        raise KdqError(f"this model does not use user features (features={model.config.features}), so a profile "
+                       "cannot change its ranking; train one with features: users or both")
+    used = model.config.user_columns
+    ignored = sorted(set(profile.values) - set(used)) if used is not None else []
+    if ignored:
+        warnings.warn(f"the model does not use the profile's {', '.join(ignored)} (user_columns={list(used)})",
+                      stacklevel=2)
     items = items if items is not None else getattr(model, "items_", None)
     if items is None:
         raise KdqError("the model has no item table; save it with items or pass items=")
@@ -277,8 +285,8 @@ def neighbour_overlap(model: LightFMHybrid, base_rows: sp.csr_matrix, k: int = 1
     original = _ranked(model.score_rows(model.compose_new(base[rows])), k)
     changed = _ranked(model.score_rows(model.compose_new(neighbour[rows])), k)
     overlap = (original[:, :, None] == changed[:, None, :]).any(axis=2).sum(axis=1) / k
-    names = np.asarray(model.user_vocab_.names, dtype=object)[base.indices[drop]]
-    return pd.DataFrame({"row": rows, "column": [n.split(":", 1)[0] for n in names], "dropped": names,
+    names = pd.Series(np.asarray(model.user_vocab_.names, dtype=object)[base.indices[drop]], dtype=object)
+    return pd.DataFrame({"row": rows, "column": names.str.partition(":")[0].to_numpy(), "dropped": names.to_numpy(),
                          "overlap": overlap})
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -76,11 +78,21 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = path.parent / f".{path.name}.{os.getpid()}.old.tmp"
-    if path.exists():
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
+    # Directories cannot be swapped atomically: move the old one aside, then rename. If another
+    # writer puts its folder in place in between, move that aside too (the last writer wins).
+    for attempt in itertools.count():
+        old = path.parent / f".{path.name}.{os.getpid()}.old{attempt}.tmp"
+        if path.exists():
+            os.replace(path, old)
+        try:
+            os.replace(tmp, path)
+            break
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or attempt >= 10:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+    for stale in path.parent.glob(f".{path.name}.{os.getpid()}.old*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -49,7 +49,7 @@ def make_case(size: EvaluationSize) -> tuple[LightFM, sp.csr_matrix, sp.csr_matr
         return matrix
 
     train = positives(size.train_per_user)
-    test = sp.csr_matrix(positives(size.test_per_user) - positives(0))
+    test = positives(size.test_per_user)
     test = sp.csr_matrix(test - test.multiply(train))
     test.eliminate_zeros()
     test.data[:] = 1

@@ -20,6 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from kdq_lab.data.schema import EntitySpec
+from kdq_lab.errors import KdqError
 
 Normalization = Literal["none", "l1"]
 
@@ -60,7 +61,11 @@ class FeatureVocabulary:
                 edges[feature.column] = feature.edges
             else:
                 numbers = pd.to_numeric(frame[feature.column], errors="coerce").dropna()
+                if numbers.empty:
+                    raise KdqError(f"numeric feature '{feature.column}' has no values to compute {feature.bins} "
+                                   "quantile bins from; give explicit edges or drop the feature")
                 qs = np.unique(np.quantile(numbers, np.linspace(0, 1, feature.bins + 1)))
+                qs = qs if len(qs) > 1 else np.repeat(qs, 2)  # a constant column: one bin
                 edges[feature.column] = tuple(float(q) for q in qs)
         vocab = cls(separator, entity.categorical, entity.multi_valued, edges, (), dict(entity.labels))
         keys = np.unique(vocab._keys(frame)[1].astype(str))

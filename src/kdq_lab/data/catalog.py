@@ -418,7 +418,6 @@ class _ItemSampler:
     """Draws items ∝ popularity within (topic, style), restricted to items published before t."""
 
     def __init__(self, items: pd.DataFrame):
-        self.topic = items["topic"].to_numpy()
         self.levels = [
             self._index(items["topic"].to_numpy() * STYLES + items["style"].to_numpy(), items),
             self._index(items["topic"].to_numpy(), items),

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 
 from kdq_lab.errors import DataError, Problem
-from kdq_lab.yamlfile import YamlDocument
+from kdq_lab.yamlfile import YamlChecker, YamlDocument
 
 SPEC_FILE = "dataset.yaml"
 FORMAT_VERSION = 1
@@ -153,21 +153,22 @@ def read_spec(folder: Path) -> DatasetSpec:
     path = Path(folder) / SPEC_FILE
     if not path.is_file():
         raise DataError([Problem(str(path), None, None, None, "missing file: every dataset needs a dataset.yaml")])
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError([Problem(str(path), None, None, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})")])
-    return parse_spec(text, str(path))
+    document = YamlDocument.from_path(path, SPEC_FILE)
+    return _parse(document)
 
 
-def parse_spec(text: str, filename: str = SPEC_FILE) -> DatasetSpec:
-    """Parse the text of a ``dataset.yaml``; raise :class:`DataError` listing every problem."""
-    reader = _SpecReader(YamlDocument(text, filename))
-    spec = reader.dataset(reader.document.data)
+def _parse(document: YamlDocument) -> DatasetSpec:
+    reader = _SpecReader(document)
+    spec = reader.dataset(document.data)
     if reader.problems:
         raise DataError(reader.problems, heading=f"invalid {SPEC_FILE}")
     assert spec is not None
     return spec
+
+
+def parse_spec(text: str, filename: str = SPEC_FILE) -> DatasetSpec:
+    """Parse the text of a ``dataset.yaml``; raise :class:`DataError` listing every problem."""
+    return _parse(YamlDocument(text, filename))
 
 
 _TOP_KEYS = {
@@ -182,47 +183,29 @@ _INTERACTION_KEYS = {
 }
 
 
-class _SpecReader:
-    """Walks the parsed YAML, collecting problems that point at the offending line."""
-
-    def __init__(self, document: YamlDocument):
-        self.document = document
-        self.problems: list[Problem] = []
-
-    def problem(self, path: tuple[str, ...], value: Any, message: str) -> None:
-        self.problems.append(self.document.problem(path, value, message))
-
-    def mapping(self, data: Any, path: tuple[str, ...], allowed: set[str], required: set[str]) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            self.problem(path, data, "expected a mapping (key: value lines)")
-            return {}
-        for key in data:
-            if key not in allowed:
-                self.problem((*path, str(key)), key, f"unknown key; allowed: {', '.join(sorted(allowed))}")
-        for key in sorted(required - set(data)):
-            self.problem(path, None, f"missing required key '{key}'")
-        return data
+class _SpecReader(YamlChecker):
+    """Walks the parsed ``dataset.yaml``, collecting problems that point at the offending line."""
 
     def string(self, data: dict[str, Any], path: tuple[str, ...], default: str | None = None) -> str | None:
         if path[-1] not in data or data[path[-1]] is None:
             return default
         value = data[path[-1]]
         if not isinstance(value, str) or not value.strip():
-            self.problem(path, value, "expected a non-empty text value")
+            self.add(path, value, "expected a non-empty text value")
             return default
         return value
 
     def string_list(self, data: dict[str, Any], path: tuple[str, ...]) -> tuple[str, ...]:
         value = data.get(path[-1]) or []
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            self.problem(path, value, "expected a list of column names")
+            self.add(path, value, "expected a list of column names")
             return ()
         return tuple(value)
 
     def flag(self, data: dict[str, Any], path: tuple[str, ...]) -> bool:
         value = data.get(path[-1], False)
         if not isinstance(value, bool):
-            self.problem(path, value, "expected true or false")
+            self.add(path, value, "expected true or false")
             return False
         return value
 
@@ -230,7 +213,7 @@ class _SpecReader:
         if not data:
             return ()
         if not isinstance(data, dict):
-            self.problem(path, data, "expected a mapping column: {edges: [...]} or column: {bins: N}")
+            self.add(path, data, "expected a mapping column: {edges: [...]} or column: {bins: N}")
             return ()
         out = []
         for column, rule in data.items():
@@ -238,7 +221,7 @@ class _SpecReader:
             rule = self.mapping(rule, where, {"edges", "bins"}, set())
             edges, bins = rule.get("edges"), rule.get("bins")
             if (edges is None) == (bins is None):
-                self.problem(where, rule, "give exactly one of 'edges' (a rising list of numbers) or 'bins' (an integer >= 2)")
+                self.add(where, rule, "give exactly one of 'edges' (a rising list of numbers) or 'bins' (an integer >= 2)")
                 continue
             if edges is not None:
                 ok = (
@@ -248,23 +231,23 @@ class _SpecReader:
                     and all(a < b for a, b in zip(edges, edges[1:]))
                 )
                 if not ok:
-                    self.problem((*where, "edges"), edges, "expected a strictly rising list of at least two numbers")
+                    self.add((*where, "edges"), edges, "expected a strictly rising list of at least two numbers")
                     continue
                 out.append(NumericFeature(str(column), edges=tuple(float(e) for e in edges)))
             else:
                 if not isinstance(bins, int) or isinstance(bins, bool) or bins < 2:
-                    self.problem((*where, "bins"), bins, "expected an integer >= 2")
+                    self.add((*where, "bins"), bins, "expected an integer >= 2")
                     continue
                 out.append(NumericFeature(str(column), bins=bins))
         return tuple(out)
 
-    def entity(self, data: Any, key: str, default_file: str) -> EntitySpec | None:
+    def entity(self, data: Any, key: str, default_file: str) -> EntitySpec:
         path = (key,)
         data = self.mapping(data, path, _ENTITY_KEYS, {"id"})
         features = self.mapping(data.get("features") or {}, (key, "features"), _FEATURE_KEYS, set())
         labels = data.get("labels") or {}
         if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-            self.problem((key, "labels"), labels, "expected a mapping column: readable name")
+            self.add((key, "labels"), labels, "expected a mapping column: readable name")
             labels = {}
         spec = EntitySpec(
             file=self.string(data, (key, "file"), default_file) or default_file,
@@ -279,30 +262,32 @@ class _SpecReader:
         seen: set[str] = set()
         for column in spec.columns:
             if column in seen:
-                self.problem(path, column, "column declared twice")
+                self.add(path, column, "column declared twice")
+            if ":" in column and column in spec.feature_columns:
+                self.add(path, column, "feature column names may not contain ':' (features are named column:value)")
             seen.add(column)
         return spec
 
-    def interactions(self, data: Any) -> InteractionSpec | None:
+    def interactions(self, data: Any) -> InteractionSpec:
         path = ("interactions",)
         data = self.mapping(data, path, _INTERACTION_KEYS, {"user", "item", "timestamp", "event", "event_weights", "positive_events"})
         weights = data.get("event_weights") or {}
         clean_weights: dict[str, float] = {}
         if not isinstance(weights, dict) or not weights:
-            self.problem((*path, "event_weights"), weights, "expected a mapping event type: non-negative weight")
+            self.add((*path, "event_weights"), weights, "expected a mapping event type: non-negative weight")
         else:
             for event, weight in weights.items():
                 if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-                    self.problem((*path, "event_weights", str(event)), weight, "expected a non-negative number")
+                    self.add((*path, "event_weights", str(event)), weight, "expected a non-negative number")
                 else:
                     clean_weights[str(event)] = float(weight)
         positives = self.string_list(data, (*path, "positive_events"))
         for event in positives:
             if clean_weights and event not in clean_weights:
-                self.problem((*path, "positive_events"), event, f"not an event type in event_weights ({', '.join(clean_weights)})")
+                self.add((*path, "positive_events"), event, f"not an event type in event_weights ({', '.join(clean_weights)})")
         min_weight = data.get("positive_min_weight")
         if min_weight is not None and (isinstance(min_weight, bool) or not isinstance(min_weight, (int, float))):
-            self.problem((*path, "positive_min_weight"), min_weight, "expected a number or null")
+            self.add((*path, "positive_min_weight"), min_weight, "expected a number or null")
             min_weight = None
         return InteractionSpec(
             file=self.string(data, (*path, "file"), "interactions.csv") or "interactions.csv",
@@ -324,28 +309,26 @@ class _SpecReader:
             return None
         version = data.get("format_version", FORMAT_VERSION)
         if version != FORMAT_VERSION:
-            self.problem(("format_version",), version, f"unsupported format version; this lab reads version {FORMAT_VERSION}")
+            self.add(("format_version",), version, f"unsupported format version; this lab reads version {FORMAT_VERSION}")
         stamp_format = data.get("timestamp_format", "iso")
         if stamp_format not in ("iso", "unix"):
-            self.problem(("timestamp_format",), stamp_format, "expected 'iso' (ISO 8601 text) or 'unix' (seconds)")
+            self.add(("timestamp_format",), stamp_format, "expected 'iso' (ISO 8601 text) or 'unix' (seconds)")
             stamp_format = "iso"
         separator = data.get("multi_value_separator", "|")
         if not isinstance(separator, str) or len(separator) != 1:
-            self.problem(("multi_value_separator",), separator, "expected a single character")
+            self.add(("multi_value_separator",), separator, "expected a single character")
             separator = "|"
         splits = data.get("predefined_splits") or {}
         if not isinstance(splits, dict) or not all(isinstance(v, str) for v in splits.values()):
-            self.problem(("predefined_splits",), splits, "expected a mapping split name: CSV file")
+            self.add(("predefined_splits",), splits, "expected a mapping split name: CSV file")
             splits = {}
         users = self.entity(data.get("users"), "users", "users.csv")
         items = self.entity(data.get("items"), "items", "items.csv")
         interactions = self.interactions(data.get("interactions"))
-        if users is None or items is None or interactions is None:
-            return None
         if users.timestamp is None and interactions.not_before_user_timestamp:
-            self.problem(("interactions", "not_before_user_timestamp"), True, "needs users.timestamp to be declared")
+            self.add(("interactions", "not_before_user_timestamp"), True, "needs users.timestamp to be declared")
         if items.timestamp is None and interactions.not_before_item_timestamp:
-            self.problem(("interactions", "not_before_item_timestamp"), True, "needs items.timestamp to be declared")
+            self.add(("interactions", "not_before_item_timestamp"), True, "needs items.timestamp to be declared")
         return DatasetSpec(
             name=self.string(data, ("name",)) or "",
             title=self.string(data, ("title",), "") or "",

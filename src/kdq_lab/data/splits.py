@@ -80,6 +80,14 @@ class SplitConfig:
             raise KdqError(f"validation_fraction must be in [0, 1), not {self.validation_fraction}")
         if self.kind == "predefined" and not self.predefined:
             raise KdqError("a predefined split needs 'predefined: <name>' (a split listed in dataset.yaml)")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise KdqError(f"split seed must be an integer >= 0, not {self.seed!r}")
+        if self.cutoff is not None:
+            try:
+                pd.Timestamp(self.cutoff)
+            except (ValueError, TypeError):
+                raise KdqError(f"cutoff {self.cutoff!r} is not a date-time; expected ISO 8601, "
+                               "e.g. 2026-06-01T00:00:00+09:00") from None
         if self.positive_events is not None:
             object.__setattr__(self, "positive_events", tuple(self.positive_events))
 

@@ -27,9 +27,9 @@ import scipy.sparse as sp
 from kdq_lab.data.build import FeatureVocabulary, pair_matrices
 from kdq_lab.data.schema import read_spec
 from kdq_lab.data.splits import PARTS, SplitConfig, split_events
-from kdq_lab.data.validate import load_dataset
+from kdq_lab.data.validate import load_dataset, raw_hashes
 from kdq_lab.errors import KdqError
-from kdq_lab.files import atomic_dir, sha256_file, stable_hash, write_json
+from kdq_lab.files import atomic_dir, stable_hash, write_json
 from kdq_lab.provenance import package_versions
 
 STORE_FORMAT = 1
@@ -37,7 +37,10 @@ STORE_FORMAT = 1
 
 @dataclass(frozen=True)
 class Part:
-    """One part of a split: binary interactions (int32) and summed weights (float32)."""
+    """One part of a split: binary interactions (int32) and summed weights (float32).
+
+    The interactions are the weights' stored pattern, so a positive event of weight 0 still counts.
+    """
 
     interactions: sp.csr_matrix
     weights: sp.csr_matrix
@@ -45,12 +48,13 @@ class Part:
     @classmethod
     def from_weights(cls, weights: sp.csr_matrix) -> "Part":
         weights = sp.csr_matrix(weights, dtype=np.float32)
-        binary = sp.csr_matrix((np.ones(weights.nnz, dtype=np.int32), weights.indices, weights.indptr),
-                               shape=weights.shape)
-        return cls(binary, weights)
+        coo = weights.tocoo()
+        return cls(*pair_matrices(coo.row, coo.col, coo.data, weights.shape))
 
     def __add__(self, other: "Part") -> "Part":
-        return Part.from_weights(self.weights + other.weights)
+        a, b = self.weights.tocoo(), other.weights.tocoo()
+        return Part(*pair_matrices(np.concatenate([a.row, b.row]), np.concatenate([a.col, b.col]),
+                                   np.concatenate([a.data, b.data]), self.weights.shape))
 
 
 @dataclass(frozen=True)
@@ -101,17 +105,10 @@ class SplitData:
         return folder if folder.is_dir() else None
 
 
-def raw_hashes(dataset_dir: Path) -> dict[str, str]:
-    """SHA-256 of every file the dataset's ``dataset.yaml`` declares (and of itself)."""
-    spec = read_spec(dataset_dir)
-    files = ["dataset.yaml", spec.users.file, spec.items.file, spec.interactions.file, *spec.predefined_splits.values()]
-    return {name: sha256_file(Path(dataset_dir) / name) for name in files if (Path(dataset_dir) / name).is_file()}
-
-
 def split_folder(dataset_dir: Path, config: SplitConfig, processed_root: Path) -> Path:
     """Where the split of this dataset version and config lives."""
     spec = read_spec(dataset_dir)
-    key = stable_hash({"format": STORE_FORMAT, "raw": raw_hashes(dataset_dir), "split": config.to_dict()})
+    key = stable_hash({"format": STORE_FORMAT, "raw": raw_hashes(dataset_dir, spec), "split": config.to_dict()})
     return Path(processed_root) / spec.name / f"{config.kind}-{key}"
 
 

@@ -134,7 +134,9 @@ def _read_csv(folder: Path, name: str, columns: tuple[str, ...], out: _Collector
 
 def _parse_times(values: pd.Series, fmt: str) -> pd.Series:
     if fmt == "unix":
-        return pd.to_datetime(pd.to_numeric(values, errors="coerce"), unit="s", utc=True)
+        numbers = pd.to_numeric(values, errors="coerce").astype(float)
+        numbers[(numbers.abs() > 1e11) | ~np.isfinite(numbers)] = np.nan  # beyond year 5000: not a Unix time
+        return pd.to_datetime(numbers, unit="s", utc=True)
     return pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
 
 
@@ -296,9 +298,15 @@ def _assemble(folder: Path, spec: DatasetSpec, users, items, checked) -> RawData
         if entity.timestamp:
             table[entity.timestamp] = stamps
         tables.append(table)
-    files = [SPEC_FILE, spec.users.file, spec.items.file, ispec.file, *spec.predefined_splits.values()]
-    hashes = {name: sha256_file(folder / name) for name in files}
-    return RawDataset(folder, spec, tables[0], tables[1], interactions, hashes)
+    return RawDataset(folder, spec, tables[0], tables[1], interactions, raw_hashes(folder, spec))
+
+
+def raw_hashes(folder: Path, spec: DatasetSpec | None = None) -> dict[str, str]:
+    """SHA-256 of ``dataset.yaml`` and of every file it declares (those that exist)."""
+    folder = Path(folder)
+    spec = spec or read_spec(folder)
+    files = [SPEC_FILE, spec.users.file, spec.items.file, spec.interactions.file, *spec.predefined_splits.values()]
+    return {name: sha256_file(folder / name) for name in files if (folder / name).is_file()}
 
 
 def validate_dataset(folder: Path) -> list[Problem]:

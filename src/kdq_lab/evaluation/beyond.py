@@ -6,7 +6,8 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def _unit_rows(features: sp.spmatrix) -> sp.csr_matrix:
+def unit_rows(features: sp.spmatrix) -> sp.csr_matrix:
+    """Rows scaled to unit L2 norm (empty rows stay empty)."""
     features = sp.csr_matrix(features, dtype=np.float64)
     norms = np.sqrt(np.asarray(features.multiply(features).sum(axis=1)).ravel())
     return sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ features)
@@ -18,7 +19,7 @@ def intra_list_diversity(top: np.ndarray, item_features: sp.spmatrix) -> np.ndar
     Uses Σ_pairs cos = (‖Σ_j f_j‖² - Σ_j ‖f_j‖²) / 2 for unit rows f_j: no k × k loops.
     """
     top = np.atleast_2d(top)
-    unit = _unit_rows(item_features)
+    unit = unit_rows(item_features)
     valid = top >= 0
     rows, cols = np.nonzero(valid)
     pick = sp.csr_matrix((np.ones(len(rows)), (rows, top[rows, cols])), shape=(len(top), unit.shape[0]))

@@ -203,8 +203,7 @@ def _batch_ranks(source, users: np.ndarray, test: sp.csr_matrix, exclude: sp.csr
     positive = (keys[rows, cols].view(np.uint64) & ~_ITEM_BITS).view(np.float64).astype(np.float32)
     _exclude(keys, users, exclude)
     keys.sort(axis=1)
-    ordered = keys
-    n = keys.shape[1]
+    ordered, n = keys, keys.shape[1]
     if source.tolerance is None:
         return (_count_at_least(ordered, rows, _low_key(positive)) - 1).astype(np.float64)
     band = 2 * source.tolerance(users)[rows]
@@ -249,6 +248,11 @@ def rank_positives(model: Any, test: sp.spmatrix, *, train: sp.spmatrix | None =
                    num_threads: int | None = None, batch_size: int | None = None) -> pd.DataFrame:
     """LightFM rank of every test positive: columns ``user``, ``item``, ``rank`` (0 = top)."""
     test, train = _check_inputs(test, train)
+    return _rank(model, test, train, user_features, item_features, num_threads, batch_size)
+
+
+def _rank(model: Any, test: sp.csr_matrix, train: sp.csr_matrix | None, user_features, item_features,
+          num_threads: int | None, batch_size: int | None) -> pd.DataFrame:
     source = score_source(model, test.shape[0], test.shape[1], user_features, item_features)
     users = np.flatnonzero(test.getnnz(axis=1) > 0)
     parts = map_batches(lambda batch: _batch_ranks(source, batch, test, train), users, test.shape[1],
@@ -360,9 +364,8 @@ def evaluate_with_ranks(model: Any, test: sp.spmatrix, *, train: sp.spmatrix | N
     ks = [k] if isinstance(k, int) else list(k)
     if not ks or any(int(v) < 1 for v in ks):
         raise KdqError(f"k must be a positive integer or a list of them, not {k!r}")
-    ranks = rank_positives(model, test, train=train, user_features=user_features, item_features=item_features,
-                           num_threads=num_threads, batch_size=batch_size)
     test, train = _check_inputs(test, train)
+    ranks = _rank(model, test, train, user_features, item_features, num_threads, batch_size)
     users = np.flatnonzero(test.getnnz(axis=1) > 0)
     n_test = test.getnnz(axis=1)[users].astype(np.int64)
     n_train = (train.getnnz(axis=1)[users] if train is not None else np.zeros(len(users))).astype(np.int64)
@@ -372,25 +375,21 @@ def evaluate_with_ranks(model: Any, test: sp.spmatrix, *, train: sp.spmatrix | N
     return table, ranks
 
 
-def top_k(model: Any, users: np.ndarray, k: int, *, exclude: sp.spmatrix | None = None,
-          user_features: sp.spmatrix | None = None, item_features: sp.spmatrix | None = None,
-          num_threads: int | None = None, n_users: int | None = None, n_items: int | None = None) -> np.ndarray:
+def top_k(model: Any, users: np.ndarray, k: int, *, exclude: sp.spmatrix,
+          num_threads: int | None = None) -> np.ndarray:
     """The ``k`` best items of each user (rows of item positions; -1 where fewer are eligible).
 
-    Ties are broken by item position. ``exclude`` items (e.g. train) are never recommended.
+    ``exclude`` (users × items; e.g. train) marks items never recommended; it also gives
+    the shape. Ties are broken by item position. Batches run in threads.
     """
-    exclude = sp.csr_matrix(exclude) if exclude is not None else None
-    shape_users = n_users or (exclude.shape[0] if exclude is not None else int(np.max(users)) + 1)
-    shape_items = n_items or (exclude.shape[1] if exclude is not None else None)
-    if shape_items is None:
-        raise KdqError("top_k needs n_items when no exclude matrix is given")
-    source = score_source(model, shape_users, shape_items, user_features, item_features)
+    exclude = sp.csr_matrix(exclude)
+    source = score_source(model, exclude.shape[0], exclude.shape[1])
+    shape_items = exclude.shape[1]
 
     def best(batch: np.ndarray) -> np.ndarray:
         scores = np.array(source.scores(batch), dtype=np.float32)
-        if exclude is not None:
-            sub = exclude[batch]
-            scores[np.repeat(np.arange(len(batch)), np.diff(sub.indptr)), sub.indices] = -np.inf
+        sub = exclude[batch]
+        scores[np.repeat(np.arange(len(batch)), np.diff(sub.indptr)), sub.indices] = -np.inf
         kk = min(k, scores.shape[1])
         # order by score desc, then item asc: partition on negated scores, then sort the candidates
         part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]

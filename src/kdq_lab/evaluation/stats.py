@@ -6,14 +6,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-_CHUNK = 250  # bootstrap replicates drawn at a time
+_CHUNK_BYTES = 1 << 25  # memory for one chunk of replicate counts
 
 
 def _replicate_counts(n: int, n_boot: int, seed: int):
     """Chunks of bootstrap replicates as counts (replicates × users): how often each user is drawn."""
     rng = np.random.default_rng(seed)
-    for start in range(0, n_boot, _CHUNK):
-        size = min(_CHUNK, n_boot - start)
+    chunk = max(1, min(n_boot, _CHUNK_BYTES // (24 * max(n, 1))))
+    for start in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - start)
         draws = rng.integers(0, n, size=(size, n)) + (np.arange(size) * n)[:, None]
         yield np.bincount(draws.ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
 

@@ -33,8 +33,9 @@ def model_parameters(kind: str) -> dict[str, Any]:
     """The parameters a model kind accepts, with their defaults."""
     if kind == "lightfm":
         return {k: v for k, v in LightFMConfig().__dict__.items()}
-    signature = inspect.signature(MODELS[kind].__init__)
-    return {name: p.default for name, p in signature.parameters.items() if name != "self"}
+    signature = inspect.signature(MODELS[kind])
+    return {name: p.default for name, p in signature.parameters.items()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
 def make_model(kind: str, params: dict[str, Any] | None = None) -> Scorer:

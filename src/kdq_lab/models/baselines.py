@@ -1,8 +1,9 @@
 """Strong baselines behind the scorer protocol: random, popularity, ItemKNN, EASE, content-based, oracle.
 
 Each is fitted on :class:`~kdq_lab.models.base.TrainData` and scores batches of users
-over all items. History-based models (ItemKNN, EASE) add a popularity term scaled far
-below one, so users without history fall back to popularity instead of a flat tie.
+over all items. ItemKNN, EASE and the content model add a popularity term scaled far
+below their own scores, so users without signal fall back to popularity instead of a
+flat tie. Parameters are checked when a model is built.
 """
 
 from __future__ import annotations
@@ -12,9 +13,18 @@ import pandas as pd
 import scipy.sparse as sp
 
 from kdq_lab.errors import KdqError
+from kdq_lab.evaluation.beyond import unit_rows
 from kdq_lab.models.base import TrainData, item_popularity
 
 _BACKOFF = 1e-6  # weight of the popularity back-off in history-based scores
+
+
+def _check(model: str, name: str, value: object, low: float, integer: bool = False, strict: bool = False) -> None:
+    """Raise a clear error unless ``value`` is a number (an integer if asked) above ``low``."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if not isinstance(value, kinds) or isinstance(value, bool) or value < low or (strict and value == low):
+        bound = f"> {low:g}" if strict else f">= {low:g}"
+        raise KdqError(f"{model} {name} must be {'an integer' if integer else 'a number'} {bound}, not {value!r}")
 
 
 def _popularity_backoff(interactions: sp.csr_matrix) -> np.ndarray:
@@ -28,6 +38,7 @@ class RandomScorer:
     name = "random"
 
     def __init__(self, seed: int = 0):
+        _check("random", "seed", seed, 0, integer=True)
         self.seed = seed
 
     def fit(self, data: TrainData) -> "RandomScorer":
@@ -59,6 +70,8 @@ class PopularityScorer:
     name = "popularity"
 
     def __init__(self, window_days: float | None = None):
+        if window_days is not None:
+            _check("popularity", "window_days", window_days, 0, strict=True)
         self.window_days = window_days
 
     def fit(self, data: TrainData) -> "PopularityScorer":
@@ -88,6 +101,8 @@ class ItemKNNScorer:
     name = "itemknn"
 
     def __init__(self, neighbors: int = 100, shrink: float = 0.0):
+        _check("itemknn", "neighbors", neighbors, 1, integer=True)
+        _check("itemknn", "shrink", shrink, 0)
         self.neighbors = neighbors
         self.shrink = shrink
 
@@ -128,6 +143,8 @@ class EASEScorer:
     name = "ease"
 
     def __init__(self, l2: float = 500.0, max_items: int = 20_000):
+        _check("ease", "l2", l2, 0, strict=True)
+        _check("ease", "max_items", max_items, 1, integer=True)
         self.l2 = l2
         self.max_items = max_items
 
@@ -156,9 +173,7 @@ def _tfidf_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     binary.data[:] = 1.0
     df = np.asarray(binary.getnnz(axis=0), dtype=np.float64)
     idf = np.log((1.0 + binary.shape[0]) / (1.0 + df)) + 1.0
-    weighted = binary @ sp.diags(idf)
-    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
-    return sp.diags(1.0 / np.maximum(norms, 1e-12)) @ weighted
+    return unit_rows(binary @ sp.diags(idf))
 
 
 class ContentScorer:
@@ -177,6 +192,7 @@ class ContentScorer:
     name = "content"
 
     def __init__(self, history_weight: float = 1.0):
+        _check("content", "history_weight", history_weight, 0)
         self.history_weight = history_weight
 
     def fit(self, data: TrainData) -> "ContentScorer":
@@ -188,9 +204,7 @@ class ContentScorer:
         n_item_side = np.asarray((x @ items).sum(axis=0)).ravel()
         self.affinity_ = (co / np.sqrt(np.outer(np.maximum(n_user_side, 1e-12), np.maximum(n_item_side, 1e-12))))
         self.user_rows_, self.item_rows_ = users.tocsr(), items.tocsr()
-        centroid = x @ items
-        norms = np.sqrt(np.asarray(centroid.multiply(centroid).sum(axis=1)).ravel())
-        self.centroids_ = (sp.diags(1.0 / np.maximum(norms, 1e-12)) @ centroid).tocsr()
+        self.centroids_ = unit_rows(x @ items)
         self.item_projection_ = (self.affinity_ @ items.T.toarray())
         self.backoff_ = _popularity_backoff(data.interactions)
         return self

@@ -109,12 +109,22 @@ class LightFMConfig:
             if getattr(self, name) not in allowed:
                 raise KdqError(f"lightfm {name}={getattr(self, name)!r} is not allowed; choose one of {', '.join(allowed)}")
         for name in ("no_components", "epochs", "num_threads", "max_sampled", "curve_users"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
                 raise KdqError(f"lightfm {name} must be a positive integer, not {getattr(self, name)!r}")
-        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
+        if not _is_int(self.random_state) or self.random_state < 0:
+            raise KdqError(f"lightfm random_state must be an integer >= 0, not {self.random_state!r}")
+        if self.patience is not None and (not _is_int(self.patience) or self.patience < 1):
             raise KdqError(f"lightfm patience must be a positive integer or null, not {self.patience!r}")
-        if not self.learning_rate > 0 or self.item_alpha < 0 or self.user_alpha < 0:
-            raise KdqError("lightfm learning_rate must be > 0 and item_alpha, user_alpha >= 0")
+        for name in ("learning_rate", "item_alpha", "user_alpha", "identity_weight"):
+            value = getattr(self, name)
+            if not _is_number(value) or value < 0 or (value == 0 and name in ("learning_rate", "identity_weight")):
+                raise KdqError(f"lightfm {name} must be a number {'> 0' if name in ('learning_rate', 'identity_weight') else '>= 0'}"
+                               f", not {value!r}")
+        for name in ("identity", "use_weights"):
+            if not isinstance(getattr(self, name), bool):
+                raise KdqError(f"lightfm {name} must be true or false, not {getattr(self, name)!r}")
+        if not isinstance(self.validation_metric, str):
+            raise KdqError(f"lightfm validation_metric must be text like ndcg@10, not {self.validation_metric!r}")
         metric, _, k = self.validation_metric.partition("@")
         if metric not in ("precision", "recall", "ndcg", "map", "hit", "mrr", "auc") or (k and not k.isdigit()):
             raise KdqError(f"lightfm validation_metric {self.validation_metric!r} is not a per-user metric "
@@ -140,6 +150,14 @@ class LightFMConfig:
         return cls(**params)
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
 def _metric_of(table: pd.DataFrame, metric: str) -> float:
     return float(table[metric].mean()) if len(table) else float("nan")
 
@@ -150,7 +168,8 @@ class LightFMHybrid:
     Fitted attributes end in ``_``: ``model_`` (the ``lightfm.LightFM``), ``user_features_``,
     ``item_features_`` (the composed matrices it scores with), ``user_ids_``, ``item_ids_``,
     ``user_vocab_``, ``item_vocab_``, ``history_`` (per-epoch learning curve), ``best_epoch_``
-    and ``fit_seconds_``.
+    and ``fit_seconds_``. A loaded model also has ``items_`` (its item table, if saved) and
+    ``provenance_`` (dataset, split and run it was trained on).
     """
 
     name = "lightfm"
@@ -220,9 +239,7 @@ class LightFMHybrid:
         self.user_vocab_, self.item_vocab_ = data.user_vocab, data.item_vocab
         self.user_features_ = self._compose(data.user_features, True, seen_users)
         self.item_features_ = self._compose(data.item_features, False, seen_items)
-        self.model_ = LightFM(no_components=cfg.no_components, loss=cfg.loss, learning_schedule=cfg.learning_schedule,
-                              learning_rate=cfg.learning_rate, item_alpha=cfg.item_alpha, user_alpha=cfg.user_alpha,
-                              max_sampled=cfg.max_sampled, random_state=cfg.random_state)
+        self.model_ = _new_lightfm(cfg)
         interactions = data.interactions.tocoo().astype(np.float32)
         weights = None
         if cfg.use_weights:
@@ -337,8 +354,8 @@ class LightFMHybrid:
             "format": MODEL_FORMAT,
             "kind": self.name,
             "config": asdict(self.config),
-            "user_ids": [str(u) for u in self.user_ids_],
-            "item_ids": [str(i) for i in self.item_ids_],
+            "user_ids": self.user_ids_.astype(str).tolist(),
+            "item_ids": self.item_ids_.astype(str).tolist(),
             "user_vocab": self.user_vocab_.to_dict(),
             "item_vocab": self.item_vocab_.to_dict(),
             "best_epoch": int(self.best_epoch_),
@@ -354,34 +371,22 @@ class LightFMHybrid:
 
     @classmethod
     def load(cls, folder: Path) -> "LightFMHybrid":
-        """Load a model written by :meth:`save`, checking format and shapes."""
+        """Load a model written by :meth:`save`, checking format, contents and shapes."""
         folder = Path(folder)
+        meta = _read_meta(folder, cls.name)
+        arrays = _read_arrays(folder)
         try:
-            meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise KdqError(f"{folder}: no model.json; not a saved kdq_lab model") from None
-        except json.JSONDecodeError as exc:
-            raise KdqError(f"{folder / 'model.json'}: corrupt JSON at line {exc.lineno} ({exc.msg})") from None
-        if meta.get("format") != MODEL_FORMAT or meta.get("kind") != cls.name:
-            raise KdqError(f"{folder / 'model.json'}: format {meta.get('format')!r} kind {meta.get('kind')!r}; "
-                           f"this lab reads format {MODEL_FORMAT} kind {cls.name!r}")
-        try:
-            with np.load(folder / "model.npz", allow_pickle=False) as npz:
-                arrays = {name: npz[name] for name in npz.files}
-        except FileNotFoundError:
-            raise KdqError(f"{folder}: model.npz is missing") from None
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-            raise KdqError(f"{folder / 'model.npz'}: truncated or corrupt ({exc})") from None
-        model = cls(LightFMConfig(**meta["config"]))
-        features = {}
-        try:
-            for side in ("user", "item"):
-                features[side] = sp.csr_matrix(
-                    (arrays[f"{side}_features_data"], arrays[f"{side}_features_indices"],
-                     arrays[f"{side}_features_indptr"]), shape=tuple(arrays[f"{side}_features_shape"]))
+            model = cls(LightFMConfig.from_dict(meta["config"]))
+            features = {side: sp.csr_matrix((arrays[f"{side}_features_data"], arrays[f"{side}_features_indices"],
+                                             arrays[f"{side}_features_indptr"]),
+                                            shape=tuple(arrays[f"{side}_features_shape"]))
+                        for side in ("user", "item")}
             parameters = {name: arrays[name] for name in _PARAMETERS}
-        except (KeyError, ValueError) as exc:
-            raise KdqError(f"{folder / 'model.npz'}: missing or malformed array ({exc})") from None
+            user_ids, item_ids = pd.Index(meta["user_ids"]), pd.Index(meta["item_ids"])
+            vocabs = FeatureVocabulary.from_dict(meta["user_vocab"]), FeatureVocabulary.from_dict(meta["item_vocab"])
+            best_epoch, history = int(meta["best_epoch"]), pd.DataFrame(meta["history"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise KdqError(f"{folder}: missing or malformed model entry ({type(exc).__name__}: {exc})") from None
         d = model.config.no_components
         expected = {
             "user_embeddings": (features["user"].shape[1], d), "item_embeddings": (features["item"].shape[1], d),
@@ -390,25 +395,49 @@ class LightFMHybrid:
         for name, shape in expected.items():
             if parameters[name].shape != shape:
                 raise KdqError(f"{folder / 'model.npz'}: {name} has shape {parameters[name].shape}, expected {shape}")
-        if features["user"].shape[0] != len(meta["user_ids"]) or features["item"].shape[0] != len(meta["item_ids"]):
+        if features["user"].shape[0] != len(user_ids) or features["item"].shape[0] != len(item_ids):
             raise KdqError(f"{folder}: feature rows do not match the saved user/item ids")
-        cfg = model.config
-        lfm = LightFM(no_components=d, loss=cfg.loss, learning_schedule=cfg.learning_schedule,
-                      learning_rate=cfg.learning_rate, item_alpha=cfg.item_alpha, user_alpha=cfg.user_alpha,
-                      max_sampled=cfg.max_sampled, random_state=cfg.random_state)
-        lfm._initialize(d, features["item"].shape[1], features["user"].shape[1])
+        model.model_ = _new_lightfm(model.config)
+        model.model_._initialize(d, features["item"].shape[1], features["user"].shape[1])
         for name, value in parameters.items():
-            getattr(lfm, name)[...] = value
-        model.model_ = lfm
+            getattr(model.model_, name)[...] = value
         model.user_features_, model.item_features_ = features["user"], features["item"]
-        model.user_ids_, model.item_ids_ = pd.Index(meta["user_ids"]), pd.Index(meta["item_ids"])
-        model.user_vocab_ = FeatureVocabulary.from_dict(meta["user_vocab"])
-        model.item_vocab_ = FeatureVocabulary.from_dict(meta["item_vocab"])
-        model.best_epoch_ = meta["best_epoch"]
-        model.history_ = pd.DataFrame(meta["history"])
-        model.extra_ = meta.get("extra", {})
+        model.user_ids_, model.item_ids_ = user_ids, item_ids
+        model.user_vocab_, model.item_vocab_ = vocabs
+        model.best_epoch_, model.history_ = best_epoch, history
+        model.provenance_ = meta.get("extra", {})
         model.items_ = pd.read_parquet(folder / "items.parquet") if (folder / "items.parquet").is_file() else None
         return model
+
+
+def _new_lightfm(cfg: LightFMConfig) -> LightFM:
+    return LightFM(no_components=cfg.no_components, loss=cfg.loss, learning_schedule=cfg.learning_schedule,
+                   learning_rate=cfg.learning_rate, item_alpha=cfg.item_alpha, user_alpha=cfg.user_alpha,
+                   max_sampled=cfg.max_sampled, random_state=cfg.random_state)
+
+
+def _read_meta(folder: Path, kind: str) -> dict[str, Any]:
+    try:
+        meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KdqError(f"{folder}: no model.json; not a saved kdq_lab model") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise KdqError(f"{folder / 'model.json'}: corrupt ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT or meta.get("kind") != kind:
+        found = (meta.get("format"), meta.get("kind")) if isinstance(meta, dict) else (None, None)
+        raise KdqError(f"{folder / 'model.json'}: format {found[0]!r} kind {found[1]!r}; "
+                       f"this lab reads format {MODEL_FORMAT} kind {kind!r}")
+    return meta
+
+
+def _read_arrays(folder: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(folder / "model.npz", allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except FileNotFoundError:
+        raise KdqError(f"{folder}: model.npz is missing") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise KdqError(f"{folder / 'model.npz'}: truncated or corrupt ({exc})") from None
 
 
 _PARAMETERS = ("user_embeddings", "user_biases", "item_embeddings", "item_biases")

@@ -1,4 +1,4 @@
-"""Experiment YAML → a validated list of runs. Every mistake is caught before a notebook starts.
+"""Experiment YAML → a validated list of runs. Mistakes are caught before a notebook starts.
 
 An experiment names a dataset, splits, runs (model + parameters, with grid expansion),
 seeds, the k list, the headline metric and the reference run for paired comparisons::
@@ -33,11 +33,12 @@ from typing import Any
 import yaml
 
 from kdq_lab.config import Paths
-from kdq_lab.data.registry import BUILTIN, dataset_exists
+from kdq_lab.data.registry import BUILTIN, dataset_exists, dataset_spec
+from kdq_lab.data.schema import DatasetSpec
 from kdq_lab.data.splits import SplitConfig
-from kdq_lab.errors import DataError, KdqError, Problem
+from kdq_lab.errors import DataError, KdqError
 from kdq_lab.models import MODELS, make_model, model_parameters
-from kdq_lab.yamlfile import YamlDocument
+from kdq_lab.yamlfile import YamlChecker, YamlDocument, parse_assignment
 
 TOP_KEYS = {"name", "title", "description", "dataset", "seeds", "k", "metric", "reference", "refit", "bootstrap",
             "splits", "runs", "notebooks"}
@@ -139,15 +140,9 @@ def expand_grid(name: str, params: dict[str, Any], grid: dict[str, list[Any]]) -
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``key.path=value`` overrides (values parsed as YAML) to the raw experiment."""
     for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise KdqError(f"--set {item!r}: expected key=value, e.g. --set dataset=kdq-catalog-small")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise KdqError(f"--set {item!r}: the value is not valid YAML") from None
+        key, value = parse_assignment(item)
         node = data
-        parts = key.strip().split(".")
+        parts = key.split(".")
         for part in parts[:-1]:
             if not isinstance(node.get(part), dict):
                 node[part] = {}
@@ -156,24 +151,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-class _Checker:
-    def __init__(self, document: YamlDocument):
-        self.document = document
-        self.problems: list[Problem] = []
-
-    def add(self, path: tuple[str, ...], value: Any, message: str) -> None:
-        self.problems.append(self.document.problem(path, value, message))
-
-    def keys(self, data: Any, path: tuple[str, ...], allowed: set[str], required: set[str] = frozenset()) -> dict:
-        if not isinstance(data, dict):
-            self.add(path, data, "expected a mapping (key: value lines)")
-            return {}
-        for key in data:
-            if key not in allowed:
-                self.add((*path, str(key)), key, f"unknown key; allowed: {', '.join(sorted(allowed))}")
-        for key in sorted(required - set(data)):
-            self.add(path, None, f"missing required key '{key}'")
-        return data
+class _Checker(YamlChecker):
+    """Problems of an experiment file (adds integer lists to the shared YAML checks)."""
 
     def int_list(self, data: dict, key: str, default: list[int]) -> tuple[int, ...]:
         value = data.get(key, default)
@@ -193,15 +172,13 @@ def load_experiment(path: Path, overrides: list[str] | None = None, paths: Paths
     """
     path = Path(path)
     paths = paths or Paths.default()
-    if not path.is_file():
-        raise KdqError(f"no experiment file {path}")
-    document = YamlDocument(path.read_text(encoding="utf-8"), str(path))
+    document = YamlDocument.from_path(path, "experiment file")
     check = _Checker(document)
     raw = document.data
     if not isinstance(raw, dict):
         check.add((), raw, "expected a mapping with name, dataset, splits and runs")
         raise DataError(check.problems, heading=f"invalid experiment {path}")
-    data = check.keys(apply_overrides(raw, overrides or []), (), TOP_KEYS, {"name", "dataset", "splits", "runs"})
+    data = check.mapping(apply_overrides(raw, overrides or []), (), TOP_KEYS, {"name", "dataset", "splits", "runs"})
     name = data.get("name", path.stem)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         check.add(("name",), name, "expected a name of letters, digits, '-', '_' or '.' (it names the report folder)")
@@ -211,6 +188,7 @@ def load_experiment(path: Path, overrides: list[str] | None = None, paths: Paths
     elif not dataset_exists(dataset, paths):
         check.add(("dataset",), dataset, f"no such dataset: not a folder with dataset.yaml, not under {paths.raw}, "
                                          f"not built in ({', '.join(BUILTIN)}); import or generate it first")
+    spec = dataset_spec(dataset, paths) if isinstance(dataset, str) and dataset_exists(dataset, paths) else None
     seeds = check.int_list(data, "seeds", [42])
     ks = check.int_list(data, "k", [10])
     if any(k < 1 for k in ks):
@@ -223,14 +201,18 @@ def load_experiment(path: Path, overrides: list[str] | None = None, paths: Paths
     refit = data.get("refit", True)
     if not isinstance(refit, bool):
         check.add(("refit",), refit, "expected true or false")
-    bootstrap = check.keys(data.get("bootstrap", {}) or {}, ("bootstrap",), BOOTSTRAP_KEYS)
+    bootstrap = check.mapping(data.get("bootstrap", {}) or {}, ("bootstrap",), BOOTSTRAP_KEYS)
     samples, boot_seed = bootstrap.get("samples", 1000), bootstrap.get("seed", 0)
-    if not isinstance(samples, int) or samples < 100:
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 100:
         check.add(("bootstrap", "samples"), samples, "expected an integer >= 100")
-    splits = _splits(check, data.get("splits"))
+    if not isinstance(boot_seed, int) or isinstance(boot_seed, bool) or boot_seed < 0:
+        check.add(("bootstrap", "seed"), boot_seed, "expected an integer >= 0")
+    if any(seed < 0 for seed in seeds):
+        check.add(("seeds",), list(seeds), "seeds must be >= 0")
+    splits = _splits(check, data.get("splits"), spec)
     runs = _runs(check, data.get("runs"))
     reference = data.get("reference")
-    if reference is not None and reference not in runs:
+    if reference is not None and (not isinstance(reference, str) or reference not in runs):
         check.add(("reference",), reference, f"not a run of this experiment; runs: {', '.join(runs) or 'none'}")
     notebooks = _notebooks(check, data.get("notebooks", []), paths)
     if check.problems:
@@ -242,18 +224,27 @@ def load_experiment(path: Path, overrides: list[str] | None = None, paths: Paths
     )
 
 
-def _splits(check: _Checker, data: Any) -> dict[str, SplitConfig]:
+def _splits(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, SplitConfig]:
     allowed = {f.name for f in fields(SplitConfig)}
     out = {}
-    for name, config in check.keys(data, ("splits",), set(data) if isinstance(data, dict) else set()).items():
+    for name, config in check.mapping(data, ("splits",), set(data) if isinstance(data, dict) else set()).items():
         where = ("splits", str(name))
-        config = check.keys(config, where, allowed - {"seed"}, {"kind"})
+        config = check.mapping(config, where, allowed - {"seed"}, {"kind"})
         if not config:
             continue
         try:
-            out[str(name)] = SplitConfig(**config)
+            split = SplitConfig(**config)
         except (KdqError, TypeError) as exc:
             check.add(where, config.get("kind"), str(exc))
+            continue
+        if spec is not None and split.predefined and split.predefined not in spec.predefined_splits:
+            check.add((*where, "predefined"), split.predefined,
+                      f"the dataset has no such split; it has: {', '.join(spec.predefined_splits) or 'none'}")
+        unknown = set(split.positive_events or ()) - set(spec.interactions.event_weights if spec else ())
+        if spec is not None and unknown:
+            check.add((*where, "positive_events"), sorted(unknown),
+                      f"not event types of the dataset; it has: {', '.join(spec.interactions.event_weights)}")
+        out[str(name)] = split
     if isinstance(data, dict) and not data:
         check.add(("splits",), None, "expected at least one split")
     return out
@@ -261,7 +252,7 @@ def _splits(check: _Checker, data: Any) -> dict[str, SplitConfig]:
 
 def _runs(check: _Checker, data: Any) -> dict[str, tuple[str, dict[str, Any], str]]:
     out: dict[str, tuple[str, dict[str, Any], str]] = {}
-    runs = check.keys(data, ("runs",), set(data) if isinstance(data, dict) else set())
+    runs = check.mapping(data, ("runs",), set(data) if isinstance(data, dict) else set())
     if isinstance(data, dict) and not data:
         check.add(("runs",), None, "expected at least one run")
     for name, run in runs.items():
@@ -269,11 +260,11 @@ def _runs(check: _Checker, data: Any) -> dict[str, tuple[str, dict[str, Any], st
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.]*", str(name)):
             check.add(where, name, "run names use letters, digits, '_' and '.' ('-' separates grid values)")
             continue
-        run = check.keys(run, where, RUN_KEYS, {"model"})
+        run = check.mapping(run, where, RUN_KEYS, {"model"})
         if not run:
             continue
         model = run.get("model")
-        if model not in MODELS:
+        if not isinstance(model, str) or model not in MODELS:
             check.add((*where, "model"), model, f"unknown model; allowed: {', '.join(MODELS)}")
             continue
         params = run.get("params") or {}
@@ -308,11 +299,15 @@ def _notebooks(check: _Checker, data: Any, paths: Paths) -> tuple[NotebookSpec, 
     available = sorted(p.stem for p in paths.notebooks.glob("*.ipynb"))
     out = []
     for entry in data:
-        entry = check.keys(entry, ("notebooks",), NOTEBOOK_KEYS, {"notebook"})
+        entry = check.mapping(entry, ("notebooks",), NOTEBOOK_KEYS, {"notebook"})
         if not entry:
             continue
         if entry["notebook"] not in available:
             check.add(("notebooks",), entry["notebook"], f"no such notebook; available: {', '.join(available)}")
             continue
-        out.append(NotebookSpec(str(entry["notebook"]), dict(entry.get("parameters") or {})))
+        parameters = entry.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            check.add(("notebooks",), parameters, "parameters: expected a mapping NAME: value")
+            continue
+        out.append(NotebookSpec(str(entry["notebook"]), dict(parameters)))
     return tuple(out)

@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from kdq_lab.config import Paths
 from kdq_lab.data.registry import resolve_dataset
-from kdq_lab.errors import KdqError
+from kdq_lab.data.validate import raw_hashes, validate_dataset
+from kdq_lab.errors import DataError, KdqError
 from kdq_lab.files import atomic_dir, write_json
 from kdq_lab.pipeline.experiment import Experiment, load_experiment
 from kdq_lab.provenance import git_commit, package_versions
@@ -152,6 +153,9 @@ def run_experiment(path: Path, *, jobs: int = 2, only: list[str] | None = None, 
     paths = paths or Paths.default()
     experiment = load_experiment(Path(path), overrides, paths)
     dataset_dir = resolve_dataset(experiment.dataset, paths, progress=progress)
+    problems = validate_dataset(dataset_dir)
+    if problems:  # fail before any notebook starts, with every problem listed
+        raise DataError(problems, heading=f"invalid dataset {dataset_dir}")
     run_jobs = experiment.jobs(only)
     if not run_jobs:
         raise KdqError(f"--only {' '.join(only or [])} matches no run; runs: {', '.join(experiment.runs)}")
@@ -161,7 +165,7 @@ def run_experiment(path: Path, *, jobs: int = 2, only: list[str] | None = None, 
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         with atomic_dir(report) as tmp:
-            outcome = _build(experiment, dataset_dir, run_jobs, tmp, paths, jobs, threads, compare, progress,
+            outcome = _build(experiment, dataset_dir, run_jobs, tmp, report, paths, jobs, threads, compare, progress,
                              list(overrides or []), only)
         outcome.report = report
         outcome.index = report / "index.html"
@@ -175,8 +179,8 @@ def _notebook(paths: Paths, name: str) -> Path:
     return paths.notebooks / f"{name}.ipynb"
 
 
-def _build(experiment: Experiment, dataset_dir: Path, run_jobs, tmp: Path, paths: Paths, workers: int, threads: int,
-           compare: bool, progress: bool, overrides: list[str], only: list[str] | None) -> Outcome:
+def _build(experiment: Experiment, dataset_dir: Path, run_jobs, tmp: Path, report: Path, paths: Paths, workers: int,
+           threads: int, compare: bool, progress: bool, overrides: list[str], only: list[str] | None) -> Outcome:
     steps: list[dict[str, Any]] = []
     write_json(tmp / "experiment.json", _describe(experiment, run_jobs))
 
@@ -219,11 +223,15 @@ def _build(experiment: Experiment, dataset_dir: Path, run_jobs, tmp: Path, paths
                           tmp / "04_compare_models.ipynb", {"REPORT_DIR": str(tmp)}, threads)
         result = _run_pool([compare_job], 1, progress, "compare")[0]
         steps.append(result)
+        if result["status"] == "ok" and not (tmp / "04_compare_models.html").is_file():
+            raise KdqError(f"could not export the report to HTML: {result['error']}")
         if result["status"] != "ok":
-            keep = paths.reports / f"{experiment.name}.failed-compare.ipynb"
-            shutil.copy(compare_job.output, keep)
-            raise KdqError(f"04_compare_models failed ({result['error']}); the previous report is untouched. "
-                           f"Executed notebook: {keep}")
+            kept = ""
+            if compare_job.output.is_file():
+                keep = report.parent / f"{experiment.name}.failed-compare.ipynb"
+                shutil.copy(compare_job.output, keep)
+                kept = f" Executed notebook: {keep}"
+            raise KdqError(f"04_compare_models failed ({result['error']}); the previous report is untouched.{kept}")
         shutil.move(str(tmp / "04_compare_models.html"), index)
 
     run_seconds = [r for r in steps if r["kind"] == "run" and r["status"] == "ok"]
@@ -236,8 +244,7 @@ def _build(experiment: Experiment, dataset_dir: Path, run_jobs, tmp: Path, paths
         "only": only,
         "resolved": experiment.raw,
         "git_commit": git_commit(paths.root),
-        "dataset": {"name": experiment.dataset, "folder": str(dataset_dir),
-                    "hashes": _dataset_hashes(dataset_dir)},
+        "dataset": {"name": experiment.dataset, "folder": str(dataset_dir), "hashes": raw_hashes(dataset_dir)},
         "seeds": list(experiment.seeds),
         "jobs": workers,
         "threads_per_job": threads,
@@ -267,12 +274,6 @@ def _compute_seconds(folder: Path) -> float:
         return 0.0
     data = json.loads(summary.read_text(encoding="utf-8"))
     return float(data.get("fit_seconds", 0.0)) + float(data.get("eval_seconds", 0.0))
-
-
-def _dataset_hashes(folder: Path) -> dict[str, str]:
-    from kdq_lab.data.store import raw_hashes
-
-    return raw_hashes(folder)
 
 
 def _describe(experiment: Experiment, run_jobs) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from kdq_lab.data.store import SplitData, load_split, prepare
 from kdq_lab.evaluation import add_segments, beyond_accuracy, bootstrap_ci, hits_by_popularity, top_k
 from kdq_lab.evaluation.ranking import evaluate_with_ranks
 from kdq_lab.evaluation.segments import HISTORY_BINS
-from kdq_lab.files import to_json
+from kdq_lab.files import atomic_file, to_json
 from kdq_lab.models import LightFMHybrid, Scorer, TrainData, make_model
 from kdq_lab.models.base import item_popularity
 from kdq_lab.provenance import package_versions
@@ -155,22 +155,25 @@ def train_and_evaluate(dataset: str, split: SplitConfig | dict[str, Any], model:
 def save_run(result: RunResult, folder: Path, save_model: bool = True) -> Path:
     """Write ``metrics.parquet`` (per user), ``summary.json``, ``history.parquet`` and, for LightFM, ``model/``.
 
-    Files are written into ``folder`` directly (the runner's report folder is itself atomic).
+    Each file is written atomically. The folder is shared with the executed notebook, so it is
+    not replaced whole: the runner's report folder, or ``kdq-lab train``'s, is atomic itself.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     table = result.per_user.copy()
     for column in ("history", "returning"):
         table[column] = table[column].astype(str)
-    table.to_parquet(folder / "metrics.parquet", index=False)
-    (folder / "summary.json").write_text(to_json(result.summary), encoding="utf-8")
+    with atomic_file(folder / "metrics.parquet", "wb") as handle:
+        table.to_parquet(handle, index=False)
+    with atomic_file(folder / "summary.json") as handle:
+        handle.write(to_json(result.summary))
     if result.history is not None:
-        result.history.to_parquet(folder / "history.parquet", index=False)
+        with atomic_file(folder / "history.parquet", "wb") as handle:
+            result.history.to_parquet(handle, index=False)
     if save_model and isinstance(result.model, LightFMHybrid):
         manifest = result.split.manifest
         result.model.save(folder / "model", items=result.split.items, extra={
             "dataset": result.split.dataset, "split_id": result.split.split_id, "run": result.name,
             "item_id_column": manifest["item_id_column"], "item_text_columns": manifest["item_text_columns"],
-            "user_columns": list(result.split.user_vocab.columns),
         })
     return folder
