@@ -105,3 +105,12 @@ def test_quantile_bins_of_constant_and_empty_columns():
     assert vocab.names == ("minutes:5–5",) and vocab.transform(constant)[0].toarray().tolist() == [[1], [1]]
     with pytest.raises(KdqError, match="no values to compute 4 quantile bins"):
         FeatureVocabulary.fit(pd.DataFrame({"id": ["1"], "minutes": [""]}), entity, "|")
+
+
+def test_benchmark_sides_build_identical_matrices():
+    from kdq_lab.bench.builder import BuilderSize, build_lightfm, build_ours, make_frames
+
+    users, items, interactions = make_frames(BuilderSize(users=300, items=120, interactions=4000, seed=1))
+    ours, theirs = build_ours(users, items, interactions), build_lightfm(users, items, interactions)
+    assert set(ours) == set(theirs) == {"user_features", "item_features", "interactions", "weights"}
+    assert all(identical(ours[name], theirs[name]) for name in ours)

@@ -43,20 +43,21 @@ def make_frames(size: BuilderSize) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
             frame[f"cat{c}"] = np.char.add(f"c{c}v", rng.integers(0, width, n).astype(str))
         for m, width in enumerate(multi):
             count = rng.integers(1, 5, n)
-            values = np.char.add(f"m{m}v", rng.integers(0, width, (n, 4)).astype(str))
-            parts = [np.where(count > k, values[:, k], "") for k in range(4)]
-            joined = pd.Series(parts[0])
-            for part in parts[1:]:
-                joined = joined.where(part == "", joined + MULTI_SEP + part)
+            codes = rng.integers(0, width, (n, 4))
+            # a value repeated within a cell is dropped (validation forbids repeats), then slots beyond count
+            repeated = np.zeros_like(codes, dtype=bool)
+            for k in range(1, 4):
+                repeated[:, k] = (codes[:, :k] == codes[:, k:k + 1]).any(axis=1)
+            values = np.char.add(f"m{m}v", codes.astype(str))
+            keep = ~repeated & (np.arange(4)[None, :] < count[:, None])
+            joined = pd.Series(values[:, 0])
+            for k in range(1, 4):
+                joined = joined.where(~keep[:, k], joined + MULTI_SEP + values[:, k])
             frame[f"multi{m}"] = joined.to_numpy()
         return pd.DataFrame(frame)
 
     users = side(size.users, "u", [20, 30, 50], [100, 150])
     items = side(size.items, "i", [10, 40, 100], [150, 200])
-    # multi-valued cells may repeat a value by chance; keep each value once, as validation requires
-    for frame in (users, items):
-        for column in [c for c in frame.columns if c.startswith("multi")]:
-            frame[column] = frame[column].str.split(MULTI_SEP).map(lambda v: MULTI_SEP.join(dict.fromkeys(v)))
     popularity = rng.zipf(1.3, size.interactions) % size.items
     interactions = pd.DataFrame({
         "user_id": np.char.add("u", rng.integers(0, size.users, size.interactions).astype(str)),
