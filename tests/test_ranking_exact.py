@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from lightfm.evaluation import auc_score, precision_at_k, recall_at_k, reciprocal_rank
 
 from kdq_lab.errors import KdqError
