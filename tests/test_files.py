@@ -46,3 +46,33 @@ def test_atomic_file_and_stable_hash(tmp_path):
             raise ValueError
     assert not path.exists() and not list(tmp_path.iterdir())
     assert stable_hash({"a": 1, "b": [1, 2]}) == stable_hash({"b": [1, 2], "a": 1})
+
+
+def test_written_files_get_the_umask_permissions_not_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_file(tmp_path / "a.txt") as handle:
+            handle.write("x")
+        with atomic_dir(tmp_path / "folder") as tmp:
+            (tmp / "b.txt").write_text("y")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize("value", ["../x", "..", "a/b", "/etc", "", ".hidden", "a b", "x..y", "가나", "a" * 200, 3])
+def test_unsafe_names_are_refused(value):
+    from kdq_lab.errors import KdqError
+    from kdq_lab.names import check_name, name_problem
+
+    assert name_problem(value) is not None
+    with pytest.raises(KdqError, match="split"):
+        check_name(value, "split")
+
+
+def test_safe_names_pass():
+    from kdq_lab.names import check_name
+
+    for value in ("kdq-default", "lightfm_hybrid-identity=true-normalize=l1", "ml-100k", "a.b", "0x"):
+        assert check_name(value, "run") == value
