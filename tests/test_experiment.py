@@ -32,14 +32,21 @@ def write(tmp_path: Path, data: dict) -> Path:
 
 
 def test_grid_and_seeds_expand(tmp_path):
+    from kdq_lab.models import model_spec
+
     experiment = load_experiment(write(tmp_path, BASE | {"seeds": [1, 2]}))
     assert list(experiment.runs) == ["pop", "hybrid-identity=true-normalize=none", "hybrid-identity=true-normalize=l1",
                                      "hybrid-identity=false-normalize=none", "hybrid-identity=false-normalize=l1"]
     jobs = experiment.jobs()
-    assert len(jobs) == 5 * 1 * 2
-    hybrid = [j for j in jobs if j.run == "hybrid-identity=false-normalize=l1" and j.seed == 2][0]
-    assert hybrid.params == {"epochs": 3, "identity": False, "normalize": "l1", "random_state": 2}
-    assert hybrid.split_config.seed == 2 and hybrid.folder == "hybrid-identity=false-normalize=l1__cold__s2"
+    assert len(jobs) == 5 * 1 and all(job.seeds == (1, 2) for job in jobs), "one notebook per run x split, all seeds"
+    hybrid = [j for j in jobs if j.run == "hybrid-identity=false-normalize=l1"][0]
+    assert hybrid.params == {"epochs": 3, "identity": False, "normalize": "l1"}
+    assert hybrid.folder == "hybrid-identity=false-normalize=l1__cold"
+    assert hybrid.label == "hybrid (identity false, normalize l1)"
+    resolved = model_spec("lightfm").resolve(hybrid.params, seed=2, metric="ndcg@5")
+    assert resolved["random_state"] == 2 and resolved["validation_metric"] == "ndcg@5"
+    assert model_spec("lightfm").resolve({"random_state": 9}, seed=2)["random_state"] == 9, "a run may fix its seed"
+    assert [seed for _, seed, _ in experiment.split_jobs()] == [1, 2]
     assert [j.run for j in experiment.jobs(only=["hybrid"])][0].startswith("hybrid-")
     assert {j.run for j in experiment.jobs(only=["pop"])} == {"pop"}
 
@@ -66,7 +73,20 @@ BAD = [
     ({"splits": {"cold": {"kind": "random", "test_fraction": 2}}}, "splits.cold", "between 0 and 1"),
     ({"splits": {"cold": {"kind": "random", "seed": 3}}}, "splits.cold.seed", "unknown key"),
     ({"k": [0]}, "k", "every k must be >= 1"),
-    ({"metric": "ndcg@50"}, "metric", "for a k in [5, 10]"),
+    ({"metric": "ndcg@50"}, "metric", "is not in the experiment's k list [5, 10]"),
+    ({"metric": "hit"}, "metric", "needs a cut-off"),
+    ({"exclude": "everything"}, "exclude", "expected one of seen, train_positives"),
+    ({"name": "../escape"}, "name", "not a safe name"),
+    ({"splits": {"../x": {"kind": "cold_users"}}}, "splits.../x", "not a safe name"),
+    ({"runs": {"pop": {"model": "popularity"}, "x/y": {"model": "popularity"}}}, "runs.x/y", "not a safe name"),
+    ({"runs": {"pop": {"model": "popularity"}, "big": {"model": "itemknn", "grid": {
+        "neighbors": list(range(1, 30)), "shrink": list(range(10))}}}}, "runs", "more than the cap of 200"),
+    ({"notebooks": [{"notebook": "01_explore_catalog", "parameters": {"import os; os.system('x'); X": 1}}]},
+     "notebooks.parameters.import os; os.system('x'); X", "not a parameter of 01_explore_catalog"),
+    ({"notebooks": [{"notebook": "05_curate_new_user", "parameters": {"MODEL_RUNS": "x"}}]},
+     "notebooks.parameters.MODEL_RUNS", "not a parameter of 05_curate_new_user"),
+    ({"notebooks": [{"notebook": "01_explore_catalog", "parameters": {"DATASET": "x"}}]},
+     "notebooks.parameters.DATASET", "set by the runner"),
     ({"reference": "nobody"}, "reference", "not a run of this experiment"),
     ({"runs": {"pop": {"model": "lightfm", "grid": {"identity": True}}}, "reference": None}, "runs.pop.grid",
      "expected a mapping parameter: [value"),

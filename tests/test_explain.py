@@ -67,12 +67,12 @@ def test_readable_labels(data):
 
 def test_content_popularity_and_unexplained_models(data, tiny_split):
     content = make_model("content").fit(data)
-    explanations = explain(content, np.arange(30), user=2, user_names=list(data.user_vocab.names),
-                           item_names=list(data.item_vocab.names), user_labels=data.user_vocab.labels,
-                           item_labels=data.item_vocab.labels)
+    explanations = explain(content, np.arange(30), user=2)
     scores = content.score(np.array([2]))[0][:30]
     np.testing.assert_allclose([e.total for e in explanations], scores, atol=1e-5)
-    assert any(t.kind == "pair" for e in explanations for t in e.terms)
+    pairs = [t for e in explanations for t in e.terms if t.kind == "pair"]
+    assert pairs and all(" × " in t.label and '"' in t.label for t in pairs), "terms read as labelled features"
+    assert not explain(content, np.array([0]), user_row=content.user_rows_[2])[0].available, "new profiles: none"
     popularity = explain(make_model("popularity").fit(data), np.array([0, 1]))
     assert popularity[0].terms[0].kind == "popularity" and popularity[0].total == popularity[0].score
     knn = explain(make_model("itemknn").fit(data), np.array([0]), user=0)[0]

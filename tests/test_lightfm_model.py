@@ -47,14 +47,16 @@ def test_wrapper_trains_exactly_like_raw_lightfm(data):
         assert np.array_equal(x, y)
 
 
-def test_early_stopping_restores_the_best_epoch(data, tiny_split):
+def test_early_stopping_restores_the_best_epoch(tiny_split):
+    data = TrainData.from_split(tiny_split, exclude="train_positives")
     model = LightFMHybrid(LightFMConfig(no_components=8, epochs=25, patience=2, curve_users=100,
                                         learning_rate=0.1)).fit(data)
     history = model.history_
-    assert {"epoch", "train", "validation", "seconds"} <= set(history.columns)
+    assert {"epoch", "train", "validation", "seconds", "validation_seconds"} <= set(history.columns)
     assert model.best_epoch_ == int(history.loc[history["validation"].idxmax(), "epoch"])
-    assert len(history) == model.best_epoch_ + 2 or len(history) == 25
-    table = evaluate(model, tiny_split.validation.interactions, train=tiny_split.train.interactions, k=10)
+    assert len(history) < 25, "stopping fired: the validation metric stalled before the last epoch"
+    assert len(history) == model.best_epoch_ + 2
+    table = evaluate(model, tiny_split.validation.interactions, exclude=tiny_split.train.interactions, k=10)
     assert table["ndcg@10"].mean() == pytest.approx(history["validation"].max())
 
 
@@ -125,7 +127,7 @@ def test_unknown_feature_values_are_ignored_and_reported(data):
 def test_config_errors_name_the_allowed_values():
     with pytest.raises(KdqError, match="warp, bpr, logistic, warp-kos"):
         LightFMConfig(loss="hinge")
-    with pytest.raises(KdqError, match="unknown lightfm parameter"):
+    with pytest.raises(KdqError, match="unknown parameter.*components.*lightfm"):
         make_model("lightfm", {"components": 3})
     with pytest.raises(KdqError, match="unknown model"):
         make_model("deepfm")
@@ -135,9 +137,13 @@ def test_new_items_and_empty_profiles(data, tiny_split):
     model = LightFMHybrid(LightFMConfig(**FAST, features="both")).fit(data)
     unseen = np.flatnonzero(data.interactions.getnnz(axis=0) == 0)
     assert len(unseen), "the tiny catalog has items without train interactions"
+    n_ids = len(data.item_ids)
+    # as in LightFM, an item without positives is still a training column: it keeps its identity entry
+    assert (model.item_features_[unseen, :n_ids].getnnz(axis=1) == 1).all()
+    # a new item (a profile outside the training data) is encoded from its features alone
     rows, unknown = model.encode(tiny_split.items.iloc[unseen[:3]], users=False)
-    assert unknown == []
-    np.testing.assert_allclose(rows.toarray(), model.item_features_[unseen[:3]].toarray(), rtol=1e-6)
+    assert unknown == [] and rows[:, :n_ids].nnz == 0
+    np.testing.assert_allclose(rows[:, n_ids:].toarray(), model.item_features_[unseen[:3], n_ids:].toarray(), rtol=1e-6)
     # a user with nothing at all (cold in the RecTools sense) is ranked by item biases alone
     empty, _ = model.encode(pd.DataFrame({c: [""] for c in data.user_vocab.columns}))
     assert empty.nnz == 0

@@ -52,7 +52,7 @@ def test_every_metric_on_a_tied_ranking():
     # item 0 is train (excluded); test = {1, 3}; item 1 ties with item 2 (a negative)
     # two identical users: lightfm.evaluation cannot handle a single-row matrix
     test, train = csr([[1, 3], [1, 3]], 5), csr([[0], [0]], 5)
-    row = evaluate(Fixed([SCORES, SCORES]), test, train=train, k=2).iloc[0]
+    row = evaluate(Fixed([SCORES, SCORES]), test, exclude=train, k=2).iloc[0]
     # pessimistic ranks: item 1 -> 1 (item 2 ties), item 3 -> 3 (items 1, 2, 4 score higher)
     assert row["precision@2"] == 0.5 and row["recall@2"] == 0.5 and row["hit@2"] == 1
     assert row["ndcg@2"] == pytest.approx((1 / LOG3) / (1 + 1 / LOG3))

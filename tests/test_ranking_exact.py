@@ -36,7 +36,7 @@ def case(seed, d, with_features, identity, ties):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_ranks_equal_predict_rank_bit_for_bit(params, threads):
     model, train, test, uf, itf = case(*params)
-    ours = rank_positives(model, test, train=train, user_features=uf, item_features=itf, num_threads=threads)
+    ours = rank_positives(model, test, exclude=train, user_features=uf, item_features=itf, num_threads=threads)
     theirs = model.predict_rank(test, train_interactions=train, user_features=uf, item_features=itf)
     assert np.array_equal(ours["rank"].to_numpy(), theirs.data.astype(np.float64))
 
@@ -45,7 +45,7 @@ def test_ranks_equal_predict_rank_bit_for_bit(params, threads):
 def test_metrics_equal_lightfm_evaluation(params):
     model, train, test, uf, itf = case(*params)
     kw = {"user_features": uf, "item_features": itf}
-    table = evaluate(model, test, train=train, k=[5, 10], **kw)
+    table = evaluate(model, test, exclude=train, k=[5, 10], **kw)
     reference = {
         "precision@5": precision_at_k(model, test, train, k=5, **kw),
         "precision@10": precision_at_k(model, test, train, k=10, **kw),
@@ -61,7 +61,7 @@ def test_metrics_equal_lightfm_evaluation(params):
 def test_many_ties_are_resolved_pessimistically():
     model, train, test, _, _ = case(3, 4, False, False, True)
     model.item_embeddings[:] = 0  # every item scores its bias: 0 or 1, massive ties
-    table = evaluate(model, test, train=train, k=10)
+    table = evaluate(model, test, exclude=train, k=10)
     np.testing.assert_allclose(table["precision@10"], precision_at_k(model, test, train, k=10), atol=1e-6)
     np.testing.assert_allclose(table["auc"], auc_score(model, test, train), atol=1e-6)
 
@@ -72,13 +72,13 @@ def test_without_train_and_with_overlap():
     np.testing.assert_allclose(table["precision@10"], precision_at_k(model, test, k=10), atol=1e-6)
     np.testing.assert_allclose(table["auc"], auc_score(model, test), atol=1e-6)
     with pytest.raises(KdqError, match="share"):
-        evaluate(model, test, train=test, k=10)
+        evaluate(model, test, exclude=test, k=10)
 
 
 def test_batches_and_threads_do_not_change_results():
     model, train, test, uf, itf = case(1, 32, True, True, False)
-    one = evaluate(model, test, train=train, k=10, user_features=uf, item_features=itf, num_threads=1, batch_size=7)
-    many = evaluate(model, test, train=train, k=10, user_features=uf, item_features=itf, num_threads=2)
+    one = evaluate(model, test, exclude=train, k=10, user_features=uf, item_features=itf, num_threads=1, batch_size=7)
+    many = evaluate(model, test, exclude=train, k=10, user_features=uf, item_features=itf, num_threads=2)
     assert one.equals(many)
 
 
@@ -88,7 +88,7 @@ def test_lab_lightfm_model_is_evaluated_exactly(tiny_split):
     model = LightFMHybrid(LightFMConfig(epochs=3, no_components=8, patience=None)).fit(TrainData.from_split(tiny_split))
     inner, uf, itf = model.lightfm_parts()
     test, train = tiny_split.test.interactions, tiny_split.train.interactions
-    table = evaluate(model, test, train=train, k=5)
+    table = evaluate(model, test, exclude=train, k=5)
     np.testing.assert_allclose(table["precision@5"], precision_at_k(inner, test, train, k=5, user_features=uf,
                                                                      item_features=itf), atol=1e-6)
     assert list(table["user_id"]) == list(tiny_split.user_ids[table["user"]])

@@ -30,36 +30,66 @@ def report(tmp_path_factory):
     return out
 
 
-def test_comparison_has_every_run_split_and_segment(report):
-    table = pd.read_csv(report / "comparison.csv")
-    for column in ("run", "split", "seed", "segment", "status", "n_users", "ndcg@10", "ndcg@10_lo", "ndcg@10_hi",
-                   "precision@5", "recall@10", "map@10", "mrr", "auc", "auc_lo", "coverage@10", "novelty@10",
-                   "diversity@10", "fit_seconds", "eval_seconds"):
+def test_comparison_has_every_run_split_seed_and_segment(report):
+    table = pd.read_csv(report / "comparison.csv", dtype={"seed": str})
+    for column in ("run", "label", "split", "seed", "segment", "status", "n_users", "ndcg@10", "ndcg@10_lo",
+                   "ndcg@10_hi", "precision@5", "recall@10", "map@10", "mrr", "auc", "auc_lo", "coverage@10",
+                   "novelty@10", "diversity@10", "ties@10", "flags", "dropped_seen", "fit_seconds", "eval_seconds"):
         assert column in table.columns, column
     assert set(table["run"]) == {"popularity", "lightfm_hybrid", "oracle"}
+    assert set(table["seed"]) == {"42", "43", "mean", "std"}, "two seeds, their mean and their spread"
     assert set(table["segment"]) <= set(SEGMENTS) and {"all", "new", "returning"} <= set(table["segment"])
     assert (table.groupby(["run", "split", "seed"])["segment"].apply(lambda s: "all" in set(s))).all()
-    metrics = [c[: -len("_lo")] for c in table.columns if c.endswith("_lo")]
-    for metric in metrics:
-        assert ((table[f"{metric}_lo"] <= table[metric] + 1e-9) & (table[metric] <= table[f"{metric}_hi"] + 1e-9)).all()
+    ok = table[table["seed"] != "std"]
+    for metric in [c[: -len("_lo")] for c in table.columns if c.endswith("_lo")]:
+        assert ((ok[f"{metric}_lo"] <= ok[metric] + 1e-9) & (ok[metric] <= ok[f"{metric}_hi"] + 1e-9)).all(), metric
+    # the mean row is the mean of the seeds' rows, the std row their spread
+    per_seed = table[(table["segment"] == "all") & table["seed"].isin(["42", "43"])].groupby("run")["ndcg@10"]
+    pooled = table[table["segment"] == "all"].set_index(["run", "seed"])["ndcg@10"]
+    for run, values in per_seed:
+        assert pooled[(run, "mean")] == pytest.approx(values.mean())
+        assert pooled[(run, "std")] == pytest.approx(values.std(ddof=1))
     assert (table["status"] == "ok").all()
+    popularity = table[(table["run"] == "popularity") & (table["segment"] == "all") & (table["seed"] == "42")]
+    assert popularity["ties@10"].iloc[0] > 0 and "ties@10" in popularity["flags"].iloc[0], \
+        "integer popularity counts tie at the cut-off, and the comparison says so"
+
+
+def test_paired_comparison_uses_every_seed(report):
+    paired = pd.read_csv(report / "paired.csv", dtype={"seed": str})
+    rows = paired[(paired["run"] == "lightfm_hybrid") & (paired["metric"] == "ndcg@10")].set_index("seed")
+    assert set(rows.index) == {"42", "43", "all"}
+    assert rows.loc["all", "n_users"] >= rows.loc["42", "n_users"], "users of every seed count"
 
 
 def test_report_folder_layout_and_manifest(report):
     assert (report / "index.html").stat().st_size > 10_000
     assert (report / "comparison.md").read_text(encoding="utf-8").startswith("# ")
+    assert "Excluded from each user's ranking: every item" in (report / "comparison.md").read_text(encoding="utf-8")
     assert list((report / "figures").glob("*.png"))
     run = report / "runs" / "lightfm_hybrid__global"
-    for name in ("03_train_evaluate.ipynb", "03_train_evaluate.html", "metrics.parquet", "summary.json", "model"):
+    for name in ("03_train_evaluate.ipynb", "03_train_evaluate.html", "metrics.parquet", "summary.json",
+                 "model/s42/model.json", "model/s43/model.json"):
         assert (run / name).exists(), name
     assert (report / "splits" / "global" / "02_prepare_data.html").is_file()
     manifest = json.loads((report / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["status"] == "ok" and manifest["seeds"] == [42]
-    assert {"git_commit", "dataset", "versions", "steps", "papermill", "resolved"} <= set(manifest)
+    assert manifest["status"] == "ok" and manifest["seeds"] == [42, 43] and manifest["exclude"] == "seen"
+    assert {"git_commit", "dataset", "versions", "steps", "papermill", "resolved", "splits"} <= set(manifest)
     assert set(manifest["dataset"]["hashes"]) >= {"users.csv", "items.csv", "interactions.csv"}
     assert all(step["seconds"] > 0 for step in manifest["steps"])
+    for step in manifest["steps"]:
+        assert not Path(step["notebook"]).is_absolute() and (report / step["notebook"]).is_file(), step
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
-    assert summary["params"]["random_state"] == 42 and summary["split_config"]["seed"] == 42
+    assert summary["seeds"] == [42, 43] and summary["exclude"] == "seen" and summary["metric"] == "ndcg@10"
+    for seed in ("42", "43"):
+        figures = summary["per_seed"][seed]
+        assert figures["params"]["random_state"] == int(seed), "each seed seeds the model"
+        assert figures["params"]["validation_metric"] == "ndcg@10", "early stopping uses the headline metric"
+        assert figures["split_id"] in figures["split_folder"]
+    from kdq_lab.files import current_umask
+
+    modes = {p.stat().st_mode & 0o777 for p in report.rglob("*") if p.is_file()}
+    assert modes == {0o666 & ~current_umask()}, f"report files get the umask's permissions, not 0600: {modes}"
 
 
 def write_experiment(tmp_path: Path, change: dict) -> Path:
@@ -80,7 +110,7 @@ def test_a_failing_run_is_marked_and_the_others_finish(tmp_path):
     table = pd.read_csv(out / "comparison.csv")
     broken = table[table["run"] == "broken"].iloc[0]
     assert broken["status"] == "failed" and "max_items" in broken["error"]
-    assert Path(broken["notebook"]).name == "03_train_evaluate.ipynb"
+    assert broken["notebook"] == "runs/broken__global/03_train_evaluate.ipynb", "relative to the report"
     assert (out / "runs" / "broken__global" / "03_train_evaluate.ipynb").is_file()
     assert (table[table["run"] == "popularity"]["status"] == "ok").all()
 

@@ -19,6 +19,10 @@ def raw(tiny_catalog):
     return load_dataset(tiny_catalog)
 
 
+def events_of(raw, config: SplitConfig) -> pd.DataFrame:
+    return split_events(raw, config).events
+
+
 def pairs(events: pd.DataFrame, part: str) -> set[tuple[int, int]]:
     rows = events[events["part"] == part]
     return set(zip(rows["user"], rows["item"]))
@@ -26,7 +30,7 @@ def pairs(events: pd.DataFrame, part: str) -> set[tuple[int, int]]:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_no_pair_in_two_parts(raw, kind):
-    events = split_events(raw, SplitConfig(kind=kind, validation_fraction=0.2))
+    events = events_of(raw, SplitConfig(kind=kind, validation_fraction=0.2))
     train, validation, test = (pairs(events, p) for p in ("train", "validation", "test"))
     assert train and validation and test
     assert not train & test and not train & validation and not validation & test
@@ -34,16 +38,16 @@ def test_no_pair_in_two_parts(raw, kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_seed_decides(raw, kind):
-    a = split_events(raw, SplitConfig(kind=kind, seed=1))
-    b = split_events(raw, SplitConfig(kind=kind, seed=1))
+    a = events_of(raw, SplitConfig(kind=kind, seed=1))
+    b = events_of(raw, SplitConfig(kind=kind, seed=1))
     pd.testing.assert_frame_equal(a, b)
     if kind in ("random", "cold_users", "cold_items"):
-        c = split_events(raw, SplitConfig(kind=kind, seed=2))
+        c = events_of(raw, SplitConfig(kind=kind, seed=2))
         assert pairs(a, "test") != pairs(c, "test")
 
 
 def test_user_temporal_train_never_after_the_users_cutoff(raw):
-    events = split_events(raw, SplitConfig(kind="user_temporal", validation_fraction=0.0))
+    events = events_of(raw, SplitConfig(kind="user_temporal", validation_fraction=0.0))
     cutoff = events[events["part"] == "test"].groupby("user")["time"].min()
     train = events[events["part"] == "train"]
     latest = train.groupby("user")["time"].max()
@@ -53,7 +57,7 @@ def test_user_temporal_train_never_after_the_users_cutoff(raw):
 
 
 def test_user_temporal_holds_out_the_last_fraction(raw):
-    events = split_events(raw, SplitConfig(kind="user_temporal", test_fraction=0.25, validation_fraction=0.0))
+    events = events_of(raw, SplitConfig(kind="user_temporal", test_fraction=0.25, validation_fraction=0.0))
     test_pairs = events[events["part"] == "test"].groupby("user")["item"].nunique()
     all_pairs = events.groupby("user")["item"].nunique()
     expected = np.floor(0.25 * all_pairs + 0.5).astype(int)
@@ -63,7 +67,7 @@ def test_user_temporal_holds_out_the_last_fraction(raw):
 
 def test_global_temporal_respects_the_cutoff(raw):
     cutoff = "2026-06-01T00:00:00+09:00"
-    events = split_events(raw, SplitConfig(kind="global_temporal", cutoff=cutoff, validation_fraction=0.1))
+    events = events_of(raw, SplitConfig(kind="global_temporal", cutoff=cutoff, validation_fraction=0.1))
     limit = pd.Timestamp(cutoff).timestamp()
     assert (events[events["part"] != "test"]["time"] < limit).all()
     assert (events[events["part"] == "test"]["time"] >= limit).all()
@@ -73,7 +77,7 @@ def test_global_temporal_respects_the_cutoff(raw):
 
 @pytest.mark.parametrize("kind, column", [("cold_users", "user"), ("cold_items", "item")])
 def test_cold_entities_have_no_train_events(raw, kind, column):
-    events = split_events(raw, SplitConfig(kind=kind, test_fraction=0.2, validation_fraction=0.1))
+    events = events_of(raw, SplitConfig(kind=kind, test_fraction=0.2, validation_fraction=0.1))
     held = set(events.loc[events["part"] == "test", column])
     seen = set(events.loc[events["part"] != "test", column])
     assert held and not held & seen
@@ -92,16 +96,16 @@ def test_cold_users_keep_their_features(tiny_catalog, tmp_path):
 
 def test_predefined_split_and_positive_override(ml100k_source, tmp_path):
     raw = load_dataset(import_movielens(ml100k_source, tmp_path / "ml"))
-    events = split_events(raw, SplitConfig(kind="predefined", predefined="ua", validation_fraction=0.0))
+    events = events_of(raw, SplitConfig(kind="predefined", predefined="ua", validation_fraction=0.0))
     table = pd.read_csv(raw.folder / "splits" / "ua.csv", dtype=str)
     test = table[table["part"] == "test"]
     ratings = raw.interactions.merge(test, on=["user_id", "item_id"])
     assert len(events[events["part"] == "test"]) == int((ratings["weight"] >= 4).sum())
-    strict = split_events(raw, SplitConfig(kind="predefined", predefined="ua", validation_fraction=0.0,
+    strict = events_of(raw, SplitConfig(kind="predefined", predefined="ua", validation_fraction=0.0,
                                            positive_min_weight=5.0))
     assert len(strict) < len(events)
     with pytest.raises(KdqError, match="no predefined split 'uc'"):
-        split_events(raw, SplitConfig(kind="predefined", predefined="uc"))
+        events_of(raw, SplitConfig(kind="predefined", predefined="uc"))
 
 
 def test_bad_configs_are_refused():

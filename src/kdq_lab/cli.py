@@ -96,7 +96,7 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else paths.reports / "models" / f"{Path(args.dataset).name}__{args.split}__lightfm"
     with atomic_dir(out) as tmp:
         save_run(result, tmp)
-    metrics = result.summary["metrics"]["all"]
+    metrics = result.summary.pooled["all"]
     for metric in (f"precision@{args.k}", f"ndcg@{args.k}", "auc"):
         ci = metrics[metric]
         print(f"{metric:>14}: {ci['mean']:.4f} [{ci['lo']:.4f}, {ci['hi']:.4f}]")

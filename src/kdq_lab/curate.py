@@ -28,7 +28,8 @@ import scipy.sparse as sp
 
 from kdq_lab.data.build import FeatureVocabulary, UnknownValue
 from kdq_lab.errors import DataError, KdqError, Problem
-from kdq_lab.evaluation.beyond import intra_list_diversity, ndcg_of_lists, unit_rows
+from kdq_lab.evaluation.beyond import intra_list_diversity, ndcg_of_lists
+from kdq_lab.linalg import unit_rows
 from kdq_lab.explain import Explanation, explain
 from kdq_lab.models.lightfm import LightFMHybrid
 from kdq_lab.yamlfile import YamlDocument

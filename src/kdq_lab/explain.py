@@ -12,7 +12,8 @@ audience"; the identity bias of an item is its popularity.
 
 The content-based baseline decomposes into feature overlaps (profile feature × item
 feature, and the user's history × item feature); popularity says so; other models
-have no explanation.
+have no explanation. Each model writes its own terms (the
+:class:`~kdq_lab.models.base.Explainable` capability); this module holds what they share.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from kdq_lab.models.baselines import ContentScorer, PopularityScorer
-from kdq_lab.models.lightfm import LightFMHybrid
 
 OWN_HISTORY = "나의 이용 기록 (your own history)"
 OWN_AUDIENCE = "이 아이템의 고유 관객 (this item's own audience)"
@@ -90,92 +89,21 @@ def feature_label(name: str, labels: dict[str, str]) -> str:
     return f'{labels.get(column, column)} "{value}"'
 
 
-def _side_names(model: LightFMHybrid, users: bool) -> np.ndarray:
-    """Readable name of every column of the model's composed feature matrix on one side."""
-    vocab = model.user_vocab_ if users else model.item_vocab_
-    ids = model.user_ids_ if users else model.item_ids_
-    uses, composition = model.config.side(users)
-    names = []
-    if composition.identity:
-        names += [OWN_HISTORY if users else OWN_AUDIENCE] * len(ids)
-    if uses:
-        selected = np.flatnonzero(model._columns(users))
-        names += [feature_label(vocab.names[j], vocab.labels) for j in selected]
-    return np.asarray(names, dtype=object)
-
-
-def _lightfm(model: LightFMHybrid, user_row: sp.csr_matrix, items: np.ndarray) -> list[Explanation]:
-    lfm = model.model_
-    user_row = sp.csr_matrix(user_row)
-    f, w = user_row.indices, user_row.data.astype(np.float64)
-    rows = model.item_features_[items]
-    owner = np.repeat(np.arange(len(items)), np.diff(rows.indptr))
-    g, v = rows.indices, rows.data.astype(np.float64)
-    user_names, item_names = _side_names(model, True), _side_names(model, False)
-    identity_items = model.config.side(False)[1].identity
-    n_item_ids = len(model.item_ids_)
-    dots = lfm.user_embeddings[f].astype(np.float64) @ lfm.item_embeddings[g].astype(np.float64).T
-    pair_values = w[:, None] * v[None, :] * dots                         # user features × item feature entries
-    user_bias = w * lfm.user_biases[f].astype(np.float64)
-    item_bias = v * lfm.item_biases[g].astype(np.float64)
-    scores = model.score_rows(user_row)[0, items] if len(items) else np.zeros(0)
-    out = []
-    for position, item in enumerate(items):  # one object per shown item (≤ k): explanation assembly, not scoring
-        mine = np.flatnonzero(owner == position)
-        terms = [Term("pair", user_names[f[a]], item_names[g[b]], float(pair_values[a, b]))
-                 for a in range(len(f)) for b in mine]
-        terms += [Term("user_bias", USER_BIAS, None, float(user_bias.sum()))] if len(f) else []
-        for b in mine:
-            is_identity = identity_items and g[b] < n_item_ids
-            terms.append(Term("item_bias", None, ITEM_POPULARITY if is_identity else f"{item_names[g[b]]} (bias)",
-                              float(item_bias[b])))
-        out.append(Explanation(int(item), float(scores[position]), terms))
-    return out
-
-
-def _content(model: ContentScorer, user: int, items: np.ndarray, user_names: np.ndarray,
-             item_names: np.ndarray) -> list[Explanation]:
-    profile = model.user_rows_[user]
-    f, u = profile.indices, profile.data
-    centroid = model.centroids_[user]
-    c_idx, c_val = centroid.indices, centroid.data
-    scores = model.score(np.array([user]))[0]
-    out = []
-    for item in items:
-        row = model.item_rows_[item]
-        g, i = row.indices, row.data
-        pairs = u[:, None] * model.affinity_[np.ix_(f, g)] * i[None, :]
-        terms = [Term("pair", user_names[f[a]], item_names[g[b]], float(pairs[a, b]))
-                 for a in range(len(f)) for b in range(len(g)) if pairs[a, b] != 0]
-        shared, at_c, at_i = np.intersect1d(c_idx, g, return_indices=True)
-        terms += [Term("history", None, item_names[s], float(model.history_weight * c_val[a] * i[b]))
-                  for s, a, b in zip(shared, at_c, at_i)]
-        terms.append(Term("popularity", ITEM_POPULARITY, None, float(model.backoff_[item])))
-        out.append(Explanation(int(item), float(scores[item]), terms))
-    return out
-
-
-def explain(model: Any, items: np.ndarray, *, user: int | None = None, user_row: sp.csr_matrix | None = None,
-            user_labels: dict[str, str] | None = None, item_labels: dict[str, str] | None = None,
-            user_names: list[str] | None = None, item_names: list[str] | None = None) -> list[Explanation]:
+def explain(model: Any, items: np.ndarray, *, user: int | None = None,
+            user_row: sp.csr_matrix | None = None) -> list[Explanation]:
     """Explanations of ``items`` for a known user (row ``user``) or a new one (``user_row`` from ``encode``).
 
-    For the content-based model pass the feature vocabularies' ``names`` and ``labels``
-    (``user_names``/``item_names``, ``user_labels``/``item_labels``) so terms read well.
+    Models that can explain themselves (:class:`~kdq_lab.models.base.Explainable`) do;
+    for the others every explanation says that none is available.
     """
     items = np.asarray(items, dtype=np.int64)
-    if isinstance(model, LightFMHybrid):
-        row = user_row if user_row is not None else model.user_features_[user]
-        return _lightfm(model, row, items)
-    if isinstance(model, ContentScorer) and user is not None:
-        users = np.asarray([feature_label(n, user_labels or {}) for n in (user_names or [])], dtype=object)
-        names = np.asarray([feature_label(n, item_labels or {}) for n in (item_names or [])], dtype=object)
-        return _content(model, user, items, users, names)
-    if isinstance(model, PopularityScorer):
-        return [Explanation(int(i), float(model.scores_[i]),
-                            [Term("popularity", f"인기 아이템: {model.scores_[i]:.0f}명이 이용 (popular: "
-                                                f"{model.scores_[i]:.0f} users)", None, float(model.scores_[i]))])
-                for i in items]
+    if hasattr(model, "explain"):
+        return model.explain(items, user=user, user_row=user_row)
     name = getattr(model, "name", type(model).__name__)
-    return [Explanation(int(i), float("nan"), [], available=False,
-                        note=f"설명 없음: {name} has no feature-level explanation") for i in items]
+    return [unavailable(int(i), name) for i in items]
+
+
+def unavailable(item: int, model: str) -> Explanation:
+    """The explanation of a model that has none."""
+    return Explanation(item, float("nan"), [], available=False,
+                       note=f"설명 없음: {model} has no feature-level explanation")

@@ -74,7 +74,7 @@ def run(size: EvaluationSize = EvaluationSize(), repeats: int = 3, threads: int 
         peaks["lightfm"].append(memory["peak_mb"])
         with peak_rss_mb() as memory:
             start = time.perf_counter()
-            table = evaluate(model, test, train=train, k=size.k, num_threads=threads)
+            table = evaluate(model, test, exclude=train, k=size.k, num_threads=threads)
             times["ours"].append(time.perf_counter() - start)
         peaks["ours"].append(memory["peak_mb"])
     difference = max(float(np.abs(table[f"precision@{size.k}"].to_numpy() - precision).max()),

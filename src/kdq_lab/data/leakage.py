@@ -21,10 +21,15 @@ def split_sizes(split: SplitData) -> pd.DataFrame:
 
 
 def leakage_checks(split: SplitData) -> dict[str, float]:
-    """Cold shares of the test set, and counts of every kind of leak (each must be 0).
+    """Cold shares of the test set, what the ``seen`` rule and withholding touch, and leak counts (each must be 0).
 
+    seen_*, withheld_*
+        pairs with any event before the test period; the share of test positives on such
+        items (dropped from the target under ``seen``); items that are not training columns.
     leak_pairs_*
         test pairs also in train or validation; validation pairs also in train.
+    leak_withheld_items_in_train
+        train positives on items the split withholds from training.
     leak_future_train_events
         temporal splits: train events at or after the user's (or the global) test cutoff.
     leak_cold_*_train_events
@@ -43,7 +48,13 @@ def leakage_checks(split: SplitData) -> dict[str, float]:
         "cold_item_share_of_test_items": len(cold_items) / max(len(test_items), 1),
         "cold_users_with_features": float((split.user_features[cold_users].getnnz(axis=1) > 0).mean())
         if len(cold_users) else 1.0,
+        "seen_pairs_before_test": int(split.seen_known.nnz),
+        "seen_share_of_test_positives": test.multiply(split.seen_known).nnz / max(test.nnz, 1),
+        "withheld_items_until_test": int(split.withheld_until_test.sum()),
+        "withheld_items_until_validation": int(split.withheld_until_validation.sum()),
         "leak_pairs_test_in_train": int(test.multiply(train).nnz),
+        "leak_withheld_items_in_train": int(train[:, np.flatnonzero(split.withheld_until_validation
+                                                                    | split.withheld_until_test)].nnz),
         "leak_pairs_test_in_validation": int(test.multiply(validation).nnz),
         "leak_pairs_validation_in_train": int(validation.multiply(train).nnz),
     }

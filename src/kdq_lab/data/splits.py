@@ -103,59 +103,102 @@ def seconds(stamps: pd.Series) -> np.ndarray:
     return stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[s]").astype(np.int64)
 
 
-def positive_events(raw: RawDataset, config: SplitConfig) -> pd.DataFrame:
-    """The positive events as (user, item) row positions, time in seconds and weight."""
-    frame = raw.interactions
-    positive = frame[POSITIVE].to_numpy()
-    if config.positive_events is not None or config.positive_min_weight is not None:
-        events = config.positive_events or raw.spec.interactions.positive_events
-        unknown = set(events) - set(raw.spec.interactions.event_weights)
-        if unknown:
-            raise KdqError(f"positive_events {sorted(unknown)} are not event types of {raw.name} "
-                           f"({', '.join(raw.spec.interactions.event_weights)})")
-        positive = frame["event"].isin(list(events)).to_numpy()
-        if config.positive_min_weight is not None:
-            positive = positive & (frame[WEIGHT].to_numpy() >= config.positive_min_weight)
-    frame = frame[positive]
+def _positions(raw: RawDataset, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(user, item) row positions of interaction rows."""
     users = pd.Index(raw.users[raw.spec.users.id])
     items = pd.Index(raw.items[raw.spec.items.id])
-    return pd.DataFrame({
-        "user": users.get_indexer(frame[USER]),
-        "item": items.get_indexer(frame[ITEM]),
-        "time": seconds(frame[TIME]),
-        "weight": frame[WEIGHT].to_numpy(dtype=np.float64),
-    }).reset_index(drop=True)
+    return users.get_indexer(frame[USER]), items.get_indexer(frame[ITEM])
 
 
-def _pair_table(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+def positive_mask(raw: RawDataset, config: SplitConfig) -> np.ndarray:
+    """Which interaction rows are positive: the dataset's rule, or the split's override."""
+    frame = raw.interactions
+    if config.positive_events is None and config.positive_min_weight is None:
+        return frame[POSITIVE].to_numpy()
+    events = config.positive_events or raw.spec.interactions.positive_events
+    unknown = set(events) - set(raw.spec.interactions.event_weights)
+    if unknown:
+        raise KdqError(f"positive_events {sorted(unknown)} are not event types of {raw.name} "
+                       f"({', '.join(raw.spec.interactions.event_weights)})")
+    positive = frame["event"].isin(list(events)).to_numpy()
+    if config.positive_min_weight is not None:
+        positive = positive & (frame[WEIGHT].to_numpy() >= config.positive_min_weight)
+    return positive
+
+
+def positive_events(raw: RawDataset, config: SplitConfig) -> pd.DataFrame:
+    """The positive events as (user, item) row positions, time in seconds and weight."""
+    frame = raw.interactions[positive_mask(raw, config)]
+    user, item = _positions(raw, frame)
+    return pd.DataFrame({"user": user, "item": item, "time": seconds(frame[TIME]),
+                         "weight": frame[WEIGHT].to_numpy(dtype=np.float64)}).reset_index(drop=True)
+
+
+def _pair_keys(user: np.ndarray, item: np.ndarray, n_items: int) -> np.ndarray:
+    return np.asarray(user, dtype=np.int64) * n_items + np.asarray(item, dtype=np.int64)
+
+
+def _pair_table(events: pd.DataFrame, n_items: int) -> tuple[pd.DataFrame, np.ndarray]:
     """Distinct pairs with their first event time, and each event's pair number."""
-    codes, uniques = pd.factorize(pd.MultiIndex.from_arrays([events["user"], events["item"]]))
-    first = np.full(len(uniques), np.iinfo(np.int64).max)
+    codes, keys = pd.factorize(_pair_keys(events["user"].to_numpy(), events["item"].to_numpy(), n_items))
+    first = np.full(len(keys), np.iinfo(np.int64).max)
     np.minimum.at(first, codes, events["time"].to_numpy())
-    pairs = pd.DataFrame({"user": uniques.get_level_values(0), "item": uniques.get_level_values(1), "first": first})
-    return pairs, codes
+    user, item = np.divmod(np.asarray(keys, dtype=np.int64), n_items)
+    return pd.DataFrame({"user": user, "item": item, "first": first}), codes
 
 
-def _holdout(events: pd.DataFrame, kind: str, fraction: float, seed: int, cutoff: str | None) -> np.ndarray:
-    """Per event: 1 held out, 0 kept, -1 dropped (a kept pair's event at or after its user's cutoff)."""
+@dataclass(frozen=True)
+class Holdout:
+    """What one cut of a split holds out, as a rule that also places events of any type.
+
+    Positive events decide the cut; :meth:`covers` then tells, for any event (a view,
+    a low rating), whether it falls in the held-out period: after its user's cutoff
+    (temporal kinds), on a held-out user or item (cold kinds), or on a held-out pair
+    (random and predefined).
+    """
+
+    kind: str
+    held: np.ndarray                      # per positive event: 1 held out, 0 kept, -1 dropped
+    cutoff: np.ndarray | None = None      # per user, seconds (temporal kinds)
+    entities: np.ndarray | None = None    # held-out users or items (cold kinds), sorted
+    pairs: np.ndarray | None = None       # held-out pair keys (random, predefined), sorted
+    listed: np.ndarray | None = None      # predefined: every pair the split file lists, sorted
+
+    def covers(self, user: np.ndarray, item: np.ndarray, time: np.ndarray, n_items: int) -> np.ndarray:
+        """Whether each event lies in the held-out period (predefined: also pairs the file does not list)."""
+        if self.cutoff is not None:
+            return time >= self.cutoff[user]
+        if self.entities is not None:
+            return np.isin(user if self.kind == "cold_users" else item, self.entities)
+        assert self.pairs is not None
+        keys = _pair_keys(user, item, n_items)
+        held = np.isin(keys, self.pairs)
+        return held if self.listed is None else held | ~np.isin(keys, self.listed)
+
+
+def _holdout(events: pd.DataFrame, kind: str, fraction: float, seed: int, cutoff: str | None,
+             shape: tuple[int, int]) -> Holdout:
+    """Hold out a ``fraction`` of ``events`` the ``kind`` way (a cutoff time for ``global_temporal``)."""
     rng = np.random.default_rng(seed)
-    pairs, pair_of = _pair_table(events)
+    n_users, n_items = shape
+    pairs, pair_of = _pair_table(events, n_items)
     time = events["time"].to_numpy()
     if kind == "random":
         held = rng.random(len(pairs)) < fraction
-        return held[pair_of].astype(np.int8)
+        keys = _pair_keys(pairs["user"].to_numpy()[held], pairs["item"].to_numpy()[held], n_items)
+        return Holdout(kind, held[pair_of].astype(np.int8), pairs=np.sort(keys))
     if kind in ("cold_users", "cold_items"):
         column = "user" if kind == "cold_users" else "item"
         entities = np.unique(events[column].to_numpy())
-        chosen = rng.choice(entities, size=int(round(fraction * len(entities))), replace=False)
-        return np.isin(events[column].to_numpy(), chosen).astype(np.int8)
+        chosen = np.sort(rng.choice(entities, size=int(round(fraction * len(entities))), replace=False))
+        return Holdout(kind, np.isin(events[column].to_numpy(), chosen).astype(np.int8), entities=chosen)
     if kind == "global_temporal":
         if cutoff is not None:
             stamp = pd.Timestamp(cutoff)
             limit = int((stamp if stamp.tzinfo else stamp.tz_localize("UTC")).timestamp())
         else:
             limit = int(np.quantile(time, 1 - fraction, method="higher"))
-        user_cutoff = np.full(int(events["user"].max()) + 1, limit)
+        user_cutoff = np.full(n_users, limit, dtype=np.int64)
     else:  # user_temporal
         order = np.lexsort((pairs["item"].to_numpy(), pairs["first"].to_numpy(), pairs["user"].to_numpy()))
         ranked = pairs.iloc[order]
@@ -163,50 +206,93 @@ def _holdout(events: pd.DataFrame, kind: str, fraction: float, seed: int, cutoff
         position = ranked.groupby("user", sort=False).cumcount().to_numpy()
         n_test = np.floor(fraction * size + 0.5).astype(int)
         is_first_test = (n_test > 0) & (position == size - n_test)
-        user_cutoff = np.full(int(events["user"].max()) + 1, np.iinfo(np.int64).max)
+        user_cutoff = np.full(n_users, np.iinfo(np.int64).max)
         user_cutoff[ranked["user"].to_numpy()[is_first_test]] = ranked["first"].to_numpy()[is_first_test]
     cut = user_cutoff[events["user"].to_numpy()]
     pair_held = pairs["first"].to_numpy() >= user_cutoff[pairs["user"].to_numpy()]
     held = pair_held[pair_of]
-    # events of train pairs at or after the cutoff would leak the future: mark them dropped (-1)
-    return np.where(held, 1, np.where(time >= cut, -1, 0)).astype(np.int8)
+    # events of kept pairs at or after the cutoff would leak the future: mark them dropped (-1)
+    return Holdout(kind, np.where(held, 1, np.where(time >= cut, -1, 0)).astype(np.int8), cutoff=user_cutoff)
 
 
-def assign_parts(events: pd.DataFrame, config: SplitConfig, predefined: pd.Series | None = None) -> np.ndarray:
-    """Part of every event: ``"train"``, ``"validation"``, ``"test"`` or ``""`` (dropped).
+@dataclass(frozen=True)
+class Predefined:
+    """A split shipped with the dataset: the file's part of every positive event, and its cuts."""
 
-    Parameters
-    ----------
-    events
-        Output of :func:`positive_events`.
-    config
-        The split.
-    predefined
-        For ``predefined`` splits: the part of every event, from the dataset's split file.
+    part: np.ndarray                  # "train", "validation", "test" or "" (pair not listed)
+    test: Holdout
+    validation: Holdout | None        # when the file lists validation pairs
+
+
+def predefined_split(raw: RawDataset, config: SplitConfig, events: pd.DataFrame) -> Predefined:
+    """Read the dataset's split file for ``events`` (positive events as row positions)."""
+    spec = raw.spec
+    if config.predefined not in spec.predefined_splits:
+        known = ", ".join(spec.predefined_splits) or "none"
+        raise KdqError(f"dataset {raw.name} has no predefined split {config.predefined!r} (it has: {known})")
+    table = pd.read_csv(raw.folder / spec.predefined_splits[config.predefined], dtype=str, keep_default_na=False)
+    user, item = _positions(raw, table.rename(columns={spec.interactions.user: USER, spec.interactions.item: ITEM}))
+    n_items = len(raw.items)
+    listed = pd.Series(table["part"].to_numpy(), index=_pair_keys(user, item, n_items))
+    listed = listed[~listed.index.duplicated()]
+    part = listed.reindex(_pair_keys(events["user"].to_numpy(), events["item"].to_numpy(), n_items))
+    part = part.fillna("").to_numpy(dtype=object)
+    keys, parts = listed.index.to_numpy(), listed.to_numpy()
+    everything = np.sort(keys)
+
+    def cut(name: str) -> Holdout:
+        return Holdout("predefined", (part == name).astype(np.int8), pairs=np.sort(keys[parts == name]),
+                       listed=everything)
+
+    has_validation = bool((parts == "validation").any())
+    if has_validation and config.validation_fraction > 0:
+        raise KdqError(f"split file {spec.predefined_splits[config.predefined]} already has a validation part; "
+                       "set validation_fraction: 0 to use it, or remove it from the file")
+    return Predefined(part, cut("test"), cut("validation") if has_validation else None)
+
+
+@dataclass(frozen=True)
+class SplitEvents:
+    """A split: positive events with their part, and the held-out periods that place any other event.
+
+    ``events`` has ``user``, ``item``, ``time``, ``weight`` and ``part`` (train, validation,
+    test; dropped events removed). ``test`` and ``validation`` are the two cuts (the
+    latter ``None`` without a validation part).
     """
-    part = np.full(len(events), "", dtype=object)
+
+    events: pd.DataFrame
+    test: Holdout
+    validation: Holdout | None
+
+
+def assign_parts(events: pd.DataFrame, config: SplitConfig, shape: tuple[int, int],
+                 predefined: Predefined | None = None) -> tuple[np.ndarray, Holdout, Holdout | None]:
+    """Part of every positive event (``"train"``, ``"validation"``, ``"test"`` or ``""`` = dropped), and the cuts.
+
+    For ``predefined`` splits the file's parts are used; validation is then carved per
+    user temporally (unless the file has its own).
+    """
     if config.kind == "predefined":
         assert predefined is not None
-        part[:] = predefined.to_numpy()
-        train_kind = "user_temporal"
+        part, test, validation, train_kind = predefined.part.copy(), predefined.test, predefined.validation, \
+            "user_temporal"
     else:
-        held = _holdout(events, config.kind, config.test_fraction, config.seed, config.cutoff)
-        part[held == 1] = "test"
-        part[held == 0] = "train"
-        train_kind = config.kind
+        test = _holdout(events, config.kind, config.test_fraction, config.seed, config.cutoff, shape)
+        part = np.select([test.held == 1, test.held == 0], ["test", "train"], "").astype(object)
+        validation, train_kind = None, config.kind
     if config.validation_fraction > 0:
         in_train = np.flatnonzero(part == "train")
         if len(in_train):
             sub = events.iloc[in_train].reset_index(drop=True)
-            held = _holdout(sub, train_kind, config.validation_fraction, config.seed + 1, None)
-            part[in_train[held == 1]] = "validation"
-            part[in_train[held == -1]] = ""
-    return _drop_overlaps(events, part)
+            validation = _holdout(sub, train_kind, config.validation_fraction, config.seed + 1, None, shape)
+            part[in_train[validation.held == 1]] = "validation"
+            part[in_train[validation.held == -1]] = ""
+    return _drop_overlaps(events, part, shape[1]), test, validation
 
 
-def _drop_overlaps(events: pd.DataFrame, part: np.ndarray) -> np.ndarray:
+def _drop_overlaps(events: pd.DataFrame, part: np.ndarray, n_items: int) -> np.ndarray:
     """Drop events of a pair that sit in a later part than the pair's earliest one."""
-    _, pair_of = _pair_table(events)
+    _, pair_of = _pair_table(events, n_items)
     code = np.select([part == "train", part == "validation", part == "test"], [0, 1, 2], 3)
     earliest = np.full(pair_of.max() + 1, 3)
     np.minimum.at(earliest, pair_of, code)
@@ -215,28 +301,61 @@ def _drop_overlaps(events: pd.DataFrame, part: np.ndarray) -> np.ndarray:
     return out
 
 
-def predefined_parts(raw: RawDataset, config: SplitConfig, events: pd.DataFrame) -> pd.Series:
-    """The dataset's predefined part of every event (``""`` when the pair is not listed)."""
-    spec = raw.spec
-    if config.predefined not in spec.predefined_splits:
-        known = ", ".join(spec.predefined_splits) or "none"
-        raise KdqError(f"dataset {raw.name} has no predefined split {config.predefined!r} (it has: {known})")
-    table = pd.read_csv(raw.folder / spec.predefined_splits[config.predefined], dtype=str, keep_default_na=False)
-    users = pd.Index(raw.users[spec.users.id])
-    items = pd.Index(raw.items[spec.items.id])
-    key = pd.MultiIndex.from_arrays([users.get_indexer(table[spec.interactions.user]),
-                                     items.get_indexer(table[spec.interactions.item])])
-    lookup = pd.Series(table["part"].to_numpy(), index=key)
-    lookup = lookup[~lookup.index.duplicated()]
-    wanted = pd.MultiIndex.from_arrays([events["user"], events["item"]])
-    return lookup.reindex(wanted).fillna("").reset_index(drop=True)
-
-
-def split_events(raw: RawDataset, config: SplitConfig) -> pd.DataFrame:
-    """Positive events with their ``part`` (dropped events removed)."""
+def split_events(raw: RawDataset, config: SplitConfig) -> SplitEvents:
+    """Positive events with their ``part`` (dropped events removed), and the cuts that made them."""
     events = positive_events(raw, config)
     if events.empty:
         raise KdqError(f"dataset {raw.name} has no positive events under this rule; nothing to split")
-    predefined = predefined_parts(raw, config, events) if config.kind == "predefined" else None
-    events["part"] = assign_parts(events, config, predefined)
-    return events[events["part"] != ""].reset_index(drop=True)
+    shape = (len(raw.users), len(raw.items))
+    predefined = predefined_split(raw, config, events) if config.kind == "predefined" else None
+    part, test, validation = assign_parts(events, config, shape, predefined)
+    events["part"] = part
+    return SplitEvents(events[events["part"] != ""].reset_index(drop=True), test, validation)
+
+
+def seen_pairs(raw: RawDataset, split: SplitEvents, known_parts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(user, item) pairs with an event of ANY type (a view, a low rating) in the periods ``known_parts``.
+
+    The train period is what neither cut holds out; the validation period is what only the
+    validation cut holds out. What the user saw there is excluded from their ranking under
+    the ``seen`` rule (see :mod:`kdq_lab.data.targets`).
+    """
+    frame = raw.interactions
+    user, item = _positions(raw, frame)
+    time = seconds(frame[TIME])
+    n_items = len(raw.items)
+    in_test = split.test.covers(user, item, time, n_items)
+    in_validation = ~in_test & (split.validation.covers(user, item, time, n_items)
+                                if split.validation is not None else False)
+    keep = np.zeros(len(frame), dtype=bool)
+    if "train" in known_parts:
+        keep |= ~in_test & ~in_validation
+    if "validation" in known_parts:
+        keep |= in_validation
+    return user[keep], item[keep]
+
+
+def withheld_items(raw: RawDataset, split: SplitEvents) -> tuple[np.ndarray, np.ndarray]:
+    """Items a model may not train on: (withheld until test, withheld until validation), as masks.
+
+    ``cold_items`` withholds its held-out items. ``global_temporal`` withholds items published
+    at or after a cutoff (when items have a timestamp): at training time they did not exist yet.
+    Such items are never training columns (never sampled as negatives); models score them from
+    their features, as new items.
+    """
+    n_items = len(raw.items)
+    events = split.events
+
+    def items_of(cut: Holdout | None, known_parts: tuple[str, ...]) -> np.ndarray:
+        mask = np.zeros(n_items, dtype=bool)
+        if cut is None:
+            return mask
+        if cut.kind == "cold_items" and cut.entities is not None:
+            mask[cut.entities] = True
+        elif cut.kind == "global_temporal" and cut.cutoff is not None and raw.spec.items.timestamp:
+            mask = seconds(raw.items[raw.spec.items.timestamp]) >= cut.cutoff[0]
+        # an item with a known positive existed at training time, whatever its stamp says
+        mask[events.loc[events["part"].isin(known_parts), "item"].to_numpy()] = False
+        return mask
+
+    return items_of(split.test, ("train", "validation")), items_of(split.validation, ("train",))

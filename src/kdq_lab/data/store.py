@@ -7,9 +7,12 @@ an unchanged dataset and split are never rebuilt, and a changed one never reused
 Files: ``users.parquet``, ``items.parquet`` (profiles, row i = matrix row i),
 ``events.parquet`` (positive events with their part), ``train.npz``,
 ``validation.npz``, ``test.npz`` (summed weights; the interactions are their
-non-zero pattern), ``user_features.npz``, ``item_features.npz`` (multi-hot, no
-identity, no normalisation), ``features.json`` (vocabularies) and, for datasets
-with one, ``ground_truth/``.
+non-zero pattern), ``seen_train.npz`` and ``seen_known.npz`` (pairs with an event of any
+type, positive or not, in the train period and in train + validation: what the ``seen``
+exclusion rule removes from a ranking), ``withheld.npz`` (items a model may not train on,
+until validation and until test), ``user_features.npz``, ``item_features.npz``
+(multi-hot, no identity, no normalisation), ``features.json`` (vocabularies) and, for
+datasets with one, ``ground_truth/``.
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ import scipy.sparse as sp
 
 from kdq_lab.data.build import FeatureVocabulary, pair_matrices
 from kdq_lab.data.schema import read_spec
-from kdq_lab.data.splits import PARTS, SplitConfig, split_events
+from kdq_lab.data.splits import PARTS, SplitConfig, seen_pairs, split_events, withheld_items
 from kdq_lab.data.validate import load_dataset, raw_hashes
 from kdq_lab.errors import KdqError
 from kdq_lab.files import atomic_dir, stable_hash, write_json
 from kdq_lab.provenance import package_versions
 
-STORE_FORMAT = 1
+STORE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,10 @@ class SplitData:
     train: Part
     validation: Part
     test: Part
+    seen_train: sp.csr_matrix
+    seen_known: sp.csr_matrix
+    withheld_until_test: np.ndarray
+    withheld_until_validation: np.ndarray
 
     @property
     def config(self) -> SplitConfig:
@@ -105,24 +112,29 @@ class SplitData:
         return folder if folder.is_dir() else None
 
 
-def split_folder(dataset_dir: Path, config: SplitConfig, processed_root: Path) -> Path:
-    """Where the split of this dataset version and config lives."""
+def split_folder(dataset_dir: Path, config: SplitConfig, processed_root: Path,
+                 hashes: dict[str, str] | None = None) -> Path:
+    """Where the split of this dataset version and config lives (``hashes``: the raw files', if known)."""
     spec = read_spec(dataset_dir)
-    key = stable_hash({"format": STORE_FORMAT, "raw": raw_hashes(dataset_dir, spec), "split": config.to_dict()})
+    hashes = hashes if hashes is not None else raw_hashes(dataset_dir, spec)
+    key = stable_hash({"format": STORE_FORMAT, "raw": hashes, "split": config.to_dict()})
     return Path(processed_root) / spec.name / f"{config.kind}-{key}"
 
 
-def prepare(dataset_dir: Path, config: SplitConfig, processed_root: Path, force: bool = False) -> Path:
+def prepare(dataset_dir: Path, config: SplitConfig, processed_root: Path, force: bool = False,
+            hashes: dict[str, str] | None = None) -> Path:
     """Validate, split and store a dataset, unless the same split is already stored.
 
-    Returns the split folder. Nothing is written when validation fails.
+    Returns the split folder. Nothing is written when validation fails. ``hashes`` (the raw
+    files' SHA-256, when the caller has them) spares hashing the raw files again.
     """
     dataset_dir = Path(dataset_dir)
-    out = split_folder(dataset_dir, config, processed_root)
+    out = split_folder(dataset_dir, config, processed_root, hashes)
     if (out / "manifest.json").is_file() and not force:
         return out
     raw = load_dataset(dataset_dir)
-    events = split_events(raw, config)
+    cut = split_events(raw, config)
+    events = cut.events
     spec = raw.spec
     user_vocab = FeatureVocabulary.fit(raw.users, spec.users, spec.separator)
     item_vocab = FeatureVocabulary.fit(raw.items, spec.items, spec.separator)
@@ -141,6 +153,13 @@ def prepare(dataset_dir: Path, config: SplitConfig, processed_root: Path, force:
             sp.save_npz(tmp / f"{part}.npz", weights)
             counts[part] = {"events": len(rows), "pairs": int(weights.nnz),
                             "users": int((np.diff(weights.indptr) > 0).sum())}
+        for name, periods in (("seen_train", ("train",)), ("seen_known", ("train", "validation"))):
+            binary, _ = pair_matrices(*seen_pairs(raw, cut, periods), None, shape)
+            sp.save_npz(tmp / f"{name}.npz", binary)
+            counts[name] = {"pairs": int(binary.nnz)}
+        until_test, until_validation = withheld_items(raw, cut)
+        np.savez(tmp / "withheld.npz", until_test=until_test, until_validation=until_validation)
+        counts["withheld_items"] = {"until_test": int(until_test.sum()), "until_validation": int(until_validation.sum())}
         if spec.ground_truth:
             shutil.copytree(dataset_dir / spec.ground_truth, tmp / "ground_truth")
         write_json(tmp / "manifest.json", {
@@ -173,6 +192,8 @@ def load_split(folder: Path) -> SplitData:
         raise KdqError(f"{manifest_path}: store format {manifest.get('format')} is not {STORE_FORMAT}; prepare it again")
     vocab = json.loads((folder / "features.json").read_text(encoding="utf-8"))
     parts = {part: Part.from_weights(sp.load_npz(folder / f"{part}.npz").tocsr()) for part in PARTS}
+    with np.load(folder / "withheld.npz", allow_pickle=False) as withheld:
+        until_test, until_validation = withheld["until_test"], withheld["until_validation"]
     return SplitData(
         folder=folder,
         manifest=manifest,
@@ -183,5 +204,9 @@ def load_split(folder: Path) -> SplitData:
         item_vocab=FeatureVocabulary.from_dict(vocab["item"]),
         user_features=sp.load_npz(folder / "user_features.npz").tocsr(),
         item_features=sp.load_npz(folder / "item_features.npz").tocsr(),
+        seen_train=sp.load_npz(folder / "seen_train.npz").tocsr(),
+        seen_known=sp.load_npz(folder / "seen_known.npz").tocsr(),
+        withheld_until_test=until_test,
+        withheld_until_validation=until_validation,
         **parts,
     )

@@ -5,12 +5,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-
-def unit_rows(features: sp.spmatrix) -> sp.csr_matrix:
-    """Rows scaled to unit L2 norm (empty rows stay empty)."""
-    features = sp.csr_matrix(features, dtype=np.float64)
-    norms = np.sqrt(np.asarray(features.multiply(features).sum(axis=1)).ravel())
-    return sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ features)
+from kdq_lab.evaluation.ranking import ideal_dcg
+from kdq_lab.linalg import unit_rows
 
 
 def intra_list_diversity(top: np.ndarray, item_features: sp.spmatrix) -> np.ndarray:
@@ -65,9 +61,7 @@ def ndcg_of_lists(top: np.ndarray, relevant: sp.spmatrix, k: int) -> np.ndarray:
     rows = np.repeat(np.arange(len(top)), top.shape[1])
     hits = np.asarray(relevant[rows, np.maximum(top.ravel(), 0)]).ravel().reshape(top.shape) > 0
     hits &= top >= 0
-    discount = 1.0 / np.log2(np.arange(top.shape[1]) + 2.0)
-    dcg = (hits * discount).sum(axis=1)
-    n_relevant = np.minimum(relevant.getnnz(axis=1), top.shape[1])
-    ideal = np.concatenate([[0.0], np.cumsum(discount)])[n_relevant]
+    dcg = (hits / np.log2(np.arange(top.shape[1]) + 2.0)).sum(axis=1)
+    ideal = ideal_dcg(relevant.getnnz(axis=1), top.shape[1])
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(ideal > 0, dcg / ideal, np.nan)

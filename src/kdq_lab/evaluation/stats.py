@@ -52,16 +52,45 @@ def bootstrap_ci(per_user: pd.DataFrame, metrics: list[str], n_boot: int = 1000,
     return pd.DataFrame({"mean": center, "lo": lo, "hi": hi, "n_users": counts}, index=metrics)
 
 
-def paired_comparison(model: pd.Series, reference: pd.Series, n_boot: int = 1000, seed: int = 0,
-                      level: float = 0.95) -> dict[str, float]:
+def pooled_bootstrap_ci(tables: list[pd.DataFrame], metrics: list[str], n_boot: int = 1000, seed: int = 0,
+                        level: float = 0.95) -> pd.DataFrame:
+    """Mean over seeds of each metric's per-seed mean, with a stratified percentile bootstrap interval.
+
+    ``tables`` are per-user tables of the same run on several seeds (splits). Users are
+    resampled within each seed, the per-seed means averaged: the interval of the seed-mean,
+    given these seeds. Returns ``mean``, ``lo``, ``hi``, ``std`` (between-seed, ddof=1; NaN
+    for one seed) and ``n_users`` (summed), indexed by metric.
+    """
+    means = np.array([[t[m].mean() if len(t) else np.nan for m in metrics] for t in tables])
+    replicates = [(_replicate_means(t[metrics].to_numpy(dtype=np.float64), n_boot, seed + i) if len(t)
+                   else np.full((n_boot, len(metrics)), np.nan)) for i, t in enumerate(tables)]
+    with np.errstate(invalid="ignore"):
+        pooled = np.nanmean(np.stack(replicates), axis=0) if replicates else np.zeros((0, len(metrics)))
+    alpha = (1 - level) / 2
+    lo, hi = (np.array([np.quantile(c[np.isfinite(c)], q) if np.isfinite(c).any() else np.nan for c in pooled.T])
+              for q in (alpha, 1 - alpha))
+    std = np.nanstd(means, axis=0, ddof=1) if len(tables) > 1 else np.full(len(metrics), np.nan)
+    counts = np.array([sum(int(t[m].notna().sum()) for t in tables) for m in metrics])
+    return pd.DataFrame({"mean": np.nanmean(means, axis=0), "lo": lo, "hi": hi, "std": std, "n_users": counts},
+                        index=metrics)
+
+
+def paired_comparison(model: pd.Series | list[pd.Series], reference: pd.Series | list[pd.Series],
+                      n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, float]:
     """Difference ``model - reference`` on the same users: mean, bootstrap interval, p-values.
 
-    Both series are indexed by user; only users present in both count. ``p_wilcoxon`` is the
-    two-sided Wilcoxon signed-rank test (zero differences dropped); ``p_bootstrap`` is the
-    two-sided share of bootstrap means on the other side of zero.
+    Both are series indexed by user (or lists of them, one per seed: each user's difference
+    is then averaged over the seeds that tested them, and users are the units). Only users
+    present in both count. ``p_wilcoxon`` is the two-sided Wilcoxon signed-rank test (zero
+    differences dropped); ``p_bootstrap`` is the two-sided share of bootstrap means on the
+    other side of zero.
     """
-    joined = pd.concat([model.rename("a"), reference.rename("b")], axis=1, join="inner").dropna()
-    diff = (joined["a"] - joined["b"]).to_numpy(dtype=np.float64)
+    models = model if isinstance(model, list) else [model]
+    references = reference if isinstance(reference, list) else [reference]
+    differences = [pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").dropna().eval("a - b")
+                   for a, b in zip(models, references)]
+    joined = pd.concat(differences) if differences else pd.Series(dtype=float)
+    diff = joined.groupby(level=0).mean().to_numpy(dtype=np.float64)
     if len(diff) == 0:
         return {"diff": np.nan, "lo": np.nan, "hi": np.nan, "p_wilcoxon": np.nan, "p_bootstrap": np.nan, "n_users": 0}
     means = _replicate_means(diff[:, None], n_boot, seed)[:, 0]

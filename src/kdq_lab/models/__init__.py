@@ -1,56 +1,16 @@
-"""Models behind one scorer protocol, and how experiments name them."""
+"""Models behind one scorer protocol, registered by kind (see :mod:`kdq_lab.models.registry`).
 
-from __future__ import annotations
+Importing this package registers every model kind: random and oracle (``reference``),
+popularity, itemknn, ease, content and lightfm.
+"""
 
-import inspect
-from typing import Any
-
-from kdq_lab.errors import KdqError
-from kdq_lab.models.baselines import (
-    ContentScorer,
-    EASEScorer,
-    ItemKNNScorer,
-    OracleScorer,
-    PopularityScorer,
-    RandomScorer,
-)
-from kdq_lab.models.base import Scorer, TrainData
+# registration, in the order error messages list the kinds
+from kdq_lab.models import reference, popularity, itemknn, ease, content, lightfm  # noqa: F401, I001
+from kdq_lab.models.base import (Explainable, FeatureAware, Iterative, ModelConfig, Persistable, Scorer,
+                                 TrainData)
 from kdq_lab.models.lightfm import LightFMConfig, LightFMHybrid
+from kdq_lab.models.registry import REGISTRY, ModelSpec, load_model, make_model, model_parameters, model_spec
 
-#: Model kinds an experiment may name, with their classes.
-MODELS: dict[str, type] = {
-    "random": RandomScorer,
-    "popularity": PopularityScorer,
-    "itemknn": ItemKNNScorer,
-    "ease": EASEScorer,
-    "content": ContentScorer,
-    "lightfm": LightFMHybrid,
-    "oracle": OracleScorer,
-}
-
-
-def model_parameters(kind: str) -> dict[str, Any]:
-    """The parameters a model kind accepts, with their defaults."""
-    if kind == "lightfm":
-        return {k: v for k, v in LightFMConfig().__dict__.items()}
-    signature = inspect.signature(MODELS[kind])
-    return {name: p.default for name, p in signature.parameters.items()
-            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-
-
-def make_model(kind: str, params: dict[str, Any] | None = None) -> Scorer:
-    """Build a model by kind name; unknown kinds or parameters raise a clear error."""
-    params = dict(params or {})
-    if kind not in MODELS:
-        raise KdqError(f"unknown model {kind!r}; choose one of {', '.join(MODELS)}")
-    if kind == "lightfm":
-        return LightFMHybrid(LightFMConfig.from_dict(params))
-    allowed = model_parameters(kind)
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        shown = ", ".join(allowed) or "none"
-        raise KdqError(f"unknown parameter(s) {', '.join(unknown)} for model {kind!r}; allowed: {shown}")
-    return MODELS[kind](**params)
-
-
-__all__ = ["MODELS", "Scorer", "TrainData", "make_model", "model_parameters", "LightFMConfig", "LightFMHybrid"]
+__all__ = ["REGISTRY", "ModelSpec", "load_model", "make_model", "model_parameters", "model_spec", "Scorer", "TrainData",
+           "ModelConfig", "Iterative", "Persistable", "Explainable", "FeatureAware", "LightFMConfig",
+           "LightFMHybrid"]

@@ -1,14 +1,21 @@
-"""The scorer protocol every model follows, and the training data they all receive.
+"""The protocol every model follows, the capabilities a model may declare, and the training data.
 
 A model is fitted on :class:`TrainData` and then answers one question: the scores
-of a batch of users (matrix rows) over all items. One evaluator serves them all.
+of a batch of users (matrix rows) over all items (:class:`Scorer`). One evaluator
+serves them all. Optional capabilities are small protocols that callers test for,
+never a model's kind:
+
+* :class:`Iterative`: trains in epochs with early stopping on validation, then refits;
+* :class:`Persistable`: saves to and loads from npz + json;
+* :class:`Explainable`: splits a score into readable terms;
+* :class:`FeatureAware`: scores users it never saw (new profiles) from their features.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -16,6 +23,32 @@ import scipy.sparse as sp
 
 from kdq_lab.data.build import FeatureVocabulary
 from kdq_lab.data.store import SplitData
+from kdq_lab.data.targets import Target, target
+from kdq_lab.errors import KdqError
+
+if TYPE_CHECKING:
+    from kdq_lab.data.build import UnknownValue
+    from kdq_lab.explain import Explanation
+
+C = TypeVar("C", bound="ModelConfig")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Base of every model's frozen configuration: built from a parameter mapping, checked on creation."""
+
+    @classmethod
+    def from_dict(cls: type[C], params: dict[str, Any], kind: str = "model") -> C:
+        """Build from ``params``; unknown names are an error listing the allowed ones."""
+        allowed = [f.name for f in fields(cls)]
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise KdqError(f"unknown parameter(s) {', '.join(map(str, unknown))} for model {kind!r}; "
+                           f"allowed: {', '.join(allowed) or 'none'}")
+        return cls(**params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -31,7 +64,11 @@ class TrainData:
     events
         Train events: ``user``, ``item`` (row positions), ``time`` (Unix seconds), ``weight``.
     validation
-        Binary validation interactions for early stopping, or ``None``.
+        What early stopping ranks: validation positives and the items excluded from the
+        ranking (the experiment's ``exclude`` rule), or ``None``.
+    withheld_items
+        Items the split withholds from training (held-out cold items, items published after
+        a global cutoff): never training columns, scored from their features only.
     ground_truth
         The generator's ground-truth folder, when the dataset has one (oracle only).
     """
@@ -45,7 +82,8 @@ class TrainData:
     user_ids: pd.Index
     item_ids: pd.Index
     events: pd.DataFrame
-    validation: sp.csr_matrix | None = None
+    validation: Target | None = None
+    withheld_items: np.ndarray | None = None
     ground_truth: Path | None = None
 
     @property
@@ -57,11 +95,17 @@ class TrainData:
         return self.interactions.shape[1]
 
     @classmethod
-    def from_split(cls, split: SplitData, refit: bool = False) -> "TrainData":
-        """Train on ``train`` with ``validation`` for early stopping, or (``refit``) on both, without validation."""
+    def from_split(cls, split: SplitData, refit: bool = False, exclude: str = "seen") -> "TrainData":
+        """Train on ``train`` with ``validation`` for early stopping, or (``refit``) on both, without validation.
+
+        ``exclude`` is the experiment's exclusion rule for the validation ranking; when it
+        leaves no validation positive, there is no validation (and no early stopping).
+        """
         parts = ("train", "validation") if refit else ("train",)
         known = split.known if refit else split.train
         events = split.events[split.events["part"].isin(parts)][["user", "item", "time", "weight"]]
+        validation = target(split, "validation", exclude) if not refit else None
+        withheld = split.withheld_until_test | (split.withheld_until_validation if not refit else False)
         return cls(
             interactions=known.interactions,
             weights=known.weights,
@@ -72,14 +116,20 @@ class TrainData:
             user_ids=split.user_ids,
             item_ids=split.item_ids,
             events=events.reset_index(drop=True),
-            validation=None if refit or split.validation.interactions.nnz == 0 else split.validation.interactions,
+            validation=validation if validation is not None and validation.positives.nnz else None,
+            withheld_items=np.asarray(withheld, dtype=bool),
             ground_truth=split.ground_truth,
         )
 
 
 @runtime_checkable
 class Scorer(Protocol):
-    """Fit on :class:`TrainData`; then score batches of users (rows) over all items."""
+    """Fit on :class:`TrainData`; then score batches of users (rows) over all items.
+
+    ``tie_order`` says how equal scores are ordered: a permutation (0 = first among equals;
+    the model's documented secondary key), or ``None`` for LightFM's pessimistic rule
+    (an equal score counts as higher), kept for exactness with ``lightfm.evaluation``.
+    """
 
     name: str
 
@@ -90,7 +140,72 @@ class Scorer(Protocol):
         """Scores of shape ``(len(users), n_items)``; higher is better."""
         ...
 
+    def tie_order(self) -> np.ndarray | None:
+        ...
+
+
+@runtime_checkable
+class Iterative(Protocol):
+    """Trains in epochs, stops early on validation, and can be refitted for the best epoch count."""
+
+    def learning_curve(self) -> pd.DataFrame:
+        """One row per epoch: ``epoch``, ``seconds`` and, with validation, ``train`` and ``validation``."""
+        ...
+
+    def best_epoch(self) -> int:
+        ...
+
+    def for_refit(self) -> Scorer:
+        """A new, unfitted model that trains the best epoch count without validation."""
+        ...
+
+
+@runtime_checkable
+class Persistable(Protocol):
+    """Saves to a folder (npz + json, never pickle) and loads back with every shape checked."""
+
+    def save(self, folder: Path, extra: dict[str, Any] | None = None, items: pd.DataFrame | None = None) -> Path:
+        ...
+
+    @classmethod
+    def load(cls, folder: Path) -> Any:
+        ...
+
+
+@runtime_checkable
+class Explainable(Protocol):
+    """Splits the score of an item for a user (a row, or a new user's feature row) into readable terms."""
+
+    def explain(self, items: np.ndarray, user: int | None = None,
+                user_row: sp.csr_matrix | None = None) -> list["Explanation"]:
+        ...
+
+
+@runtime_checkable
+class FeatureAware(Protocol):
+    """Scores users it never saw from their features (new profiles), with the training vocabulary."""
+
+    def encode(self, frame: pd.DataFrame, users: bool = True) -> tuple[sp.csr_matrix, list["UnknownValue"]]:
+        ...
+
+    def score_rows(self, user_rows: sp.csr_matrix) -> np.ndarray:
+        ...
+
 
 def item_popularity(interactions: sp.csr_matrix) -> np.ndarray:
     """Number of users with a train interaction, per item."""
     return np.asarray(interactions.getnnz(axis=0), dtype=np.float64)
+
+
+def ranked_order(item_ids: pd.Index, *keys: np.ndarray) -> np.ndarray:
+    """Position of every item when sorted by each key descending, then by item id ascending.
+
+    This is how models document their tie order: e.g. ``ranked_order(ids, popularity)``
+    puts the more popular of two equally scored items first, and the lower id among
+    equally popular ones.
+    """
+    id_rank = np.argsort(np.argsort(np.asarray(item_ids, dtype=str), kind="stable"), kind="stable")
+    permutation = np.lexsort((id_rank, *[-np.asarray(k, dtype=np.float64) for k in reversed(keys)]))
+    order = np.empty(len(item_ids), dtype=np.int64)
+    order[permutation] = np.arange(len(item_ids))
+    return order

@@ -2,14 +2,24 @@
 
 Feature modes: ``ids`` (pure collaborative filtering), ``items`` (item features),
 ``users`` (user features) or ``both``. A side without features always has its
-identity block; a side with features has it when ``identity`` is on.
+identity block; a side with features has it when its identity setting is on
+(``identity`` sets both sides, ``user_identity`` / ``item_identity`` one side), and
+each side has its own normalisation (``normalize``, ``user_normalize``, ``item_normalize``).
 
-Users and items unseen in training (no train interaction) never use their identity
-entry: its embedding is untrained noise. They are scored from their features only,
-with the same normalisation as a known row (as if the identity weight were there),
-so a feature weighs the same for everyone. New users or items (profiles outside
-the training data) are encoded the same way; unknown feature values are ignored
-and reported.
+Which rows keep their identity entry follows LightFM:
+
+* every item that is a column of the training matrix keeps it (WARP samples such items
+  as negatives, so their identity embedding is trained, if only downwards);
+* items the split withholds (held-out cold items, items published after a global cutoff)
+  are not training columns, are never sampled as negatives, and are scored from their
+  features only;
+* users without train interactions never use their identity entry (LightFM never updates
+  it: it is untrained noise) and are scored from their features.
+
+A row without its identity entry keeps the training normalisation (as if the identity
+weight were there), so a feature weighs the same for everyone. New users or items
+(profiles outside the training data) are encoded the same way; unknown feature values
+are ignored and reported.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ import json
 import time
 import warnings
 import zipfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +37,22 @@ import pandas as pd
 import scipy.sparse as sp
 from lightfm import LightFM
 
+from kdq_lab.checks import check_bool, check_choice, check_number
 from kdq_lab.data.build import FeatureConfig, FeatureVocabulary, UnknownValue, compose_features
+from kdq_lab.data.targets import Target
 from kdq_lab.errors import KdqError
+from kdq_lab.evaluation.ranking import evaluate
+from kdq_lab.explain import (ITEM_POPULARITY, OWN_AUDIENCE, OWN_HISTORY, USER_BIAS, Explanation, Term,
+                             feature_label)
 from kdq_lab.files import atomic_dir
-from kdq_lab.models.base import TrainData
+from kdq_lab.metrics import parse_metric
+from kdq_lab.models.base import ModelConfig, TrainData
+from kdq_lab.models.registry import ModelSpec, register
 
 LOSSES = ("warp", "bpr", "logistic", "warp-kos")
 SCHEDULES = ("adagrad", "adadelta")
 FEATURE_MODES = ("ids", "items", "users", "both")
+NORMALIZATIONS = ("none", "l1")
 MODEL_FORMAT = 1
 _DIVERGED = "Not all estimated parameters are finite"
 
@@ -44,7 +62,7 @@ class ModelDivergedError(KdqError):
 
 
 @dataclass(frozen=True)
-class LightFMConfig:
+class LightFMConfig(ModelConfig):
     """Every choice of a LightFM hybrid run.
 
     Attributes
@@ -55,8 +73,12 @@ class LightFMConfig:
         Maximum number of epochs.
     features
         ``ids``, ``items``, ``users`` or ``both``.
-    identity, normalize, identity_weight
-        Identity block on feature sides, row normalisation (``none``/``l1``), identity weight.
+    identity, normalize
+        Identity block on feature sides and row normalisation (``none``/``l1``), for both sides.
+    user_identity, item_identity, user_normalize, item_normalize
+        One side's own setting; ``None`` follows ``identity`` / ``normalize``.
+    identity_weight
+        Weight of the identity entry before normalisation.
     user_columns, item_columns
         Restrict a side's features to these columns (default: every feature column).
     use_weights
@@ -70,9 +92,12 @@ class LightFMConfig:
         Early stopping: stop after this many epochs without a better validation metric and
         restore the best epoch. ``None`` trains all epochs.
     validation_metric
-        Per-user metric averaged on the validation part, e.g. ``ndcg@10`` or ``precision@10``.
+        Per-user metric averaged on the validation part, e.g. ``ndcg@10`` or ``precision@10``
+        (an experiment sets its headline metric here unless the run chooses one).
+    validation_users
+        Validation users sampled (seeded) for early stopping; ``None`` uses them all.
     curve_users
-        Train users sampled for the train-side learning curve (precision@k on train).
+        Train users sampled for the train-side learning curve (the validation metric on train).
     """
 
     loss: str = "warp"
@@ -86,6 +111,10 @@ class LightFMConfig:
     features: str = "both"
     identity: bool = True
     normalize: str = "l1"
+    user_identity: bool | None = None
+    item_identity: bool | None = None
+    user_normalize: str | None = None
+    item_normalize: str | None = None
     identity_weight: float = 1.0
     user_columns: tuple[str, ...] | None = None
     item_columns: tuple[str, ...] | None = None
@@ -94,6 +123,7 @@ class LightFMConfig:
     random_state: int = 42
     patience: int | None = 5
     validation_metric: str = "ndcg@10"
+    validation_users: int | None = None
     curve_users: int = 1000
 
     def __post_init__(self) -> None:
@@ -103,33 +133,24 @@ class LightFMConfig:
                 if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                     raise KdqError(f"lightfm {name} must be a list of feature column names, not {value!r}")
                 object.__setattr__(self, name, tuple(value))
-        choices = {"loss": LOSSES, "learning_schedule": SCHEDULES, "features": FEATURE_MODES,
-                   "normalize": ("none", "l1")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise KdqError(f"lightfm {name}={getattr(self, name)!r} is not allowed; choose one of {', '.join(allowed)}")
-        for name in ("no_components", "epochs", "num_threads", "max_sampled", "curve_users"):
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
-                raise KdqError(f"lightfm {name} must be a positive integer, not {getattr(self, name)!r}")
-        if not _is_int(self.random_state) or self.random_state < 0:
-            raise KdqError(f"lightfm random_state must be an integer >= 0, not {self.random_state!r}")
-        if self.patience is not None and (not _is_int(self.patience) or self.patience < 1):
-            raise KdqError(f"lightfm patience must be a positive integer or null, not {self.patience!r}")
-        for name in ("learning_rate", "item_alpha", "user_alpha", "identity_weight"):
-            value = getattr(self, name)
-            if not _is_number(value) or value < 0 or (value == 0 and name in ("learning_rate", "identity_weight")):
-                raise KdqError(f"lightfm {name} must be a number {'> 0' if name in ('learning_rate', 'identity_weight') else '>= 0'}"
-                               f", not {value!r}")
+        for name, allowed in (("loss", LOSSES), ("learning_schedule", SCHEDULES), ("features", FEATURE_MODES),
+                              ("normalize", NORMALIZATIONS), ("user_normalize", (*NORMALIZATIONS, None)),
+                              ("item_normalize", (*NORMALIZATIONS, None))):
+            check_choice("lightfm", name, getattr(self, name), allowed)
         for name in ("identity", "use_weights"):
-            if not isinstance(getattr(self, name), bool):
-                raise KdqError(f"lightfm {name} must be true or false, not {getattr(self, name)!r}")
-        if not isinstance(self.validation_metric, str):
-            raise KdqError(f"lightfm validation_metric must be text like ndcg@10, not {self.validation_metric!r}")
-        metric, _, k = self.validation_metric.partition("@")
-        if metric not in ("precision", "recall", "ndcg", "map", "hit", "mrr", "auc") or (k and not k.isdigit()):
-            raise KdqError(f"lightfm validation_metric {self.validation_metric!r} is not a per-user metric "
-                           "(e.g. ndcg@10, precision@10, recall@20, mrr, auc)")
-        FeatureConfig(identity=self.identity, normalize=self.normalize, identity_weight=self.identity_weight)
+            check_bool("lightfm", name, getattr(self, name))
+        for name in ("user_identity", "item_identity"):
+            check_bool("lightfm", name, getattr(self, name), optional=True)
+        for name in ("no_components", "epochs", "num_threads", "max_sampled", "curve_users"):
+            check_number("lightfm", name, getattr(self, name), 1, integer=True)
+        for name in ("patience", "validation_users"):
+            check_number("lightfm", name, getattr(self, name), 1, integer=True, optional=True)
+        check_number("lightfm", "random_state", self.random_state, 0, integer=True)
+        for name in ("learning_rate", "identity_weight"):
+            check_number("lightfm", name, getattr(self, name), 0, strict=True)
+        for name in ("item_alpha", "user_alpha"):
+            check_number("lightfm", name, getattr(self, name), 0)
+        parse_metric(self.validation_metric)
 
     @property
     def deterministic(self) -> bool:
@@ -138,28 +159,36 @@ class LightFMConfig:
     def side(self, users: bool) -> tuple[bool, FeatureConfig]:
         """(uses features, feature composition) for the user or item side."""
         uses = self.features in (("users", "both") if users else ("items", "both"))
-        return uses, FeatureConfig(identity=self.identity or not uses, normalize=self.normalize,
+        own_identity = self.user_identity if users else self.item_identity
+        own_normalize = self.user_normalize if users else self.item_normalize
+        identity = self.identity if own_identity is None else own_identity
+        normalize = self.normalize if own_normalize is None else own_normalize
+        return uses, FeatureConfig(identity=identity or not uses, normalize=normalize,
                                    identity_weight=self.identity_weight)
 
-    @classmethod
-    def from_dict(cls, params: dict[str, Any]) -> "LightFMConfig":
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - allowed)
-        if unknown:
-            raise KdqError(f"unknown lightfm parameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
-        return cls(**params)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
+    def describe(self) -> str:
+        """A short readable name of the feature set-up, e.g. ``users features/l1 · items id+features/l1``."""
+        parts = []
+        for users, side in ((True, "users"), (False, "items")):
+            uses, composition = self.side(users)
+            if not uses:
+                parts.append(f"{side} id")
+            else:
+                parts.append(f"{side} {'id+' if composition.identity else ''}features/{composition.normalize}")
+        return " · ".join(parts)
 
 def _metric_of(table: pd.DataFrame, metric: str) -> float:
     return float(table[metric].mean()) if len(table) else float("nan")
+
+
+def _sample_users(validation: Target, size: int | None, rng: np.random.Generator) -> Target:
+    """The validation target restricted to a seeded sample of ``size`` of its users (all when ``None``)."""
+    users = np.flatnonzero(validation.positives.getnnz(axis=1) > 0)
+    if size is None or size >= len(users):
+        return validation
+    keep = np.zeros(validation.positives.shape[0], dtype=np.float32)
+    keep[rng.choice(users, size=size, replace=False)] = 1
+    return replace(validation, positives=sp.csr_matrix(sp.diags(keep) @ validation.positives))
 
 
 class LightFMHybrid:
@@ -229,68 +258,84 @@ class LightFMHybrid:
 
     def fit(self, data: TrainData) -> "LightFMHybrid":
         """Train, with early stopping on ``data.validation`` when there is one and ``patience`` is set."""
-        from kdq_lab.evaluation.ranking import evaluate
-
         cfg = self.config
         started = time.perf_counter()
         seen_users = data.interactions.getnnz(axis=1) > 0
-        seen_items = data.interactions.getnnz(axis=0) > 0
+        columns = ~data.withheld_items if data.withheld_items is not None else np.ones(data.n_items, dtype=bool)
         self.user_ids_, self.item_ids_ = data.user_ids, data.item_ids
         self.user_vocab_, self.item_vocab_ = data.user_vocab, data.item_vocab
         self.user_features_ = self._compose(data.user_features, True, seen_users)
-        self.item_features_ = self._compose(data.item_features, False, seen_items)
+        self.item_features_ = self._compose(data.item_features, False, columns)
         self.model_ = _new_lightfm(cfg)
-        interactions = data.interactions.tocoo().astype(np.float32)
+        # withheld items are not columns of the training matrix: never positives, never sampled negatives
+        train_items = np.flatnonzero(columns)
+        interactions = data.interactions[:, train_items].tocoo().astype(np.float32)
+        item_rows = self.item_features_[train_items]
         weights = None
         if cfg.use_weights:
-            weights = data.weights.tocoo().astype(np.float32)
+            weights = data.weights[:, train_items].tocoo().astype(np.float32)
             weights.data /= max(float(weights.data.mean()), 1e-12)
         metric = cfg.validation_metric
-        k = int(metric.partition("@")[2] or 10)
-        validate = data.validation is not None
-        trained = np.flatnonzero(seen_users)
+        k = parse_metric(metric).k or 10
         rng = np.random.default_rng(cfg.random_state)
+        validation = _sample_users(data.validation, cfg.validation_users, rng) if data.validation else None
+        trained = np.flatnonzero(seen_users)
         curve_users = rng.choice(trained, size=min(cfg.curve_users, len(trained)), replace=False)
         history, best, best_epoch, waited, snapshot = [], -np.inf, 0, 0, None
         for epoch in range(1, cfg.epochs + 1):
             tick = time.perf_counter()
             try:
-                self.model_.fit_partial(interactions, user_features=self.user_features_,
-                                        item_features=self.item_features_, sample_weight=weights,
-                                        epochs=1, num_threads=cfg.num_threads)
+                self.model_.fit_partial(interactions, user_features=self.user_features_, item_features=item_rows,
+                                        sample_weight=weights, epochs=1, num_threads=cfg.num_threads)
             except ValueError as exc:
                 if _DIVERGED in str(exc):
                     raise ModelDivergedError(self._divergence_message(epoch)) from None
                 raise
             row: dict[str, float] = {"epoch": epoch, "seconds": time.perf_counter() - tick}
-            if validate:
+            if validation is not None:
+                tick = time.perf_counter()
                 row["train"] = self._train_metric(data.interactions, curve_users, metric, k)
-                table = evaluate(self, data.validation, train=data.interactions, k=k, num_threads=cfg.num_threads)
-                row["validation"] = _metric_of(table, metric)
+                row["validation"] = _metric_of(evaluate(self, validation.positives, exclude=validation.exclude, k=k),
+                                               metric)
+                row["validation_seconds"] = time.perf_counter() - tick
                 if row["validation"] > best:
                     best, best_epoch, waited, snapshot = row["validation"], epoch, 0, self._snapshot()
                 else:
                     waited += 1
             history.append(row)
-            if validate and cfg.patience is not None and waited >= cfg.patience:
+            if validation is not None and cfg.patience is not None and waited >= cfg.patience:
                 break
-        if validate and cfg.patience is not None and snapshot is not None:
+        if validation is not None and cfg.patience is not None and snapshot is not None:
             self._restore(snapshot)
             self.best_epoch_ = best_epoch
         else:
-            self.best_epoch_ = len(history)
+            self.best_epoch_ = getattr(self, "selected_epoch_", len(history))
         self.history_ = pd.DataFrame(history)
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
+    def tie_order(self) -> None:
+        """None: LightFM's pessimistic rule (an equal score counts as higher), exact with ``lightfm.evaluation``."""
+        return None
+
+    def learning_curve(self) -> pd.DataFrame:
+        return self.history_
+
+    def best_epoch(self) -> int:
+        return int(self.best_epoch_)
+
+    def for_refit(self) -> "LightFMHybrid":
+        """A new model that trains the best epoch count without early stopping; it remembers that epoch."""
+        refit = LightFMHybrid(replace(self.config, epochs=self.best_epoch(), patience=None))
+        refit.selected_epoch_ = self.best_epoch()
+        return refit
+
     def _train_metric(self, interactions: sp.csr_matrix, users: np.ndarray, metric: str, k: int) -> float:
         """The validation metric measured on a sample of train users' own train items (no exclusion)."""
-        from kdq_lab.evaluation.ranking import evaluate
-
         keep = np.zeros(interactions.shape[0], dtype=bool)
         keep[users] = True
         sample = sp.diags(keep.astype(np.float32)) @ interactions
-        return _metric_of(evaluate(self, sample, k=k, num_threads=self.config.num_threads), metric)
+        return _metric_of(evaluate(self, sample, k=k), metric)
 
     def _divergence_message(self, epoch: int) -> str:
         cfg = self.config
@@ -335,6 +380,53 @@ class LightFMHybrid:
         """Scores of arbitrary user feature rows (e.g. from :meth:`encode`) over all items."""
         ub, ue, ib, ie = self.representations(user_rows)
         return (ue @ ie.T + ub[:, None] + ib[None, :]).astype(np.float32)
+
+    # ------------------------------------------------------------------ explanations
+
+    def explain(self, items: np.ndarray, user: int | None = None,
+                user_row: sp.csr_matrix | None = None) -> list[Explanation]:
+        """Every term of each item's score: feature pairs, user-feature biases, item-feature biases.
+
+        The score is bilinear, so Σ_f Σ_g w_f v_g ⟨e_f, e_g⟩ + Σ_f w_f b_f + Σ_g v_g b_g is
+        exact: the terms sum to the model's own ``predict`` score.
+        """
+        lfm = self.model_
+        row = sp.csr_matrix(user_row if user_row is not None else self.user_features_[user])
+        items = np.asarray(items, dtype=np.int64)
+        f, w = row.indices, row.data.astype(np.float64)
+        rows = self.item_features_[items]
+        owner = np.repeat(np.arange(len(items)), np.diff(rows.indptr))
+        g, v = rows.indices, rows.data.astype(np.float64)
+        user_names, item_names = self._feature_names(True), self._feature_names(False)
+        identity_items = self.config.side(False)[1].identity
+        n_item_ids = len(self.item_ids_)
+        dots = lfm.user_embeddings[f].astype(np.float64) @ lfm.item_embeddings[g].astype(np.float64).T
+        pair_values = w[:, None] * v[None, :] * dots                         # user features × item feature entries
+        user_bias = w * lfm.user_biases[f].astype(np.float64)
+        item_bias = v * lfm.item_biases[g].astype(np.float64)
+        scores = self.score_rows(row)[0, items] if len(items) else np.zeros(0)
+        out = []
+        for position, item in enumerate(items):  # one object per shown item (≤ k): explanation assembly, not scoring
+            mine = np.flatnonzero(owner == position)
+            terms = [Term("pair", user_names[f[a]], item_names[g[b]], float(pair_values[a, b]))
+                     for a in range(len(f)) for b in mine]
+            terms += [Term("user_bias", USER_BIAS, None, float(user_bias.sum()))] if len(f) else []
+            for b in mine:
+                is_identity = identity_items and g[b] < n_item_ids
+                terms.append(Term("item_bias", None, ITEM_POPULARITY if is_identity else f"{item_names[g[b]]} (bias)",
+                                  float(item_bias[b])))
+            out.append(Explanation(int(item), float(scores[position]), terms))
+        return out
+
+    def _feature_names(self, users: bool) -> np.ndarray:
+        """Readable name of every column of the composed feature matrix on one side."""
+        vocab = self.user_vocab_ if users else self.item_vocab_
+        ids = self.user_ids_ if users else self.item_ids_
+        uses, composition = self.config.side(users)
+        names = [OWN_HISTORY if users else OWN_AUDIENCE] * len(ids) if composition.identity else []
+        if uses:
+            names += [feature_label(vocab.names[j], vocab.labels) for j in np.flatnonzero(self._columns(users))]
+        return np.asarray(names, dtype=object)
 
     # ------------------------------------------------------------------ persistence
 
@@ -441,3 +533,22 @@ def _read_arrays(folder: Path) -> dict[str, np.ndarray]:
 
 
 _PARAMETERS = ("user_embeddings", "user_biases", "item_embeddings", "item_biases")
+
+
+register(ModelSpec(
+    kind="lightfm", build=LightFMHybrid, config=LightFMConfig,
+    summary="the LightFM hybrid: user and item features, identity and normalisation per side, early stopping",
+    seed_parameter="random_state", metric_parameter="validation_metric",
+    search_space={
+        "no_components": {"int": [8, 128], "log": True},
+        "learning_rate": {"float": [0.005, 0.2], "log": True},
+        "item_alpha": {"float": [1.0e-8, 1.0e-3], "log": True},
+        "user_alpha": {"float": [1.0e-8, 1.0e-3], "log": True},
+        "loss": {"choice": ["warp", "bpr"]},
+        "max_sampled": {"int": [5, 50]},
+        "user_identity": {"choice": [True, False]},
+        "item_identity": {"choice": [True, False]},
+        "user_normalize": {"choice": ["none", "l1"]},
+        "item_normalize": {"choice": ["none", "l1"]},
+    },
+))

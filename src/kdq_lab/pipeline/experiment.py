@@ -18,14 +18,18 @@ seeds, the k list, the headline metric and the reference run for paired comparis
         params: {features: both}
         grid: {identity: [true, false]}      # → lightfm_hybrid-identity=true, lightfm_hybrid-identity=false
 
-Each seed sets the split seed and the model's seed (``random_state`` / ``seed``) unless
-the run's parameters fix it.
+Each seed sets the split seed and the model's seed unless the run's parameters fix it;
+one notebook runs a run on a split over every seed. ``exclude`` picks the items removed
+from each user's ranking (``seen``, the default, or ``train_positives``; see
+:mod:`kdq_lab.data.targets`). Names become folders, so they must be safe names
+(:mod:`kdq_lab.names`); grids may expand to at most :data:`MAX_RUNS` runs.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
-import re
+import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -36,22 +40,25 @@ from kdq_lab.config import Paths
 from kdq_lab.data.registry import BUILTIN, dataset_exists, dataset_spec
 from kdq_lab.data.schema import DatasetSpec
 from kdq_lab.data.splits import SplitConfig
+from kdq_lab.data.targets import EXCLUDE_RULES
 from kdq_lab.errors import DataError, KdqError
-from kdq_lab.models import MODELS, make_model, model_parameters
+from kdq_lab.metrics import headline_k, parse_metric
+from kdq_lab.models import REGISTRY, model_spec
+from kdq_lab.names import name_problem
 from kdq_lab.yamlfile import YamlChecker, YamlDocument, parse_assignment
 
-TOP_KEYS = {"name", "title", "description", "dataset", "seeds", "k", "metric", "reference", "refit", "bootstrap",
-            "splits", "runs", "notebooks"}
+TOP_KEYS = {"name", "title", "description", "dataset", "seeds", "k", "metric", "reference", "refit", "exclude",
+            "bootstrap", "splits", "runs", "notebooks"}
 RUN_KEYS = {"model", "params", "grid", "label"}
 BOOTSTRAP_KEYS = {"samples", "seed"}
 NOTEBOOK_KEYS = {"notebook", "parameters"}
-METRICS = ("precision", "recall", "ndcg", "map", "hit", "mrr", "auc")
-_SEEDED = {"lightfm": "random_state", "random": "seed"}
+#: Most runs (after grid expansion) an experiment may define; ``--max-runs`` raises it.
+MAX_RUNS = 200
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One notebook execution: a run on one split with one seed."""
+    """One notebook execution: a run on one split, over the experiment's seeds."""
 
     run: str
     label: str
@@ -59,7 +66,7 @@ class RunSpec:
     params: dict[str, Any]
     split: str
     split_config: SplitConfig
-    seed: int
+    seeds: tuple[int, ...]
     folder: str
 
 
@@ -83,6 +90,7 @@ class Experiment:
     metric: str
     reference: str | None
     refit: bool
+    exclude: str
     bootstrap_samples: int
     bootstrap_seed: int
     splits: dict[str, SplitConfig]
@@ -92,32 +100,19 @@ class Experiment:
     raw: dict[str, Any]
 
     def jobs(self, only: list[str] | None = None) -> list[RunSpec]:
-        """Every run × split × seed, optionally restricted to runs matching ``only`` (names or globs)."""
+        """Every run × split (each over all seeds), optionally only runs matching ``only`` (names or globs)."""
         names = [n for n in self.runs if not only or any(_matches(n, pattern) for pattern in only)]
-        out = []
-        for name in names:
-            model, params, label = self.runs[name]
-            for split, config in self.splits.items():
-                for seed in self.seeds:
-                    seeded = dict(params)
-                    if model in _SEEDED and _SEEDED[model] not in seeded:
-                        seeded[_SEEDED[model]] = seed
-                    folder = f"{name}__{split}" + (f"__s{seed}" if len(self.seeds) > 1 else "")
-                    out.append(RunSpec(name, label, model, seeded, split, _with_seed(config, seed), seed, folder))
-        return out
+        return [RunSpec(name, label, model, dict(params), split, config, self.seeds, f"{name}__{split}")
+                for name in names for model, params, label in [self.runs[name]]
+                for split, config in self.splits.items()]
 
     def split_jobs(self) -> list[tuple[str, int, SplitConfig]]:
         """Every split × seed, each prepared once."""
-        return [(split, seed, _with_seed(config, seed)) for split, config in self.splits.items() for seed in self.seeds]
-
-
-def _with_seed(config: SplitConfig, seed: int) -> SplitConfig:
-    return replace(config, seed=seed)
+        return [(split, seed, replace(config, seed=seed)) for split, config in self.splits.items()
+                for seed in self.seeds]
 
 
 def _matches(name: str, pattern: str) -> bool:
-    import fnmatch
-
     return name == pattern or fnmatch.fnmatchcase(name, pattern) or name.split("-", 1)[0] == pattern
 
 
@@ -137,6 +132,13 @@ def expand_grid(name: str, params: dict[str, Any], grid: dict[str, list[Any]]) -
     return out
 
 
+def run_label(label: str, grid_values: dict[str, Any]) -> str:
+    """A readable run label: the run's label, plus its grid values (``identity true, normalize l1``)."""
+    if not grid_values:
+        return label
+    return f"{label} ({', '.join(f'{k} {_value_text(v)}' for k, v in grid_values.items())})"
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``key.path=value`` overrides (values parsed as YAML) to the raw experiment."""
     for item in overrides:
@@ -152,7 +154,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 class _Checker(YamlChecker):
-    """Problems of an experiment file (adds integer lists to the shared YAML checks)."""
+    """Problems of an experiment file (adds integer lists and names to the shared YAML checks)."""
 
     def int_list(self, data: dict, key: str, default: list[int]) -> tuple[int, ...]:
         value = data.get(key, default)
@@ -163,12 +165,22 @@ class _Checker(YamlChecker):
             return tuple(default)
         return tuple(value)
 
+    def name(self, path: tuple[str, ...], value: Any, what: str) -> bool:
+        """Whether ``value`` is a safe name (it becomes a folder); adds a problem if not."""
+        problem = name_problem(value)
+        if problem:
+            self.add(path, value, f"{what}: {problem}")
+        return problem is None
 
-def load_experiment(path: Path, overrides: list[str] | None = None, paths: Paths | None = None) -> Experiment:
+
+def load_experiment(path: Path, overrides: list[str] | None = None, paths: Paths | None = None,
+                    max_runs: int = MAX_RUNS) -> Experiment:
     """Read, override and validate an experiment; raise :class:`DataError` listing every problem.
 
-    Checks keys, models, parameters and their values, splits, the reference run, the
-    metric, the extra notebooks, and that the dataset can be found (built-ins count).
+    Checks keys, names (they become folders), models, parameters and their values, splits,
+    the reference run, the metric, the exclusion rule, the extra notebooks, the number of
+    runs (at most ``max_runs`` after grid expansion) and that the dataset can be found
+    (built-ins count).
     """
     path = Path(path)
     paths = paths or Paths.default()
@@ -180,8 +192,7 @@ def load_experiment(path: Path, overrides: list[str] | None = None, paths: Paths
         raise DataError(check.problems, heading=f"invalid experiment {path}")
     data = check.mapping(apply_overrides(raw, overrides or []), (), TOP_KEYS, {"name", "dataset", "splits", "runs"})
     name = data.get("name", path.stem)
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        check.add(("name",), name, "expected a name of letters, digits, '-', '_' or '.' (it names the report folder)")
+    check.name(("name",), name, "the experiment name names the report folder")
     dataset = data.get("dataset")
     if not isinstance(dataset, str) or not dataset:
         check.add(("dataset",), dataset, "expected a dataset name or folder")
@@ -193,14 +204,18 @@ def load_experiment(path: Path, overrides: list[str] | None = None, paths: Paths
     ks = check.int_list(data, "k", [10])
     if any(k < 1 for k in ks):
         check.add(("k",), list(ks), "every k must be >= 1")
-    metric = data.get("metric", f"ndcg@{ks[0]}")
-    base, _, at = str(metric).partition("@")
-    if base not in METRICS or (at and (not at.isdigit() or int(at) not in ks)) or (not at and base not in ("mrr", "auc")):
-        check.add(("metric",), metric, f"expected one of {', '.join(METRICS)} with @k for a k in {list(ks)} "
-                                       "(mrr and auc take no @k)")
+    metric = data.get("metric", f"ndcg@{headline_k(ks)}")
+    try:
+        parse_metric(metric, ks)
+    except KdqError as exc:
+        check.add(("metric",), metric, str(exc))
     refit = data.get("refit", True)
     if not isinstance(refit, bool):
         check.add(("refit",), refit, "expected true or false")
+    exclude = data.get("exclude", "seen")
+    if exclude not in EXCLUDE_RULES:
+        check.add(("exclude",), exclude, f"expected one of {', '.join(EXCLUDE_RULES)} (items excluded from a "
+                                         "user's ranking: every item seen before, or only known positives)")
     bootstrap = check.mapping(data.get("bootstrap", {}) or {}, ("bootstrap",), BOOTSTRAP_KEYS)
     samples, boot_seed = bootstrap.get("samples", 1000), bootstrap.get("seed", 0)
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 100:
@@ -210,7 +225,7 @@ def load_experiment(path: Path, overrides: list[str] | None = None, paths: Paths
     if any(seed < 0 for seed in seeds):
         check.add(("seeds",), list(seeds), "seeds must be >= 0")
     splits = _splits(check, data.get("splits"), spec)
-    runs = _runs(check, data.get("runs"))
+    runs = _runs(check, data.get("runs"), max_runs)
     reference = data.get("reference")
     if reference is not None and (not isinstance(reference, str) or reference not in runs):
         check.add(("reference",), reference, f"not a run of this experiment; runs: {', '.join(runs) or 'none'}")
@@ -219,8 +234,8 @@ def load_experiment(path: Path, overrides: list[str] | None = None, paths: Paths
         raise DataError(check.problems, heading=f"invalid experiment {path}")
     return Experiment(
         name=name, title=str(data.get("title", name)), dataset=dataset, seeds=seeds, k=ks, metric=str(metric),
-        reference=reference, refit=refit, bootstrap_samples=samples, bootstrap_seed=boot_seed, splits=splits,
-        runs=runs, notebooks=notebooks, source=str(path), raw=data,
+        reference=reference, refit=refit, exclude=exclude, bootstrap_samples=samples, bootstrap_seed=boot_seed,
+        splits=splits, runs=runs, notebooks=notebooks, source=str(path), raw=data,
     )
 
 
@@ -229,6 +244,8 @@ def _splits(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, S
     out = {}
     for name, config in check.mapping(data, ("splits",), set(data) if isinstance(data, dict) else set()).items():
         where = ("splits", str(name))
+        if not check.name(where, name, "split names name folders"):
+            continue
         config = check.mapping(config, where, allowed - {"seed"}, {"kind"})
         if not config:
             continue
@@ -250,23 +267,31 @@ def _splits(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, S
     return out
 
 
-def _runs(check: _Checker, data: Any) -> dict[str, tuple[str, dict[str, Any], str]]:
+def _runs(check: _Checker, data: Any, max_runs: int) -> dict[str, tuple[str, dict[str, Any], str]]:
     out: dict[str, tuple[str, dict[str, Any], str]] = {}
     runs = check.mapping(data, ("runs",), set(data) if isinstance(data, dict) else set())
     if isinstance(data, dict) and not data:
         check.add(("runs",), None, "expected at least one run")
+    total = sum(math.prod(len(v) for v in (run.get("grid") or {}).values() if isinstance(v, list))
+                for run in runs.values() if isinstance(run, dict) and isinstance(run.get("grid") or {}, dict))
+    if total > max_runs:
+        check.add(("runs",), total, f"the grids expand to {total} runs, more than the cap of {max_runs}; "
+                                    "shrink a grid or raise the cap with --max-runs")
+        return out
     for name, run in runs.items():
         where = ("runs", str(name))
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.]*", str(name)):
-            check.add(where, name, "run names use letters, digits, '_' and '.' ('-' separates grid values)")
+        if not check.name(where, name, "run names name folders") or "-" in str(name):
+            if "-" in str(name):
+                check.add(where, name, "run names may not contain '-' (it separates grid values)")
             continue
         run = check.mapping(run, where, RUN_KEYS, {"model"})
         if not run:
             continue
-        model = run.get("model")
-        if not isinstance(model, str) or model not in MODELS:
-            check.add((*where, "model"), model, f"unknown model; allowed: {', '.join(MODELS)}")
+        kind = run.get("model")
+        if not isinstance(kind, str) or kind not in REGISTRY:
+            check.add((*where, "model"), kind, f"unknown model; allowed: {', '.join(REGISTRY)}")
             continue
+        spec = model_spec(kind)
         params = run.get("params") or {}
         grid = run.get("grid") or {}
         if not isinstance(params, dict):
@@ -275,21 +300,46 @@ def _runs(check: _Checker, data: Any) -> dict[str, tuple[str, dict[str, Any], st
         if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
             check.add((*where, "grid"), grid, "expected a mapping parameter: [value, value, ...]")
             continue
-        allowed = model_parameters(model)
+        allowed = spec.parameter_names()
         for key in [*params, *grid]:
             if key not in allowed:
                 check.add((*where, "params" if key in params else "grid", str(key)), key,
-                          f"unknown parameter for model '{model}'; allowed: {', '.join(allowed) or 'none'}")
+                          f"unknown parameter for model '{kind}'; allowed: {', '.join(allowed) or 'none'}")
         if any(key not in allowed for key in [*params, *grid]):
             continue
+        label = run.get("label", str(name))
         for expanded, values in expand_grid(str(name), params, grid).items():
+            if not check.name(where, expanded, "an expanded run name (grid values become part of it)"):
+                break
             try:
-                make_model(model, values)
+                spec.make(values)
             except (KdqError, TypeError, ValueError) as exc:
                 check.add(where, _value_text(values), f"bad parameter value: {exc}")
                 break
-            out[expanded] = (model, values, str(run.get("label", expanded)))
+            out[expanded] = (kind, values, run_label(str(label), {k: values[k] for k in grid}))
     return out
+
+
+#: Parameters the runner gives every extra notebook (an experiment may not set them).
+RUNNER_PARAMETERS = frozenset({"DATASET", "REPORT_DIR"})
+
+
+def declared_parameters(notebook: Path) -> dict[str, Any]:
+    """The parameters a notebook declares in its ``parameters`` cell (papermill's own reading)."""
+    import papermill
+
+    return dict(papermill.inspect_notebook(str(notebook)))
+
+
+def plain_value(value: Any) -> bool:
+    """Whether ``value`` is plain data: text, numbers, booleans, null, and lists or mappings of them."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return True
+    if isinstance(value, list):
+        return all(plain_value(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and plain_value(v) for k, v in value.items())
+    return False
 
 
 def _notebooks(check: _Checker, data: Any, paths: Paths) -> tuple[NotebookSpec, ...]:
@@ -309,5 +359,21 @@ def _notebooks(check: _Checker, data: Any, paths: Paths) -> tuple[NotebookSpec, 
         if not isinstance(parameters, dict):
             check.add(("notebooks",), parameters, "parameters: expected a mapping NAME: value")
             continue
-        out.append(NotebookSpec(str(entry["notebook"]), dict(parameters)))
+        # papermill writes parameter names into a code cell: only names the notebook declares may pass
+        declared = declared_parameters(paths.notebooks / f"{entry['notebook']}.ipynb")
+        problems = 0
+        for key, value in parameters.items():
+            where = ("notebooks", "parameters", str(key))
+            if not isinstance(key, str) or not key.isidentifier() or key not in declared:
+                check.add(where, key, f"not a parameter of {entry['notebook']}; it declares: "
+                                      f"{', '.join(sorted(set(declared) - RUNNER_PARAMETERS)) or 'none'}")
+            elif key in RUNNER_PARAMETERS:
+                check.add(where, key, "set by the runner; an experiment may not override it")
+            elif not plain_value(value):
+                check.add(where, value, "expected plain data (text, numbers, true/false, null, lists, mappings)")
+            else:
+                continue
+            problems += 1
+        if not problems:
+            out.append(NotebookSpec(str(entry["notebook"]), dict(parameters)))
     return tuple(out)

@@ -1,14 +1,19 @@
 """Comparison tables of an experiment's runs: ``comparison.csv``, ``comparison.md``, ``paired.csv``.
 
 ``comparison.csv`` has one row per run × split × seed × segment (``all``, ``returning``,
-``new``, ``history:0`` ...), every mean metric with its 95% interval (``_lo`` / ``_hi``),
-beyond-accuracy metrics (segment ``all``), ``n_users``, ``fit_seconds``, ``eval_seconds``,
-``status`` and, for failed runs, the error excerpt and the executed notebook.
+``new``, ``history:0`` ...): every mean metric with its 95% interval (``_lo`` / ``_hi``),
+aggregate metrics and the ``ties@k`` diagnostic (segment ``all``), ``n_users``,
+``dropped_seen``, ``fit_seconds``, ``eval_seconds``, ``status`` and, for failed runs, the
+error excerpt and the executed notebook. With several seeds, each run × split × segment
+also has a ``mean`` row (the mean over seeds, with a stratified bootstrap interval) and a
+``std`` row (the spread between seeds). ``flags`` names what a reader must know, e.g. that
+ties crossed the top-k cut-off. ``paired.csv`` compares every run with the reference on
+the same users, per seed and over all seeds (``seed = all``).
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,82 +22,146 @@ import pandas as pd
 
 from kdq_lab.evaluation import paired_comparison
 from kdq_lab.files import atomic_file
-from kdq_lab.pipeline.runs import SEGMENTS, metric_columns
+from kdq_lab.metrics import aggregate_columns, headline_k, per_user_columns, ties_columns
+from kdq_lab.pipeline.records import ExperimentInfo, RunStatus, RunSummary
+from kdq_lab.pipeline.runs import SEGMENTS
 
-ID_COLUMNS = ["run", "split", "seed", "segment", "status", "n_users"]
+ID_COLUMNS = ["run", "label", "model", "split", "seed", "segment", "status", "n_users"]
+POOLED = ("mean", "std")
 
 
-def load_experiment_info(report_dir: Path) -> dict[str, Any]:
-    return json.loads((Path(report_dir) / "experiment.json").read_text(encoding="utf-8"))
+@dataclass(frozen=True)
+class RunRecord:
+    """A planned run × split with its summary (``ok``) or its failure."""
+
+    run: str
+    label: str
+    model: str
+    split: str
+    folder: Path
+    summary: RunSummary | None
+    failure: RunStatus | None
+
+    @property
+    def ok(self) -> bool:
+        return self.summary is not None
 
 
-def load_runs(report_dir: Path) -> list[dict[str, Any]]:
-    """Every planned run with its summary (``status: ok``) or its failure record."""
+def load_runs(report_dir: Path) -> tuple[ExperimentInfo, list[RunRecord]]:
+    """The experiment and every planned run with its summary or failure record."""
     report_dir = Path(report_dir)
-    info = load_experiment_info(report_dir)
+    info = ExperimentInfo.read(report_dir / "experiment.json")
     records = []
-    for spec in info["runs"]:
+    for spec in info.runs:
         folder = report_dir / "runs" / spec["folder"]
-        record = {"run": spec["run"], "label": spec["label"], "model": spec["model"], "split": spec["split"],
-                  "seed": spec["seed"], "folder": folder}
-        if (folder / "summary.json").is_file():
-            record["summary"] = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-            record["status"] = "ok"
-        else:
+        summary = RunSummary.read(folder / "summary.json") if (folder / "summary.json").is_file() else None
+        failure = None
+        if summary is None:
             status = folder / "status.json"
-            failure = json.loads(status.read_text(encoding="utf-8")) if status.is_file() else {
-                "error": "not run", "notebook": None}
-            record |= {"status": "failed", "error": failure.get("error"), "notebook": failure.get("notebook")}
-        records.append(record)
-    return records
+            failure = RunStatus.read(status) if status.is_file() else RunStatus("failed", "not run", None)
+        records.append(RunRecord(spec["run"], spec["label"], spec["model"], spec["split"], folder, summary, failure))
+    return info, records
 
 
-def comparison_table(records: list[dict[str, Any]], ks: list[int]) -> pd.DataFrame:
-    """One row per run × split × seed × segment (see the module docstring)."""
-    metrics = metric_columns(ks)
+def _metric_values(values: dict[str, Any], metrics: list[str], spread: bool = False) -> dict[str, float]:
+    row: dict[str, float] = {}
+    for metric in metrics:
+        ci = values[metric]
+        if spread:
+            row |= {metric: ci["std"], f"{metric}_lo": np.nan, f"{metric}_hi": np.nan}
+        else:
+            row |= {metric: ci["mean"], f"{metric}_lo": ci["lo"], f"{metric}_hi": ci["hi"]}
+    return row
+
+
+def _ties_flag(ties: dict[str, int], k: int) -> str:
+    count = ties.get(f"ties@{k}", 0)
+    return f"ties@{k}: {count} users" if count else ""
+
+
+def comparison_table(info: ExperimentInfo, records: list[RunRecord]) -> pd.DataFrame:
+    """One row per run × split × seed × segment, plus mean and std rows over seeds (see the module docstring)."""
+    ks = info.k
+    metrics = per_user_columns(ks)
+    k_head = headline_k(ks)
     rows = []
     for record in records:
-        base = {"run": record["run"], "split": record["split"], "seed": record["seed"]}
-        if record["status"] != "ok":
-            rows.append(base | {"segment": "all", "status": "failed", "n_users": 0, "error": record.get("error"),
-                                "notebook": record.get("notebook")})
+        base = {"run": record.run, "label": record.label, "model": record.model, "split": record.split}
+        if record.summary is None:
+            assert record.failure is not None
+            rows.append(base | {"seed": "all", "segment": "all", "status": "failed", "n_users": 0,
+                                "error": record.failure.error, "notebook": record.failure.notebook})
             continue
-        summary = record["summary"]
+        summary = record.summary
+        seeds = summary.per_seed
+        for seed, figures in seeds.items():
+            for segment in SEGMENTS:
+                values = figures["metrics"].get(segment)
+                if not values or values["n_users"] == 0:
+                    continue
+                row = base | {"seed": seed, "segment": segment, "status": "ok", "n_users": values["n_users"]}
+                row |= _metric_values(values, metrics)
+                if segment == "all":
+                    row |= figures["beyond"] | figures["ties"] | {"flags": _ties_flag(figures["ties"], k_head)}
+                row |= {"dropped_seen": figures["dropped_seen"], "fit_seconds": figures["fit_seconds"],
+                        "eval_seconds": figures["eval_seconds"], "best_epoch": figures["best_epoch"]}
+                rows.append(row)
+        if len(seeds) < 2:
+            continue
+        beyond = pd.DataFrame([f["beyond"] for f in seeds.values()])
+        ties = pd.DataFrame([f["ties"] for f in seeds.values()]).sum()
+        timing = pd.DataFrame([{c: f[c] for c in ("fit_seconds", "eval_seconds", "dropped_seen")}
+                               for f in seeds.values()])
         for segment in SEGMENTS:
-            values = summary["metrics"].get(segment)
+            values = summary.pooled.get(segment)
             if not values or values["n_users"] == 0:
                 continue
-            row = base | {"segment": segment, "status": "ok", "n_users": values["n_users"]}
-            for metric in metrics:
-                ci = values[metric]
-                row |= {metric: ci["mean"], f"{metric}_lo": ci["lo"], f"{metric}_hi": ci["hi"]}
-            if segment == "all":
-                row |= summary["beyond"]
-            row |= {"fit_seconds": summary["fit_seconds"], "eval_seconds": summary["eval_seconds"],
-                    "best_epoch": summary.get("best_epoch")}
-            rows.append(row)
+            for name in POOLED:
+                row = base | {"seed": name, "segment": segment, "status": "ok", "n_users": values["n_users"]}
+                row |= _metric_values(values, metrics, spread=name == "std")
+                if segment == "all":
+                    row |= (beyond.mean() if name == "mean" else beyond.std(ddof=1)).to_dict()
+                    if name == "mean":
+                        row |= ties.to_dict() | {"flags": _ties_flag(ties.to_dict(), k_head)}
+                row |= (timing.mean() if name == "mean" else timing.std(ddof=1)).to_dict()
+                rows.append(row)
     table = pd.DataFrame(rows)
     ordered = ID_COLUMNS + [c for m in metrics for c in (m, f"{m}_lo", f"{m}_hi")]
-    rest = [c for c in table.columns if c not in ordered]
-    return table.reindex(columns=ordered + rest)
+    extra = aggregate_columns(ks) + ties_columns(ks) + ["flags", "dropped_seen", "fit_seconds", "eval_seconds",
+                                                          "best_epoch", "error", "notebook"]
+    return table.reindex(columns=ordered + [c for c in extra if c in table.columns])
 
 
-def paired_table(records: list[dict[str, Any]], reference: str | None, metrics: list[str], n_boot: int = 1000,
-                 seed: int = 0) -> pd.DataFrame:
-    """Every run minus the reference run, on the same test users, per split and seed and metric."""
-    if reference is None:
+def summary_rows(comparison: pd.DataFrame, segment: str = "all") -> pd.DataFrame:
+    """One row per run × split: the ``mean`` row over seeds where there is one, else the single seed's row."""
+    rows = comparison[comparison["segment"] == segment]
+    pooled = rows["seed"] == "mean"
+    has_mean = set(zip(rows.loc[pooled, "run"], rows.loc[pooled, "split"]))
+    single = ~rows["seed"].isin(POOLED) & ~pd.Series([(r, s) in has_mean for r, s in zip(rows["run"], rows["split"])],
+                                                     index=rows.index, dtype=bool)
+    return rows[pooled | single]
+
+
+def paired_table(info: ExperimentInfo, records: list[RunRecord], metrics: list[str]) -> pd.DataFrame:
+    """Every run minus the reference run on the same test users: per seed, and over all seeds."""
+    if info.reference is None:
         return pd.DataFrame()
-    tables = {(r["run"], r["split"], r["seed"]): pd.read_parquet(r["folder"] / "metrics.parquet").set_index("user")
-              for r in records if r["status"] == "ok"}
+    n_boot, boot_seed = info.bootstrap["samples"], info.bootstrap["seed"]
+    tables = {(r.run, r.split): pd.read_parquet(r.folder / "metrics.parquet") for r in records if r.ok}
     rows = []
-    for (run, split, run_seed), table in tables.items():
-        base = tables.get((reference, split, run_seed))
-        if run == reference or base is None:
+    for (run, split), table in tables.items():
+        base = tables.get((info.reference, split))
+        if run == info.reference or base is None:
             continue
+        seeds = sorted(set(table["seed"]) & set(base["seed"]))
         for metric in metrics:
-            result = paired_comparison(table[metric], base[metric], n_boot=n_boot, seed=seed)
-            rows.append({"run": run, "reference": reference, "split": split, "seed": run_seed, "metric": metric}
-                        | result)
+            mine = [table[table["seed"] == s].set_index("user")[metric] for s in seeds]
+            theirs = [base[base["seed"] == s].set_index("user")[metric] for s in seeds]
+            head = {"run": run, "reference": info.reference, "split": split, "metric": metric}
+            for seed, a, b in zip(seeds, mine, theirs):
+                rows.append(head | {"seed": str(seed)} | paired_comparison(a, b, n_boot=n_boot, seed=boot_seed))
+            if len(seeds) > 1:
+                rows.append(head | {"seed": "all"} | paired_comparison(mine, theirs, n_boot=n_boot, seed=boot_seed))
     return pd.DataFrame(rows)
 
 
@@ -110,38 +179,57 @@ def markdown(table: pd.DataFrame, digits: int = 4) -> str:
 
 
 def headline(comparison: pd.DataFrame, metric: str, segment: str = "all") -> pd.DataFrame:
-    """Readable headline table: the metric as 'mean [lo, hi]' plus beyond-accuracy and timings."""
-    rows = comparison[comparison["segment"] == segment].copy()
+    """Readable headline table: the metric as 'mean [lo, hi]' (± between-seed std), beyond-accuracy, timings."""
+    rows = summary_rows(comparison, segment).copy()
     k = metric.partition("@")[2] or "10"
-    rows[metric] = [f"{m:.4f} [{lo:.4f}, {hi:.4f}]" if s == "ok" else "failed"
-                    for m, lo, hi, s in zip(rows[metric], rows[f"{metric}_lo"], rows[f"{metric}_hi"], rows["status"])]
+    std = comparison[(comparison["segment"] == segment) & (comparison["seed"] == "std")].set_index(
+        ["run", "split"])[metric] if (comparison["seed"] == "std").any() else pd.Series(dtype=float)
+    shown = []
+    for run, split, m, lo, hi, status in zip(rows["run"], rows["split"], rows[metric], rows[f"{metric}_lo"],
+                                             rows[f"{metric}_hi"], rows["status"]):
+        if status != "ok":
+            shown.append("failed")
+            continue
+        spread = std.get((run, split), np.nan)
+        shown.append(f"{m:.4f} [{lo:.4f}, {hi:.4f}]" + (f" ±{spread:.4f}" if np.isfinite(spread) else ""))
+    rows[metric] = shown
     columns = ["run", "split", "seed", "n_users", metric, f"recall@{k}", "auc", f"coverage@{k}", f"novelty@{k}",
-               f"diversity@{k}", "fit_seconds", "eval_seconds", "status"]
+               f"diversity@{k}", "fit_seconds", "eval_seconds", "flags", "status"]
     return rows.reindex(columns=[c for c in columns if c in rows.columns or c == metric])
 
 
 def write_comparison(report_dir: Path) -> dict[str, pd.DataFrame]:
     """Write ``comparison.csv``, ``comparison.md`` and ``paired.csv``; return the tables."""
     report_dir = Path(report_dir)
-    info = load_experiment_info(report_dir)
-    records = load_runs(report_dir)
-    comparison = comparison_table(records, info["k"])
-    metrics = [info["metric"], *(m for m in ("recall@10", "auc") if m in comparison.columns and m != info["metric"])]
-    paired = paired_table(records, info["reference"], metrics, info["bootstrap"]["samples"], info["bootstrap"]["seed"])
+    info, records = load_runs(report_dir)
+    comparison = comparison_table(info, records)
+    k = headline_k(info.k)
+    metrics = [info.metric, *(m for m in (f"recall@{k}", "auc") if m in comparison.columns and m != info.metric)]
+    paired = paired_table(info, records, metrics)
     with atomic_file(report_dir / "comparison.csv") as handle:
         comparison.to_csv(handle, index=False)
     with atomic_file(report_dir / "paired.csv") as handle:
         paired.to_csv(handle, index=False)
-    main = headline(comparison, info["metric"])
-    new_vs_returning = headline(comparison, info["metric"], "new"), headline(comparison, info["metric"], "returning")
-    text = [f"# {info['title']}\n", f"Dataset `{info['dataset']}`, metric `{info['metric']}` with 95% bootstrap "
-            f"intervals over users, k = {info['k']}.\n", "## All test users\n", markdown(main)]
-    for name, table in zip(("New users (no history)", "Returning users"), new_vs_returning):
+    main = headline(comparison, info.metric)
+    seeds = f"seeds {info.seeds}" + (" (mean over seeds, ± between-seed std)" if len(info.seeds) > 1 else "")
+    text = [f"# {info.title}\n", f"Dataset `{info.dataset}`, metric `{info.metric}` with 95% bootstrap intervals "
+            f"over users, k = {info.k}, {seeds}. Excluded from each user's ranking: "
+            f"{EXCLUDE_TEXT.get(info.exclude, info.exclude)}.\n", "## All test users\n", markdown(main)]
+    for name, segment in (("New users (no history)", "new"), ("Returning users", "returning")):
+        table = headline(comparison, info.metric, segment)
         if len(table):
             text += [f"\n## {name}\n", markdown(table)]
     if len(paired):
-        text += [f"\n## Paired difference against `{info['reference']}`\n",
-                 markdown(paired[["run", "split", "seed", "metric", "diff", "lo", "hi", "p_wilcoxon", "n_users"]])]
+        shown = paired[paired["seed"] == ("all" if len(info.seeds) > 1 else str(info.seeds[0]))]
+        text += [f"\n## Paired difference against `{info.reference}`\n",
+                 markdown(shown[["run", "split", "seed", "metric", "diff", "lo", "hi", "p_wilcoxon", "n_users"]])]
     with atomic_file(report_dir / "comparison.md") as handle:
         handle.write("\n".join(text))
     return {"comparison": comparison, "paired": paired, "headline": main}
+
+
+EXCLUDE_TEXT = {
+    "seen": "every item the user had any event with before the test period (positives on such items are "
+            "dropped from the target)",
+    "train_positives": "the user's known positives only (as lightfm.evaluation)",
+}

@@ -1,15 +1,20 @@
-"""Run an experiment: papermill executes the notebooks, in parallel processes, into an atomic report folder.
+"""Run an experiment: plan what to execute, then papermill executes it into an atomic report folder.
 
-Steps: validate the experiment (before any notebook starts) → ``02_prepare_data`` once per
-split × seed → ``03_train_evaluate`` per run × split × seed, in ``jobs`` processes → extra
-notebooks (e.g. ``01_explore_catalog``) → ``04_compare_models`` → ``index.html`` and
-``manifest.json``. The report is built in a hidden temporary folder beside
-``reports/<experiment>/`` and replaces it only when complete: an interrupted or killed run
-leaves the previous report untouched. A failing run does not stop the others.
+:func:`plan_experiment` validates the experiment and the dataset (once), hashes the raw
+files (once) and returns a :class:`Plan`: a value you can print (``kdq-lab run --dry-run``)
+that says what would run, what is cached and why. :func:`execute_plan` runs it:
+``02_prepare_data`` per split (all seeds) → ``03_train_evaluate`` per run × split (all
+seeds) in ``jobs`` processes → extra notebooks (e.g. ``01_explore_catalog``) →
+``04_compare_models`` → ``index.html`` and ``manifest.json``.
+
+The report is built in a hidden temporary folder beside ``reports/<experiment>/`` and
+replaces it only when complete: an interrupted or killed run leaves the previous report
+untouched. A failing run does not stop the others.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import shutil
@@ -24,25 +29,71 @@ from tqdm import tqdm
 
 from kdq_lab.config import Paths
 from kdq_lab.data.registry import resolve_dataset
+from kdq_lab.data.store import split_folder
 from kdq_lab.data.validate import raw_hashes, validate_dataset
 from kdq_lab.errors import DataError, KdqError
 from kdq_lab.files import atomic_dir, write_json
-from kdq_lab.pipeline.experiment import Experiment, load_experiment
+from kdq_lab.pipeline.experiment import MAX_RUNS, Experiment, declared_parameters, load_experiment
+from kdq_lab.pipeline.records import ExperimentInfo, RunStatus, RunSummary, SplitRef
+from kdq_lab.pipeline.runs import RunConfig
 from kdq_lab.provenance import git_commit, package_versions
 
 ERROR_EXCERPT = 600
+KERNEL = "python3"
 
 
 @dataclass(frozen=True)
-class Job:
-    """One notebook execution."""
+class Step:
+    """One notebook execution of a plan.
+
+    ``output`` is relative to the report folder. ``parameters`` are what the notebook
+    receives, except ``OUTPUT_DIR`` / ``REPORT_DIR``, which point into the report folder
+    being built and are added when the step runs.
+    """
 
     kind: str               # split | run | notebook | compare
-    key: str                # what the job is about (run folder, split name, notebook name)
-    notebook: Path
-    output: Path
+    key: str                # what the step is about (split name, run folder, notebook name)
+    notebook: str           # notebook name under notebooks/
+    output: str
     parameters: dict[str, Any]
+    note: str = ""
+    wants_output_dir: bool = True
+    wants_report_dir: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything an experiment will execute, decided before any notebook starts."""
+
+    experiment: Experiment
+    dataset_dir: Path
+    hashes: dict[str, str]
+    report: Path
+    splits: tuple[SplitRef, ...]
+    stages: tuple[tuple[str, tuple[Step, ...]], ...]
+    jobs: int
     threads: int
+    overrides: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+
+    def steps(self) -> list[Step]:
+        return [step for _, steps in self.stages for step in steps]
+
+    def describe(self) -> str:
+        """What would run, what is cached and why: the text of ``kdq-lab run --dry-run``."""
+        e = self.experiment
+        lines = [f"experiment {e.name}: dataset {self.dataset_dir}, seeds {list(e.seeds)}, k {list(e.k)}, "
+                 f"metric {e.metric}, exclude {e.exclude}, refit {e.refit}",
+                 f"report: {self.report} ({self.jobs} job(s) x {self.threads} thread(s))"]
+        for ref in self.splits:
+            cached = (Path(ref.folder) / "manifest.json").is_file()
+            why = "cached: already prepared for these raw files and settings" if cached else "to prepare"
+            lines.append(f"  split {ref.name} seed {ref.seed}: {ref.folder} ({why})")
+        for stage, steps in self.stages:
+            lines.append(f"{stage}: {len(steps)} notebook(s)")
+            lines += [f"  {step.notebook} -> {step.output}" + (f"  [{step.note}]" if step.note else "")
+                      for step in steps]
+        return "\n".join(lines)
 
 
 @dataclass
@@ -57,6 +108,74 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+
+def _notebook_path(paths: Paths, name: str) -> Path:
+    return paths.notebooks / f"{name}.ipynb"
+
+
+def plan_experiment(path: Path, *, jobs: int = 2, only: list[str] | None = None, overrides: list[str] | None = None,
+                    out: Path | None = None, compare: bool = True, paths: Paths | None = None,
+                    progress: bool = True, max_runs: int = MAX_RUNS) -> Plan:
+    """Validate everything and decide every step; nothing is executed (datasets may be generated)."""
+    paths = paths or Paths.default()
+    experiment = load_experiment(Path(path), overrides, paths, max_runs=max_runs)
+    dataset_dir = resolve_dataset(experiment.dataset, paths, progress=progress)
+    problems = validate_dataset(dataset_dir)
+    if problems:  # fail before any notebook starts, with every problem listed
+        raise DataError(problems, heading=f"invalid dataset {dataset_dir}")
+    hashes = raw_hashes(dataset_dir)
+    run_specs = experiment.jobs(only)
+    if not run_specs:
+        raise KdqError(f"--only {' '.join(only or [])} matches no run; runs: {', '.join(experiment.runs)}")
+    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    refs = tuple(SplitRef(name, seed, config.to_dict(),
+                          str(split_folder(dataset_dir, config, paths.processed, hashes)))
+                 for name, seed, config in experiment.split_jobs())
+    by_split = {name: [asdict(r) for r in refs if r.name == name] for name in experiment.splits}
+    split_steps = tuple(
+        Step("split", name, "02_prepare_data", f"splits/{name}/02_prepare_data.ipynb",
+             {"DATASET": str(dataset_dir), "SPLIT_NAME": name, "SPLITS": by_split[name], "RAW_HASHES": hashes},
+             note=f"{len(by_split[name])} seed(s)")
+        for name in experiment.splits)
+    run_steps = tuple(
+        Step("run", spec.folder, "03_train_evaluate", f"runs/{spec.folder}/03_train_evaluate.ipynb",
+             {"RUN": asdict(RunConfig(run=spec.run, model=spec.model, params=spec.params, split=spec.split,
+                                      label=spec.label, ks=tuple(experiment.k), metric=experiment.metric,
+                                      exclude=experiment.exclude, refit=experiment.refit,
+                                      bootstrap_samples=experiment.bootstrap_samples,
+                                      bootstrap_seed=experiment.bootstrap_seed, threads=threads)),
+              "SPLITS": by_split[spec.split]},
+             note=f"{spec.model}, {len(spec.seeds)} seed(s)")
+        for spec in run_specs)
+    extra_steps = tuple(
+        Step("notebook", extra.notebook, extra.notebook, f"{extra.notebook}.ipynb",
+             {"DATASET": str(dataset_dir), **extra.parameters}, wants_output_dir=False,
+             wants_report_dir="REPORT_DIR" in declared_parameters(_notebook_path(paths, extra.notebook)))
+        for extra in experiment.notebooks)
+    compare_steps = (Step("compare", "04_compare_models", "04_compare_models", "04_compare_models.ipynb", {},
+                          wants_output_dir=False, wants_report_dir=True),) if compare else ()
+    stages = (("prepare splits", split_steps), (f"{experiment.name} runs", run_steps),
+              ("notebooks", extra_steps), ("compare", compare_steps))
+    return Plan(experiment, dataset_dir, hashes, Path(out) if out else paths.reports / experiment.name, refs,
+                tuple((name, steps) for name, steps in stages if steps), jobs, threads,
+                tuple(overrides or ()), tuple(only or ()))
+
+
+# ----------------------------------------------------------------------------- executing
+
+
+@dataclass(frozen=True)
+class Job:
+    """One notebook execution with its absolute paths (what a worker process receives)."""
+
+    kind: str
+    key: str
+    notebook: Path
+    output: Path
+    parameters: dict[str, Any]
+    threads: int
+    cwd: Path
 
 
 def _export_html(notebook: Path) -> Path:
@@ -86,19 +205,20 @@ def execute(job: Job) -> dict[str, Any]:
     status, error = "ok", None
     try:
         papermill.execute_notebook(str(job.notebook), str(job.output), parameters=job.parameters,
-                                   kernel_name="python3", progress_bar=False, cwd=str(job.notebook.parent.parent))
+                                   kernel_name=KERNEL, progress_bar=False, cwd=str(job.cwd))
     except PapermillExecutionError as exc:
         status, error = "failed", f"{exc.ename}: {exc.evalue}"[:ERROR_EXCERPT]
     except Exception as exc:  # a dead kernel, a timeout: the run fails, the experiment goes on
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:ERROR_EXCERPT]
     seconds = time.perf_counter() - started
+    if job.output.is_file() and job.output.stat().st_size == 0:
+        job.output.unlink()  # papermill could not write the notebook: leave nothing empty behind
     if job.output.is_file():
         try:
             _export_html(job.output)
         except Exception as exc:  # the notebook itself is the record; HTML is a convenience
             error = (error or "") + f" (HTML export failed: {exc})"
-    return {"kind": job.kind, "key": job.key, "status": status, "error": error, "seconds": seconds,
-            "notebook": str(job.output)}
+    return {"kind": job.kind, "key": job.key, "status": status, "error": error, "seconds": seconds}
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -129,125 +249,114 @@ def _run_pool(jobs: list[Job], workers: int, progress: bool, label: str) -> list
         pool.join()
 
 
+def _job(step: Step, plan: Plan, tmp: Path, paths: Paths) -> Job:
+    parameters = json.loads(json.dumps(step.parameters))  # plain JSON types: papermill writes them as code
+    output = tmp / step.output
+    if step.wants_output_dir:
+        parameters["OUTPUT_DIR"] = str(output.parent)
+    if step.wants_report_dir:
+        parameters["REPORT_DIR"] = str(tmp)
+    return Job(step.kind, step.key, _notebook_path(paths, step.notebook), output, parameters, plan.threads,
+               paths.root)
+
+
 def run_experiment(path: Path, *, jobs: int = 2, only: list[str] | None = None, overrides: list[str] | None = None,
                    out: Path | None = None, compare: bool = True, paths: Paths | None = None,
-                   progress: bool = True) -> Outcome:
-    """Run an experiment and publish its report (see the module docstring).
+                   progress: bool = True, max_runs: int = MAX_RUNS) -> Outcome:
+    """Plan an experiment and execute it into its report folder (see the module docstring)."""
+    plan = plan_experiment(path, jobs=jobs, only=only, overrides=overrides, out=out, compare=compare, paths=paths,
+                           progress=progress, max_runs=max_runs)
+    return execute_plan(plan, paths=paths, progress=progress)
 
-    Parameters
-    ----------
-    path
-        Experiment YAML.
-    jobs
-        Notebooks executed at once (processes).
-    only
-        Run names (or globs, or base names of a grid) to execute; the others are skipped.
-    overrides
-        ``key.path=value`` settings applied to the YAML before validation.
-    out
-        Report folder (default ``reports/<experiment>/``).
-    compare
-        Execute ``04_compare_models`` and build ``index.html``.
-    """
+
+def execute_plan(plan: Plan, *, paths: Paths | None = None, progress: bool = True) -> Outcome:
+    """Execute every step of ``plan`` and publish the report atomically."""
     started = time.perf_counter()
     paths = paths or Paths.default()
-    experiment = load_experiment(Path(path), overrides, paths)
-    dataset_dir = resolve_dataset(experiment.dataset, paths, progress=progress)
-    problems = validate_dataset(dataset_dir)
-    if problems:  # fail before any notebook starts, with every problem listed
-        raise DataError(problems, heading=f"invalid dataset {dataset_dir}")
-    run_jobs = experiment.jobs(only)
-    if not run_jobs:
-        raise KdqError(f"--only {' '.join(only or [])} matches no run; runs: {', '.join(experiment.runs)}")
-    report = Path(out) if out else paths.reports / experiment.name
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     os.environ["KDQ_LAB_ROOT"] = str(paths.root)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        with atomic_dir(report) as tmp:
-            outcome = _build(experiment, dataset_dir, run_jobs, tmp, report, paths, jobs, threads, compare, progress,
-                             list(overrides or []), only)
-        outcome.report = report
-        outcome.index = report / "index.html"
+        with atomic_dir(plan.report) as tmp:
+            outcome = _build(plan, tmp, paths, progress)
+        outcome.report = plan.report
+        outcome.index = plan.report / "index.html"
     finally:
         signal.signal(signal.SIGTERM, previous)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
 
-def _notebook(paths: Paths, name: str) -> Path:
-    return paths.notebooks / f"{name}.ipynb"
+def describe_experiment(plan: Plan) -> ExperimentInfo:
+    """What ``04_compare_models`` needs to know about the planned experiment."""
+    e = plan.experiment
+    runs = [{"run": step.parameters["RUN"]["run"], "label": step.parameters["RUN"]["label"],
+             "model": step.parameters["RUN"]["model"], "params": step.parameters["RUN"]["params"],
+             "split": step.parameters["RUN"]["split"], "seeds": list(e.seeds), "folder": step.key}
+            for step in plan.steps() if step.kind == "run"]
+    return ExperimentInfo(
+        name=e.name, title=e.title, dataset=e.dataset, k=list(e.k), metric=e.metric, reference=e.reference,
+        seeds=list(e.seeds), refit=e.refit, exclude=e.exclude,
+        bootstrap={"samples": e.bootstrap_samples, "seed": e.bootstrap_seed},
+        splits={name: {k: v for k, v in config.to_dict().items() if k != "seed"} for name, config in e.splits.items()},
+        runs=runs, notebooks=[step.output for step in plan.steps() if step.kind == "notebook"],
+    )
 
 
-def _build(experiment: Experiment, dataset_dir: Path, run_jobs, tmp: Path, report: Path, paths: Paths, workers: int,
-           threads: int, compare: bool, progress: bool, overrides: list[str], only: list[str] | None) -> Outcome:
+def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool) -> Outcome:
+    e = plan.experiment
+    describe_experiment(plan).write(tmp / "experiment.json")
     steps: list[dict[str, Any]] = []
-    write_json(tmp / "experiment.json", _describe(experiment, run_jobs))
-
-    split_jobs = []
-    for split, seed, config in experiment.split_jobs():
-        folder = split + (f"__s{seed}" if len(experiment.seeds) > 1 else "")
-        split_jobs.append(Job("split", folder, _notebook(paths, "02_prepare_data"),
-                              tmp / "splits" / folder / "02_prepare_data.ipynb",
-                              {"DATASET": str(dataset_dir), "SPLIT": config.to_dict(), "SPLIT_NAME": split,
-                               "OUTPUT_DIR": str(tmp / "splits" / folder)}, threads))
-    steps += _run_pool(split_jobs, workers, progress, "prepare splits")
-    failed_splits = {r["key"] for r in steps if r["status"] != "ok"}
-
-    runs = [
-        Job("run", spec.folder, _notebook(paths, "03_train_evaluate"), tmp / "runs" / spec.folder / "03_train_evaluate.ipynb",
-            {"DATASET": str(dataset_dir), "SPLIT": spec.split_config.to_dict(), "SPLIT_NAME": spec.split,
-             "RUN_NAME": spec.run, "MODEL": spec.model, "PARAMS": spec.params, "K": list(experiment.k),
-             "REFIT": experiment.refit, "THREADS": threads, "BOOTSTRAP_SAMPLES": experiment.bootstrap_samples,
-             "BOOTSTRAP_SEED": experiment.bootstrap_seed, "OUTPUT_DIR": str(tmp / "runs" / spec.folder)}, threads)
-        for spec in run_jobs
-    ]
-    results = _run_pool(runs, workers, progress, f"{experiment.name} runs")
-    for result in results:
-        if result["status"] != "ok":
-            write_json(tmp / "runs" / result["key"] / "status.json",
-                       {"status": "failed", "error": result["error"], "notebook": result["notebook"]})
-    # extra notebooks run after the runs: they may read the runs' outputs (e.g. a saved model)
-    extras = [
-        Job("notebook", extra.notebook, _notebook(paths, extra.notebook), tmp / f"{extra.notebook}.ipynb",
-            {"DATASET": str(dataset_dir), **({"REPORT_DIR": str(tmp)} if _takes_report(paths, extra.notebook) else {}),
-             **extra.parameters}, threads)
-        for extra in experiment.notebooks
-    ]
-    steps += results + _run_pool(extras, workers, progress, "notebooks")
-
+    failed_splits: set[str] = set()
+    for stage, stage_steps in plan.stages:
+        if stage == "compare":
+            continue
+        todo = [_job(step, plan, tmp, paths) for step in stage_steps
+                if not (step.kind == "run" and step.parameters["RUN"]["split"] in failed_splits)]
+        results = _run_pool(todo, plan.jobs, progress, stage)
+        for step, result in zip([s for s in stage_steps if s.key in {j.key for j in todo}], results):
+            result["notebook"] = step.output
+            if result["status"] != "ok" and step.kind == "split":
+                failed_splits.add(step.key)
+            if result["status"] != "ok" and step.kind == "run":
+                RunStatus("failed", result["error"] or "", step.output).write(tmp / "runs" / step.key / "status.json")
+        for step in stage_steps:
+            if step.kind == "run" and step.parameters["RUN"]["split"] in failed_splits:
+                RunStatus("failed", f"split {step.parameters['RUN']['split']} could not be prepared", None).write(
+                    tmp / "runs" / step.key / "status.json")
+        steps += results
     failed = sorted(f"{r['kind']} {r['key']}: {r['error']}" for r in steps if r["status"] != "ok")
     index = tmp / "index.html"
-    if compare:
-        compare_job = Job("compare", "04_compare_models", _notebook(paths, "04_compare_models"),
-                          tmp / "04_compare_models.ipynb", {"REPORT_DIR": str(tmp)}, threads)
-        result = _run_pool([compare_job], 1, progress, "compare")[0]
+    for step in dict(plan.stages).get("compare", ()):
+        job = _job(step, plan, tmp, paths)
+        result = _run_pool([job], 1, progress, "compare")[0] | {"notebook": step.output}
         steps.append(result)
-        if result["status"] == "ok" and not (tmp / "04_compare_models.html").is_file():
-            raise KdqError(f"could not export the report to HTML: {result['error']}")
         if result["status"] != "ok":
             kept = ""
-            if compare_job.output.is_file():
-                keep = report.parent / f"{experiment.name}.failed-compare.ipynb"
-                shutil.copy(compare_job.output, keep)
+            if job.output.is_file():
+                keep = plan.report.parent / f"{e.name}.failed-compare.ipynb"
+                shutil.copy(job.output, keep)
                 kept = f" Executed notebook: {keep}"
             raise KdqError(f"04_compare_models failed ({result['error']}); the previous report is untouched.{kept}")
-        shutil.move(str(tmp / "04_compare_models.html"), index)
+        if not job.output.with_suffix(".html").is_file():
+            raise KdqError(f"could not export the report to HTML: {result['error']}")
+        shutil.move(str(job.output.with_suffix(".html")), index)
 
-    run_seconds = [r for r in steps if r["kind"] == "run" and r["status"] == "ok"]
-    compute = sum(_compute_seconds(tmp / "runs" / r["key"]) for r in run_seconds)
-    wall = sum(r["seconds"] for r in run_seconds)
+    ok_runs = [r for r in steps if r["kind"] == "run" and r["status"] == "ok"]
+    compute = sum(RunSummary.read(tmp / "runs" / r["key"] / "summary.json").seconds() for r in ok_runs)
+    wall = sum(r["seconds"] for r in ok_runs)
     write_json(tmp / "manifest.json", {
-        "experiment": experiment.name,
-        "experiment_file": experiment.source,
-        "overrides": overrides,
-        "only": only,
-        "resolved": experiment.raw,
+        "experiment": e.name,
+        "experiment_file": e.source,
+        "overrides": list(plan.overrides),
+        "only": list(plan.only),
+        "resolved": e.raw,
+        "exclude": e.exclude,
         "git_commit": git_commit(paths.root),
-        "dataset": {"name": experiment.dataset, "folder": str(dataset_dir), "hashes": raw_hashes(dataset_dir)},
-        "seeds": list(experiment.seeds),
-        "jobs": workers,
-        "threads_per_job": threads,
+        "dataset": {"name": e.dataset, "folder": str(plan.dataset_dir), "hashes": plan.hashes},
+        "seeds": list(e.seeds),
+        "splits": [asdict(ref) for ref in plan.splits],
+        "jobs": plan.jobs,
+        "threads_per_job": plan.threads,
         "cpu_count": os.cpu_count(),
         "versions": package_versions(),
         "steps": steps,
@@ -257,33 +366,3 @@ def _build(experiment: Experiment, dataset_dir: Path, run_jobs, tmp: Path, repor
         "status": "failed" if failed else "ok",
     })
     return Outcome(tmp, index, failed)
-
-
-def _takes_report(paths: Paths, name: str) -> bool:
-    import nbformat
-
-    notebook = nbformat.read(_notebook(paths, name), as_version=4)
-    return any("REPORT_DIR" in cell.source for cell in notebook.cells if "parameters" in cell.metadata.get("tags", []))
-
-
-def _compute_seconds(folder: Path) -> float:
-    import json
-
-    summary = folder / "summary.json"
-    if not summary.is_file():
-        return 0.0
-    data = json.loads(summary.read_text(encoding="utf-8"))
-    return float(data.get("fit_seconds", 0.0)) + float(data.get("eval_seconds", 0.0))
-
-
-def _describe(experiment: Experiment, run_jobs) -> dict[str, Any]:
-    """What ``04_compare_models`` needs to know about the experiment."""
-    return {
-        "name": experiment.name, "title": experiment.title, "dataset": experiment.dataset,
-        "k": list(experiment.k), "metric": experiment.metric, "reference": experiment.reference,
-        "seeds": list(experiment.seeds), "refit": experiment.refit,
-        "bootstrap": {"samples": experiment.bootstrap_samples, "seed": experiment.bootstrap_seed},
-        "splits": {name: config.to_dict() for name, config in experiment.splits.items()},
-        "runs": [asdict(spec) | {"split_config": spec.split_config.to_dict()} for spec in run_jobs],
-    }
-

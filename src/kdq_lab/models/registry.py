@@ -1,0 +1,111 @@
+"""Model kinds, registered once each: how experiments name a model, build it, seed it and tune it.
+
+A model module ends with ``register(ModelSpec(...))``; ``kdq_lab.models`` imports every
+model module, so the registry is complete once the package is imported. Nothing else
+in the lab names a model kind.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+from kdq_lab.errors import KdqError
+from kdq_lab.models.base import ModelConfig, Persistable, Scorer
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the lab needs to know about a model kind.
+
+    Attributes
+    ----------
+    kind
+        The name experiments use (``model: popularity``).
+    build
+        ``build(config)`` returns an unfitted model.
+    config
+        The model's frozen configuration dataclass (a :class:`ModelConfig`).
+    summary
+        One line for tables and the README.
+    seed_parameter
+        The configuration field an experiment seed sets, or ``None`` for deterministic models.
+    metric_parameter
+        The field that picks the early-stopping metric (set to the experiment's headline
+        metric unless a run chooses), or ``None`` for models without epochs.
+    search_space
+        Tunable parameters and their default ranges (``search: default``).
+    """
+
+    kind: str
+    build: Callable[[Any], Scorer]
+    config: type[ModelConfig]
+    summary: str
+    seed_parameter: str | None = None
+    metric_parameter: str | None = None
+    search_space: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def defaults(self) -> dict[str, Any]:
+        """Every parameter with its default value."""
+        return self.config().to_dict()
+
+    def make(self, params: dict[str, Any] | None = None) -> Scorer:
+        """An unfitted model from ``params`` (checked: unknown names and bad values are clear errors)."""
+        return self.build(self.config.from_dict(dict(params or {}), self.kind))
+
+    def resolve(self, params: dict[str, Any], seed: int | None = None, metric: str | None = None) -> dict[str, Any]:
+        """``params`` with the experiment's seed and headline metric filled in, unless the run sets them."""
+        out = dict(params)
+        if seed is not None and self.seed_parameter and self.seed_parameter not in out:
+            out[self.seed_parameter] = seed
+        if metric is not None and self.metric_parameter and self.metric_parameter not in out:
+            out[self.metric_parameter] = metric
+        return out
+
+    def parameter_names(self) -> list[str]:
+        return [f.name for f in fields(self.config)]
+
+
+REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add a model kind (each kind once)."""
+    if spec.kind in REGISTRY:
+        raise ValueError(f"model kind {spec.kind!r} is registered twice")
+    REGISTRY[spec.kind] = spec
+    return spec
+
+
+def model_spec(kind: Any) -> ModelSpec:
+    """The spec of a registered kind; an unknown kind is an error listing the known ones."""
+    if not isinstance(kind, str) or kind not in REGISTRY:
+        raise KdqError(f"unknown model {kind!r}; choose one of {', '.join(REGISTRY)}")
+    return REGISTRY[kind]
+
+
+def make_model(kind: str, params: dict[str, Any] | None = None) -> Scorer:
+    """Build a model by kind name; unknown kinds or parameters raise a clear error."""
+    return model_spec(kind).make(params)
+
+
+def model_parameters(kind: str) -> dict[str, Any]:
+    """The parameters a model kind accepts, with their defaults."""
+    return model_spec(kind).defaults()
+
+
+def load_model(folder: Path) -> Any:
+    """Load a saved model of any persistable kind (the kind is read from ``model.json``)."""
+    folder = Path(folder)
+    try:
+        kind = json.loads((folder / "model.json").read_text(encoding="utf-8")).get("kind")
+    except FileNotFoundError:
+        raise KdqError(f"{folder}: no model.json; not a saved kdq_lab model") from None
+    except (OSError, ValueError, AttributeError) as exc:
+        raise KdqError(f"{folder / 'model.json'}: corrupt ({exc})") from None
+    model = model_spec(kind).build
+    if not isinstance(model, type) or not issubclass(model, Persistable):
+        raise KdqError(f"{folder}: models of kind {kind!r} cannot be loaded")
+    return model.load(folder)
