@@ -20,6 +20,7 @@ from kdq_lab.data.schema import DatasetSpec, EntitySpec, InteractionSpec, Numeri
 from kdq_lab.data.validate import load_dataset
 from kdq_lab.errors import DataError, Problem
 from kdq_lab.files import atomic_dir
+from kdq_lab.names import check_name
 
 AGE_EDGES = (0, 18, 25, 35, 45, 50, 56, 200)
 AGE_BANDS = ("Under 18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+")
@@ -94,6 +95,7 @@ def import_movielens(src: Path, out: Path, name: str | None = None) -> Path:
     The result is validated before it replaces ``out``; on any problem nothing is written.
     """
     src, out = Path(src), Path(out)
+    name = check_name(name or out.name, "dataset name (by default the output folder's name)")
     problems: list[Problem] = []
     ratings = _ratings(src, "u.data", problems)
     users = _read(src, "u.user", "|", ["user_id", "age", "gender", "occupation", "zip_code"])
@@ -148,6 +150,6 @@ def import_movielens(src: Path, out: Path, name: str | None = None) -> Path:
             (tmp / "splits").mkdir()
             for split, frame in splits.items():
                 frame.to_csv(tmp / "splits" / f"{split}.csv", index=False)
-        write_spec(movielens_spec(name or out.name, tuple(splits)), tmp)
+        write_spec(movielens_spec(name, tuple(splits)), tmp)
         load_dataset(tmp)
     return out

@@ -257,6 +257,20 @@ def _check_splits(folder: Path, spec: DatasetSpec, interactions: pd.DataFrame | 
                      values=frame[ispec.user] + " / " + frame[ispec.item])
 
 
+def _check_ground_truth(folder: Path, declared: str, out: _Collector) -> None:
+    """The ground truth is a folder inside the dataset, and no link in it leads out (it is copied whole)."""
+    truth = folder / declared
+    if not truth.is_dir():
+        found = "is a file" if truth.exists() else "not found"
+        out.add(SPEC_FILE, None, "ground_truth", declared, f"declared ground truth folder {found} in the dataset folder")
+        return
+    base = folder.resolve()
+    for path in truth.rglob("*"):
+        if path.is_symlink() and not path.resolve().is_relative_to(base):
+            out.add(SPEC_FILE, None, "ground_truth", str(path.relative_to(folder)),
+                    f"a symbolic link leading out of the dataset folder (to {path.resolve()})")
+
+
 def _inspect(folder: Path) -> tuple[list[Problem], RawDataset | None]:
     folder = Path(folder)
     spec = read_spec(folder)
@@ -266,8 +280,8 @@ def _inspect(folder: Path) -> tuple[list[Problem], RawDataset | None]:
     checked = _check_interactions(folder, spec, users if users[0] is not None else None,
                                   items if items[0] is not None else None, out)
     _check_splits(folder, spec, checked[0] if checked else None, out)
-    if spec.ground_truth and not (folder / spec.ground_truth).exists():
-        out.add(SPEC_FILE, None, "ground_truth", spec.ground_truth, "declared ground truth not found in the dataset folder")
+    if spec.ground_truth:
+        _check_ground_truth(folder, spec.ground_truth, out)
     if out.problems:
         return out.problems, None
     assert users[0] is not None and items[0] is not None and checked is not None
