@@ -9,7 +9,10 @@ from pathlib import Path
 
 from kdq_lab.config import DEFAULT_SEED, Paths
 from kdq_lab.errors import KdqError
-from kdq_lab.files import atomic_dir
+from kdq_lab.files import atomic_dir, check_replaceable
+
+
+FORCE_HELP = "replace --out even if it is a non-empty folder that kdq-lab did not make (its content is deleted)"
 
 
 def _positive(text: str) -> int:
@@ -29,7 +32,7 @@ def _non_negative(text: str) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from kdq_lab.data.catalog import generate_catalog
 
-    out = generate_catalog(Path(args.out), scale=args.scale, seed=args.seed)
+    out = generate_catalog(Path(args.out), scale=args.scale, seed=args.seed, force=args.force)
     print(f"wrote {out}")
     return 0
 
@@ -37,7 +40,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from kdq_lab.data.movielens import import_movielens
 
-    out = import_movielens(Path(args.src), Path(args.out))
+    out = import_movielens(Path(args.src), Path(args.out), force=args.force)
     print(f"wrote {out}")
     return 0
 
@@ -75,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.dataset:
         overrides.append(f"dataset={args.dataset}")
     outcome = run_experiment(Path(args.experiment), jobs=args.jobs, only=args.only, overrides=overrides,
-                             out=Path(args.out) if args.out else None)
+                             out=Path(args.out) if args.out else None, force=args.force)
     for failure in outcome.failed:
         print(f"failed: {failure}", file=sys.stderr)
     print(f"report: {outcome.index} ({outcome.seconds:.0f} s"
@@ -89,12 +92,13 @@ def _train(args: argparse.Namespace) -> int:
 
     params = dict(parse_assignment(item) for item in args.set or [])
     paths = Paths.default()
+    out = Path(args.out) if args.out else paths.reports / "models" / f"{Path(args.dataset).name}__{args.split}__lightfm"
+    check_replaceable(out, args.force)  # before training, not after
     split = {"kind": args.split, "test_fraction": args.test_fraction, "validation_fraction": args.validation_fraction,
              "seed": args.seed}
     result = train_and_evaluate(args.dataset, split, "lightfm", params, ks=[args.k], run_name="lightfm",
                                 split_name=args.split, paths=paths)
-    out = Path(args.out) if args.out else paths.reports / "models" / f"{Path(args.dataset).name}__{args.split}__lightfm"
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, args.force) as tmp:
         save_run(result, tmp)
     metrics = result.summary["metrics"]["all"]
     for metric in (f"precision@{args.k}", f"ndcg@{args.k}", "auc"):
@@ -168,12 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--scale", choices=["tiny", "small", "default", "large"], default="default")
     generate.add_argument("--seed", type=_non_negative, default=DEFAULT_SEED)
     generate.add_argument("--out", required=True, help="dataset folder to write (replaced whole)")
+    generate.add_argument("--force", action="store_true", help=FORCE_HELP)
     generate.set_defaults(run=_generate)
 
     importer = commands.add_parser("import", help="convert a public dataset into the data contract")
     importer.add_argument("kind", choices=["movielens"], help="source format (MovieLens-100k folder)")
     importer.add_argument("src", help="folder with u.data, u.user, u.item, u.genre, ...")
     importer.add_argument("--out", required=True, help="dataset folder to write (replaced whole)")
+    importer.add_argument("--force", action="store_true", help=FORCE_HELP)
     importer.set_defaults(run=_import)
 
     validate = commands.add_parser("validate", help="check a dataset folder against its dataset.yaml")
@@ -201,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a YAML key, e.g. --set runs.lightfm_ids.params.epochs=5; repeatable")
     run.add_argument("--dataset", help="run on this dataset instead of the experiment's")
     run.add_argument("--out", help="report folder (default reports/<experiment>/)")
+    run.add_argument("--force", action="store_true", help=FORCE_HELP)
     run.set_defaults(run=_run)
 
     train = commands.add_parser("train", help="train, evaluate and save a LightFM hybrid (for `recommend`)")
@@ -213,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="a LightFM parameter, e.g. no_components=64")
     train.add_argument("--k", type=_positive, default=10)
     train.add_argument("--out", help="run folder (default reports/models/<dataset>__<split>__lightfm/)")
+    train.add_argument("--force", action="store_true", help=FORCE_HELP)
     train.set_defaults(run=_train)
 
     rec = commands.add_parser("recommend", help="curate items for a new user's profile, with reasons")

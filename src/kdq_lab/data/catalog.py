@@ -564,11 +564,12 @@ def _user_truth(users: pd.DataFrame, up: dict[str, np.ndarray]) -> pd.DataFrame:
 
 
 def generate_catalog(out: Path, scale: str = "default", seed: int = 7, name: str | None = None,
-                     progress: bool = True) -> Path:
+                     progress: bool = True, force: bool = False) -> Path:
     """Write a KDQ catalog dataset (CSV files, ``dataset.yaml``, ground truth) into ``out``.
 
     The same ``scale`` and ``seed`` give byte-identical files. Users are generated in
-    chunks of ``Scale.chunk_users``, so memory stays bounded at every scale.
+    chunks of ``Scale.chunk_users``, so memory stays bounded at every scale. An existing
+    ``out`` is replaced only if the lab made it, unless ``force``.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
@@ -577,7 +578,7 @@ def generate_catalog(out: Path, scale: str = "default", seed: int = 7, name: str
     name = check_name(name or out.name, "dataset name (by default the output folder's name)")
     seeds = np.random.SeedSequence([seed, 20251125])
     item_seed, *chunk_seeds = seeds.spawn(1 + -(-size.users // size.chunk_users))
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, force) as tmp:
         items, item_params = _make_items(size.items, np.random.default_rng(item_seed))
         items.to_csv(tmp / "items.csv", index=False)
         sampler = _ItemSampler(item_params)

@@ -131,7 +131,7 @@ def _run_pool(jobs: list[Job], workers: int, progress: bool, label: str) -> list
 
 def run_experiment(path: Path, *, jobs: int = 2, only: list[str] | None = None, overrides: list[str] | None = None,
                    out: Path | None = None, compare: bool = True, paths: Paths | None = None,
-                   progress: bool = True) -> Outcome:
+                   progress: bool = True, force: bool = False) -> Outcome:
     """Run an experiment and publish its report (see the module docstring).
 
     Parameters
@@ -148,6 +148,8 @@ def run_experiment(path: Path, *, jobs: int = 2, only: list[str] | None = None, 
         Report folder (default ``reports/<experiment>/``).
     compare
         Execute ``04_compare_models`` and build ``index.html``.
+    force
+        Replace the report folder even if the lab did not make it.
     """
     started = time.perf_counter()
     paths = paths or Paths.default()
@@ -164,7 +166,7 @@ def run_experiment(path: Path, *, jobs: int = 2, only: list[str] | None = None, 
     os.environ["KDQ_LAB_ROOT"] = str(paths.root)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        with atomic_dir(report) as tmp:
+        with atomic_dir(report, force) as tmp:
             outcome = _build(experiment, dataset_dir, run_jobs, tmp, report, paths, jobs, threads, compare, progress,
                              list(overrides or []), only)
         outcome.report = report
