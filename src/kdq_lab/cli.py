@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from pathlib import Path
+from typing import Callable
 
 from kdq_lab.config import DEFAULT_SEED, Paths
 from kdq_lab.errors import KdqError
@@ -15,18 +17,39 @@ from kdq_lab.files import atomic_dir, check_replaceable
 FORCE_HELP = "replace --out even if it is a non-empty folder that kdq-lab did not make (its content is deleted)"
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, not {text}")
+def _integer(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``low``, with a message saying so."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, not {text!r}")
+        return value
+
+    return parse
+
+
+def _number(text: str) -> float:
+    """An argparse type: a finite number, with a message saying so."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}")
     return value
 
 
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {text}")
-    return value
+_positive, _non_negative = _integer(1), _integer(0)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line: the path(s) and the cause, e.g. ``/data/out: Permission denied``."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    return f"{paths or '(no path given)'}: {exc.strerror or exc}"
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -190,8 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("dataset", help="dataset folder, a name under data/raw/, or a built-in name")
     prep.add_argument("--split", default="user_temporal",
                       choices=["random", "user_temporal", "global_temporal", "cold_users", "cold_items", "predefined"])
-    prep.add_argument("--test-fraction", type=float, default=0.2)
-    prep.add_argument("--validation-fraction", type=float, default=0.1)
+    prep.add_argument("--test-fraction", type=_number, default=0.2)
+    prep.add_argument("--validation-fraction", type=_number, default=0.1)
     prep.add_argument("--seed", type=_non_negative, default=42)
     prep.add_argument("--cutoff", help="global_temporal: ISO 8601 cutoff time")
     prep.add_argument("--predefined", help="predefined: the split's name in dataset.yaml (e.g. ua)")
@@ -214,8 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("dataset", nargs="?", default="kdq-catalog", help="dataset name or folder")
     train.add_argument("--split", default="cold_users",
                        choices=["random", "user_temporal", "global_temporal", "cold_users", "cold_items"])
-    train.add_argument("--test-fraction", type=float, default=0.2)
-    train.add_argument("--validation-fraction", type=float, default=0.1)
+    train.add_argument("--test-fraction", type=_number, default=0.2)
+    train.add_argument("--validation-fraction", type=_number, default=0.1)
     train.add_argument("--seed", type=_non_negative, default=42)
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="a LightFM parameter, e.g. no_components=64")
     train.add_argument("--k", type=_positive, default=10)
@@ -228,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--profile", required=True, help="YAML or JSON profile: user feature columns, optional seen")
     rec.add_argument("--k", type=_positive, default=10)
     rec.add_argument("--exclude", nargs="+", metavar="ITEM", help="item ids never to recommend")
-    rec.add_argument("--diversify", type=float, default=0.0, metavar="LAMBDA", help="MMR re-ranking, 0..1")
+    rec.add_argument("--diversify", type=_number, default=0.0, metavar="LAMBDA", help="MMR re-ranking, 0..1")
     rec.add_argument("--json", action="store_true", help="scores and every explanation term, as JSON")
     rec.add_argument("--lenient", action="store_true", help="ignore unknown profile values (with a warning)")
     rec.set_defaults(run=_recommend)
@@ -249,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     except KdqError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # read-only folder, disk full, permission denied: not a bug of the lab
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -44,17 +44,27 @@ def atomic_file(path: Path, mode: str = "w", encoding: str | None = "utf-8") -> 
     """Open a temporary sibling of ``path`` for writing; rename it over ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise naming(exc, path) from exc
     os.close(fd)
     os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; reports are shared and served
     try:
         with open(tmp, mode, encoding=None if "b" in mode else encoding) as handle:
             yield handle
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            raise naming(exc, path) from exc
         raise
+
+
+def naming(exc: OSError, path: Path) -> OSError:
+    """An error like ``exc`` (same class and cause) that names ``path``: the output the user asked for."""
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def current_umask() -> int:
@@ -149,12 +159,17 @@ def atomic_dir(path: Path, force: bool = False) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_orphans(path)
     tmp = _temp_sibling(path, "tmp")
-    tmp.mkdir()  # mode 0777 minus the umask
+    try:
+        tmp.mkdir()  # mode 0777 minus the umask
+    except OSError as exc:
+        raise naming(exc, path) from exc
     try:
         (tmp / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
         yield tmp
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            raise naming(exc, path) from exc
         raise
     _swap(tmp, path, force)
 

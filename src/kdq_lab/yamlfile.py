@@ -90,7 +90,7 @@ def describe_type(value: Any) -> str:
     """The YAML kind of ``value`` for messages: 'a string', 'an integer', 'a list', ..."""
     if value is None:
         return "null (no value)"
-    kinds = ((bool, "true/false"), (int, "an integer"), (float, "a number"), (str, "a string"),
+    kinds = ((bool, "true/false"), (int, "an integer"), (float, "a decimal number"), (str, "a string"),
              (list, "a list"), (dict, "a mapping"))
     return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
 

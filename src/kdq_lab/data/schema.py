@@ -386,7 +386,7 @@ class _SpecReader(YamlChecker):
             return None
         version = data.get("format_version", FORMAT_VERSION)
         if not isinstance(version, int) or isinstance(version, bool):
-            self.add(("format_version",), version, f"expected the number {FORMAT_VERSION}, {_found(version)}"
+            self.add(("format_version",), version, f"expected the integer {FORMAT_VERSION}, {_found(version)}"
                                                    + (" (write it without quotes)" if isinstance(version, str) else ""))
         elif version != FORMAT_VERSION:
             self.add(("format_version",), version, f"unsupported format version; this lab reads version {FORMAT_VERSION}")
