@@ -69,14 +69,16 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from kdq_lab.data.validate import validate_dataset
+    from kdq_lab.data.validate import check_dataset
     from kdq_lab.errors import format_problems
 
-    problems = validate_dataset(Path(args.dataset))
+    problems, warnings = check_dataset(Path(args.dataset))
+    if warnings:
+        print(format_problems(warnings, f"warning: {args.dataset}", "warning"), file=sys.stderr)
     if problems:
         print(format_problems(problems, f"invalid dataset {args.dataset}"), file=sys.stderr)
         return 2
-    print(f"{args.dataset}: valid")
+    print(f"{args.dataset}: valid" + (f" ({len(warnings)} warning(s) above)" if warnings else ""))
     return 0
 
 
