@@ -158,6 +158,7 @@ def _recommend(args: argparse.Namespace) -> int:
         print(json.dumps({"profile": args.profile, "model": str(folder), "k": args.k, "diversify": args.diversify,
                           "diversity_before": curation.diversity_before, "diversity_after": curation.diversity_after,
                           "ignored_values": [{"column": u.column, "value": u.value} for u in curation.unknown],
+                          "notes": curation.notes,
                           "items": items}, ensure_ascii=False, indent=2, default=float))
         return 0
     trained = model.provenance_
