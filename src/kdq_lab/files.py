@@ -122,9 +122,9 @@ def check_replaceable(path: Path, force: bool = False) -> None:
         return
     if path.is_dir() and (not any(path.iterdir()) or made_by_lab(path)):
         return
-    what = "a folder that kdq-lab did not make" if path.is_dir() else "not a folder"
+    what = f"a folder that kdq-lab did not make (no {MARKER} marker inside)" if path.is_dir() else "not a folder"
     raise FolderInUseError(
-        f"{path} already exists and is {what} (no {MARKER} marker inside); the lab replaces only folders it made. "
+        f"{path} already exists and is {what}; the lab replaces only folders it made. "
         f"Choose another output folder, move this one away, or pass --force (force=True) to replace it, "
         f"deleting everything in it")
 

@@ -192,21 +192,26 @@ def _check_times(name: str, frame: pd.DataFrame, column: str, spec: DatasetSpec,
     parsed = _parse_times(text, fmt)
     expected = "ISO 8601 date-time (e.g. 2025-03-01T09:30:00+09:00)" if fmt == "iso" else "Unix seconds"
     out.rows(name, frame, parsed.isna().to_numpy(), column, f"unparsable timestamp; expected {expected}")
-    readable = parsed.notna().to_numpy()
-    marked = text.str.contains(_ZONED).to_numpy(dtype=bool) if fmt == "iso" else None
-    naive = readable & ~marked if marked is not None else np.zeros(len(frame), dtype=bool)
-    zoned = readable & marked if marked is not None else naive
+    naive = zoned = np.zeros(len(frame), dtype=bool)
+    if fmt == "iso":
+        readable, marked = parsed.notna().to_numpy(), text.str.contains(_ZONED).to_numpy(dtype=bool)
+        naive, zoned = readable & ~marked, readable & marked
     if spec.timezone and naive.any():
         parsed = _localise(parsed, naive, spec.timezone)
         out.rows(name, frame, naive & parsed.isna().to_numpy(), column,
                  f"this local time is skipped or repeated in {spec.timezone} by a daylight-saving change; "
                  "write it with its offset")
     out.stamps.append(_StampColumn(name, column, frame, naive, zoned))
+    _check_future(name, frame, column, parsed, out)
+    return parsed
+
+
+def _check_future(name: str, frame: pd.DataFrame, column: str, parsed: pd.Series, out: _Collector) -> None:
+    """Warn about stamps later than now: the dataset declares no end, and the future has not happened yet."""
     now = pd.Timestamp.now(tz="UTC")
     out.rows(name, frame, (parsed > now).to_numpy(), column,
              f"timestamp in the future (after {now:%Y-%m-%d %H:%M} UTC, when this check ran); "
              "check the source's clock and time zone", warning=True)
-    return parsed
 
 
 def _check_zones(spec: DatasetSpec, out: _Collector) -> None:
