@@ -2,40 +2,199 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from kdq_lab.files import atomic_dir, atomic_file, stable_hash
+from kdq_lab import files
+from kdq_lab.files import (MARKER, FolderInUseError, atomic_dir, atomic_file, check_replaceable, made_by_lab,
+                           stable_hash, temp_owner)
 
 
 def test_atomic_dir_replaces_whole_or_not_at_all(tmp_path):
     target = tmp_path / "report"
-    target.mkdir()
-    (target / "old.txt").write_text("old")
+    with atomic_dir(target) as tmp:
+        (tmp / "old.txt").write_text("old")
     with atomic_dir(target) as tmp:
         (tmp / "new.txt").write_text("new")
         assert (target / "old.txt").exists()
-    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [MARKER, "new.txt"]
     with pytest.raises(RuntimeError):
         with atomic_dir(target) as tmp:
             (tmp / "half.txt").write_text("half")
             raise RuntimeError("crash")
-    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [MARKER, "new.txt"]
     assert not list(tmp_path.glob(".report.*"))
 
 
-def test_orphans_of_dead_writers_are_removed_but_live_ones_kept(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    orphan = tmp_path / f".report.{int(dead.stdout)}.abc.tmp"
-    live = tmp_path / f".report.{os.getpid()}.xyz.tmp"
+def _user_folder(path: Path, kind: str) -> dict[str, bytes]:
+    """Make something at ``path`` that the lab did not make; return what must survive."""
+    if kind == "file":
+        path.write_text("my notes")
+        return {path.name: path.read_bytes()}
+    target = path
+    if kind == "symlink":
+        target = path.parent / "real"
+        path.symlink_to(target, target_is_directory=True)
+    target.mkdir()
+    name = {"hidden": ".env", "subfolder": "photos/cat.jpg", "web-manifest": "manifest.json"}.get(kind, "thesis.tex")
+    (target / name).parent.mkdir(exist_ok=True)
+    (target / name).write_text('{"name": "my app", "icons": []}' if kind == "web-manifest" else "years of work")
+    return {str(p.relative_to(target)): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+
+
+def _content(path: Path) -> dict[str, bytes]:
+    if path.is_file():
+        return {path.name: path.read_bytes()}
+    base = path.resolve()
+    return {str(p.relative_to(base)): p.read_bytes() for p in base.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("kind", ["plain", "hidden", "subfolder", "web-manifest", "file", "symlink"])
+def test_a_folder_the_lab_did_not_make_is_never_replaced_unforced(kind, tmp_path):
+    target = tmp_path / "out"
+    before = _user_folder(target, kind)
+    with pytest.raises(FolderInUseError) as caught:
+        with atomic_dir(target) as tmp:
+            (tmp / "new.txt").write_text("new")
+    assert str(target) in str(caught.value) and "--force" in str(caught.value)
+    assert _content(target) == before
+    assert not list(tmp_path.glob(".out.*"))
+    with atomic_dir(target, force=True) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert target.is_dir() and not target.is_symlink()
+    assert sorted(p.name for p in target.iterdir()) == [MARKER, "new.txt"]
+    assert not list(tmp_path.glob(".out.*"))
+
+
+def test_an_empty_folder_may_be_replaced(tmp_path):
+    (tmp_path / "out").mkdir()
+    with atomic_dir(tmp_path / "out") as tmp:
+        (tmp / "a.txt").write_text("a")
+    assert (tmp_path / "out" / "a.txt").is_file()
+
+
+def test_a_foreign_folder_appearing_during_the_work_is_not_replaced(tmp_path):
+    target = tmp_path / "out"
+    with pytest.raises(FolderInUseError):
+        with atomic_dir(target) as tmp:
+            (tmp / "a.txt").write_text("a")
+            target.mkdir()
+            (target / "mine.txt").write_text("mine")
+    assert [p.name for p in target.iterdir()] == ["mine.txt"] and not list(tmp_path.glob(".out.*"))
+
+
+LEGACY = {
+    "split": ("manifest.json", {"format": 1, "split_id": "random-abc", "raw_hashes": {}, "split": {}}),
+    "report": ("manifest.json", {"experiment": "smoke", "steps": [], "resolved": {}, "status": "ok"}),
+    "catalog": ("ground_truth/params.json", {"generator_version": 2, "seed": 7, "scale": "tiny"}),
+    "model": ("model.json", {"format": 1, "kind": "lightfm", "item_ids": [], "config": {}}),
+    "train": ("summary.json", {"run": "lightfm", "split_id": "x", "metrics": {}}),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LEGACY))
+def test_lab_output_from_before_the_marker_is_recognised(kind, tmp_path):
+    name, content = LEGACY[kind]
+    target = tmp_path / "out"
+    (target / name).parent.mkdir(parents=True)
+    (target / name).write_text(json.dumps(content))
+    assert made_by_lab(target)
+    with atomic_dir(target) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert (target / "new.txt").is_file() and (target / MARKER).is_file()
+
+
+@pytest.mark.parametrize("name, text", [
+    ("manifest.json", json.dumps({"name": "pwa", "start_url": "/"})),
+    ("manifest.json", json.dumps({"split_id": "x"})),
+    ("manifest.json", "not json"),
+    ("manifest.json", json.dumps(["split_id", "raw_hashes", "split"])),
+    ("ground_truth/params.json", json.dumps({"seed": 7})),
+    ("model.json", json.dumps({"format": 1})),
+    (MARKER + "/inside", "a folder named like the marker is not the marker"),
+])
+def test_near_misses_are_not_lab_output(name, text, tmp_path):
+    target = tmp_path / "out"
+    (target / name).parent.mkdir(parents=True)
+    (target / name).write_text(text)
+    assert not made_by_lab(target)
+    with pytest.raises(FolderInUseError):
+        check_replaceable(target)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(proc.stdout)
+
+
+def test_temporary_names_parse_exactly(tmp_path):
+    host, pid = files._HOST, os.getpid()
+    with atomic_dir(tmp_path / "exp.123") as tmp:
+        assert temp_owner(tmp_path / "exp.123", tmp) == (host, pid)
+        assert temp_owner(tmp_path / "exp", tmp) is None, "another folder's temporary name never parses"
+
+
+@pytest.mark.parametrize("writing, live", [
+    ("exp", "exp.123"),                 # the bug: the digits after the name were read as a pid
+    ("exp", "exp.1"),
+    ("exp.1", "exp.1.2"),
+    ("exp", "exp.kdq-tmp-00000000-1-abcdef12"),
+    ("exp", "exp.kdq-old-00000000-1-abcdef12"),
+    ("a", "a.a"),
+    ("report", "report.99999999.x.tmp"),
+])
+def test_a_live_run_of_a_similarly_named_folder_is_never_touched(writing, live, tmp_path):
+    """Another process is writing ``live`` right now (its temporary folder exists); we write ``writing``."""
+    live_tmp = tmp_path / f".{live}.kdq-tmp-{files._HOST}-{os.getpid()}-0123abcd"
+    live_tmp.mkdir()
+    (live_tmp / "work.txt").write_text("in progress")
+    assert temp_owner(tmp_path / writing, live_tmp) is None
+    with atomic_dir(tmp_path / writing) as tmp:
+        (tmp / "x").write_text("x")
+    assert (live_tmp / "work.txt").read_text() == "in progress"
+
+
+@pytest.mark.parametrize("name, removed", [
+    (".report.kdq-tmp-{host}-{dead}-0123abcd", True),
+    (".report.kdq-old-{host}-{dead}-0123abcd", True),
+    (".report.kdq-tmp-{host}-{live}-0123abcd", False),        # its writer is alive
+    (".report.kdq-tmp-ffffffff-{dead}-0123abcd", False),      # written on another host: its pid says nothing here
+    (".report.kdq-tmp-{host}-{dead}-0123abcd.x", False),       # not exactly our name
+    (".report.x.kdq-tmp-{host}-{dead}-0123abcd", False),       # the temporary folder of 'report.x'
+    (".report.{dead}.abc.tmp", False),                        # old-style name: kept (if in doubt, keep it)
+    (".report.kdq-tmp-{host}-0-0123abcd", False),             # pid 0 is never a writer
+    (".report.kdq-tmp-{host}-99999999999-0123abcd", False),   # not a pid
+])
+def test_orphans_are_removed_only_when_their_owner_is_surely_gone(name, removed, tmp_path):
+    orphan = tmp_path / name.format(host=files._HOST, dead=_dead_pid(), live=os.getpid())
     orphan.mkdir()
-    live.mkdir()
     with atomic_dir(tmp_path / "report"):
         pass
-    assert not orphan.exists() and live.exists()
+    assert orphan.exists() != removed
+
+
+def test_a_failed_swap_puts_the_previous_folder_back(tmp_path, monkeypatch):
+    target = tmp_path / "out"
+    with atomic_dir(target) as tmp:
+        (tmp / "previous.txt").write_text("previous")
+    real_replace = os.replace
+
+    def failing(src, dst):
+        if Path(src).name.startswith(".out.kdq-tmp-"):
+            raise PermissionError(13, "Permission denied", str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(PermissionError):
+        with atomic_dir(target) as tmp:
+            (tmp / "new.txt").write_text("new")
+    assert (target / "previous.txt").read_text() == "previous"
+    assert not list(tmp_path.glob(".out.*"))
 
 
 def test_atomic_file_and_stable_hash(tmp_path):

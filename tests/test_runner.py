@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from kdq_lab.files import MARKER, MARKER_TEXT
 from kdq_lab.pipeline.runner import run_experiment
 from kdq_lab.pipeline.runs import SEGMENTS
 
@@ -124,7 +125,7 @@ def start(tmp_path: Path, out: Path) -> subprocess.Popen:
 def wait_for_runs(out: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if list(out.parent.glob(f".{out.name}.*.tmp/runs")):
+        if list(out.parent.glob(f".{out.name}.kdq-tmp-*/runs")):
             return
         assert proc.poll() is None, proc.stderr.read().decode()
         time.sleep(0.2)
@@ -133,6 +134,7 @@ def wait_for_runs(out: Path, proc: subprocess.Popen, timeout: float = 120) -> No
 
 def previous_report(out: Path) -> dict[str, bytes]:
     out.mkdir(parents=True)
+    (out / MARKER).write_text(MARKER_TEXT, encoding="utf-8")  # a report the lab made
     (out / "index.html").write_text("<p>previous report</p>", encoding="utf-8")
     (out / "comparison.csv").write_text("run,split\nold,old\n", encoding="utf-8")
     return {p.name: p.read_bytes() for p in out.iterdir()}
@@ -149,4 +151,4 @@ def test_an_interrupted_run_leaves_the_previous_report_intact(tmp_path, signum):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     if signum == signal.SIGINT:
         assert proc.returncode == 130
-        assert not list(out.parent.glob(f".{out.name}.*.tmp")), "a clean interrupt removes its temporary folder"
+        assert not list(out.parent.glob(f".{out.name}.kdq-*")), "a clean interrupt removes its temporary folder"

@@ -3,33 +3,59 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from pathlib import Path
+from typing import Callable
 
 from kdq_lab.config import DEFAULT_SEED, Paths
 from kdq_lab.errors import KdqError
-from kdq_lab.files import atomic_dir
+from kdq_lab.files import atomic_dir, check_replaceable
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, not {text}")
+FORCE_HELP = "replace --out even if it is a non-empty folder that kdq-lab did not make (its content is deleted)"
+
+
+def _integer(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``low``, with a message saying so."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, not {text!r}")
+        return value
+
+    return parse
+
+
+def _number(text: str) -> float:
+    """An argparse type: a finite number, with a message saying so."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}")
     return value
 
 
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {text}")
-    return value
+_positive, _non_negative = _integer(1), _integer(0)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line: the path(s) and the cause, e.g. ``/data/out: Permission denied``."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    return f"{paths or '(no path given)'}: {exc.strerror or exc}"
 
 
 def _generate(args: argparse.Namespace) -> int:
     from kdq_lab.data.catalog import generate_catalog
 
-    out = generate_catalog(Path(args.out), scale=args.scale, seed=args.seed)
+    out = generate_catalog(Path(args.out), scale=args.scale, seed=args.seed, force=args.force)
     print(f"wrote {out}")
     return 0
 
@@ -37,20 +63,22 @@ def _generate(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from kdq_lab.data.movielens import import_movielens
 
-    out = import_movielens(Path(args.src), Path(args.out))
+    out = import_movielens(Path(args.src), Path(args.out), force=args.force)
     print(f"wrote {out}")
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from kdq_lab.data.validate import validate_dataset
+    from kdq_lab.data.validate import check_dataset
     from kdq_lab.errors import format_problems
 
-    problems = validate_dataset(Path(args.dataset))
+    problems, warnings = check_dataset(Path(args.dataset))
+    if warnings:
+        print(format_problems(warnings, f"warning: {args.dataset}", "warning"), file=sys.stderr)
     if problems:
         print(format_problems(problems, f"invalid dataset {args.dataset}"), file=sys.stderr)
         return 2
-    print(f"{args.dataset}: valid")
+    print(f"{args.dataset}: valid" + (f" ({len(warnings)} warning(s) above)" if warnings else ""))
     return 0
 
 
@@ -75,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.dataset:
         overrides.append(f"dataset={args.dataset}")
     outcome = run_experiment(Path(args.experiment), jobs=args.jobs, only=args.only, overrides=overrides,
-                             out=Path(args.out) if args.out else None)
+                             out=Path(args.out) if args.out else None, force=args.force)
     for failure in outcome.failed:
         print(f"failed: {failure}", file=sys.stderr)
     print(f"report: {outcome.index} ({outcome.seconds:.0f} s"
@@ -89,12 +117,13 @@ def _train(args: argparse.Namespace) -> int:
 
     params = dict(parse_assignment(item) for item in args.set or [])
     paths = Paths.default()
+    out = Path(args.out) if args.out else paths.reports / "models" / f"{Path(args.dataset).name}__{args.split}__lightfm"
+    check_replaceable(out, args.force)  # before training, not after
     split = {"kind": args.split, "test_fraction": args.test_fraction, "validation_fraction": args.validation_fraction,
              "seed": args.seed}
     result = train_and_evaluate(args.dataset, split, "lightfm", params, ks=[args.k], run_name="lightfm",
                                 split_name=args.split, paths=paths)
-    out = Path(args.out) if args.out else paths.reports / "models" / f"{Path(args.dataset).name}__{args.split}__lightfm"
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, args.force) as tmp:
         save_run(result, tmp)
     metrics = result.summary.pooled["all"]
     for metric in (f"precision@{args.k}", f"ndcg@{args.k}", "auc"):
@@ -129,6 +158,7 @@ def _recommend(args: argparse.Namespace) -> int:
         print(json.dumps({"profile": args.profile, "model": str(folder), "k": args.k, "diversify": args.diversify,
                           "diversity_before": curation.diversity_before, "diversity_after": curation.diversity_after,
                           "ignored_values": [{"column": u.column, "value": u.value} for u in curation.unknown],
+                          "notes": curation.notes,
                           "items": items}, ensure_ascii=False, indent=2, default=float))
         return 0
     trained = model.provenance_
@@ -168,12 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--scale", choices=["tiny", "small", "default", "large"], default="default")
     generate.add_argument("--seed", type=_non_negative, default=DEFAULT_SEED)
     generate.add_argument("--out", required=True, help="dataset folder to write (replaced whole)")
+    generate.add_argument("--force", action="store_true", help=FORCE_HELP)
     generate.set_defaults(run=_generate)
 
     importer = commands.add_parser("import", help="convert a public dataset into the data contract")
     importer.add_argument("kind", choices=["movielens"], help="source format (MovieLens-100k folder)")
     importer.add_argument("src", help="folder with u.data, u.user, u.item, u.genre, ...")
     importer.add_argument("--out", required=True, help="dataset folder to write (replaced whole)")
+    importer.add_argument("--force", action="store_true", help=FORCE_HELP)
     importer.set_defaults(run=_import)
 
     validate = commands.add_parser("validate", help="check a dataset folder against its dataset.yaml")
@@ -184,8 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("dataset", help="dataset folder, a name under data/raw/, or a built-in name")
     prep.add_argument("--split", default="user_temporal",
                       choices=["random", "user_temporal", "global_temporal", "cold_users", "cold_items", "predefined"])
-    prep.add_argument("--test-fraction", type=float, default=0.2)
-    prep.add_argument("--validation-fraction", type=float, default=0.1)
+    prep.add_argument("--test-fraction", type=_number, default=0.2)
+    prep.add_argument("--validation-fraction", type=_number, default=0.1)
     prep.add_argument("--seed", type=_non_negative, default=42)
     prep.add_argument("--cutoff", help="global_temporal: ISO 8601 cutoff time")
     prep.add_argument("--predefined", help="predefined: the split's name in dataset.yaml (e.g. ua)")
@@ -201,18 +233,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a YAML key, e.g. --set runs.lightfm_ids.params.epochs=5; repeatable")
     run.add_argument("--dataset", help="run on this dataset instead of the experiment's")
     run.add_argument("--out", help="report folder (default reports/<experiment>/)")
+    run.add_argument("--force", action="store_true", help=FORCE_HELP)
     run.set_defaults(run=_run)
 
     train = commands.add_parser("train", help="train, evaluate and save a LightFM hybrid (for `recommend`)")
     train.add_argument("dataset", nargs="?", default="kdq-catalog", help="dataset name or folder")
     train.add_argument("--split", default="cold_users",
                        choices=["random", "user_temporal", "global_temporal", "cold_users", "cold_items"])
-    train.add_argument("--test-fraction", type=float, default=0.2)
-    train.add_argument("--validation-fraction", type=float, default=0.1)
+    train.add_argument("--test-fraction", type=_number, default=0.2)
+    train.add_argument("--validation-fraction", type=_number, default=0.1)
     train.add_argument("--seed", type=_non_negative, default=42)
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="a LightFM parameter, e.g. no_components=64")
     train.add_argument("--k", type=_positive, default=10)
     train.add_argument("--out", help="run folder (default reports/models/<dataset>__<split>__lightfm/)")
+    train.add_argument("--force", action="store_true", help=FORCE_HELP)
     train.set_defaults(run=_train)
 
     rec = commands.add_parser("recommend", help="curate items for a new user's profile, with reasons")
@@ -220,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--profile", required=True, help="YAML or JSON profile: user feature columns, optional seen")
     rec.add_argument("--k", type=_positive, default=10)
     rec.add_argument("--exclude", nargs="+", metavar="ITEM", help="item ids never to recommend")
-    rec.add_argument("--diversify", type=float, default=0.0, metavar="LAMBDA", help="MMR re-ranking, 0..1")
+    rec.add_argument("--diversify", type=_number, default=0.0, metavar="LAMBDA", help="MMR re-ranking, 0..1")
     rec.add_argument("--json", action="store_true", help="scores and every explanation term, as JSON")
     rec.add_argument("--lenient", action="store_true", help="ignore unknown profile values (with a warning)")
     rec.set_defaults(run=_recommend)
@@ -241,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     except KdqError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # read-only folder, disk full, permission denied: not a bug of the lab
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -32,7 +32,7 @@ from kdq_lab.evaluation.beyond import intra_list_diversity, ndcg_of_lists
 from kdq_lab.linalg import unit_rows
 from kdq_lab.explain import Explanation, explain
 from kdq_lab.models.lightfm import LightFMHybrid
-from kdq_lab.yamlfile import YamlDocument
+from kdq_lab.yamlfile import YamlDocument, scalar_texts
 
 SEEN = "seen"
 SHOWN_COLUMNS = ("title", "title_en", "content_type", "topics", "difficulty", "genres")
@@ -49,13 +49,28 @@ class Profile:
 
 
 def read_profile(path: Path) -> Profile:
-    """Read a profile file (YAML or JSON); errors name the file, line and key."""
+    """Read a profile file (YAML or JSON); errors name the file, line and key.
+
+    Values and ids are read as written: ``seen: [007, 0x1F]`` gives the ids ``'007'`` and
+    ``'0x1F'``, not the numbers YAML would make of them. An empty file is an empty profile.
+    """
     document = YamlDocument.from_path(Path(path), "profile file")
-    return profile_from_dict(document.data, document)
+    return profile_from_dict({} if document.data is None else document.data, document)
+
+
+def _texts(value: Any, key: str, document: YamlDocument | None) -> list[str] | None:
+    """The values under ``key`` as text: the source spelling from a document, else plain values' ``str``."""
+    node = document.node((key,)) if document is not None else None
+    if node is not None:
+        return scalar_texts(node)
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in items):
+        return None
+    return [str(v) for v in items]
 
 
 def profile_from_dict(data: Any, document: YamlDocument | None = None) -> Profile:
-    """A profile from a mapping (as in a profile file)."""
+    """A profile from a mapping (as in a profile file, whose ``document`` gives lines and spellings)."""
     where = document or YamlDocument("{}", "profile")
 
     def fail(key: tuple[str, ...], value: Any, message: str) -> DataError:
@@ -67,15 +82,15 @@ def profile_from_dict(data: Any, document: YamlDocument | None = None) -> Profil
     for column, value in data.items():
         if column == SEEN:
             continue
-        items = value if isinstance(value, list) else [value]
-        if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in items):
+        texts = _texts(value, str(column), document)
+        if texts is None:
             raise fail((str(column),), value, "expected a value or a list of values")
-        values[str(column)] = [str(v) for v in items if str(v) != ""]
+        values[str(column)] = [t for t in texts if t != ""]
     seen = data.get(SEEN) or []
-    if not isinstance(seen, list):
+    if not isinstance(seen, list) or (ids := _texts(seen, SEEN, document)) is None:
         raise fail((SEEN,), seen, "expected a list of item ids")
     lines = {column: line for column in values if (line := where.line((column,))) is not None}
-    return Profile(values, tuple(str(s) for s in seen), where.filename, lines)
+    return Profile(values, tuple(ids), where.filename, lines)
 
 
 def _allowed(vocab: FeatureVocabulary) -> dict[str, list[str]]:
@@ -102,6 +117,12 @@ def check_profile(profile: Profile, vocab: FeatureVocabulary, lenient: bool = Fa
             continue
         if column in vocab.multi_valued:
             values = [part for v in values for part in v.split(vocab.separator) if part]
+        repeated = pd.Index(values)[pd.Index(values).duplicated()].unique()
+        if len(repeated):
+            problems.append(Problem(profile.source, profile.lines.get(column), column, ", ".join(repeated),
+                                    "the same value is listed twice; a dataset cell may hold each value once "
+                                    "(a repeat would count it double)", "key"))
+            continue
         if column in categorical and len(values) > 1:
             problems.append(Problem(profile.source, profile.lines.get(column), column, ", ".join(values),
                                     "a categorical column takes one value", "key"))
@@ -189,15 +210,22 @@ def _ranked(scores: np.ndarray, n: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- recommending
 
 
+#: Said (as a warning and in :attr:`Curation.notes`) when no profile value reaches the model.
+EMPTY_PROFILE_NOTE = ("the profile gives no feature value this model uses, so the list is ranked by item "
+                      "popularity alone (the model's item biases), not personalised; add occupations, interests "
+                      "or goals to personalise it")
+
+
 @dataclass
 class Curation:
-    """A curated list for one profile, with explanations."""
+    """A curated list for one profile, with explanations and notes on how to read it."""
 
     items: pd.DataFrame
     explanations: list[Explanation]
     diversity_before: float
     diversity_after: float
     unknown: list[UnknownValue] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def item_content(model: LightFMHybrid, items: pd.DataFrame) -> sp.csr_matrix:
@@ -242,6 +270,9 @@ def recommend(model: LightFMHybrid, profile: Profile, *, k: int = 10, exclude: t
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         row, _ = model.encode(profile_frame(profile, model.user_vocab_))
+    notes = [] if row.nnz else [EMPTY_PROFILE_NOTE]
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
     scores = model.score_rows(row)[0].astype(np.float64)
     blocked = [*profile.seen, *exclude]
     position = model.item_ids_.get_indexer(blocked)
@@ -262,7 +293,7 @@ def recommend(model: LightFMHybrid, profile: Profile, *, k: int = 10, exclude: t
     table["reasons"] = [e.reasons(3) for e in explanations]
     return Curation(table.reset_index(drop=True), explanations,
                     float(intra_list_diversity(plain, content)[0]), float(intra_list_diversity(chosen, content)[0]),
-                    unknown)
+                    unknown, notes)
 
 
 # ----------------------------------------------------------------------------- studies on a split

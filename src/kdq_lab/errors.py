@@ -46,10 +46,10 @@ class DataError(KdqError):
         super().__init__(format_problems(self.problems, heading))
 
 
-def format_problems(problems: list[Problem], heading: str) -> str:
-    """Render problems grouped by file, at most ``PROBLEMS_SHOWN_PER_FILE`` each."""
+def format_problems(problems: list[Problem], heading: str, noun: str = "problem") -> str:
+    """Render problems (or warnings: ``noun``) grouped by file, at most ``PROBLEMS_SHOWN_PER_FILE`` each."""
     per_file = Counter(p.file for p in problems)
-    lines = [f"{heading}: {len(problems)} problem(s)"]
+    lines = [f"{heading}: {len(problems)} {noun}(s)"]
     shown: Counter[str] = Counter()
     for problem in problems:
         if shown[problem.file] < PROBLEMS_SHOWN_PER_FILE:
@@ -57,5 +57,5 @@ def format_problems(problems: list[Problem], heading: str) -> str:
         shown[problem.file] += 1
     for file, total in per_file.items():
         if total > PROBLEMS_SHOWN_PER_FILE:
-            lines.append(f"  {file}: ... and {total - PROBLEMS_SHOWN_PER_FILE} more problem(s) not shown")
+            lines.append(f"  {file}: ... and {total - PROBLEMS_SHOWN_PER_FILE} more {noun}(s) not shown")
     return "\n".join(lines)

@@ -1,4 +1,13 @@
-"""YAML read with ``safe_load`` plus the line of every key, for errors that point at the right line."""
+"""YAML read with ``safe_load`` plus the line of every key, for errors that point at the right line.
+
+Every YAML the lab reads (``dataset.yaml``, experiment files, profiles, ``--set`` values) goes
+through :func:`compose`, which refuses two things PyYAML accepts silently:
+
+* aliases (``*name``): an alias bomb ("billion laughs") expands exponentially in whatever walks
+  the data afterwards, and the lab's files never need them, so every alias is refused;
+* duplicate mapping keys: PyYAML keeps the last one, so an edit near the top of a file could be
+  overridden without notice.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +18,89 @@ import yaml
 
 from kdq_lab.errors import DataError, KdqError, Problem
 
+NULL_TAG = "tag:yaml.org,2002:null"
+
+
+class _Refused(yaml.YAMLError):
+    """A YAML construct the lab does not accept, with the line it is on."""
+
+    def __init__(self, line: int, key: str | None, value: str | None, message: str):
+        super().__init__(message)
+        self.line, self.key, self.value, self.message = line, key, value, message
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``SafeLoader`` that refuses aliases while composing (before anything expands)."""
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _Refused(event.start_mark.line + 1, None, f"*{event.anchor}",
+                           "YAML aliases are not allowed in kdq-lab files (they can expand without bound): "
+                           "write the value out in full")
+        return super().compose_node(parent, index)
+
+
+def _duplicate_keys(node: yaml.Node | None) -> None:
+    """Raise :class:`_Refused` at the second occurrence of a key in any mapping of the tree.
+
+    Keys are compared as YAML reads them, so ``1`` and ``01`` (both the integer 1) are the same key.
+    """
+    constructor = yaml.constructor.SafeConstructor()
+    stack = [node] if node is not None else []
+    while stack:
+        current = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode):
+                    read = constructor.construct_object(key)
+                    identity, line = (type(read), read), key.start_mark.line + 1
+                    if identity in first:
+                        raise _Refused(line, key.value, None, f"duplicate key (first on line {first[identity]}); "
+                                                              "YAML would silently keep only the last one")
+                    first[identity] = line
+                stack += [key, value]
+        elif isinstance(current, yaml.SequenceNode):
+            stack += current.value
+
+
+def compose(text: str, filename: str) -> tuple[yaml.Node | None, Any]:
+    """Parse ``text`` safely: (node tree, data). Aliases and duplicate keys are a :class:`DataError`."""
+    loader = _StrictLoader(text)
+    try:
+        root = loader.get_single_node()
+        _duplicate_keys(root)
+        data = loader.construct_document(root) if root is not None else None
+    except _Refused as exc:
+        raise DataError([Problem(filename, exc.line, exc.key, exc.value, exc.message, "key")],
+                        heading=f"invalid {filename}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise DataError([Problem(filename, line, None, None, f"malformed YAML: {reason}")],
+                        heading=f"invalid {filename}") from None
+    finally:
+        loader.dispose()
+    return root, data
+
+
+def describe_type(value: Any) -> str:
+    """The YAML kind of ``value`` for messages: 'a string', 'an integer', 'a list', ..."""
+    if value is None:
+        return "null (no value)"
+    kinds = ((bool, "true/false"), (int, "an integer"), (float, "a decimal number"), (str, "a string"),
+             (list, "a list"), (dict, "a mapping"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
+
 
 class YamlDocument:
     """Parsed YAML data and a lookup from key paths to line numbers."""
 
     def __init__(self, text: str, filename: str):
         self.filename = filename
-        try:
-            self.root = yaml.compose(text, Loader=yaml.SafeLoader)
-            self.data: Any = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else None
-            reason = getattr(exc, "problem", None) or str(exc)
-            raise DataError([Problem(filename, line, None, None, f"malformed YAML: {reason}")],
-                            heading=f"invalid {filename}") from None
+        self.root, self.data = compose(text, filename)
 
     @classmethod
     def from_path(cls, path: Path, what: str = "file") -> "YamlDocument":
@@ -38,6 +115,15 @@ class YamlDocument:
             raise DataError([Problem(str(path), line, None, None, f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x}); "
                                      "save the file as UTF-8")], heading=f"invalid {what} {path}") from None
         return cls(text, str(path))
+
+    def node(self, path: tuple[str, ...]) -> yaml.Node | None:
+        """The value node at ``path`` (``None`` if a key is missing)."""
+        node = self.root
+        for key in path:
+            if not isinstance(node, yaml.MappingNode):
+                return None
+            node = next((value for key_node, value in node.value if key_node.value == key), None)
+        return node
 
     def line(self, path: tuple[str, ...]) -> int | None:
         """Line (1-based) of the deepest key of ``path`` found in the document."""
@@ -58,6 +144,18 @@ class YamlDocument:
         return Problem(self.filename, self.line(path), ".".join(path) or None, shown, message, "key")
 
 
+def scalar_texts(node: yaml.Node | None) -> list[str] | None:
+    """The source text of a scalar, or of each scalar of a flat list (nulls skipped); ``None`` otherwise.
+
+    Plain scalars keep their spelling: ``007`` stays ``'007'`` and ``0x1F`` stays ``'0x1F'``,
+    where YAML would turn them into the integers 7 and 31.
+    """
+    nodes = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    if not all(isinstance(n, yaml.ScalarNode) for n in nodes):
+        return None
+    return [n.value for n in nodes if n.tag != NULL_TAG]
+
+
 class YamlChecker:
     """Collects problems about a YAML document, each pointing at the offending key's line."""
 
@@ -71,7 +169,7 @@ class YamlChecker:
     def mapping(self, data: Any, path: tuple[str, ...], allowed: set[str], required: set[str] = frozenset()) -> dict:
         """``data`` if it is a mapping (else ``{}``), reporting unknown and missing keys."""
         if not isinstance(data, dict):
-            self.add(path, data, "expected a mapping (key: value lines)")
+            self.add(path, data, f"expected a mapping (key: value lines), found {describe_type(data)}")
             return {}
         for key in data:
             if key not in allowed:
@@ -87,6 +185,9 @@ def parse_assignment(item: str, flag: str = "--set") -> tuple[str, Any]:
     if not sep or not key.strip():
         raise KdqError(f"{flag} {item!r}: expected key=value, e.g. {flag} epochs=5")
     try:
-        return key.strip(), yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise KdqError(f"{flag} {item!r}: the value is not valid YAML") from None
+        return key.strip(), compose(text, f"{flag} {key.strip()}")[1]
+    except DataError as exc:
+        reason = exc.problems[0].message
+        if reason.startswith("malformed YAML"):
+            reason = "the value is not valid YAML"
+        raise KdqError(f"{flag} {item!r}: {reason}") from None

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from kdq_lab.data import catalog_vocab as V
 from kdq_lab.data.schema import DatasetSpec, EntitySpec, InteractionSpec, NumericFeature, write_spec
 from kdq_lab.files import atomic_dir
+from kdq_lab.names import check_name
 
 START = np.datetime64("2024-02-29T15:00:00", "s")  # 2024-03-01 00:00 KST, KDQ's launch
 END = np.datetime64("2026-10-31T14:59:59", "s")    # 2026-10-31 23:59:59 KST, the snapshot
@@ -563,19 +564,21 @@ def _user_truth(users: pd.DataFrame, up: dict[str, np.ndarray]) -> pd.DataFrame:
 
 
 def generate_catalog(out: Path, scale: str = "default", seed: int = 7, name: str | None = None,
-                     progress: bool = True) -> Path:
+                     progress: bool = True, force: bool = False) -> Path:
     """Write a KDQ catalog dataset (CSV files, ``dataset.yaml``, ground truth) into ``out``.
 
     The same ``scale`` and ``seed`` give byte-identical files. Users are generated in
-    chunks of ``Scale.chunk_users``, so memory stays bounded at every scale.
+    chunks of ``Scale.chunk_users``, so memory stays bounded at every scale. An existing
+    ``out`` is replaced only if the lab made it, unless ``force``.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     size = SCALES[scale]
     out = Path(out)
+    name = check_name(name or out.name, "dataset name (by default the output folder's name)")
     seeds = np.random.SeedSequence([seed, 20251125])
     item_seed, *chunk_seeds = seeds.spawn(1 + -(-size.users // size.chunk_users))
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, force) as tmp:
         items, item_params = _make_items(size.items, np.random.default_rng(item_seed))
         items.to_csv(tmp / "items.csv", index=False)
         sampler = _ItemSampler(item_params)
@@ -604,5 +607,5 @@ def generate_catalog(out: Path, scale: str = "default", seed: int = 7, name: str
             "drift_per_year": DRIFT.tolist(), "snapshot": str(END + KST) + "+09:00", "seed": seed, "scale": scale,
             "generator_version": GENERATOR_VERSION,
         }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        write_spec(catalog_spec(name or out.name), tmp)
+        write_spec(catalog_spec(name), tmp)
     return out

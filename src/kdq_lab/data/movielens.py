@@ -19,7 +19,8 @@ import pandas as pd
 from kdq_lab.data.schema import DatasetSpec, EntitySpec, InteractionSpec, NumericFeature, write_spec
 from kdq_lab.data.validate import load_dataset
 from kdq_lab.errors import DataError, Problem
-from kdq_lab.files import atomic_dir
+from kdq_lab.files import atomic_dir, check_replaceable
+from kdq_lab.names import check_name
 
 AGE_EDGES = (0, 18, 25, 35, 45, 50, 56, 200)
 AGE_BANDS = ("Under 18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+")
@@ -88,12 +89,15 @@ def _ratings(src: Path, name: str, problems: list[Problem]) -> pd.DataFrame:
     return frame
 
 
-def import_movielens(src: Path, out: Path, name: str | None = None) -> Path:
+def import_movielens(src: Path, out: Path, name: str | None = None, force: bool = False) -> Path:
     """Convert the ml-100k folder ``src`` into a contract dataset at ``out``.
 
     The result is validated before it replaces ``out``; on any problem nothing is written.
+    An existing ``out`` is replaced only if the lab made it, unless ``force``.
     """
     src, out = Path(src), Path(out)
+    name = check_name(name or out.name, "dataset name (by default the output folder's name)")
+    check_replaceable(out, force)
     problems: list[Problem] = []
     ratings = _ratings(src, "u.data", problems)
     users = _read(src, "u.user", "|", ["user_id", "age", "gender", "occupation", "zip_code"])
@@ -125,7 +129,7 @@ def import_movielens(src: Path, out: Path, name: str | None = None) -> Path:
         has = flags[:, column]
         genre_text[has] = np.where(genre_text[has] == "", genre, genre_text[has] + "|" + genre)
     age = users["age"].astype(int)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, force) as tmp:
         pd.DataFrame({
             "user_id": users["user_id"],
             "age": age,
@@ -148,6 +152,6 @@ def import_movielens(src: Path, out: Path, name: str | None = None) -> Path:
             (tmp / "splits").mkdir()
             for split, frame in splits.items():
                 frame.to_csv(tmp / "splits" / f"{split}.csv", index=False)
-        write_spec(movielens_spec(name or out.name, tuple(splits)), tmp)
+        write_spec(movielens_spec(name, tuple(splits)), tmp)
         load_dataset(tmp)
     return out

@@ -9,6 +9,7 @@ from kdq_lab.config import DEFAULT_SEED, Paths
 from kdq_lab.data.catalog import GENERATOR_VERSION, catalog_spec, generate_catalog
 from kdq_lab.data.schema import SPEC_FILE, DatasetSpec, read_spec
 from kdq_lab.errors import KdqError
+from kdq_lab.names import RULE, name_problem
 
 #: Built-in datasets: name -> (scale, seed). ``kdq-catalog`` is the lab's default.
 BUILTIN: dict[str, tuple[str, int]] = {
@@ -27,20 +28,34 @@ def _generated_version(folder: Path) -> int | None:
         return None
 
 
+def _given_folder(name_or_path: str | Path) -> Path | None:
+    """The argument as a dataset folder (one holding ``dataset.yaml``), unless it is a built-in name."""
+    candidate = Path(name_or_path)
+    return candidate if str(name_or_path) not in BUILTIN and (candidate / SPEC_FILE).is_file() else None
+
+
+def _named_folder(name: str, paths: Paths) -> Path | None:
+    """``data/raw/<name>`` for a safe name; ``None`` for anything else (never joined onto data/raw)."""
+    return paths.raw / name if name_problem(name) is None else None
+
+
 def dataset_exists(name_or_path: str | Path, paths: Paths | None = None) -> bool:
     """Whether :func:`resolve_dataset` can find (or generate) this dataset."""
     paths = paths or Paths.default()
-    return (str(name_or_path) in BUILTIN or (Path(name_or_path) / SPEC_FILE).is_file()
-            or (paths.raw / str(name_or_path) / SPEC_FILE).is_file())
+    named = _named_folder(str(name_or_path), paths)
+    return (str(name_or_path) in BUILTIN or _given_folder(name_or_path) is not None
+            or (named is not None and (named / SPEC_FILE).is_file()))
 
 
 def dataset_spec(name_or_path: str | Path, paths: Paths | None = None) -> DatasetSpec | None:
     """The ``dataset.yaml`` of a dataset, without generating anything (``None`` if not found)."""
     paths = paths or Paths.default()
-    for folder in (Path(name_or_path), paths.raw / str(name_or_path)):
-        if (folder / SPEC_FILE).is_file() and str(name_or_path) not in BUILTIN:
+    if str(name_or_path) in BUILTIN:
+        return catalog_spec(str(name_or_path))
+    for folder in (_given_folder(name_or_path), _named_folder(str(name_or_path), paths)):
+        if folder is not None and (folder / SPEC_FILE).is_file():
             return read_spec(folder)
-    return catalog_spec(str(name_or_path)) if str(name_or_path) in BUILTIN else None
+    return None
 
 
 def resolve_dataset(name_or_path: str | Path, paths: Paths | None = None, progress: bool = True) -> Path:
@@ -51,10 +66,13 @@ def resolve_dataset(name_or_path: str | Path, paths: Paths | None = None, progre
     generate is never overwritten.
     """
     paths = paths or Paths.default()
-    candidate = Path(name_or_path)
-    if (candidate / SPEC_FILE).is_file() and str(name_or_path) not in BUILTIN:
-        return candidate
-    folder = paths.raw / str(name_or_path)
+    given = _given_folder(name_or_path)
+    if given is not None:
+        return given
+    folder = _named_folder(str(name_or_path), paths)
+    if folder is None:
+        raise KdqError(f"no dataset {str(name_or_path)!r}: not a folder with {SPEC_FILE}, and not a dataset name "
+                       f"under {paths.raw} (a name uses {RULE})")
     if str(name_or_path) in BUILTIN:
         version = _generated_version(folder)
         if folder.exists() and version is None:

@@ -6,14 +6,18 @@ A dataset is a folder with ``users.csv``, ``items.csv``, ``interactions.csv`` an
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import cache
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Literal
+from zoneinfo import available_timezones
 
 import yaml
 
 from kdq_lab.errors import DataError, Problem
-from kdq_lab.yamlfile import YamlChecker, YamlDocument
+from kdq_lab.names import name_problem
+from kdq_lab.yamlfile import YamlChecker, YamlDocument, describe_type
 
 SPEC_FILE = "dataset.yaml"
 FORMAT_VERSION = 1
@@ -94,6 +98,8 @@ class DatasetSpec:
     predefined_splits: dict[str, str] = field(default_factory=dict)
     ground_truth: str | None = None
     format_version: int = FORMAT_VERSION
+    #: IANA zone of ISO timestamps written without an offset (``None``: every stamp must carry one)
+    timezone: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The YAML form (inverse of :func:`parse_spec`)."""
@@ -116,11 +122,13 @@ class DatasetSpec:
             }
 
         i = self.interactions
+        zone = {"timezone": self.timezone} if self.timezone else {}
         return {
             "format_version": self.format_version,
             "name": self.name,
             "title": self.title,
             "timestamp_format": self.timestamp_format,
+            **zone,
             "multi_value_separator": self.separator,
             "users": entity(self.users),
             "items": entity(self.items),
@@ -149,16 +157,19 @@ def write_spec(spec: DatasetSpec, folder: Path) -> None:
 
 
 def read_spec(folder: Path) -> DatasetSpec:
-    """Read and check ``folder/dataset.yaml``; raise :class:`DataError` listing every problem."""
+    """Read and check ``folder/dataset.yaml``; raise :class:`DataError` listing every problem.
+
+    Declared files must resolve inside ``folder`` (symbolic links included).
+    """
     path = Path(folder) / SPEC_FILE
     if not path.is_file():
         raise DataError([Problem(str(path), None, None, None, "missing file: every dataset needs a dataset.yaml")])
     document = YamlDocument.from_path(path, SPEC_FILE)
-    return _parse(document)
+    return _parse(document, Path(folder))
 
 
-def _parse(document: YamlDocument) -> DatasetSpec:
-    reader = _SpecReader(document)
+def _parse(document: YamlDocument, folder: Path | None = None) -> DatasetSpec:
+    reader = _SpecReader(document, folder)
     spec = reader.dataset(document.data)
     if reader.problems:
         raise DataError(reader.problems, heading=f"invalid {SPEC_FILE}")
@@ -167,12 +178,46 @@ def _parse(document: YamlDocument) -> DatasetSpec:
 
 
 def parse_spec(text: str, filename: str = SPEC_FILE) -> DatasetSpec:
-    """Parse the text of a ``dataset.yaml``; raise :class:`DataError` listing every problem."""
+    """Parse the text of a ``dataset.yaml``; raise :class:`DataError` listing every problem.
+
+    Without a folder, declared paths are only checked as written (relative, no ``..``).
+    """
     return _parse(YamlDocument(text, filename))
 
 
+def path_problem(value: str, folder: Path | None = None) -> str | None:
+    """Why ``value`` is not a path inside the dataset ``folder``, or ``None`` if it is."""
+    if "\0" in value:
+        return "a path may not contain a NUL character"
+    posix, windows = PurePosixPath(value), PureWindowsPath(value)
+    if posix.is_absolute() or windows.drive or windows.root:
+        return "expected a path relative to the dataset folder, not an absolute path"
+    if ".." in posix.parts or ".." in windows.parts:
+        return "expected a path inside the dataset folder: '..' is not allowed"
+    if folder is not None:
+        base = Path(folder).resolve()
+        target = (base / value).resolve()
+        if not target.is_relative_to(base):
+            return f"resolves outside the dataset folder (through a symbolic link) to {target}"
+    return None
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def zone_problem(value: str) -> str | None:
+    """Why ``value`` is not an IANA time zone name, or ``None`` if it is."""
+    if value in _zones():
+        return None
+    close = difflib.get_close_matches(value, sorted(_zones()), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"not a time zone name; {hint}expected an IANA name like Asia/Seoul, Europe/Berlin or UTC"
+
+
 _TOP_KEYS = {
-    "format_version", "name", "title", "timestamp_format", "multi_value_separator",
+    "format_version", "name", "title", "timestamp_format", "timezone", "multi_value_separator",
     "users", "items", "interactions", "predefined_splits", "ground_truth",
 }
 _ENTITY_KEYS = {"file", "id", "timestamp", "features", "text", "labels"}
@@ -183,29 +228,58 @@ _INTERACTION_KEYS = {
 }
 
 
+def _found(value: Any) -> str:
+    """``found a string`` etc., for messages about a value of the wrong type."""
+    return "found an empty string" if value == "" else f"found {describe_type(value)}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 class _SpecReader(YamlChecker):
     """Walks the parsed ``dataset.yaml``, collecting problems that point at the offending line."""
+
+    def __init__(self, document: YamlDocument, folder: Path | None = None):
+        super().__init__(document)
+        self.folder = folder
 
     def string(self, data: dict[str, Any], path: tuple[str, ...], default: str | None = None) -> str | None:
         if path[-1] not in data or data[path[-1]] is None:
             return default
         value = data[path[-1]]
         if not isinstance(value, str) or not value.strip():
-            self.add(path, value, "expected a non-empty text value")
+            self.add(path, value, f"expected a non-empty text value, {_found(value)}")
             return default
         return value
 
+    def relative_path(self, data: dict[str, Any], path: tuple[str, ...], default: str | None = None) -> str | None:
+        """A declared file or folder: text that stays inside the dataset folder."""
+        value = self.string(data, path, default)
+        self.check_path(path, value)
+        return value
+
+    def check_path(self, path: tuple[str, ...], value: str | None) -> None:
+        problem = path_problem(value, self.folder) if value else None
+        if problem:
+            self.add(path, value, problem)
+
     def string_list(self, data: dict[str, Any], path: tuple[str, ...]) -> tuple[str, ...]:
         value = data.get(path[-1]) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            self.add(path, value, "expected a list of column names")
+        if not isinstance(value, list):
+            self.add(path, value, f"expected a list of column names, {_found(value)}")
+            return ()
+        wrong = [v for v in value if not isinstance(v, str) or not v]
+        if wrong:
+            self.add(path, value, f"expected a list of column names, found {describe_type(wrong[0])} "
+                                  f"{wrong[0]!r} in it")
             return ()
         return tuple(value)
 
     def flag(self, data: dict[str, Any], path: tuple[str, ...]) -> bool:
         value = data.get(path[-1], False)
         if not isinstance(value, bool):
-            self.add(path, value, "expected true or false")
+            self.add(path, value, f"expected true or false, {_found(value)}")
             return False
         return value
 
@@ -224,19 +298,17 @@ class _SpecReader(YamlChecker):
                 self.add(where, rule, "give exactly one of 'edges' (a rising list of numbers) or 'bins' (an integer >= 2)")
                 continue
             if edges is not None:
-                ok = (
-                    isinstance(edges, list)
-                    and len(edges) >= 2
-                    and all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in edges)
-                    and all(a < b for a, b in zip(edges, edges[1:]))
-                )
+                wrong = [e for e in edges if not _is_number(e)] if isinstance(edges, list) else [edges]
+                ok = not wrong and len(edges) >= 2 and all(a < b for a, b in zip(edges, edges[1:]))
                 if not ok:
-                    self.add((*where, "edges"), edges, "expected a strictly rising list of at least two numbers")
+                    found = f"; found {describe_type(wrong[0])} {wrong[0]!r}" if wrong else ""
+                    self.add((*where, "edges"), edges, f"expected a strictly rising list of at least two numbers{found}")
                     continue
                 out.append(NumericFeature(str(column), edges=tuple(float(e) for e in edges)))
             else:
                 if not isinstance(bins, int) or isinstance(bins, bool) or bins < 2:
-                    self.add((*where, "bins"), bins, "expected an integer >= 2")
+                    found = "" if isinstance(bins, int) and not isinstance(bins, bool) else f", {_found(bins)}"
+                    self.add((*where, "bins"), bins, f"expected an integer >= 2{found}")
                     continue
                 out.append(NumericFeature(str(column), bins=bins))
         return tuple(out)
@@ -247,10 +319,11 @@ class _SpecReader(YamlChecker):
         features = self.mapping(data.get("features") or {}, (key, "features"), _FEATURE_KEYS, set())
         labels = data.get("labels") or {}
         if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-            self.add((key, "labels"), labels, "expected a mapping column: readable name")
+            wrong = labels if not isinstance(labels, dict) else next(v for v in labels.values() if not isinstance(v, str))
+            self.add((key, "labels"), labels, f"expected a mapping column: readable name, {_found(wrong)}")
             labels = {}
         spec = EntitySpec(
-            file=self.string(data, (key, "file"), default_file) or default_file,
+            file=self.relative_path(data, (key, "file"), default_file) or default_file,
             id=self.string(data, (key, "id")) or "",
             timestamp=self.string(data, (key, "timestamp")),
             categorical=self.string_list(features, (key, "features", "categorical")),
@@ -274,10 +347,14 @@ class _SpecReader(YamlChecker):
         weights = data.get("event_weights") or {}
         clean_weights: dict[str, float] = {}
         if not isinstance(weights, dict) or not weights:
-            self.add((*path, "event_weights"), weights, "expected a mapping event type: non-negative weight")
+            self.add((*path, "event_weights"), weights,
+                     f"expected a mapping event type: non-negative weight, {_found(weights)}")
         else:
             for event, weight in weights.items():
-                if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+                if not _is_number(weight):
+                    self.add((*path, "event_weights", str(event)), weight,
+                             f"expected a non-negative number, {_found(weight)}")
+                elif weight < 0:
                     self.add((*path, "event_weights", str(event)), weight, "expected a non-negative number")
                 else:
                     clean_weights[str(event)] = float(weight)
@@ -286,11 +363,11 @@ class _SpecReader(YamlChecker):
             if clean_weights and event not in clean_weights:
                 self.add((*path, "positive_events"), event, f"not an event type in event_weights ({', '.join(clean_weights)})")
         min_weight = data.get("positive_min_weight")
-        if min_weight is not None and (isinstance(min_weight, bool) or not isinstance(min_weight, (int, float))):
-            self.add((*path, "positive_min_weight"), min_weight, "expected a number or null")
+        if min_weight is not None and not _is_number(min_weight):
+            self.add((*path, "positive_min_weight"), min_weight, f"expected a number or null, {_found(min_weight)}")
             min_weight = None
         return InteractionSpec(
-            file=self.string(data, (*path, "file"), "interactions.csv") or "interactions.csv",
+            file=self.relative_path(data, (*path, "file"), "interactions.csv") or "interactions.csv",
             user=self.string(data, (*path, "user")) or "",
             item=self.string(data, (*path, "item")) or "",
             timestamp=self.string(data, (*path, "timestamp")) or "",
@@ -308,20 +385,34 @@ class _SpecReader(YamlChecker):
         if not data:
             return None
         version = data.get("format_version", FORMAT_VERSION)
-        if version != FORMAT_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool):
+            self.add(("format_version",), version, f"expected the integer {FORMAT_VERSION}, {_found(version)}"
+                                                   + (" (write it without quotes)" if isinstance(version, str) else ""))
+        elif version != FORMAT_VERSION:
             self.add(("format_version",), version, f"unsupported format version; this lab reads version {FORMAT_VERSION}")
         stamp_format = data.get("timestamp_format", "iso")
         if stamp_format not in ("iso", "unix"):
-            self.add(("timestamp_format",), stamp_format, "expected 'iso' (ISO 8601 text) or 'unix' (seconds)")
+            found = "" if isinstance(stamp_format, str) else f", {_found(stamp_format)}"
+            self.add(("timestamp_format",), stamp_format, f"expected 'iso' (ISO 8601 text) or 'unix' (seconds){found}")
             stamp_format = "iso"
+        timezone = self.string(data, ("timezone",))
+        if timezone is not None and (problem := zone_problem(timezone)):
+            self.add(("timezone",), timezone, problem)
         separator = data.get("multi_value_separator", "|")
         if not isinstance(separator, str) or len(separator) != 1:
-            self.add(("multi_value_separator",), separator, "expected a single character")
+            found = "" if isinstance(separator, str) else f", {_found(separator)}"
+            self.add(("multi_value_separator",), separator, f"expected a single character{found}")
             separator = "|"
         splits = data.get("predefined_splits") or {}
         if not isinstance(splits, dict) or not all(isinstance(v, str) for v in splits.values()):
-            self.add(("predefined_splits",), splits, "expected a mapping split name: CSV file")
+            wrong = splits if not isinstance(splits, dict) else next(v for v in splits.values() if not isinstance(v, str))
+            self.add(("predefined_splits",), splits, f"expected a mapping split name: CSV file, {_found(wrong)}")
             splits = {}
+        for split, file in splits.items():
+            self.check_path(("predefined_splits", str(split)), file)
+        name = self.string(data, ("name",)) or ""
+        if name and (problem := name_problem(name)):
+            self.add(("name",), name, f"{problem} (the name becomes a folder under data/processed/)")
         users = self.entity(data.get("users"), "users", "users.csv")
         items = self.entity(data.get("items"), "items", "items.csv")
         interactions = self.interactions(data.get("interactions"))
@@ -330,7 +421,7 @@ class _SpecReader(YamlChecker):
         if items.timestamp is None and interactions.not_before_item_timestamp:
             self.add(("interactions", "not_before_item_timestamp"), True, "needs items.timestamp to be declared")
         return DatasetSpec(
-            name=self.string(data, ("name",)) or "",
+            name=name,
             title=self.string(data, ("title",), "") or "",
             timestamp_format=stamp_format,
             separator=separator,
@@ -338,6 +429,7 @@ class _SpecReader(YamlChecker):
             items=items,
             interactions=interactions,
             predefined_splits={str(k): v for k, v in splits.items()},
-            ground_truth=self.string(data, ("ground_truth",)),
+            ground_truth=self.relative_path(data, ("ground_truth",)),
             format_version=FORMAT_VERSION,
+            timezone=timezone,
         )

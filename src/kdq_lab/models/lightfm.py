@@ -40,7 +40,7 @@ from lightfm import LightFM
 from kdq_lab.checks import check_bool, check_choice, check_number
 from kdq_lab.data.build import FeatureConfig, FeatureVocabulary, UnknownValue, compose_features
 from kdq_lab.data.targets import Target
-from kdq_lab.errors import KdqError
+from kdq_lab.errors import DataError, KdqError, Problem
 from kdq_lab.evaluation.ranking import evaluate
 from kdq_lab.explain import (ITEM_POPULARITY, OWN_AUDIENCE, OWN_HISTORY, USER_BIAS, Explanation, Term,
                              feature_label)
@@ -463,12 +463,23 @@ class LightFMHybrid:
 
     @classmethod
     def load(cls, folder: Path) -> "LightFMHybrid":
-        """Load a model written by :meth:`save`, checking format, contents and shapes."""
+        """Load a model written by :meth:`save`, checking format, contents and shapes.
+
+        Every array is checked before LightFM sees it (its C code trusts sparse indices), and
+        a saved item table must list the model's items in order; every problem found is
+        reported at once as a :class:`DataError` naming the file.
+        """
         folder = Path(folder)
         meta = _read_meta(folder, cls.name)
+        config = _read_config(folder, meta)
         arrays = _read_arrays(folder)
+        items, problems = _read_items(folder, meta)
+        problems = _array_problems(str(folder / "model.npz"), arrays, config.no_components) + problems
+        problems += _id_problems(str(folder / "model.json"), meta, arrays)
+        if problems:
+            raise DataError(problems, heading=f"invalid saved model {folder}")
         try:
-            model = cls(LightFMConfig.from_dict(meta["config"]))
+            model = cls(config)
             features = {side: sp.csr_matrix((arrays[f"{side}_features_data"], arrays[f"{side}_features_indices"],
                                              arrays[f"{side}_features_indptr"]),
                                             shape=tuple(arrays[f"{side}_features_shape"]))
@@ -480,15 +491,6 @@ class LightFMHybrid:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise KdqError(f"{folder}: missing or malformed model entry ({type(exc).__name__}: {exc})") from None
         d = model.config.no_components
-        expected = {
-            "user_embeddings": (features["user"].shape[1], d), "item_embeddings": (features["item"].shape[1], d),
-            "user_biases": (features["user"].shape[1],), "item_biases": (features["item"].shape[1],),
-        }
-        for name, shape in expected.items():
-            if parameters[name].shape != shape:
-                raise KdqError(f"{folder / 'model.npz'}: {name} has shape {parameters[name].shape}, expected {shape}")
-        if features["user"].shape[0] != len(user_ids) or features["item"].shape[0] != len(item_ids):
-            raise KdqError(f"{folder}: feature rows do not match the saved user/item ids")
         model.model_ = _new_lightfm(model.config)
         model.model_._initialize(d, features["item"].shape[1], features["user"].shape[1])
         for name, value in parameters.items():
@@ -497,9 +499,147 @@ class LightFMHybrid:
         model.user_ids_, model.item_ids_ = user_ids, item_ids
         model.user_vocab_, model.item_vocab_ = vocabs
         model.best_epoch_, model.history_ = best_epoch, history
-        model.provenance_ = meta.get("extra", {})
-        model.items_ = pd.read_parquet(folder / "items.parquet") if (folder / "items.parquet").is_file() else None
+        model.provenance_ = meta.get("extra") or {}
+        model.items_ = items
+        _check_vocabularies(model, folder / "model.json")
         return model
+
+
+def _read_config(folder: Path, meta: dict[str, Any]) -> LightFMConfig:
+    """The saved configuration; a bad one is an error naming ``model.json``."""
+    file = folder / "model.json"
+    params = meta.get("config")
+    if not isinstance(params, dict):
+        raise KdqError(f"{file}: 'config' must be a mapping of LightFM parameters, not {type(params).__name__}")
+    try:
+        return LightFMConfig.from_dict(params, "lightfm")
+    except KdqError as exc:
+        raise KdqError(f"{file}: bad 'config': {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise KdqError(f"{file}: bad 'config' ({type(exc).__name__}: {exc})") from None
+
+
+def _csr_problems(file: str, side: str, arrays: dict[str, np.ndarray]) -> list[Problem]:
+    """Every invariant of a saved CSR feature matrix (a bad index would crash LightFM's C code)."""
+    name = f"{side}_features"
+
+    def bad(part: str, message: str, value: Any = None) -> Problem:
+        return Problem(file, None, f"{name}_{part}", None if value is None else str(value), message, "array")
+
+    parts = {part: arrays.get(f"{name}_{part}") for part in ("data", "indices", "indptr", "shape")}
+    missing = [bad(part, "missing array") for part, array in parts.items() if array is None]
+    if missing:
+        return missing
+    data, indices, indptr, shape = parts.values()
+    if shape.shape != (2,) or shape.dtype.kind not in "iu" or (shape < 0).any():
+        return [bad("shape", "expected two integers >= 0 (rows, columns)", shape.tolist())]
+    rows, cols = (int(n) for n in shape)
+    kinds = {"data": "iuf", "indices": "iu", "indptr": "iu"}
+    wrong = [bad(part, f"expected a one-dimensional {'numeric' if part == 'data' else 'integer'} array, "
+                       f"found {parts[part].dtype} with shape {parts[part].shape}")
+             for part, allowed in kinds.items() if parts[part].ndim != 1 or parts[part].dtype.kind not in allowed]
+    if wrong:
+        return wrong
+    out = []
+    if len(indptr) != rows + 1:
+        out.append(bad("indptr", f"has {len(indptr)} entries; expected rows + 1 = {rows + 1}"))
+    else:
+        if indptr[0] != 0:
+            out.append(bad("indptr", "must start at 0", indptr[0]))
+        falls = np.flatnonzero(np.diff(indptr) < 0)
+        if falls.size:
+            out.append(bad("indptr", f"must not decrease; it does after entry {falls[0]}", indptr[falls[0] + 1]))
+        if indptr[-1] != len(indices):
+            out.append(bad("indptr", f"must end at the number of stored entries ({len(indices)})", indptr[-1]))
+    if len(data) != len(indices):
+        out.append(bad("data", f"has {len(data)} entries, but indices has {len(indices)}"))
+    outside = np.flatnonzero((indices < 0) | (indices >= cols))
+    if outside.size:
+        out.append(bad("indices", f"{outside.size} column indices outside [0, {cols}) (first at position "
+                                  f"{outside[0]})", indices[outside[0]]))
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        out.append(bad("data", f"{int((~np.isfinite(data)).sum())} values are not finite (NaN or infinite)"))
+    return out
+
+
+def _array_problems(file: str, arrays: dict[str, np.ndarray], d: int) -> list[Problem]:
+    """Feature matrices, then parameters: present, finite, and shaped like the feature columns."""
+    out = _csr_problems(file, "user", arrays) + _csr_problems(file, "item", arrays)
+    columns = {side: int(arrays[f"{side}_features_shape"][1]) if not any(p.column.startswith(side) for p in out)
+               else None for side in ("user", "item")}
+    for name in _PARAMETERS:
+        value, side = arrays.get(name), name.partition("_")[0]
+        expected = None if columns[side] is None else (columns[side], d) if "embeddings" in name else (columns[side],)
+        if value is None:
+            out.append(Problem(file, None, name, None, "missing array", "array"))
+        elif value.dtype.kind not in "iuf":
+            out.append(Problem(file, None, name, str(value.dtype), "expected a numeric array", "array"))
+        elif expected is not None and value.shape != expected:
+            out.append(Problem(file, None, name, str(value.shape), f"has the wrong shape; expected {expected} "
+                                                                   f"({side} feature columns x no_components)", "array"))
+        elif not np.isfinite(value).all():
+            out.append(Problem(file, None, name, None, f"{int((~np.isfinite(value)).sum())} values are not finite "
+                                                       "(NaN or infinite)", "array"))
+    return out
+
+
+def _id_problems(file: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[Problem]:
+    """Saved ids: unique text, one per feature row."""
+    out = []
+    for side in ("user", "item"):
+        ids, shape = meta.get(f"{side}_ids"), arrays.get(f"{side}_features_shape")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            out.append(Problem(file, None, f"{side}_ids", None, "expected a list of ids as text", "key"))
+            continue
+        repeated = pd.Index(ids)[pd.Index(ids).duplicated()]
+        if len(repeated):
+            out.append(Problem(file, None, f"{side}_ids", repeated[0], f"{len(repeated)} repeated id(s)", "key"))
+        if shape is not None and shape.shape == (2,) and int(shape[0]) != len(ids):
+            out.append(Problem(file, None, f"{side}_ids", None, f"{len(ids)} ids, but the {side} feature matrix "
+                                                                f"has {int(shape[0])} rows", "key"))
+    return out
+
+
+def _read_items(folder: Path, meta: dict[str, Any]) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """The saved item table (if any), checked to list exactly the model's items in the model's order."""
+    path = folder / "items.parquet"
+    if not path.is_file():
+        return None, []
+    extra = meta.get("extra") or {}
+    column = extra.get("item_id_column") if isinstance(extra, dict) else None
+    try:
+        items = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        return None, [Problem(str(path), None, None, None, f"unreadable ({exc})")]
+    if column not in items.columns:
+        return None, [Problem(str(folder / "model.json"), None, "extra.item_id_column", column,
+                              f"must name the id column of {path.name} (its columns: "
+                              f"{', '.join(map(str, items.columns))})", "key")]
+    ids, expected = items[column].astype(str).to_numpy(), np.asarray(meta.get("item_ids") or [], dtype=object)
+    if len(ids) != len(expected):
+        return None, [Problem(str(path), None, column, None,
+                              f"{len(ids)} rows, but model.json lists {len(expected)} items")]
+    differ = np.flatnonzero(ids != expected)
+    if differ.size:
+        row = differ[0]
+        return None, [Problem(str(path), None, column, ids[row],
+                              f"row {row} should be item {expected[row]!r} (model.json item_ids order); "
+                              f"{differ.size} rows differ, so titles would be shown for the wrong items")]
+    return items, []
+
+
+def _check_vocabularies(model: LightFMHybrid, file: Path) -> None:
+    """New profiles must encode to exactly as many feature columns as the saved matrices have."""
+    for users, vocab, matrix in ((True, model.user_vocab_, model.user_features_),
+                                 (False, model.item_vocab_, model.item_features_)):
+        try:
+            width = model.compose_new(sp.csr_matrix((0, len(vocab)), dtype=np.float32), users).shape[1]
+        except KdqError as exc:
+            raise KdqError(f"{file}: {exc}") from None
+        if width != matrix.shape[1]:
+            side = "user" if users else "item"
+            raise KdqError(f"{file}: the {side} vocabulary and config give {width} feature columns, but the saved "
+                           f"{side} feature matrix has {matrix.shape[1]}")
 
 
 def _new_lightfm(cfg: LightFMConfig) -> LightFM:

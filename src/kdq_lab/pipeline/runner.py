@@ -262,21 +262,24 @@ def _job(step: Step, plan: Plan, tmp: Path, paths: Paths) -> Job:
 
 def run_experiment(path: Path, *, jobs: int = 2, only: list[str] | None = None, overrides: list[str] | None = None,
                    out: Path | None = None, compare: bool = True, paths: Paths | None = None,
-                   progress: bool = True, max_runs: int = MAX_RUNS) -> Outcome:
-    """Plan an experiment and execute it into its report folder (see the module docstring)."""
+                   progress: bool = True, max_runs: int = MAX_RUNS, force: bool = False) -> Outcome:
+    """Plan an experiment and execute it into its report folder (see the module docstring).
+
+    ``force`` replaces the report folder even if the lab did not make it.
+    """
     plan = plan_experiment(path, jobs=jobs, only=only, overrides=overrides, out=out, compare=compare, paths=paths,
                            progress=progress, max_runs=max_runs)
-    return execute_plan(plan, paths=paths, progress=progress)
+    return execute_plan(plan, paths=paths, progress=progress, force=force)
 
 
-def execute_plan(plan: Plan, *, paths: Paths | None = None, progress: bool = True) -> Outcome:
-    """Execute every step of ``plan`` and publish the report atomically."""
+def execute_plan(plan: Plan, *, paths: Paths | None = None, progress: bool = True, force: bool = False) -> Outcome:
+    """Execute every step of ``plan`` and publish the report atomically (``force``: over a foreign folder)."""
     started = time.perf_counter()
     paths = paths or Paths.default()
     os.environ["KDQ_LAB_ROOT"] = str(paths.root)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        with atomic_dir(plan.report) as tmp:
+        with atomic_dir(plan.report, force) as tmp:
             outcome = _build(plan, tmp, paths, progress)
         outcome.report = plan.report
         outcome.index = plan.report / "index.html"

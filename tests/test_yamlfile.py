@@ -1,0 +1,114 @@
+"""Every YAML reader refuses aliases (alias bombs) and duplicate keys, naming the file and the line."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from kdq_lab.errors import DataError, KdqError
+from kdq_lab.yamlfile import YamlDocument, parse_assignment, scalar_texts
+
+BOMB = "\n".join(
+    ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    + [f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi")]
+) + "\n"
+
+ALIASES = [
+    pytest.param(BOMB, 2, "*a", id="billion-laughs"),
+    pytest.param("base: &b {epochs: 3}\nother: *b\n", 2, "*b", id="mapping-alias"),
+    pytest.param("x: &x 1\ny: [1, 2, *x]\n", 2, "*x", id="alias-in-list"),
+    pytest.param("d: &d {a: 1}\ne:\n  <<: *d\n  b: 2\n", 3, "*d", id="merge-key"),
+    pytest.param("name: *undefined\n", 1, "*undefined", id="undefined-alias"),
+]
+
+
+@pytest.mark.parametrize("text, line, value", ALIASES)
+def test_aliases_are_refused_with_file_and_line(text, line, value):
+    started = time.perf_counter()
+    with pytest.raises(DataError) as caught:
+        YamlDocument(text, "some.yaml")
+    assert time.perf_counter() - started < 1.0
+    problem = caught.value.problems[0]
+    assert (problem.file, problem.line, problem.value) == ("some.yaml", line, value)
+    assert "aliases are not allowed" in problem.message
+
+
+def test_anchor_without_alias_is_harmless():
+    assert YamlDocument("a: &x 1\nb: 2\n", "f.yaml").data == {"a": 1, "b": 2}
+
+
+DUPLICATES = [
+    pytest.param("name: a\ntitle: t\nname: b\n", 3, "name", 1, id="top-level"),
+    pytest.param("users:\n  id: a\n  file: u.csv\n  id: b\n", 4, "id", 2, id="nested"),
+    pytest.param("runs:\n  - {model: x, model: y}\n", 2, "model", 2, id="flow-in-list"),
+    pytest.param("1: a\n01: b\n", 2, "01", 1, id="same-integer"),
+    pytest.param("'k': 1\n\"k\": 2\n", 2, "k", 1, id="quoted-styles"),
+]
+
+
+@pytest.mark.parametrize("text, line, key, first", DUPLICATES)
+def test_duplicate_keys_are_refused_at_the_second_key(text, line, key, first):
+    with pytest.raises(DataError) as caught:
+        YamlDocument(text, "dup.yaml")
+    problem = caught.value.problems[0]
+    assert (problem.file, problem.line, problem.column) == ("dup.yaml", line, key)
+    assert f"duplicate key (first on line {first})" in problem.message
+    assert "key '" in str(problem)
+
+
+def test_same_key_in_different_mappings_is_fine():
+    assert YamlDocument("x: {a: 1}\ny: {a: 2}\n", "f.yaml").data == {"x": {"a": 1}, "y": {"a": 2}}
+
+
+READERS = ["dataset", "experiment", "profile", "set"]
+
+
+def _read_with(reader: str, text: str, tmp_path: Path) -> None:
+    from kdq_lab.curate import read_profile
+    from kdq_lab.data.schema import read_spec
+    from kdq_lab.pipeline.experiment import load_experiment
+
+    if reader == "set":
+        parse_assignment("runs=" + text.replace("\n", ", ").join("{}"))
+        return
+    path = tmp_path / ("dataset.yaml" if reader == "dataset" else f"{reader}.yaml")
+    path.write_text(text, encoding="utf-8")
+    {"dataset": lambda: read_spec(tmp_path), "experiment": lambda: load_experiment(path),
+     "profile": lambda: read_profile(path)}[reader]()
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize("text, fragment", [
+    ("a: &a [1, 2]\nb: *a", "aliases are not allowed"),
+    ("a: 1\nb: 2\na: 3", "duplicate key"),
+])
+def test_every_reader_refuses(reader, text, fragment, tmp_path):
+    with pytest.raises(KdqError, match=fragment) as caught:
+        _read_with(reader, text, tmp_path)
+    if reader != "set":
+        assert caught.value.problems[0].line in (2, 3) and str(tmp_path) in str(caught.value)
+
+
+def test_no_yaml_read_bypasses_yamlfile():
+    root = Path(__file__).resolve().parents[1] / "src" / "kdq_lab"
+    offenders = [str(path.relative_to(root)) for path in root.rglob("*.py") if path.name != "yamlfile.py"
+                 for call in ("yaml.safe_load", "yaml.load(", "yaml.compose", "yaml.full_load", "yaml.unsafe_load")
+                 if call in path.read_text(encoding="utf-8")]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("seen: [007, 010, 0x1F]", ["007", "010", "0x1F"]),
+    ("seen: ['007', \"0x1F\", 1e3]", ["007", "0x1F", "1e3"]),
+    ("seen: 1_000", ["1_000"]),
+    ("seen: [yes, null, ~, 2025-01-01]", ["yes", "2025-01-01"]),
+])
+def test_scalar_texts_keep_the_spelling(text, expected):
+    assert scalar_texts(YamlDocument(text, "p.yaml").node(("seen",))) == expected
+
+
+def test_scalar_texts_refuse_nested_values():
+    assert scalar_texts(YamlDocument("seen: [[1], 2]", "p.yaml").node(("seen",))) is None
+    assert scalar_texts(YamlDocument("seen: {a: 1}", "p.yaml").node(("seen",))) is None
