@@ -26,7 +26,10 @@ report: $(STAMP) ## the main job: regenerate the default comparison report offli
 	$(KDQ) run notebooks/experiments/kdq-default.yaml --jobs $(JOBS)
 
 .PHONY: test
-test: $(STAMP) ## run the unit tests and every notebook under nbval (small data)
+test: $(STAMP) ## lint (ruff), type-check (mypy), then the tests and every notebook under nbval (small data)
+	$(VENV)/bin/ruff check src tests notebooks
+	$(VENV)/bin/ruff format --check src tests notebooks
+	$(VENV)/bin/mypy
 	$(PY) -m pytest tests --nbval-lax notebooks
 
 .PHONY: bench

@@ -10,8 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from kdq_lab.data.catalog import generate_catalog  # noqa: E402
-from movielens_fixture import write_ml100k  # noqa: E402
+from movielens_fixture import write_ml100k
+
+from kdq_lab.data.catalog import generate_catalog
 
 
 @pytest.fixture(scope="session")

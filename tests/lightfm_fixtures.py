@@ -27,8 +27,10 @@ def random_model(n_user_features: int, n_item_features: int, d: int, seed: int, 
 
 def random_interactions(n_users: int, n_items: int, n: int, seed: int) -> sp.csr_matrix:
     rng = np.random.default_rng(seed)
-    matrix = sp.csr_matrix((np.ones(n, dtype=np.float32), (rng.integers(0, n_users, n), rng.integers(0, n_items, n))),
-                           shape=(n_users, n_items))
+    matrix = sp.csr_matrix(
+        (np.ones(n, dtype=np.float32), (rng.integers(0, n_users, n), rng.integers(0, n_items, n))),
+        shape=(n_users, n_items),
+    )
     matrix.data[:] = 1
     return matrix
 
@@ -43,8 +45,9 @@ def disjoint(test: sp.csr_matrix, train: sp.csr_matrix) -> sp.csr_matrix:
 def random_features(n: int, n_features: int, seed: int, identity: bool) -> sp.csr_matrix:
     rng = np.random.default_rng(seed)
     rows = np.repeat(np.arange(n), 3)
-    features = sp.csr_matrix((rng.random(3 * n).astype(np.float32), (rows, rng.integers(0, n_features, 3 * n))),
-                             shape=(n, n_features))
+    features = sp.csr_matrix(
+        (rng.random(3 * n).astype(np.float32), (rows, rng.integers(0, n_features, 3 * n))), shape=(n, n_features)
+    )
     if identity:
         features = sp.hstack([sp.identity(n, format="csr", dtype=np.float32), features], format="csr")
     return features.astype(np.float32)

@@ -6,8 +6,27 @@ from pathlib import Path
 
 import numpy as np
 
-GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
-          "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western"]
+GENRES = [
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+]
 OCCUPATIONS = ["administrator", "artist", "doctor", "educator", "engineer", "other", "student", "writer"]
 
 
@@ -18,8 +37,10 @@ def write_ml100k(folder: Path, n_users: int = 40, n_items: int = 60, per_user: i
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "u.genre").write_text("".join(f"{g}|{i}\n" for i, g in enumerate(GENRES)) + "\n", encoding="latin-1")
     (folder / "u.occupation").write_text("".join(f"{o}\n" for o in OCCUPATIONS), encoding="latin-1")
-    users = [f"{u}|{rng.integers(12, 70)}|{'MF'[u % 2]}|{OCCUPATIONS[u % len(OCCUPATIONS)]}|{rng.integers(10000, 99999)}"
-             for u in range(1, n_users + 1)]
+    users = [
+        f"{u}|{rng.integers(12, 70)}|{'MF'[u % 2]}|{OCCUPATIONS[u % len(OCCUPATIONS)]}|{rng.integers(10000, 99999)}"
+        for u in range(1, n_users + 1)
+    ]
     users[2] = users[2].rsplit("|", 1)[0] + "|T8H1N"  # a Canadian zip, as in the real file
     (folder / "u.user").write_text("\n".join(users) + "\n", encoding="latin-1")
     lines = []
@@ -46,6 +67,7 @@ def write_ml100k(folder: Path, n_users: int = 40, n_items: int = 60, per_user: i
             for r in mine:
                 (test if r[1] in chosen else base).append(r)
         for name, part in (("base", base), ("test", test)):
-            (folder / f"{split}.{name}").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in part),
-                                                    encoding="latin-1")
+            (folder / f"{split}.{name}").write_text(
+                "".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in part), encoding="latin-1"
+            )
     return folder

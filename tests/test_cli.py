@@ -20,8 +20,18 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("models") / "tiny"
-    proc = cli("train", "kdq-catalog-tiny", "--split", "cold_users", "--set", "no_components=8", "--set", "epochs=3",
-               "--out", str(out))
+    proc = cli(
+        "train",
+        "kdq-catalog-tiny",
+        "--split",
+        "cold_users",
+        "--set",
+        "no_components=8",
+        "--set",
+        "epochs=3",
+        "--out",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     assert "ndcg@10" in proc.stdout and str(out / "model") in proc.stdout
     return out
@@ -31,13 +41,28 @@ def test_recommend_plain(trained):
     proc = cli("recommend", "--model", str(trained), "--profile", str(ARTIST), "--k", "4")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert [line.strip()[:2] for line in lines if line.strip()[:2] in ("1.", "2.", "3.", "4.")] == ["1.", "2.", "3.", "4."]
+    assert [line.strip()[:2] for line in lines if line.strip()[:2] in ("1.", "2.", "3.", "4.")] == [
+        "1.",
+        "2.",
+        "3.",
+        "4.",
+    ]
     assert sum("why:" in line for line in lines) == 4 and "주제" in proc.stdout
 
 
 def test_recommend_json_terms_sum_to_scores(trained):
-    proc = cli("recommend", "--model", str(trained / "model"), "--profile", str(ARTIST), "--k", "5", "--json",
-               "--diversify", "0.4")
+    proc = cli(
+        "recommend",
+        "--model",
+        str(trained / "model"),
+        "--profile",
+        str(ARTIST),
+        "--k",
+        "5",
+        "--json",
+        "--diversify",
+        "0.4",
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert len(data["items"]) == 5 and data["diversity_after"] >= data["diversity_before"]
@@ -48,8 +73,9 @@ def test_recommend_json_terms_sum_to_scores(trained):
 
 def test_unknown_value_exit_2_and_lenient(trained, tmp_path):
     profile = tmp_path / "profile.json"
-    profile.write_text(json.dumps({"occupations": ["배우님"], "interests": ["AI 영상"]}, ensure_ascii=False),
-                       encoding="utf-8")
+    profile.write_text(
+        json.dumps({"occupations": ["배우님"], "interests": ["AI 영상"]}, ensure_ascii=False), encoding="utf-8"
+    )
     strict = cli("recommend", "--model", str(trained), "--profile", str(profile))
     assert strict.returncode == 2 and "Traceback" not in strict.stderr
     assert "did you mean 배우" in strict.stderr and "allowed:" in strict.stderr
@@ -57,16 +83,19 @@ def test_unknown_value_exit_2_and_lenient(trained, tmp_path):
     assert lenient.returncode == 0 and "warning: ignored unknown profile values" in lenient.stderr
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["recommend", "--model", "/no/such/model", "--profile", str(ARTIST)], "no model.json"),
-    (["import", "movielens", "/no/such/folder", "--out", "/tmp/kdq-never"], "missing file"),
-    (["prepare", "no-such-dataset"], "no dataset 'no-such-dataset'"),
-    (["run", "/no/such/experiment.yaml"], "no experiment file"),
-    (["train", "kdq-catalog-tiny", "--set", "loss=["], "not valid YAML"),
-    (["train", "kdq-catalog-tiny", "--set", "learning_rate=fast"], "must be a number > 0"),
-    (["prepare", "kdq-catalog-tiny", "--split", "global_temporal", "--cutoff", "someday"], "not a date-time"),
-    (["recommend", "--model", "/x", "--profile", str(ARTIST), "--k", "0"], "expected an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["recommend", "--model", "/no/such/model", "--profile", str(ARTIST)], "no model.json"),
+        (["import", "movielens", "/no/such/folder", "--out", "/tmp/kdq-never"], "missing file"),
+        (["prepare", "no-such-dataset"], "no dataset 'no-such-dataset'"),
+        (["run", "/no/such/experiment.yaml"], "no experiment file"),
+        (["train", "kdq-catalog-tiny", "--set", "loss=["], "not valid YAML"),
+        (["train", "kdq-catalog-tiny", "--set", "learning_rate=fast"], "must be a number > 0"),
+        (["prepare", "kdq-catalog-tiny", "--split", "global_temporal", "--cutoff", "someday"], "not a date-time"),
+        (["recommend", "--model", "/x", "--profile", str(ARTIST), "--k", "0"], "expected an integer >= 1"),
+    ],
+)
 def test_errors_exit_2_without_traceback(args, fragment):
     proc = cli(*args)
     assert proc.returncode == 2, proc.stderr

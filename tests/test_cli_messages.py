@@ -24,14 +24,18 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
-ERRORS = [(errno.ENOSPC, "No space left on device"), (errno.EACCES, "Permission denied"),
-          (errno.EROFS, "Read-only file system")]
+ERRORS = [
+    (errno.ENOSPC, "No space left on device"),
+    (errno.EACCES, "Permission denied"),
+    (errno.EROFS, "Read-only file system"),
+]
 
 
 @pytest.mark.parametrize("code, cause", ERRORS)
 @pytest.mark.parametrize("command", ["generate", "import"])
-def test_os_errors_while_writing_are_one_line_and_leave_nothing(command, code, cause, tmp_path, monkeypatch, capsys,
-                                                                 ml100k_source):
+def test_os_errors_while_writing_are_one_line_and_leave_nothing(
+    command, code, cause, tmp_path, monkeypatch, capsys, ml100k_source
+):
     real = pd.DataFrame.to_csv
 
     def failing(self, path_or_buf=None, *args, **kwargs):
@@ -40,8 +44,10 @@ def test_os_errors_while_writing_are_one_line_and_leave_nothing(command, code, c
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", failing)
     out = tmp_path / "out"
-    args = {"generate": ["generate", "kdq-catalog", "--scale", "tiny", "--out", str(out)],
-            "import": ["import", "movielens", str(ml100k_source), "--out", str(out)]}[command]
+    args = {
+        "generate": ["generate", "kdq-catalog", "--scale", "tiny", "--out", str(out)],
+        "import": ["import", "movielens", str(ml100k_source), "--out", str(out)],
+    }[command]
     assert main(args) == 1
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0, err
@@ -49,10 +55,13 @@ def test_os_errors_while_writing_are_one_line_and_leave_nothing(command, code, c
     assert leftovers(tmp_path) == [], "no partial output, no temporary folder"
 
 
-@pytest.mark.parametrize("args", [
-    ["generate", "kdq-catalog", "--scale", "tiny", "--out", "{file}/out"],
-    ["import", "movielens", "{ml}", "--out", "{file}/out"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["generate", "kdq-catalog", "--scale", "tiny", "--out", "{file}/out"],
+        ["import", "movielens", "{ml}", "--out", "{file}/out"],
+    ],
+)
 def test_an_output_below_a_file_is_one_line_exit_1(args, tmp_path, ml100k_source):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder", encoding="utf-8")
@@ -81,18 +90,30 @@ def test_real_permission_errors(what, tmp_path, tiny_catalog):
     assert proc.returncode == 1 and "Permission denied" in proc.stderr and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["recommend", "--model", "m", "--profile", "p", "--k", "x"], "argument --k: expected an integer >= 1, not 'x'"),
-    (["recommend", "--model", "m", "--profile", "p", "--k", "0"], "argument --k: expected an integer >= 1, not '0'"),
-    (["recommend", "--model", "m", "--profile", "p", "--k", "2.5"], "--k: expected an integer >= 1, not '2.5'"),
-    (["run", "e.yaml", "--jobs", "-1"], "argument --jobs: expected an integer >= 1, not '-1'"),
-    (["prepare", "d", "--seed", "-3"], "argument --seed: expected an integer >= 0, not '-3'"),
-    (["generate", "kdq-catalog", "--out", "o", "--seed", "seven"], "--seed: expected an integer >= 0, not 'seven'"),
-    (["bench", "--repeats", ""], "argument --repeats: expected an integer >= 1, not ''"),
-    (["prepare", "d", "--test-fraction", "a fifth"], "argument --test-fraction: expected a number, not 'a fifth'"),
-    (["train", "--validation-fraction", "nan"], "--validation-fraction: expected a number, not 'nan'"),
-    (["recommend", "--model", "m", "--profile", "p", "--diversify", "inf"], "--diversify: expected a number, not 'inf'"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (
+            ["recommend", "--model", "m", "--profile", "p", "--k", "x"],
+            "argument --k: expected an integer >= 1, not 'x'",
+        ),
+        (
+            ["recommend", "--model", "m", "--profile", "p", "--k", "0"],
+            "argument --k: expected an integer >= 1, not '0'",
+        ),
+        (["recommend", "--model", "m", "--profile", "p", "--k", "2.5"], "--k: expected an integer >= 1, not '2.5'"),
+        (["run", "e.yaml", "--jobs", "-1"], "argument --jobs: expected an integer >= 1, not '-1'"),
+        (["prepare", "d", "--seed", "-3"], "argument --seed: expected an integer >= 0, not '-3'"),
+        (["generate", "kdq-catalog", "--out", "o", "--seed", "seven"], "--seed: expected an integer >= 0, not 'seven'"),
+        (["bench", "--repeats", ""], "argument --repeats: expected an integer >= 1, not ''"),
+        (["prepare", "d", "--test-fraction", "a fifth"], "argument --test-fraction: expected a number, not 'a fifth'"),
+        (["train", "--validation-fraction", "nan"], "--validation-fraction: expected a number, not 'nan'"),
+        (
+            ["recommend", "--model", "m", "--profile", "p", "--diversify", "inf"],
+            "--diversify: expected a number, not 'inf'",
+        ),
+    ],
+)
 def test_argument_errors_say_what_is_expected(args, expected, capsys):
     with pytest.raises(SystemExit) as caught:
         main(args)

@@ -28,13 +28,20 @@ def randomise(model: LightFMHybrid, seed: int) -> None:
 @pytest.mark.parametrize("identity", [True, False])
 @pytest.mark.parametrize("normalize", ["none", "l1"])
 def test_terms_sum_to_lightfm_predict(data, features, identity, normalize):
-    model = LightFMHybrid(LightFMConfig(no_components=8, epochs=1, features=features, identity=identity,
-                                        normalize=normalize, identity_weight=2.0)).fit(data)
+    model = LightFMHybrid(
+        LightFMConfig(
+            no_components=8, epochs=1, features=features, identity=identity, normalize=normalize, identity_weight=2.0
+        )
+    ).fit(data)
     randomise(model, seed=len(features) + identity)
     items = np.arange(0, data.n_items, 7)
     for user in (0, 5, int(np.flatnonzero(data.interactions.getnnz(axis=1) == 0)[0])):
-        predicted = model.model_.predict(np.full(len(items), user, dtype=np.int32), items.astype(np.int32),
-                                         user_features=model.user_features_, item_features=model.item_features_)
+        predicted = model.model_.predict(
+            np.full(len(items), user, dtype=np.int32),
+            items.astype(np.int32),
+            user_features=model.user_features_,
+            item_features=model.item_features_,
+        )
         explanations = explain(model, items, user=user)
         totals = np.array([e.total for e in explanations])
         np.testing.assert_allclose(totals, predicted, rtol=0, atol=1e-5)

@@ -11,8 +11,16 @@ from pathlib import Path
 import pytest
 
 from kdq_lab import files
-from kdq_lab.files import (MARKER, FolderInUseError, atomic_dir, atomic_file, check_replaceable, made_by_lab,
-                           stable_hash, temp_owner)
+from kdq_lab.files import (
+    MARKER,
+    FolderInUseError,
+    atomic_dir,
+    atomic_file,
+    check_replaceable,
+    made_by_lab,
+    stable_hash,
+    temp_owner,
+)
 
 
 def test_atomic_dir_replaces_whole_or_not_at_all(tmp_path):
@@ -23,10 +31,9 @@ def test_atomic_dir_replaces_whole_or_not_at_all(tmp_path):
         (tmp / "new.txt").write_text("new")
         assert (target / "old.txt").exists()
     assert sorted(p.name for p in target.iterdir()) == [MARKER, "new.txt"]
-    with pytest.raises(RuntimeError):
-        with atomic_dir(target) as tmp:
-            (tmp / "half.txt").write_text("half")
-            raise RuntimeError("crash")
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "half.txt").write_text("half")
+        raise RuntimeError("crash")
     assert sorted(p.name for p in target.iterdir()) == [MARKER, "new.txt"]
     assert not list(tmp_path.glob(".report.*"))
 
@@ -58,9 +65,8 @@ def _content(path: Path) -> dict[str, bytes]:
 def test_a_folder_the_lab_did_not_make_is_never_replaced_unforced(kind, tmp_path):
     target = tmp_path / "out"
     before = _user_folder(target, kind)
-    with pytest.raises(FolderInUseError) as caught:
-        with atomic_dir(target) as tmp:
-            (tmp / "new.txt").write_text("new")
+    with pytest.raises(FolderInUseError) as caught, atomic_dir(target) as tmp:
+        (tmp / "new.txt").write_text("new")
     assert str(target) in str(caught.value) and "--force" in str(caught.value)
     assert _content(target) == before
     assert not list(tmp_path.glob(".out.*"))
@@ -80,11 +86,10 @@ def test_an_empty_folder_may_be_replaced(tmp_path):
 
 def test_a_foreign_folder_appearing_during_the_work_is_not_replaced(tmp_path):
     target = tmp_path / "out"
-    with pytest.raises(FolderInUseError):
-        with atomic_dir(target) as tmp:
-            (tmp / "a.txt").write_text("a")
-            target.mkdir()
-            (target / "mine.txt").write_text("mine")
+    with pytest.raises(FolderInUseError), atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("a")
+        target.mkdir()
+        (target / "mine.txt").write_text("mine")
     assert [p.name for p in target.iterdir()] == ["mine.txt"] and not list(tmp_path.glob(".out.*"))
 
 
@@ -109,15 +114,18 @@ def test_lab_output_from_before_the_marker_is_recognised(kind, tmp_path):
     assert (target / "new.txt").is_file() and (target / MARKER).is_file()
 
 
-@pytest.mark.parametrize("name, text", [
-    ("manifest.json", json.dumps({"name": "pwa", "start_url": "/"})),
-    ("manifest.json", json.dumps({"split_id": "x"})),
-    ("manifest.json", "not json"),
-    ("manifest.json", json.dumps(["split_id", "raw_hashes", "split"])),
-    ("ground_truth/params.json", json.dumps({"seed": 7})),
-    ("model.json", json.dumps({"format": 1})),
-    (MARKER + "/inside", "a folder named like the marker is not the marker"),
-])
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("manifest.json", json.dumps({"name": "pwa", "start_url": "/"})),
+        ("manifest.json", json.dumps({"split_id": "x"})),
+        ("manifest.json", "not json"),
+        ("manifest.json", json.dumps(["split_id", "raw_hashes", "split"])),
+        ("ground_truth/params.json", json.dumps({"seed": 7})),
+        ("model.json", json.dumps({"format": 1})),
+        (MARKER + "/inside", "a folder named like the marker is not the marker"),
+    ],
+)
 def test_near_misses_are_not_lab_output(name, text, tmp_path):
     target = tmp_path / "out"
     (target / name).parent.mkdir(parents=True)
@@ -139,15 +147,18 @@ def test_temporary_names_parse_exactly(tmp_path):
         assert temp_owner(tmp_path / "exp", tmp) is None, "another folder's temporary name never parses"
 
 
-@pytest.mark.parametrize("writing, live", [
-    ("exp", "exp.123"),                 # the bug: the digits after the name were read as a pid
-    ("exp", "exp.1"),
-    ("exp.1", "exp.1.2"),
-    ("exp", "exp.kdq-tmp-00000000-1-abcdef12"),
-    ("exp", "exp.kdq-old-00000000-1-abcdef12"),
-    ("a", "a.a"),
-    ("report", "report.99999999.x.tmp"),
-])
+@pytest.mark.parametrize(
+    "writing, live",
+    [
+        ("exp", "exp.123"),  # the bug: the digits after the name were read as a pid
+        ("exp", "exp.1"),
+        ("exp.1", "exp.1.2"),
+        ("exp", "exp.kdq-tmp-00000000-1-abcdef12"),
+        ("exp", "exp.kdq-old-00000000-1-abcdef12"),
+        ("a", "a.a"),
+        ("report", "report.99999999.x.tmp"),
+    ],
+)
 def test_a_live_run_of_a_similarly_named_folder_is_never_touched(writing, live, tmp_path):
     """Another process is writing ``live`` right now (its temporary folder exists); we write ``writing``."""
     live_tmp = tmp_path / f".{live}.kdq-tmp-{files._HOST}-{os.getpid()}-0123abcd"
@@ -159,17 +170,20 @@ def test_a_live_run_of_a_similarly_named_folder_is_never_touched(writing, live, 
     assert (live_tmp / "work.txt").read_text() == "in progress"
 
 
-@pytest.mark.parametrize("name, removed", [
-    (".report.kdq-tmp-{host}-{dead}-0123abcd", True),
-    (".report.kdq-old-{host}-{dead}-0123abcd", True),
-    (".report.kdq-tmp-{host}-{live}-0123abcd", False),        # its writer is alive
-    (".report.kdq-tmp-ffffffff-{dead}-0123abcd", False),      # written on another host: its pid says nothing here
-    (".report.kdq-tmp-{host}-{dead}-0123abcd.x", False),       # not exactly our name
-    (".report.x.kdq-tmp-{host}-{dead}-0123abcd", False),       # the temporary folder of 'report.x'
-    (".report.{dead}.abc.tmp", False),                        # old-style name: kept (if in doubt, keep it)
-    (".report.kdq-tmp-{host}-0-0123abcd", False),             # pid 0 is never a writer
-    (".report.kdq-tmp-{host}-99999999999-0123abcd", False),   # not a pid
-])
+@pytest.mark.parametrize(
+    "name, removed",
+    [
+        (".report.kdq-tmp-{host}-{dead}-0123abcd", True),
+        (".report.kdq-old-{host}-{dead}-0123abcd", True),
+        (".report.kdq-tmp-{host}-{live}-0123abcd", False),  # its writer is alive
+        (".report.kdq-tmp-ffffffff-{dead}-0123abcd", False),  # written on another host: its pid says nothing here
+        (".report.kdq-tmp-{host}-{dead}-0123abcd.x", False),  # not exactly our name
+        (".report.x.kdq-tmp-{host}-{dead}-0123abcd", False),  # the temporary folder of 'report.x'
+        (".report.{dead}.abc.tmp", False),  # old-style name: kept (if in doubt, keep it)
+        (".report.kdq-tmp-{host}-0-0123abcd", False),  # pid 0 is never a writer
+        (".report.kdq-tmp-{host}-99999999999-0123abcd", False),  # not a pid
+    ],
+)
 def test_orphans_are_removed_only_when_their_owner_is_surely_gone(name, removed, tmp_path):
     orphan = tmp_path / name.format(host=files._HOST, dead=_dead_pid(), live=os.getpid())
     orphan.mkdir()
@@ -190,19 +204,17 @@ def test_a_failed_swap_puts_the_previous_folder_back(tmp_path, monkeypatch):
         return real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", failing)
-    with pytest.raises(PermissionError):
-        with atomic_dir(target) as tmp:
-            (tmp / "new.txt").write_text("new")
+    with pytest.raises(PermissionError), atomic_dir(target) as tmp:
+        (tmp / "new.txt").write_text("new")
     assert (target / "previous.txt").read_text() == "previous"
     assert not list(tmp_path.glob(".out.*"))
 
 
 def test_atomic_file_and_stable_hash(tmp_path):
     path = tmp_path / "a.json"
-    with pytest.raises(ValueError):
-        with atomic_file(path) as handle:
-            handle.write("partial")
-            raise ValueError
+    with pytest.raises(ValueError), atomic_file(path) as handle:
+        handle.write("partial")
+        raise ValueError
     assert not path.exists() and not list(tmp_path.iterdir())
     assert stable_hash({"a": 1, "b": [1, 2]}) == stable_hash({"b": [1, 2], "a": 1})
 

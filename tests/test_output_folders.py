@@ -64,16 +64,15 @@ def test_a_catalog_generated_before_markers_is_still_replaced(tmp_path):
 
 
 def test_train_and_run_pass_force_through(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
     import kdq_lab.pipeline.runner as runner
     import kdq_lab.pipeline.runs as runs
 
-    class Summary:
-        pooled = {"all": {m: {"mean": 0.0, "lo": 0.0, "hi": 0.0} for m in ("precision@10", "ndcg@10", "auc")}}
+    pooled = {"all": {m: {"mean": 0.0, "lo": 0.0, "hi": 0.0} for m in ("precision@10", "ndcg@10", "auc")}}
+    result = SimpleNamespace(summary=SimpleNamespace(pooled=pooled))
 
-    class Result:
-        summary = Summary()
-
-    monkeypatch.setattr(runs, "train_and_evaluate", lambda *a, **k: Result())
+    monkeypatch.setattr(runs, "train_and_evaluate", lambda *a, **k: result)
     monkeypatch.setattr(runs, "save_run", lambda result, folder: (folder / "summary.json").write_text("{}"))
     out = user_folder(tmp_path / "model")
     assert main(["train", "kdq-catalog-tiny", "--out", str(out)]) == 2

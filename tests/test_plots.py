@@ -7,10 +7,10 @@ import warnings
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib import font_manager
 
-from kdq_lab.plots import HANGUL_FONT, use_hangul_font  # noqa: E402
+from kdq_lab.plots import HANGUL_FONT, use_hangul_font
 
 
 def test_hangul_renders_without_missing_glyphs(tmp_path):

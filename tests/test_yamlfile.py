@@ -10,10 +10,13 @@ import pytest
 from kdq_lab.errors import DataError, KdqError
 from kdq_lab.yamlfile import YamlDocument, parse_assignment, scalar_texts
 
-BOMB = "\n".join(
-    ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
-    + [f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi")]
-) + "\n"
+BOMB = (
+    "\n".join(
+        ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+        + [f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi")]
+    )
+    + "\n"
+)
 
 ALIASES = [
     pytest.param(BOMB, 2, "*a", id="billion-laughs"),
@@ -75,15 +78,21 @@ def _read_with(reader: str, text: str, tmp_path: Path) -> None:
         return
     path = tmp_path / ("dataset.yaml" if reader == "dataset" else f"{reader}.yaml")
     path.write_text(text, encoding="utf-8")
-    {"dataset": lambda: read_spec(tmp_path), "experiment": lambda: load_experiment(path),
-     "profile": lambda: read_profile(path)}[reader]()
+    {
+        "dataset": lambda: read_spec(tmp_path),
+        "experiment": lambda: load_experiment(path),
+        "profile": lambda: read_profile(path),
+    }[reader]()
 
 
 @pytest.mark.parametrize("reader", READERS)
-@pytest.mark.parametrize("text, fragment", [
-    ("a: &a [1, 2]\nb: *a", "aliases are not allowed"),
-    ("a: 1\nb: 2\na: 3", "duplicate key"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("a: &a [1, 2]\nb: *a", "aliases are not allowed"),
+        ("a: 1\nb: 2\na: 3", "duplicate key"),
+    ],
+)
 def test_every_reader_refuses(reader, text, fragment, tmp_path):
     with pytest.raises(KdqError, match=fragment) as caught:
         _read_with(reader, text, tmp_path)
@@ -93,18 +102,25 @@ def test_every_reader_refuses(reader, text, fragment, tmp_path):
 
 def test_no_yaml_read_bypasses_yamlfile():
     root = Path(__file__).resolve().parents[1] / "src" / "kdq_lab"
-    offenders = [str(path.relative_to(root)) for path in root.rglob("*.py") if path.name != "yamlfile.py"
-                 for call in ("yaml.safe_load", "yaml.load(", "yaml.compose", "yaml.full_load", "yaml.unsafe_load")
-                 if call in path.read_text(encoding="utf-8")]
+    offenders = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if path.name != "yamlfile.py"
+        for call in ("yaml.safe_load", "yaml.load(", "yaml.compose", "yaml.full_load", "yaml.unsafe_load")
+        if call in path.read_text(encoding="utf-8")
+    ]
     assert offenders == []
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("seen: [007, 010, 0x1F]", ["007", "010", "0x1F"]),
-    ("seen: ['007', \"0x1F\", 1e3]", ["007", "0x1F", "1e3"]),
-    ("seen: 1_000", ["1_000"]),
-    ("seen: [yes, null, ~, 2025-01-01]", ["yes", "2025-01-01"]),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("seen: [007, 010, 0x1F]", ["007", "010", "0x1F"]),
+        ("seen: ['007', \"0x1F\", 1e3]", ["007", "0x1F", "1e3"]),
+        ("seen: 1_000", ["1_000"]),
+        ("seen: [yes, null, ~, 2025-01-01]", ["yes", "2025-01-01"]),
+    ],
+)
 def test_scalar_texts_keep_the_spelling(text, expected):
     assert scalar_texts(YamlDocument(text, "p.yaml").node(("seen",))) == expected
 

@@ -19,8 +19,16 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
-def check_number(owner: str, name: str, value: Any, low: float, *, integer: bool = False, strict: bool = False,
-                 optional: bool = False) -> None:
+def check_number(
+    owner: str,
+    name: str,
+    value: Any,
+    low: float,
+    *,
+    integer: bool = False,
+    strict: bool = False,
+    optional: bool = False,
+) -> None:
     """Raise :class:`KdqError` unless ``value`` is a number (an integer if asked) >= ``low`` (> if ``strict``).
 
     ``optional`` also accepts ``None``.

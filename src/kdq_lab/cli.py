@@ -6,13 +6,12 @@ import argparse
 import math
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from kdq_lab.config import DEFAULT_SEED, Paths
 from kdq_lab.errors import KdqError
 from kdq_lab.files import atomic_dir, check_replaceable
-
 
 FORCE_HELP = "replace --out even if it is a non-empty folder that kdq-lab did not make (its content is deleted)"
 
@@ -87,9 +86,14 @@ def _prepare(args: argparse.Namespace) -> int:
     from kdq_lab.data.splits import SplitConfig
     from kdq_lab.data.store import prepare
 
-    config = SplitConfig(kind=args.split, test_fraction=args.test_fraction,
-                         validation_fraction=args.validation_fraction, seed=args.seed, cutoff=args.cutoff,
-                         predefined=args.predefined)
+    config = SplitConfig(
+        kind=args.split,
+        test_fraction=args.test_fraction,
+        validation_fraction=args.validation_fraction,
+        seed=args.seed,
+        cutoff=args.cutoff,
+        predefined=args.predefined,
+    )
     paths = Paths.default()
     folder = prepare(resolve_dataset(args.dataset, paths), config, paths.processed, force=args.force)
     print(folder)
@@ -102,12 +106,20 @@ def _run(args: argparse.Namespace) -> int:
     overrides = list(args.set or [])
     if args.dataset:
         overrides.append(f"dataset={args.dataset}")
-    outcome = run_experiment(Path(args.experiment), jobs=args.jobs, only=args.only, overrides=overrides,
-                             out=Path(args.out) if args.out else None, force=args.force)
+    outcome = run_experiment(
+        Path(args.experiment),
+        jobs=args.jobs,
+        only=args.only,
+        overrides=overrides,
+        out=Path(args.out) if args.out else None,
+        force=args.force,
+    )
     for failure in outcome.failed:
         print(f"failed: {failure}", file=sys.stderr)
-    print(f"report: {outcome.index} ({outcome.seconds:.0f} s"
-          + (f", {len(outcome.failed)} failed)" if outcome.failed else ")"))
+    print(
+        f"report: {outcome.index} ({outcome.seconds:.0f} s"
+        + (f", {len(outcome.failed)} failed)" if outcome.failed else ")")
+    )
     return 0 if outcome.ok else 1
 
 
@@ -119,10 +131,15 @@ def _train(args: argparse.Namespace) -> int:
     paths = Paths.default()
     out = Path(args.out) if args.out else paths.reports / "models" / f"{Path(args.dataset).name}__{args.split}__lightfm"
     check_replaceable(out, args.force)  # before training, not after
-    split = {"kind": args.split, "test_fraction": args.test_fraction, "validation_fraction": args.validation_fraction,
-             "seed": args.seed}
-    result = train_and_evaluate(args.dataset, split, "lightfm", params, ks=[args.k], run_name="lightfm",
-                                split_name=args.split, paths=paths)
+    split = {
+        "kind": args.split,
+        "test_fraction": args.test_fraction,
+        "validation_fraction": args.validation_fraction,
+        "seed": args.seed,
+    }
+    result = train_and_evaluate(
+        args.dataset, split, "lightfm", params, ks=[args.k], run_name="lightfm", split_name=args.split, paths=paths
+    )
     with atomic_dir(out, args.force) as tmp:
         save_run(result, tmp)
     metrics = result.summary.pooled["all"]
@@ -138,28 +155,46 @@ def _recommend(args: argparse.Namespace) -> int:
     import warnings
 
     from kdq_lab.curate import read_profile, recommend
-    from kdq_lab.models.lightfm import LightFMHybrid
+    from kdq_lab.models import load_model
+    from kdq_lab.pipeline.runs import model_folder
 
     folder = Path(args.model)
-    if not (folder / "model.json").is_file() and (folder / "model" / "model.json").is_file():
-        folder = folder / "model"
-    model = LightFMHybrid.load(folder)
+    if not (folder / "model.json").is_file():
+        folder = model_folder(folder)  # a run folder: its (first seed's) saved model
+    model = load_model(folder)
     profile = read_profile(Path(args.profile))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        curation = recommend(model, profile, k=args.k, exclude=tuple(args.exclude or ()), diversify=args.diversify,
-                             lenient=args.lenient)
+        curation = recommend(
+            model, profile, k=args.k, exclude=tuple(args.exclude or ()), diversify=args.diversify, lenient=args.lenient
+        )
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
     if args.json:
-        items = [record | explanation.to_dict() | {"terms_total": explanation.total}
-                 for record, explanation in zip(curation.items.drop(columns="reasons").to_dict(orient="records"),
-                                                curation.explanations)]
-        print(json.dumps({"profile": args.profile, "model": str(folder), "k": args.k, "diversify": args.diversify,
-                          "diversity_before": curation.diversity_before, "diversity_after": curation.diversity_after,
-                          "ignored_values": [{"column": u.column, "value": u.value} for u in curation.unknown],
-                          "notes": curation.notes,
-                          "items": items}, ensure_ascii=False, indent=2, default=float))
+        items = [
+            record | explanation.to_dict() | {"terms_total": explanation.total}
+            for record, explanation in zip(
+                curation.items.drop(columns="reasons").to_dict(orient="records"), curation.explanations
+            )
+        ]
+        print(
+            json.dumps(
+                {
+                    "profile": args.profile,
+                    "model": str(folder),
+                    "k": args.k,
+                    "diversify": args.diversify,
+                    "diversity_before": curation.diversity_before,
+                    "diversity_after": curation.diversity_after,
+                    "ignored_values": [{"column": u.column, "value": u.value} for u in curation.unknown],
+                    "notes": curation.notes,
+                    "items": items,
+                },
+                ensure_ascii=False,
+                indent=2,
+                default=float,
+            )
+        )
         return 0
     trained = model.provenance_
     origin = f" (run {trained['run']} on {trained['dataset']})" if {"run", "dataset"} <= set(trained) else ""
@@ -169,14 +204,19 @@ def _recommend(args: argparse.Namespace) -> int:
         gloss = f" — {data['title_en']}" if data.get("title_en") else ""
         kind = f"[{data['content_type']}] " if data.get("content_type") else ""
         print(f"{data['rank']:>2}. {kind}{data.get('title', data['item_id'])}{gloss}")
-        facts = [f"{label} {data[c]}" for c, label in (("topics", "주제"), ("difficulty", "난이도"), ("genres", "장르"))
-                 if data.get(c)]
+        facts = [
+            f"{label} {data[c]}"
+            for c, label in (("topics", "주제"), ("difficulty", "난이도"), ("genres", "장르"))
+            if data.get(c)
+        ]
         score = format(data["score"], ".3f")
         print(f"    {' · '.join([*facts, f'score {score}'])}")
         print(f"    why: {data['reasons']}")
     if args.diversify > 0:
-        print(f"intra-list diversity: {curation.diversity_before:.3f} -> {curation.diversity_after:.3f} "
-              f"(MMR lambda={args.diversify:g})")
+        print(
+            f"intra-list diversity: {curation.diversity_before:.3f} -> {curation.diversity_after:.3f} "
+            f"(MMR lambda={args.diversify:g})"
+        )
     return 0
 
 
@@ -214,8 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     prep = commands.add_parser("prepare", help="validate, split and store a dataset under data/processed/")
     prep.add_argument("dataset", help="dataset folder, a name under data/raw/, or a built-in name")
-    prep.add_argument("--split", default="user_temporal",
-                      choices=["random", "user_temporal", "global_temporal", "cold_users", "cold_items", "predefined"])
+    prep.add_argument(
+        "--split",
+        default="user_temporal",
+        choices=["random", "user_temporal", "global_temporal", "cold_users", "cold_items", "predefined"],
+    )
     prep.add_argument("--test-fraction", type=_number, default=0.2)
     prep.add_argument("--validation-fraction", type=_number, default=0.1)
     prep.add_argument("--seed", type=_non_negative, default=42)
@@ -227,10 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run an experiment through papermill into reports/<experiment>/")
     run.add_argument("experiment", help="experiment YAML (see notebooks/experiments/)")
     run.add_argument("--jobs", type=_positive, default=2, help="notebooks executed at once (processes)")
-    run.add_argument("--only", action="append", metavar="RUN",
-                     help="run only this run (name, glob or grid base name); repeatable")
-    run.add_argument("--set", action="append", metavar="KEY=VALUE",
-                     help="override a YAML key, e.g. --set runs.lightfm_ids.params.epochs=5; repeatable")
+    run.add_argument(
+        "--only", action="append", metavar="RUN", help="run only this run (name, glob or grid base name); repeatable"
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a YAML key, e.g. --set runs.lightfm_ids.params.epochs=5; repeatable",
+    )
     run.add_argument("--dataset", help="run on this dataset instead of the experiment's")
     run.add_argument("--out", help="report folder (default reports/<experiment>/)")
     run.add_argument("--force", action="store_true", help=FORCE_HELP)
@@ -238,8 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train, evaluate and save a LightFM hybrid (for `recommend`)")
     train.add_argument("dataset", nargs="?", default="kdq-catalog", help="dataset name or folder")
-    train.add_argument("--split", default="cold_users",
-                       choices=["random", "user_temporal", "global_temporal", "cold_users", "cold_items"])
+    train.add_argument(
+        "--split",
+        default="cold_users",
+        choices=["random", "user_temporal", "global_temporal", "cold_users", "cold_items"],
+    )
     train.add_argument("--test-fraction", type=_number, default=0.2)
     train.add_argument("--validation-fraction", type=_number, default=0.1)
     train.add_argument("--seed", type=_non_negative, default=42)

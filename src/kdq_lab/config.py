@@ -44,7 +44,7 @@ class Paths:
     root: Path
 
     @classmethod
-    def default(cls) -> "Paths":
+    def default(cls) -> Paths:
         return cls(find_root())
 
     @property

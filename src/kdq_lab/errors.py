@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 #: At most this many problems are listed per file; the rest are counted.
 PROBLEMS_SHOWN_PER_FILE = 20

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-
 OWN_HISTORY = "나의 이용 기록 (your own history)"
 OWN_AUDIENCE = "이 아이템의 고유 관객 (this item's own audience)"
 ITEM_POPULARITY = "아이템 인기도 (item popularity, bias)"
@@ -35,7 +34,7 @@ USER_BIAS = "사용자 기본 성향 (user bias: same for every item)"
 class Term:
     """One additive part of a score."""
 
-    kind: str                  # pair | user_bias | item_bias | history | popularity
+    kind: str  # pair | user_bias | item_bias | history | popularity
     user_feature: str | None
     item_feature: str | None
     value: float
@@ -49,8 +48,13 @@ class Term:
         return self.user_feature or self.item_feature or self.kind
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "user_feature": self.user_feature, "item_feature": self.item_feature,
-                "label": self.label, "value": self.value}
+        return {
+            "kind": self.kind,
+            "user_feature": self.user_feature,
+            "item_feature": self.item_feature,
+            "label": self.label,
+            "value": self.value,
+        }
 
 
 @dataclass
@@ -79,8 +83,13 @@ class Explanation:
         return "; ".join(f"{t.label} {t.value:+.2f}" for t in self.top(n)) or "no positive reason"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"item": self.item, "score": self.score, "available": self.available, "note": self.note,
-                "terms": [t.to_dict() for t in self.terms]}
+        return {
+            "item": self.item,
+            "score": self.score,
+            "available": self.available,
+            "note": self.note,
+            "terms": [t.to_dict() for t in self.terms],
+        }
 
 
 def feature_label(name: str, labels: dict[str, str]) -> str:
@@ -89,8 +98,9 @@ def feature_label(name: str, labels: dict[str, str]) -> str:
     return f'{labels.get(column, column)} "{value}"'
 
 
-def explain(model: Any, items: np.ndarray, *, user: int | None = None,
-            user_row: sp.csr_matrix | None = None) -> list[Explanation]:
+def explain(
+    model: Any, items: np.ndarray, *, user: int | None = None, user_row: sp.csr_matrix | None = None
+) -> list[Explanation]:
     """Explanations of ``items`` for a known user (row ``user``) or a new one (``user_row`` from ``encode``).
 
     Models that can explain themselves (:class:`~kdq_lab.models.base.Explainable`) do;
@@ -105,5 +115,6 @@ def explain(model: Any, items: np.ndarray, *, user: int | None = None,
 
 def unavailable(item: int, model: str) -> Explanation:
     """The explanation of a model that has none."""
-    return Explanation(item, float("nan"), [], available=False,
-                       note=f"설명 없음: {model} has no feature-level explanation")
+    return Explanation(
+        item, float("nan"), [], available=False, note=f"설명 없음: {model} has no feature-level explanation"
+    )

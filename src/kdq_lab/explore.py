@@ -18,16 +18,18 @@ def sizes(raw: RawDataset) -> pd.Series:
     positives = events[events[POSITIVE]]
     pairs = positives[[USER, ITEM]].drop_duplicates()
     n_users, n_items = len(raw.users), len(raw.items)
-    return pd.Series({
-        "users": n_users,
-        "items": n_items,
-        "events": len(events),
-        "positive events": len(positives),
-        "positive pairs": len(pairs),
-        "density (positive pairs)": len(pairs) / (n_users * n_items),
-        "users with no event": 1 - events[USER].nunique() / n_users,
-        "items with no positive": 1 - positives[ITEM].nunique() / n_items,
-    })
+    return pd.Series(
+        {
+            "users": n_users,
+            "items": n_items,
+            "events": len(events),
+            "positive events": len(positives),
+            "positive pairs": len(pairs),
+            "density (positive pairs)": len(pairs) / (n_users * n_items),
+            "users with no event": 1 - events[USER].nunique() / n_users,
+            "items with no positive": 1 - positives[ITEM].nunique() / n_items,
+        }
+    )
 
 
 def item_popularity(raw: RawDataset) -> pd.DataFrame:
@@ -35,11 +37,14 @@ def item_popularity(raw: RawDataset) -> pd.DataFrame:
     positives = raw.interactions[raw.interactions[POSITIVE]]
     counts = positives.drop_duplicates([USER, ITEM]).groupby(ITEM).size()
     counts = counts.reindex(raw.items[raw.spec.items.id]).fillna(0).sort_values(ascending=False)
-    return pd.DataFrame({
-        "rank": np.arange(1, len(counts) + 1),
-        "positives": counts.to_numpy(),
-        "cumulative_share": counts.cumsum().to_numpy() / max(counts.sum(), 1),
-    }, index=counts.index)
+    return pd.DataFrame(
+        {
+            "rank": np.arange(1, len(counts) + 1),
+            "positives": counts.to_numpy(),
+            "cumulative_share": counts.cumsum().to_numpy() / max(counts.sum(), 1),
+        },
+        index=counts.index,
+    )
 
 
 def user_activity(raw: RawDataset) -> pd.Series:
@@ -59,8 +64,15 @@ def feature_coverage(raw: RawDataset) -> pd.DataFrame:
                 distinct = values[present].str.split(raw.spec.separator).explode().nunique()
             else:
                 distinct = values[present].nunique()
-            rows.append({"side": side, "column": column, "label": entity.label(column),
-                         "coverage": float(present.mean()), "distinct": int(distinct)})
+            rows.append(
+                {
+                    "side": side,
+                    "column": column,
+                    "label": entity.label(column),
+                    "coverage": float(present.mean()),
+                    "distinct": int(distinct),
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -13,8 +13,9 @@ import secrets
 import shutil
 import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from kdq_lab.errors import KdqError
 
@@ -85,11 +86,11 @@ MARKER = ".kdq-lab"
 MARKER_TEXT = "This folder was written by kdq-lab, which may replace it whole. Do not keep other files here.\n"
 #: Folders written before the marker existed, recognised by a JSON file the lab writes there and its keys.
 LEGACY_SIGNATURES: tuple[tuple[str, frozenset[str]], ...] = (
-    ("manifest.json", frozenset({"split_id", "raw_hashes", "split"})),       # a prepared split (data/store.py)
-    ("manifest.json", frozenset({"experiment", "steps", "resolved"})),        # an experiment report (runner)
+    ("manifest.json", frozenset({"split_id", "raw_hashes", "split"})),  # a prepared split (data/store.py)
+    ("manifest.json", frozenset({"experiment", "steps", "resolved"})),  # an experiment report (runner)
     ("ground_truth/params.json", frozenset({"generator_version", "seed"})),  # a generated KDQ catalog
-    ("model.json", frozenset({"format", "kind", "item_ids", "config"})),     # a saved model
-    ("summary.json", frozenset({"run", "split_id", "metrics"})),             # `kdq-lab train`'s run folder
+    ("model.json", frozenset({"format", "kind", "item_ids", "config"})),  # a saved model
+    ("summary.json", frozenset({"run", "split_id", "metrics"})),  # `kdq-lab train`'s run folder
 )
 _HOST = hashlib.sha256(socket.gethostname().encode("utf-8")).hexdigest()[:8]
 #: What follows ``.<folder name>.`` in the name of a temporary sibling: tag, host, pid, random part.
@@ -126,7 +127,8 @@ def check_replaceable(path: Path, force: bool = False) -> None:
     raise FolderInUseError(
         f"{path} already exists and is {what}; the lab replaces only folders it made. "
         f"Choose another output folder, move this one away, or pass --force (force=True) to replace it, "
-        f"deleting everything in it")
+        f"deleting everything in it"
+    )
 
 
 def _temp_sibling(path: Path, kind: str) -> Path:
@@ -140,7 +142,7 @@ def temp_owner(path: Path, sibling: Path) -> tuple[str, int] | None:
     prefix is matched literally and the rest in full, so other folders' names never parse.
     """
     prefix = f".{path.name}."
-    match = _TEMP_NAME.fullmatch(sibling.name[len(prefix):]) if sibling.name.startswith(prefix) else None
+    match = _TEMP_NAME.fullmatch(sibling.name[len(prefix) :]) if sibling.name.startswith(prefix) else None
     return (match["host"], int(match["pid"])) if match else None
 
 

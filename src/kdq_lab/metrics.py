@@ -10,8 +10,8 @@ listed, else the first k.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from kdq_lab.errors import KdqError
 
@@ -63,7 +63,7 @@ def parse_metric(text: object, ks: Sequence[int] | None = None, per_user: bool =
 
 def headline_k(ks: Sequence[int]) -> int:
     """The k shown first: 10 when listed, else the first k."""
-    return 10 if 10 in ks else list(ks)[0]
+    return 10 if 10 in ks else next(iter(ks))
 
 
 def per_user_columns(ks: Sequence[int]) -> list[str]:

@@ -14,8 +14,10 @@ from kdq_lab.errors import KdqError
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.=-]*"
 MAX_LENGTH = 120
-RULE = (f"letters, digits, '_', '.', '=' or '-', starting with a letter or digit, without '..', "
-        f"at most {MAX_LENGTH} characters")
+RULE = (
+    f"letters, digits, '_', '.', '=' or '-', starting with a letter or digit, without '..', "
+    f"at most {MAX_LENGTH} characters"
+)
 
 
 def name_problem(value: Any) -> str | None:

@@ -35,9 +35,13 @@ class _StrictLoader(yaml.SafeLoader):
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise _Refused(event.start_mark.line + 1, None, f"*{event.anchor}",
-                           "YAML aliases are not allowed in kdq-lab files (they can expand without bound): "
-                           "write the value out in full")
+            raise _Refused(
+                event.start_mark.line + 1,
+                None,
+                f"*{event.anchor}",
+                "YAML aliases are not allowed in kdq-lab files (they can expand without bound): "
+                "write the value out in full",
+            )
         return super().compose_node(parent, index)
 
 
@@ -57,8 +61,13 @@ def _duplicate_keys(node: yaml.Node | None) -> None:
                     read = constructor.construct_object(key)
                     identity, line = (type(read), read), key.start_mark.line + 1
                     if identity in first:
-                        raise _Refused(line, key.value, None, f"duplicate key (first on line {first[identity]}); "
-                                                              "YAML would silently keep only the last one")
+                        raise _Refused(
+                            line,
+                            key.value,
+                            None,
+                            f"duplicate key (first on line {first[identity]}); "
+                            "YAML would silently keep only the last one",
+                        )
                     first[identity] = line
                 stack += [key, value]
         elif isinstance(current, yaml.SequenceNode):
@@ -73,14 +82,16 @@ def compose(text: str, filename: str) -> tuple[yaml.Node | None, Any]:
         _duplicate_keys(root)
         data = loader.construct_document(root) if root is not None else None
     except _Refused as exc:
-        raise DataError([Problem(filename, exc.line, exc.key, exc.value, exc.message, "key")],
-                        heading=f"invalid {filename}") from None
+        raise DataError(
+            [Problem(filename, exc.line, exc.key, exc.value, exc.message, "key")], heading=f"invalid {filename}"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
-        raise DataError([Problem(filename, line, None, None, f"malformed YAML: {reason}")],
-                        heading=f"invalid {filename}") from None
+        raise DataError(
+            [Problem(filename, line, None, None, f"malformed YAML: {reason}")], heading=f"invalid {filename}"
+        ) from None
     finally:
         loader.dispose()
     return root, data
@@ -90,8 +101,14 @@ def describe_type(value: Any) -> str:
     """The YAML kind of ``value`` for messages: 'a string', 'an integer', 'a list', ..."""
     if value is None:
         return "null (no value)"
-    kinds = ((bool, "true/false"), (int, "an integer"), (float, "a decimal number"), (str, "a string"),
-             (list, "a list"), (dict, "a mapping"))
+    kinds = (
+        (bool, "true/false"),
+        (int, "an integer"),
+        (float, "a decimal number"),
+        (str, "a string"),
+        (list, "a list"),
+        (dict, "a mapping"),
+    )
     return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
 
 
@@ -103,7 +120,7 @@ class YamlDocument:
         self.root, self.data = compose(text, filename)
 
     @classmethod
-    def from_path(cls, path: Path, what: str = "file") -> "YamlDocument":
+    def from_path(cls, path: Path, what: str = "file") -> YamlDocument:
         """Read and parse a UTF-8 YAML (or JSON) file; a missing file or bad bytes are clear errors."""
         path = Path(path)
         if not path.is_file():
@@ -112,8 +129,18 @@ class YamlDocument:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             line = path.read_bytes()[: exc.start].count(b"\n") + 1
-            raise DataError([Problem(str(path), line, None, None, f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x}); "
-                                     "save the file as UTF-8")], heading=f"invalid {what} {path}") from None
+            raise DataError(
+                [
+                    Problem(
+                        str(path),
+                        line,
+                        None,
+                        None,
+                        f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x}); save the file as UTF-8",
+                    )
+                ],
+                heading=f"invalid {what} {path}",
+            ) from None
         return cls(text, str(path))
 
     def node(self, path: tuple[str, ...]) -> yaml.Node | None:
@@ -153,7 +180,7 @@ def scalar_texts(node: yaml.Node | None) -> list[str] | None:
     nodes = node.value if isinstance(node, yaml.SequenceNode) else [node]
     if not all(isinstance(n, yaml.ScalarNode) for n in nodes):
         return None
-    return [n.value for n in nodes if n.tag != NULL_TAG]
+    return [str(n.value) for n in nodes if n is not None and n.tag != NULL_TAG]
 
 
 class YamlChecker:
@@ -166,7 +193,9 @@ class YamlChecker:
     def add(self, path: tuple[str, ...], value: Any, message: str) -> None:
         self.problems.append(self.document.problem(path, value, message))
 
-    def mapping(self, data: Any, path: tuple[str, ...], allowed: set[str], required: set[str] = frozenset()) -> dict:
+    def mapping(
+        self, data: Any, path: tuple[str, ...], allowed: set[str], required: frozenset[str] | set[str] = frozenset()
+    ) -> dict[Any, Any]:
         """``data`` if it is a mapping (else ``{}``), reporting unknown and missing keys."""
         if not isinstance(data, dict):
             self.add(path, data, f"expected a mapping (key: value lines), found {describe_type(data)}")

@@ -15,12 +15,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from kdq_lab.bench.memory import peak_rss_mb
+from kdq_lab.data.schema import EntitySpec
 
 MULTI_SEP = "|"
 
@@ -47,7 +49,7 @@ def make_frames(size: BuilderSize) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
             # a value repeated within a cell is dropped (validation forbids repeats), then slots beyond count
             repeated = np.zeros_like(codes, dtype=bool)
             for k in range(1, 4):
-                repeated[:, k] = (codes[:, :k] == codes[:, k:k + 1]).any(axis=1)
+                repeated[:, k] = (codes[:, :k] == codes[:, k : k + 1]).any(axis=1)
             values = np.char.add(f"m{m}v", codes.astype(str))
             keep = ~repeated & (np.arange(4)[None, :] < count[:, None])
             joined = pd.Series(values[:, 0])
@@ -59,20 +61,23 @@ def make_frames(size: BuilderSize) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     users = side(size.users, "u", [20, 30, 50], [100, 150])
     items = side(size.items, "i", [10, 40, 100], [150, 200])
     popularity = rng.zipf(1.3, size.interactions) % size.items
-    interactions = pd.DataFrame({
-        "user_id": np.char.add("u", rng.integers(0, size.users, size.interactions).astype(str)),
-        "item_id": np.char.add("i", popularity.astype(str)),
-        "weight": rng.integers(1, 5, size.interactions).astype(np.float32),
-    })
+    interactions = pd.DataFrame(
+        {
+            "user_id": np.char.add("u", rng.integers(0, size.users, size.interactions).astype(str)),
+            "item_id": np.char.add("i", popularity.astype(str)),
+            "weight": rng.integers(1, 5, size.interactions).astype(np.float32),
+        }
+    )
     return users, items, interactions
 
 
-def _entity(frame: pd.DataFrame, id_column: str):
-    from kdq_lab.data.schema import EntitySpec
-
-    return EntitySpec(file="bench.csv", id=id_column,
-                      categorical=tuple(c for c in frame.columns if c.startswith("cat")),
-                      multi_valued=tuple(c for c in frame.columns if c.startswith("multi")))
+def _entity(frame: pd.DataFrame, id_column: str) -> EntitySpec:
+    return EntitySpec(
+        file="bench.csv",
+        id=id_column,
+        categorical=tuple(c for c in frame.columns if c.startswith("cat")),
+        multi_valued=tuple(c for c in frame.columns if c.startswith("multi")),
+    )
 
 
 def build_ours(users: pd.DataFrame, items: pd.DataFrame, interactions: pd.DataFrame) -> dict[str, sp.csr_matrix]:
@@ -84,8 +89,13 @@ def build_ours(users: pd.DataFrame, items: pd.DataFrame, interactions: pd.DataFr
     for name, frame, id_column in (("user_features", users, "u_id"), ("item_features", items, "i_id")):
         vocab = FeatureVocabulary.fit(frame, _entity(frame, id_column), MULTI_SEP)
         out[name] = compose_features(vocab.transform(frame)[0], config)
-    binary, weights = interaction_matrices(pd.Index(users["u_id"]), pd.Index(items["i_id"]),
-                                           interactions["user_id"], interactions["item_id"], interactions["weight"])
+    binary, weights = interaction_matrices(
+        pd.Index(users["u_id"]),
+        pd.Index(items["i_id"]),
+        interactions["user_id"],
+        interactions["item_id"],
+        interactions["weight"],
+    )
     out["interactions"], out["weights"] = binary, weights
     return out
 
@@ -133,25 +143,38 @@ def _measure(side: str, data: Path, out: Path) -> dict[str, float]:
         start = time.perf_counter()
         matrices = build(users, items, interactions)
         seconds = time.perf_counter() - start
-    np.savez(out, **{f"{k}_{part}": getattr(sp.csr_matrix(v), part)
-                     for k, v in matrices.items() for part in ("data", "indices", "indptr")},
-             **{f"{k}_shape": np.array(v.shape) for k, v in matrices.items()})
+    arrays: dict[str, Any] = {
+        f"{k}_{part}": getattr(sp.csr_matrix(v), part)
+        for k, v in matrices.items()
+        for part in ("data", "indices", "indptr")
+    }
+    arrays |= {f"{k}_shape": np.array(v.shape) for k, v in matrices.items()}
+    np.savez(out, **arrays)
     return {"seconds": seconds, "peak_mb": memory["peak_mb"]}
 
 
 def _load(path: Path) -> dict[str, sp.csr_matrix]:
     arrays = np.load(path)
     names = {k.rsplit("_", 1)[0] for k in arrays.files}
-    return {n: sp.csr_matrix((arrays[f"{n}_data"], arrays[f"{n}_indices"], arrays[f"{n}_indptr"]),
-                             shape=tuple(arrays[f"{n}_shape"])) for n in names}
+    return {
+        n: sp.csr_matrix(
+            (arrays[f"{n}_data"], arrays[f"{n}_indices"], arrays[f"{n}_indptr"]), shape=tuple(arrays[f"{n}_shape"])
+        )
+        for n in names
+    }
 
 
 def _identical(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
     a, b = a.copy(), b.copy()
     a.sort_indices()
     b.sort_indices()
-    return (a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a.indptr, b.indptr)
-            and np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data))
+    return (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and np.array_equal(a.indptr, b.indptr)
+        and np.array_equal(a.indices, b.indices)
+        and np.array_equal(a.data, b.data)
+    )
 
 
 def run(size: BuilderSize = BuilderSize(), repeats: int = 3) -> dict[str, float]:
@@ -167,24 +190,34 @@ def run(size: BuilderSize = BuilderSize(), repeats: int = 3) -> dict[str, float]
         for _ in range(repeats):
             for side in results:
                 out = data / f"{side}.npz"
-                proc = subprocess.run([sys.executable, "-m", "kdq_lab.bench.builder", side, str(data), str(out)],
-                                      capture_output=True, text=True, check=True)
+                proc = subprocess.run(
+                    [sys.executable, "-m", "kdq_lab.bench.builder", side, str(data), str(out)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 results[side].append(json.loads(proc.stdout.strip().splitlines()[-1]))
         ours, theirs = _load(data / "ours.npz"), _load(data / "lightfm.npz")
         same = all(_identical(ours[k], theirs[k]) for k in theirs)
-    median = {side: {k: float(np.median([r[k] for r in runs])) for k in ("seconds", "peak_mb")}
-              for side, runs in results.items()}
+    median = {
+        side: {k: float(np.median([r[k] for r in runs])) for k in ("seconds", "peak_mb")}
+        for side, runs in results.items()
+    }
     figures = {
-        "lightfm_seconds": median["lightfm"]["seconds"], "ours_seconds": median["ours"]["seconds"],
-        "lightfm_peak_mb": median["lightfm"]["peak_mb"], "ours_peak_mb": median["ours"]["peak_mb"],
+        "lightfm_seconds": median["lightfm"]["seconds"],
+        "ours_seconds": median["ours"]["seconds"],
+        "lightfm_peak_mb": median["lightfm"]["peak_mb"],
+        "ours_peak_mb": median["ours"]["peak_mb"],
         "speedup": median["lightfm"]["seconds"] / median["ours"]["seconds"],
         "memory_ratio": median["ours"]["peak_mb"] / median["lightfm"]["peak_mb"],
         "identical": float(same),
     }
     print(f"  lightfm.data.Dataset : {figures['lightfm_seconds']:6.2f} s  peak {figures['lightfm_peak_mb']:7.0f} MB")
     print(f"  kdq_lab builder      : {figures['ours_seconds']:6.2f} s  peak {figures['ours_peak_mb']:7.0f} MB")
-    print(f"  speed-up {figures['speedup']:.1f}x (target >= 4x), peak memory ratio {figures['memory_ratio']:.2f}"
-          f" (target <= 0.6), matrices identical: {same}")
+    print(
+        f"  speed-up {figures['speedup']:.1f}x (target >= 4x), peak memory ratio {figures['memory_ratio']:.2f}"
+        f" (target <= 0.6), matrices identical: {same}"
+    )
     return figures
 
 

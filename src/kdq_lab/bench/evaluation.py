@@ -43,8 +43,10 @@ def make_case(size: EvaluationSize) -> tuple[LightFM, sp.csr_matrix, sp.csr_matr
 
     def positives(per_user: int) -> sp.csr_matrix:
         rows = np.repeat(np.arange(size.users), per_user)
-        matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, rng.integers(0, size.items, len(rows)))),
-                               shape=(size.users, size.items))
+        matrix = sp.csr_matrix(
+            (np.ones(len(rows), np.float32), (rows, rng.integers(0, size.items, len(rows)))),
+            shape=(size.users, size.items),
+        )
         matrix.data[:] = 1
         return matrix
 
@@ -60,8 +62,10 @@ def run(size: EvaluationSize = EvaluationSize(), repeats: int = 3, threads: int 
     """Time both sides ``repeats`` times (alternating), check identical numbers, return median figures."""
     threads = threads or os.cpu_count() or 1
     model, train, test = make_case(size)
-    print(f"evaluation: {size.users:,} users x {size.items:,} items, d={size.components}, "
-          f"{test.nnz:,} test positives, {threads} threads")
+    print(
+        f"evaluation: {size.users:,} users x {size.items:,} items, d={size.components}, "
+        f"{test.nnz:,} test positives, {threads} threads"
+    )
     times: dict[str, list[float]] = {"lightfm": [], "ours": []}
     peaks: dict[str, list[float]] = {"lightfm": [], "ours": []}
     for _ in range(repeats):
@@ -77,19 +81,29 @@ def run(size: EvaluationSize = EvaluationSize(), repeats: int = 3, threads: int 
             table = evaluate(model, test, exclude=train, k=size.k, num_threads=threads)
             times["ours"].append(time.perf_counter() - start)
         peaks["ours"].append(memory["peak_mb"])
-    difference = max(float(np.abs(table[f"precision@{size.k}"].to_numpy() - precision).max()),
-                     float(np.abs(table[f"recall@{size.k}"].to_numpy() - recall).max()),
-                     float(np.abs(table["auc"].to_numpy() - auc).max()))
+    difference = max(
+        float(np.abs(table[f"precision@{size.k}"].to_numpy() - precision).max()),
+        float(np.abs(table[f"recall@{size.k}"].to_numpy() - recall).max()),
+        float(np.abs(table["auc"].to_numpy() - auc).max()),
+    )
     figures = {
-        "lightfm_seconds": float(np.median(times["lightfm"])), "ours_seconds": float(np.median(times["ours"])),
-        "lightfm_peak_mb": float(np.median(peaks["lightfm"])), "ours_peak_mb": float(np.median(peaks["ours"])),
+        "lightfm_seconds": float(np.median(times["lightfm"])),
+        "ours_seconds": float(np.median(times["ours"])),
+        "lightfm_peak_mb": float(np.median(peaks["lightfm"])),
+        "ours_peak_mb": float(np.median(peaks["ours"])),
         "max_abs_difference": difference,
     }
     figures["speedup"] = figures["lightfm_seconds"] / figures["ours_seconds"]
-    print(f"  lightfm.evaluation (precision+recall+auc): {figures['lightfm_seconds']:6.2f} s  "
-          f"peak {figures['lightfm_peak_mb']:6.0f} MB")
-    print(f"  kdq_lab evaluate (all metrics)           : {figures['ours_seconds']:6.2f} s  "
-          f"peak {figures['ours_peak_mb']:6.0f} MB")
-    print(f"  speed-up {figures['speedup']:.1f}x (target >= 10x); largest per-user difference "
-          f"{difference:.1e} (must be <= 1e-6)")
+    print(
+        f"  lightfm.evaluation (precision+recall+auc): {figures['lightfm_seconds']:6.2f} s  "
+        f"peak {figures['lightfm_peak_mb']:6.0f} MB"
+    )
+    print(
+        f"  kdq_lab evaluate (all metrics)           : {figures['ours_seconds']:6.2f} s  "
+        f"peak {figures['ours_peak_mb']:6.0f} MB"
+    )
+    print(
+        f"  speed-up {figures['speedup']:.1f}x (target >= 10x); largest per-user difference "
+        f"{difference:.1e} (must be <= 1e-6)"
+    )
     return figures

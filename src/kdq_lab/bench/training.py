@@ -22,20 +22,33 @@ from kdq_lab.models import LightFMConfig, LightFMHybrid, TrainData
 def run(repeats: int = 3, epochs: int = 10, components: int = 64) -> dict[str, float]:
     """Alternate raw and wrapped fits ``repeats`` times; return median seconds and the overhead."""
     paths = Paths.default()
-    split = load_split(prepare(resolve_dataset("kdq-catalog", paths), SplitConfig(kind="user_temporal"), paths.processed))
+    split = load_split(
+        prepare(resolve_dataset("kdq-catalog", paths), SplitConfig(kind="user_temporal"), paths.processed)
+    )
     data = TrainData.from_split(split, refit=True)
     config = LightFMConfig(no_components=components, epochs=epochs, patience=None, features="both")
-    print(f"training: {data.n_users:,} users x {data.n_items:,} items, {data.interactions.nnz:,} interactions, "
-          f"{epochs} epochs, d={components}")
+    print(
+        f"training: {data.n_users:,} users x {data.n_items:,} items, {data.interactions.nnz:,} interactions, "
+        f"{epochs} epochs, d={components}"
+    )
     template = LightFMHybrid(config).fit(data)  # warm-up, and the composed matrices for the raw side
     interactions = data.interactions.tocoo().astype(np.float32)
     times: dict[str, list[float]] = {"raw": [], "wrapper": []}
     for _ in range(repeats):
         start = time.perf_counter()
-        raw = LightFM(no_components=components, loss=config.loss, learning_rate=config.learning_rate,
-                      random_state=config.random_state)
-        raw.fit(interactions, user_features=template.user_features_, item_features=template.item_features_,
-                epochs=epochs, num_threads=1)
+        raw = LightFM(
+            no_components=components,
+            loss=config.loss,
+            learning_rate=config.learning_rate,
+            random_state=config.random_state,
+        )
+        raw.fit(
+            interactions,
+            user_features=template.user_features_,
+            item_features=template.item_features_,
+            epochs=epochs,
+            num_threads=1,
+        )
         times["raw"].append(time.perf_counter() - start)
         start = time.perf_counter()
         LightFMHybrid(config).fit(data)

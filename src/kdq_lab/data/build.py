@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -53,7 +54,7 @@ class FeatureVocabulary:
         return len(self.names)
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, entity: EntitySpec, separator: str) -> "FeatureVocabulary":
+    def fit(cls, frame: pd.DataFrame, entity: EntitySpec, separator: str) -> FeatureVocabulary:
         """Learn the vocabulary from a table; values sorted within each column."""
         edges = {}
         for feature in entity.numeric:
@@ -62,9 +63,12 @@ class FeatureVocabulary:
             else:
                 numbers = pd.to_numeric(frame[feature.column], errors="coerce").dropna()
                 if numbers.empty:
-                    raise KdqError(f"numeric feature '{feature.column}' has no values to compute {feature.bins} "
-                                   "quantile bins from; give explicit edges or drop the feature")
-                qs = np.unique(np.quantile(numbers, np.linspace(0, 1, feature.bins + 1)))
+                    raise KdqError(
+                        f"numeric feature '{feature.column}' has no values to compute {feature.bins} "
+                        "quantile bins from; give explicit edges or drop the feature"
+                    )
+                bins = feature.bins or 2
+                qs = np.unique(np.quantile(numbers, np.linspace(0, 1, bins + 1)))
                 qs = qs if len(qs) > 1 else np.repeat(qs, 2)  # a constant column: one bin
                 edges[feature.column] = tuple(float(q) for q in qs)
         vocab = cls(separator, entity.categorical, entity.multi_valued, edges, (), dict(entity.labels))
@@ -73,7 +77,9 @@ class FeatureVocabulary:
         column_of = np.array([position[k.split(":", 1)[0]] for k in keys], dtype=int)
         textual = keys[(column_of < len(vocab.categorical) + len(vocab.multi_valued))]
         textual = textual[np.argsort([position[k.split(":", 1)[0]] for k in textual], kind="stable")]
-        names = tuple(textual.tolist()) + tuple(label for column in edges for label in _bin_labels(column, edges[column]))
+        names = tuple(textual.tolist()) + tuple(
+            label for column in edges for label in _bin_labels(column, edges[column])
+        )
         return cls(separator, entity.categorical, entity.multi_valued, edges, names, dict(entity.labels))
 
     def _keys(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -131,16 +137,20 @@ class FeatureVocabulary:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FeatureVocabulary":
+    def from_dict(cls, data: dict[str, Any]) -> FeatureVocabulary:
         return cls(
-            data["separator"], tuple(data["categorical"]), tuple(data["multi_valued"]),
-            {k: tuple(v) for k, v in data["numeric_edges"].items()}, tuple(data["names"]), dict(data.get("labels", {})),
+            data["separator"],
+            tuple(data["categorical"]),
+            tuple(data["multi_valued"]),
+            {k: tuple(v) for k, v in data["numeric_edges"].items()},
+            tuple(data["names"]),
+            dict(data.get("labels", {})),
         )
 
 
 def _bin_labels(column: str, edges: tuple[float, ...]) -> list[str]:
     """Feature names of a numeric column's bins, e.g. ``duration_min:10–30`` ([10, 30))."""
-    return [f"{column}:{lo:g}–{hi:g}" for lo, hi in zip(edges, edges[1:])]
+    return [f"{column}:{lo:g}–{hi:g}" for lo, hi in itertools.pairwise(edges)]
 
 
 @dataclass(frozen=True)
@@ -169,8 +179,9 @@ class FeatureConfig:
             raise ValueError(f"identity_weight must be > 0, not {self.identity_weight!r}")
 
 
-def compose_features(base: sp.csr_matrix, config: FeatureConfig, with_identity: np.ndarray | None = None,
-                     n_identity: int | None = None) -> sp.csr_matrix:
+def compose_features(
+    base: sp.csr_matrix, config: FeatureConfig, with_identity: np.ndarray | None = None, n_identity: int | None = None
+) -> sp.csr_matrix:
     """``[identity | base]`` with the configured normalisation, as float32 CSR.
 
     Parameters
@@ -194,7 +205,8 @@ def compose_features(base: sp.csr_matrix, config: FeatureConfig, with_identity: 
         keep = np.ones(n, dtype=bool) if with_identity is None else np.asarray(with_identity, dtype=bool)
         rows = np.flatnonzero(keep)
         identity = sp.csr_matrix(
-            (np.full(len(rows), config.identity_weight, dtype=np.float32), (rows, rows)), shape=(n, width))
+            (np.full(len(rows), config.identity_weight, dtype=np.float32), (rows, rows)), shape=(n, width)
+        )
         matrix = sp.hstack([identity, base], format="csr", dtype=np.float32)
     else:
         matrix = base.copy()
@@ -210,19 +222,22 @@ def compose_features(base: sp.csr_matrix, config: FeatureConfig, with_identity: 
     return matrix
 
 
-def pair_matrices(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray | None,
-                  shape: tuple[int, int]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+def pair_matrices(
+    rows: np.ndarray, cols: np.ndarray, weights: np.ndarray | None, shape: tuple[int, int]
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Binary interactions (int32) and summed weights (float32) from row/column positions."""
     values = np.ones(len(rows), dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32)
     weight = sp.coo_matrix((values, (rows, cols)), shape=shape).tocsr()
     weight.sum_duplicates()
-    binary = sp.csr_matrix((np.ones(weight.nnz, dtype=np.int32), weight.indices.copy(), weight.indptr.copy()),
-                           shape=shape)
+    binary = sp.csr_matrix(
+        (np.ones(weight.nnz, dtype=np.int32), weight.indices.copy(), weight.indptr.copy()), shape=shape
+    )
     return binary, weight
 
 
-def interaction_matrices(users: pd.Index, items: pd.Index, user_ids: Any, item_ids: Any,
-                         weights: Any = None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+def interaction_matrices(
+    users: pd.Index, items: pd.Index, user_ids: Any, item_ids: Any, weights: Any = None
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Binary interactions (int32) and summed weights (float32) as users × items CSR.
 
     Raises

@@ -37,7 +37,7 @@ from kdq_lab.files import atomic_dir
 from kdq_lab.names import check_name
 
 START = np.datetime64("2024-02-29T15:00:00", "s")  # 2024-03-01 00:00 KST, KDQ's launch
-END = np.datetime64("2026-10-31T14:59:59", "s")    # 2026-10-31 23:59:59 KST, the snapshot
+END = np.datetime64("2026-10-31T14:59:59", "s")  # 2026-10-31 23:59:59 KST, the snapshot
 SPAN = int((END - START) / np.timedelta64(1, "s"))
 DAY = 86_400
 YEAR = 365 * DAY
@@ -88,8 +88,14 @@ def catalog_spec(name: str) -> DatasetSpec:
             timestamp="signed_up_at",
             categorical=("coding_experience", "age_band", "region"),
             multi_valued=("occupations", "interests", "goals"),
-            labels={"occupations": "직업", "interests": "관심사", "goals": "목표",
-                    "coding_experience": "코딩 경험", "age_band": "연령대", "region": "지역"},
+            labels={
+                "occupations": "직업",
+                "interests": "관심사",
+                "goals": "목표",
+                "coding_experience": "코딩 경험",
+                "age_band": "연령대",
+                "region": "지역",
+            },
         ),
         items=EntitySpec(
             file="items.csv",
@@ -99,8 +105,16 @@ def catalog_spec(name: str) -> DatasetSpec:
             multi_valued=("topics", "tags"),
             numeric=(NumericFeature("duration_min", edges=(0, 10, 30, 60, 180, 600, 3000)),),
             text=("title", "title_en"),
-            labels={"content_type": "유형", "topics": "주제", "tags": "태그", "difficulty": "난이도",
-                    "price": "가격", "language": "언어", "creator": "크리에이터", "duration_min": "길이(분)"},
+            labels={
+                "content_type": "유형",
+                "topics": "주제",
+                "tags": "태그",
+                "difficulty": "난이도",
+                "price": "가격",
+                "language": "언어",
+                "creator": "크리에이터",
+                "duration_min": "길이(분)",
+            },
         ),
         interactions=InteractionSpec(
             file="interactions.csv",
@@ -175,9 +189,17 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def engagement_logit(topic_rel: np.ndarray, style_share: np.ndarray, type_pref: np.ndarray, skill: np.ndarray,
-                     difficulty: np.ndarray, technical: np.ndarray, paid: np.ndarray, price_sens: np.ndarray,
-                     popularity: np.ndarray) -> np.ndarray:
+def engagement_logit(
+    topic_rel: np.ndarray,
+    style_share: np.ndarray,
+    type_pref: np.ndarray,
+    skill: np.ndarray,
+    difficulty: np.ndarray,
+    technical: np.ndarray,
+    paid: np.ndarray,
+    price_sens: np.ndarray,
+    popularity: np.ndarray,
+) -> np.ndarray:
     """Log-odds that an exposure turns into engagement (shared by simulation and ground truth).
 
     ``topic_rel`` is log θ_u(t)[topic] minus the user's best topic (≤ 0); ``style_share``
@@ -186,8 +208,15 @@ def engagement_logit(topic_rel: np.ndarray, style_share: np.ndarray, type_pref: 
     """
     level = np.where(technical, np.minimum(skill, 2), 1)
     too_hard = np.maximum(difficulty - level, 0)
-    return (0.2 + 0.9 * topic_rel + 1.1 * np.log(style_share) + type_pref - 0.9 * too_hard
-            - price_sens * paid + 0.25 * np.log(popularity))
+    return (
+        0.2
+        + 0.9 * topic_rel
+        + 1.1 * np.log(style_share)
+        + type_pref
+        - 0.9 * too_hard
+        - price_sens * paid
+        + 0.25 * np.log(popularity)
+    )
 
 
 def positive_probability(p: np.ndarray, content_type: np.ndarray) -> np.ndarray:
@@ -211,8 +240,14 @@ def _make_items(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.Data
     for k, name in enumerate(TYPE_NAMES):
         mask = types == k
         difficulty[mask] = _categorical(rng, np.array(diff_p.get(name, [0.8, 0.18, 0.02])), int(mask.sum()))
-    duration_mu = {"강의": (5.3, 0.6), "영상": (2.6, 0.7), "아티클": (2.2, 0.4), "인터뷰": (2.8, 0.4),
-                   "행사": (6.0, 0.9), "커뮤니티 글": (1.3, 0.5)}
+    duration_mu = {
+        "강의": (5.3, 0.6),
+        "영상": (2.6, 0.7),
+        "아티클": (2.2, 0.4),
+        "인터뷰": (2.8, 0.4),
+        "행사": (6.0, 0.9),
+        "커뮤니티 글": (1.3, 0.5),
+    }
     mu = np.array([duration_mu[t][0] for t in TYPE_NAMES])[types]
     sigma = np.array([duration_mu[t][1] for t in TYPE_NAMES])[types]
     duration = np.clip(np.round(np.exp(rng.normal(mu, sigma))), 1, 2880).astype(int)
@@ -234,12 +269,18 @@ def _make_items(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.Data
     prefixes, kinds = V.CREATOR_PREFIXES, V.CREATOR_KINDS
     combos = len(prefixes) * len(kinds)
     cid = np.arange(n_creators)
-    base = np.char.add(np.char.add(np.array([p[0] for p in prefixes])[cid % len(prefixes)], " "),
-                       np.array([k[0] for k in kinds])[(cid // len(prefixes)) % len(kinds)])
+    base = np.char.add(
+        np.char.add(np.array([p[0] for p in prefixes])[cid % len(prefixes)], " "),
+        np.array([k[0] for k in kinds])[(cid // len(prefixes)) % len(kinds)],
+    )
     creator_names = np.where(cid < combos, base, np.char.add(np.char.add(base, " "), (cid // combos + 1).astype(str)))
 
-    type_factor = np.array([{"영상": 1.3, "강의": 1.0, "행사": 0.7, "커뮤니티 글": 0.6, "아티클": 0.8, "인터뷰": 0.7}[t]
-                            for t in TYPE_NAMES])
+    type_factor = np.array(
+        [
+            {"영상": 1.3, "강의": 1.0, "행사": 0.7, "커뮤니티 글": 0.6, "아티클": 0.8, "인터뷰": 0.7}[t]
+            for t in TYPE_NAMES
+        ]
+    )
     popularity = np.exp(rng.normal(0, 1.1, n)) * creator_pop[creator] * type_factor[types]
 
     launch = rng.random(n) < 0.12
@@ -279,28 +320,47 @@ def _make_items(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.Data
     topic_hot[np.flatnonzero(has_second), second[has_second]] = True
 
     title, title_en = _titles(rng, types, topic, tag_hot, tag_names, difficulty, published, event_kind)
-    frame = pd.DataFrame({
-        "item_id": np.char.add("i", np.char.zfill(np.arange(1, n + 1).astype(str), 6)),
-        "title": title,
-        "title_en": title_en,
-        "content_type": np.array(TYPE_NAMES)[types],
-        "topics": _join(topic_hot, [t[0] for t in V.TOPICS]),
-        "tags": _join(tag_hot, [t[0] for t in tag_names]),
-        "difficulty": np.array([d[0] for d in V.DIFFICULTIES])[difficulty],
-        "duration_min": duration,
-        "price": np.array([p[0] for p in V.PRICES])[paid],
-        "language": np.array([lang[0] for lang in V.LANGUAGES])[language],
-        "creator": creator_names[creator],
-        "published_at": _iso(published),
-    })
-    params = pd.DataFrame({
-        "item_id": frame["item_id"], "topic": topic, "style": style, "popularity": popularity,
-        "difficulty": difficulty, "paid": paid, "content_type": types, "published": published,
-    })
+    frame = pd.DataFrame(
+        {
+            "item_id": np.char.add("i", np.char.zfill(np.arange(1, n + 1).astype(str), 6)),
+            "title": title,
+            "title_en": title_en,
+            "content_type": np.array(TYPE_NAMES)[types],
+            "topics": _join(topic_hot, [t[0] for t in V.TOPICS]),
+            "tags": _join(tag_hot, [t[0] for t in tag_names]),
+            "difficulty": np.array([d[0] for d in V.DIFFICULTIES])[difficulty],
+            "duration_min": duration,
+            "price": np.array([p[0] for p in V.PRICES])[paid],
+            "language": np.array([lang[0] for lang in V.LANGUAGES])[language],
+            "creator": creator_names[creator],
+            "published_at": _iso(published),
+        }
+    )
+    params = pd.DataFrame(
+        {
+            "item_id": frame["item_id"],
+            "topic": topic,
+            "style": style,
+            "popularity": popularity,
+            "difficulty": difficulty,
+            "paid": paid,
+            "content_type": types,
+            "published": published,
+        }
+    )
     return frame, params
 
 
-def _titles(rng, types, topic, tag_hot, tag_names, difficulty, published, event_kind):
+def _titles(
+    rng: np.random.Generator,
+    types: np.ndarray,
+    topic: np.ndarray,
+    tag_hot: np.ndarray,
+    tag_names: list[tuple[str, str]],
+    difficulty: np.ndarray,
+    published: np.ndarray,
+    event_kind: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Korean titles with English glosses, assembled per content type."""
     n = len(types)
     projects = [V.TOPIC_PROJECTS[t[0]] for t in V.TOPICS]
@@ -324,16 +384,26 @@ def _titles(rng, types, topic, tag_hot, tag_names, difficulty, published, event_
     kind_en = np.array([k[1] for k in V.EVENT_KINDS])[event_kind]
     s = np.char.add
     by_type = {
-        "강의": (s(s(s(s(s("[", level_ko), "] "), ko), " — "), s(serial, "기")),
-                s(s(s(s(s("[", level_en), "] "), en), " — cohort "), serial)),
-        "아티클": (s(s(ko, ": 시작 전에 알아야 할 "), s(np.char.mod("%d", 3 + rng.integers(0, 8, n)), "가지")),
-                 s(s("Before you ", en), ": what to know")),
-        "인터뷰": (s(s(s(topic_ko, " 크리에이터 인터뷰: "), person), s(" #", serial)),
-                 s(s(s(topic_en, " creator interview: "), person), s(" #", serial))),
-        "영상": (s(s(s(with_ro, " "), ko), s(" (튜토리얼 EP.", s(serial, ")"))),
-               s(s(s(en, " with "), tag_en), s(" (tutorial ep. ", s(serial, ")")))),
-        "행사": (s(s(s(s(kind_ko, " "), year.astype(str)), ": "), topic_ko),
-               s(s(s(s(kind_en, " "), year.astype(str)), ": "), topic_en)),
+        "강의": (
+            s(s(s(s(s("[", level_ko), "] "), ko), " — "), s(serial, "기")),
+            s(s(s(s(s("[", level_en), "] "), en), " — cohort "), serial),
+        ),
+        "아티클": (
+            s(s(ko, ": 시작 전에 알아야 할 "), s(np.char.mod("%d", 3 + rng.integers(0, 8, n)), "가지")),
+            s(s("Before you ", en), ": what to know"),
+        ),
+        "인터뷰": (
+            s(s(s(topic_ko, " 크리에이터 인터뷰: "), person), s(" #", serial)),
+            s(s(s(topic_en, " creator interview: "), person), s(" #", serial)),
+        ),
+        "영상": (
+            s(s(s(with_ro, " "), ko), s(" (튜토리얼 EP.", s(serial, ")"))),
+            s(s(s(en, " with "), tag_en), s(" (tutorial ep. ", s(serial, ")"))),
+        ),
+        "행사": (
+            s(s(s(s(kind_ko, " "), year.astype(str)), ": "), topic_ko),
+            s(s(s(s(kind_en, " "), year.astype(str)), ": "), topic_en),
+        ),
         "커뮤니티 글": (s(ko, " 후기 공유합니다"), s("My experience: ", en)),
     }
     title = np.empty(n, dtype=object)
@@ -371,8 +441,9 @@ def _make_users(first: int, n: int, rng: np.random.Generator) -> tuple[pd.DataFr
         arche_rows[a, [V.OCCUPATION_INDEX[o] for o in combo]] = True
     occupations[archetype] = arche_rows[rng.integers(0, len(V.NJOB_ARCHETYPES), int(archetype.sum()))]
     random_multi = multi & ~archetype
-    occupations[random_multi] = _gumbel_top(np.zeros((int(random_multi.sum()), n_occ)),
-                                            rng.integers(2, 4, int(random_multi.sum())), rng)
+    occupations[random_multi] = _gumbel_top(
+        np.zeros((int(random_multi.sum()), n_occ)), rng.integers(2, 4, int(random_multi.sum())), rng
+    )
     single = ~multi
     occupations[np.flatnonzero(single), rng.integers(0, n_occ, int(single.sum()))] = True
     n_jobs = occupations.sum(axis=1)
@@ -389,16 +460,18 @@ def _make_users(first: int, n: int, rng: np.random.Generator) -> tuple[pd.DataFr
     log_theta = occ_aff + goals @ TOPIC_AFF_GOAL + TOPIC_AFF_AGE[age] + hidden
     interests = _gumbel_top(log_theta, rng.integers(1, 5, n), rng)
 
-    frame = pd.DataFrame({
-        "user_id": np.char.add("u", np.char.zfill(np.arange(first + 1, first + n + 1).astype(str), 7)),
-        "signed_up_at": _iso(signed),
-        "occupations": _join(occupations, [o[0] for o in V.OCCUPATIONS]),
-        "interests": _join(interests, [t[0] for t in V.TOPICS]),
-        "goals": _join(goals, [g[0] for g in V.GOALS]),
-        "coding_experience": np.array([c[0] for c in V.CODING_LEVELS])[skill],
-        "age_band": np.array([a[0] for a in V.AGE_BANDS])[age],
-        "region": np.array([r[0] for r in V.REGIONS])[region],
-    })
+    frame = pd.DataFrame(
+        {
+            "user_id": np.char.add("u", np.char.zfill(np.arange(first + 1, first + n + 1).astype(str), 7)),
+            "signed_up_at": _iso(signed),
+            "occupations": _join(occupations, [o[0] for o in V.OCCUPATIONS]),
+            "interests": _join(interests, [t[0] for t in V.TOPICS]),
+            "goals": _join(goals, [g[0] for g in V.GOALS]),
+            "coding_experience": np.array([c[0] for c in V.CODING_LEVELS])[skill],
+            "age_band": np.array([a[0] for a in V.AGE_BANDS])[age],
+            "region": np.array([r[0] for r in V.REGIONS])[region],
+        }
+    )
     params = {
         "signed": signed,
         "log_theta": log_theta,
@@ -426,7 +499,7 @@ class _ItemSampler:
         ]
 
     @staticmethod
-    def _index(group: np.ndarray, items: pd.DataFrame):
+    def _index(group: np.ndarray, items: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         published = items["published"].to_numpy()
         key = group.astype(np.int64) * (4 * SPAN) + (published + SPAN)
         order = np.argsort(key, kind="stable")
@@ -448,8 +521,14 @@ class _ItemSampler:
         return out
 
 
-def _make_events(users: pd.DataFrame, up: dict[str, np.ndarray], items: pd.DataFrame, sampler: _ItemSampler,
-                 exposures_per_user: float, rng: np.random.Generator) -> pd.DataFrame:
+def _make_events(
+    users: pd.DataFrame,
+    up: dict[str, np.ndarray],
+    items: pd.DataFrame,
+    sampler: _ItemSampler,
+    exposures_per_user: float,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
     n = len(users)
     tenure = (SPAN - up["signed"]) / DAY
     mean_rate = exposures_per_user / np.mean(up["rate"] * tenure)
@@ -470,14 +549,23 @@ def _make_events(users: pd.DataFrame, up: dict[str, np.ndarray], items: pd.DataF
     it_type = items["content_type"].to_numpy()[item]
     rel = log_theta[np.arange(len(item)), it_topic] - log_theta.max(axis=1)
     logit = engagement_logit(
-        rel, STYLES * up["rho"][who, items["style"].to_numpy()[item]], up["type_pref"][who, it_type], up["skill"][who],
-        items["difficulty"].to_numpy()[item], TECHNICAL[it_topic], items["paid"].to_numpy()[item],
-        up["price_sens"][who], items["popularity"].to_numpy()[item])
+        rel,
+        STYLES * up["rho"][who, items["style"].to_numpy()[item]],
+        up["type_pref"][who, it_type],
+        up["skill"][who],
+        items["difficulty"].to_numpy()[item],
+        TECHNICAL[it_topic],
+        items["paid"].to_numpy()[item],
+        up["price_sens"][who],
+        items["popularity"].to_numpy()[item],
+    )
     p = _sigmoid(logit)
     m = len(item)
     enrolled = ENROLLABLE[it_type] & (rng.random(m) < ENROLL * p)
     course = it_type == TYPE_NAMES.index("강의")
-    completed = np.where(course, enrolled & (rng.random(m) < 0.5 * p + 0.2), rng.random(m) < COMPLETE_DIRECT[it_type] * p)
+    completed = np.where(
+        course, enrolled & (rng.random(m) < 0.5 * p + 0.2), rng.random(m) < COMPLETE_DIRECT[it_type] * p
+    )
     steps = [
         ("view", np.ones(m, dtype=bool), np.zeros(m)),
         ("like", rng.random(m) < LIKE * p, rng.uniform(5, 600, m)),
@@ -493,12 +581,14 @@ def _make_events(users: pd.DataFrame, up: dict[str, np.ndarray], items: pd.DataF
     events = pd.concat(frames, ignore_index=True).sort_values(["u", "t", "i"], kind="stable")
     rank = events.groupby("u").cumcount().to_numpy()
     events = events[~(up["recent"][events["u"].to_numpy()] & (rank >= RECENT_MAX_EVENTS))]
-    return pd.DataFrame({
-        "user_id": users["user_id"].to_numpy()[events["u"].to_numpy()],
-        "item_id": items["item_id"].to_numpy()[events["i"].to_numpy()],
-        "event": events["event"].to_numpy(),
-        "occurred_at": _iso(events["t"].to_numpy()),
-    })
+    return pd.DataFrame(
+        {
+            "user_id": users["user_id"].to_numpy()[events["u"].to_numpy()],
+            "item_id": items["item_id"].to_numpy()[events["i"].to_numpy()],
+            "event": events["event"].to_numpy(),
+            "occurred_at": _iso(events["t"].to_numpy()),
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- ground truth
@@ -514,7 +604,7 @@ class GroundTruth:
     items: pd.DataFrame
 
     @classmethod
-    def load(cls, folder: Path) -> "GroundTruth":
+    def load(cls, folder: Path) -> GroundTruth:
         folder = Path(folder)
         users = pd.read_parquet(folder / "users.parquet")
         items = pd.read_parquet(folder / "items.parquet")
@@ -532,8 +622,9 @@ class GroundTruth:
         topic = items["topic"].to_numpy()
         style = items["style"].to_numpy()
         popularity = self.items["popularity"].to_numpy()
-        group_total = np.bincount(self.items["topic"] * STYLES + self.items["style"], weights=popularity,
-                                  minlength=N_TOPICS * STYLES)
+        group_total = np.bincount(
+            self.items["topic"] * STYLES + self.items["style"], weights=popularity, minlength=N_TOPICS * STYLES
+        )
         users = self.users.iloc[user_rows]
         log_theta = users[[f"log_theta_{k}" for k in range(N_TOPICS)]].to_numpy() + DRIFT * (SPAN / 2 / YEAR)
         theta = np.exp(log_theta - log_theta.max(axis=1, keepdims=True))
@@ -544,9 +635,16 @@ class GroundTruth:
         exposure = theta[:, topic] * rho[:, style] * (pop / group_total[topic * STYLES + style])[None, :]
         rel = log_theta[:, topic] - log_theta.max(axis=1, keepdims=True)
         logit = engagement_logit(
-            rel, STYLES * rho[:, style], type_pref[:, items["content_type"].to_numpy()],
-            users["skill"].to_numpy()[:, None], items["difficulty"].to_numpy()[None, :], TECHNICAL[topic][None, :],
-            items["paid"].to_numpy()[None, :], users["price_sens"].to_numpy()[:, None], pop[None, :])
+            rel,
+            STYLES * rho[:, style],
+            type_pref[:, items["content_type"].to_numpy()],
+            users["skill"].to_numpy()[:, None],
+            items["difficulty"].to_numpy()[None, :],
+            TECHNICAL[topic][None, :],
+            items["paid"].to_numpy()[None, :],
+            users["price_sens"].to_numpy()[:, None],
+            pop[None, :],
+        )
         positive = positive_probability(_sigmoid(logit), items["content_type"].to_numpy()[None, :])
         return np.log(exposure) + np.log(positive)
 
@@ -563,8 +661,14 @@ def _user_truth(users: pd.DataFrame, up: dict[str, np.ndarray]) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- entry point
 
 
-def generate_catalog(out: Path, scale: str = "default", seed: int = 7, name: str | None = None,
-                     progress: bool = True, force: bool = False) -> Path:
+def generate_catalog(
+    out: Path,
+    scale: str = "default",
+    seed: int = 7,
+    name: str | None = None,
+    progress: bool = True,
+    force: bool = False,
+) -> Path:
     """Write a KDQ catalog dataset (CSV files, ``dataset.yaml``, ground truth) into ``out``.
 
     The same ``scale`` and ``seed`` give byte-identical files. Users are generated in
@@ -587,8 +691,10 @@ def generate_catalog(out: Path, scale: str = "default", seed: int = 7, name: str
         item_params.drop(columns=["published"]).to_parquet(truth / "items.parquet", index=False)
         writer = None
         starts = range(0, size.users, size.chunk_users)
-        with open(tmp / "users.csv", "w", encoding="utf-8") as users_csv, \
-                open(tmp / "interactions.csv", "w", encoding="utf-8") as events_csv:
+        with (
+            open(tmp / "users.csv", "w", encoding="utf-8") as users_csv,
+            open(tmp / "interactions.csv", "w", encoding="utf-8") as events_csv,
+        ):
             for chunk, first in enumerate(tqdm(starts, desc=f"kdq-catalog {scale}", disable=not progress)):
                 rng = np.random.default_rng(chunk_seeds[chunk])
                 n = min(size.chunk_users, size.users - first)
@@ -602,10 +708,23 @@ def generate_catalog(out: Path, scale: str = "default", seed: int = 7, name: str
                 writer.write_table(table)
         assert writer is not None
         writer.close()
-        (truth / "params.json").write_text(json.dumps({
-            "styles": STYLES, "topics": [t[0] for t in V.TOPICS], "content_types": TYPE_NAMES,
-            "drift_per_year": DRIFT.tolist(), "snapshot": str(END + KST) + "+09:00", "seed": seed, "scale": scale,
-            "generator_version": GENERATOR_VERSION,
-        }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        (truth / "params.json").write_text(
+            json.dumps(
+                {
+                    "styles": STYLES,
+                    "topics": [t[0] for t in V.TOPICS],
+                    "content_types": TYPE_NAMES,
+                    "drift_per_year": DRIFT.tolist(),
+                    "snapshot": str(END + KST) + "+09:00",
+                    "seed": seed,
+                    "scale": scale,
+                    "generator_version": GENERATOR_VERSION,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
         write_spec(catalog_spec(name), tmp)
     return out

@@ -15,8 +15,12 @@ def split_sizes(split: SplitData) -> pd.DataFrame:
     for part in PARTS:
         matrix = getattr(split, part).interactions
         events = split.events[split.events["part"] == part]
-        rows[part] = {"events": len(events), "pairs": matrix.nnz, "users": int((matrix.getnnz(axis=1) > 0).sum()),
-                      "items": int((matrix.getnnz(axis=0) > 0).sum())}
+        rows[part] = {
+            "events": len(events),
+            "pairs": matrix.nnz,
+            "users": int((matrix.getnnz(axis=1) > 0).sum()),
+            "items": int((matrix.getnnz(axis=0) > 0).sum()),
+        }
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -47,14 +51,16 @@ def leakage_checks(split: SplitData) -> dict[str, float]:
         "cold_user_share_of_test_users": len(cold_users) / max(len(test_users), 1),
         "cold_item_share_of_test_items": len(cold_items) / max(len(test_items), 1),
         "cold_users_with_features": float((split.user_features[cold_users].getnnz(axis=1) > 0).mean())
-        if len(cold_users) else 1.0,
+        if len(cold_users)
+        else 1.0,
         "seen_pairs_before_test": int(split.seen_known.nnz),
         "seen_share_of_test_positives": test.multiply(split.seen_known).nnz / max(test.nnz, 1),
         "withheld_items_until_test": int(split.withheld_until_test.sum()),
         "withheld_items_until_validation": int(split.withheld_until_validation.sum()),
         "leak_pairs_test_in_train": int(test.multiply(train).nnz),
-        "leak_withheld_items_in_train": int(train[:, np.flatnonzero(split.withheld_until_validation
-                                                                    | split.withheld_until_test)].nnz),
+        "leak_withheld_items_in_train": int(
+            train[:, np.flatnonzero(split.withheld_until_validation | split.withheld_until_test)].nnz
+        ),
         "leak_pairs_test_in_validation": int(test.multiply(validation).nnz),
         "leak_pairs_validation_in_train": int(validation.multiply(train).nnz),
     }
@@ -66,7 +72,9 @@ def leakage_checks(split: SplitData) -> dict[str, float]:
         earlier = events[events["part"] != "test"]
         if cutoff is not None:
             limit = cutoff.reindex(earlier["user"]).to_numpy()
-            out["leak_future_train_events"] = int(np.sum(earlier["time"].to_numpy() >= np.nan_to_num(limit, nan=np.inf)))
+            out["leak_future_train_events"] = int(
+                np.sum(earlier["time"].to_numpy() >= np.nan_to_num(limit, nan=np.inf))
+            )
         else:
             out["leak_future_train_events"] = int((earlier["time"] >= tested["time"].min()).sum()) if len(tested) else 0
     if kind == "cold_users":

@@ -35,21 +35,34 @@ def movielens_spec(name: str, splits: tuple[str, ...]) -> DatasetSpec:
         timestamp_format="unix",
         separator="|",
         users=EntitySpec(
-            file="users.csv", id="user_id",
+            file="users.csv",
+            id="user_id",
             categorical=("age_band", "gender", "occupation", "zip_prefix"),
-            labels={"age_band": "연령대 (age band)", "gender": "성별 (gender)", "occupation": "직업 (occupation)",
-                    "zip_prefix": "우편번호 앞자리 (zip prefix)"},
+            labels={
+                "age_band": "연령대 (age band)",
+                "gender": "성별 (gender)",
+                "occupation": "직업 (occupation)",
+                "zip_prefix": "우편번호 앞자리 (zip prefix)",
+            },
         ),
         items=EntitySpec(
-            file="items.csv", id="item_id",
+            file="items.csv",
+            id="item_id",
             multi_valued=("genres",),
             numeric=(NumericFeature("release_year", edges=(1900, 1950, 1960, 1970, 1980, 1990, 1995, 2000)),),
             text=("title",),
             labels={"genres": "장르 (genre)", "release_year": "개봉 연도 (release year)"},
         ),
         interactions=InteractionSpec(
-            file="interactions.csv", user="user_id", item="item_id", timestamp="timestamp", event="event",
-            weight="rating", event_weights={"rating": 1.0}, positive_events=("rating",), positive_min_weight=4.0,
+            file="interactions.csv",
+            user="user_id",
+            item="item_id",
+            timestamp="timestamp",
+            event="event",
+            weight="rating",
+            event_weights={"rating": 1.0},
+            positive_events=("rating",),
+            positive_min_weight=4.0,
         ),
         predefined_splits={name: f"splits/{name}.csv" for name in splits},
     )
@@ -58,18 +71,35 @@ def movielens_spec(name: str, splits: tuple[str, ...]) -> DatasetSpec:
 def _read(src: Path, name: str, sep: str, names: list[str], encoding: str = "utf-8") -> pd.DataFrame:
     path = src / name
     if not path.is_file():
-        raise DataError([Problem(str(path), None, None, None, "missing file: a MovieLens-100k folder has it")],
-                        heading="not a MovieLens-100k folder")
+        raise DataError(
+            [Problem(str(path), None, None, None, "missing file: a MovieLens-100k folder has it")],
+            heading="not a MovieLens-100k folder",
+        )
     try:
-        return pd.read_csv(path, sep=sep, names=names, header=None, dtype=str, keep_default_na=False,
-                           encoding=encoding, index_col=False)
+        return pd.read_csv(
+            path,
+            sep=sep,
+            names=names,
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            encoding=encoding,
+            index_col=False,
+        )
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError([Problem(str(path), None, None, None, f"unreadable ({exc})")],
-                        heading="not a MovieLens-100k folder") from None
+        raise DataError(
+            [Problem(str(path), None, None, None, f"unreadable ({exc})")], heading="not a MovieLens-100k folder"
+        ) from None
 
 
-def _require_int(frame: pd.DataFrame, file: str, columns: list[str], problems: list[Problem],
-                 low: int | None = None, high: int | None = None) -> None:
+def _require_int(
+    frame: pd.DataFrame,
+    file: str,
+    columns: list[str],
+    problems: list[Problem],
+    low: int | None = None,
+    high: int | None = None,
+) -> None:
     for column in columns:
         numbers = pd.to_numeric(frame[column], errors="coerce")
         bad = numbers.isna() | (numbers % 1 != 0)
@@ -111,13 +141,22 @@ def import_movielens(src: Path, out: Path, name: str | None = None, force: bool 
     _require_int(items, "u.item", ["item_id"], problems)
     dates = pd.to_datetime(items["release_date"], format="%d-%b-%Y", errors="coerce")
     for row in np.flatnonzero((dates.isna() & (items["release_date"] != "")).to_numpy())[:10]:
-        problems.append(Problem("u.item", int(row) + 1, "release_date", items["release_date"].iloc[row],
-                                "expected a date like 01-Jan-1995"))
+        problems.append(
+            Problem(
+                "u.item",
+                int(row) + 1,
+                "release_date",
+                items["release_date"].iloc[row],
+                "expected a date like 01-Jan-1995",
+            )
+        )
     splits = {}
     for split in PREDEFINED:
         if (src / f"{split}.base").is_file() and (src / f"{split}.test").is_file():
-            parts = [_ratings(src, f"{split}.{file}", problems).assign(part=part)
-                     for file, part in (("base", "train"), ("test", "test"))]
+            parts = [
+                _ratings(src, f"{split}.{file}", problems).assign(part=part)
+                for file, part in (("base", "train"), ("test", "test"))
+            ]
             splits[split] = pd.concat(parts, ignore_index=True)[["user_id", "item_id", "part"]]
     if problems:
         raise DataError(problems, heading=f"cannot import {src} as MovieLens-100k")
@@ -130,24 +169,29 @@ def import_movielens(src: Path, out: Path, name: str | None = None, force: bool 
         genre_text[has] = np.where(genre_text[has] == "", genre, genre_text[has] + "|" + genre)
     age = users["age"].astype(int)
     with atomic_dir(out, force) as tmp:
-        pd.DataFrame({
-            "user_id": users["user_id"],
-            "age": age,
-            "age_band": np.array(AGE_BANDS)[np.searchsorted(AGE_EDGES, age.to_numpy(), side="right") - 1],
-            "gender": users["gender"],
-            "occupation": users["occupation"],
-            "zip_prefix": users["zip_code"].str[:3],
-        }).to_csv(tmp / "users.csv", index=False)
-        pd.DataFrame({
-            "item_id": items["item_id"],
-            "title": items["title"],
-            "release_date": dates.dt.strftime("%Y-%m-%d").fillna(""),
-            "release_year": dates.dt.year.astype("Int64").astype(str).replace("<NA>", ""),
-            "genres": genre_text.to_numpy(),
-            "imdb_url": items["imdb_url"],
-        }).to_csv(tmp / "items.csv", index=False)
+        pd.DataFrame(
+            {
+                "user_id": users["user_id"],
+                "age": age,
+                "age_band": np.array(AGE_BANDS)[np.searchsorted(AGE_EDGES, age.to_numpy(), side="right") - 1],
+                "gender": users["gender"],
+                "occupation": users["occupation"],
+                "zip_prefix": users["zip_code"].str[:3],
+            }
+        ).to_csv(tmp / "users.csv", index=False)
+        pd.DataFrame(
+            {
+                "item_id": items["item_id"],
+                "title": items["title"],
+                "release_date": dates.dt.strftime("%Y-%m-%d").fillna(""),
+                "release_year": dates.dt.year.astype("Int64").astype(str).replace("<NA>", ""),
+                "genres": genre_text.to_numpy(),
+                "imdb_url": items["imdb_url"],
+            }
+        ).to_csv(tmp / "items.csv", index=False)
         ratings.assign(event="rating")[["user_id", "item_id", "event", "rating", "timestamp"]].to_csv(
-            tmp / "interactions.csv", index=False)
+            tmp / "interactions.csv", index=False
+        )
         if splits:
             (tmp / "splits").mkdir()
             for split, frame in splits.items():

@@ -43,8 +43,11 @@ def dataset_exists(name_or_path: str | Path, paths: Paths | None = None) -> bool
     """Whether :func:`resolve_dataset` can find (or generate) this dataset."""
     paths = paths or Paths.default()
     named = _named_folder(str(name_or_path), paths)
-    return (str(name_or_path) in BUILTIN or _given_folder(name_or_path) is not None
-            or (named is not None and (named / SPEC_FILE).is_file()))
+    return (
+        str(name_or_path) in BUILTIN
+        or _given_folder(name_or_path) is not None
+        or (named is not None and (named / SPEC_FILE).is_file())
+    )
 
 
 def dataset_spec(name_or_path: str | Path, paths: Paths | None = None) -> DatasetSpec | None:
@@ -71,13 +74,17 @@ def resolve_dataset(name_or_path: str | Path, paths: Paths | None = None, progre
         return given
     folder = _named_folder(str(name_or_path), paths)
     if folder is None:
-        raise KdqError(f"no dataset {str(name_or_path)!r}: not a folder with {SPEC_FILE}, and not a dataset name "
-                       f"under {paths.raw} (a name uses {RULE})")
+        raise KdqError(
+            f"no dataset {str(name_or_path)!r}: not a folder with {SPEC_FILE}, and not a dataset name "
+            f"under {paths.raw} (a name uses {RULE})"
+        )
     if str(name_or_path) in BUILTIN:
         version = _generated_version(folder)
         if folder.exists() and version is None:
-            raise KdqError(f"{folder} holds data the lab did not generate, but {name_or_path!r} is a built-in name; "
-                           "move that folder or give your dataset another name")
+            raise KdqError(
+                f"{folder} holds data the lab did not generate, but {name_or_path!r} is a built-in name; "
+                "move that folder or give your dataset another name"
+            )
         if version != GENERATOR_VERSION:
             scale, seed = BUILTIN[str(name_or_path)]
             generate_catalog(folder, scale=scale, seed=seed, name=str(name_or_path), progress=progress)

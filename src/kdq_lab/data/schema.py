@@ -7,6 +7,7 @@ A dataset is a folder with ``users.csv``, ``items.csv``, ``interactions.csv`` an
 from __future__ import annotations
 
 import difflib
+import itertools
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -217,14 +218,32 @@ def zone_problem(value: str) -> str | None:
 
 
 _TOP_KEYS = {
-    "format_version", "name", "title", "timestamp_format", "timezone", "multi_value_separator",
-    "users", "items", "interactions", "predefined_splits", "ground_truth",
+    "format_version",
+    "name",
+    "title",
+    "timestamp_format",
+    "timezone",
+    "multi_value_separator",
+    "users",
+    "items",
+    "interactions",
+    "predefined_splits",
+    "ground_truth",
 }
 _ENTITY_KEYS = {"file", "id", "timestamp", "features", "text", "labels"}
 _FEATURE_KEYS = {"categorical", "multi_valued", "numeric"}
 _INTERACTION_KEYS = {
-    "file", "user", "item", "timestamp", "event", "weight", "event_weights", "positive_events",
-    "positive_min_weight", "not_before_item_timestamp", "not_before_user_timestamp",
+    "file",
+    "user",
+    "item",
+    "timestamp",
+    "event",
+    "weight",
+    "event_weights",
+    "positive_events",
+    "positive_min_weight",
+    "not_before_item_timestamp",
+    "not_before_user_timestamp",
 }
 
 
@@ -271,8 +290,9 @@ class _SpecReader(YamlChecker):
             return ()
         wrong = [v for v in value if not isinstance(v, str) or not v]
         if wrong:
-            self.add(path, value, f"expected a list of column names, found {describe_type(wrong[0])} "
-                                  f"{wrong[0]!r} in it")
+            self.add(
+                path, value, f"expected a list of column names, found {describe_type(wrong[0])} {wrong[0]!r} in it"
+            )
             return ()
         return tuple(value)
 
@@ -295,14 +315,18 @@ class _SpecReader(YamlChecker):
             rule = self.mapping(rule, where, {"edges", "bins"}, set())
             edges, bins = rule.get("edges"), rule.get("bins")
             if (edges is None) == (bins is None):
-                self.add(where, rule, "give exactly one of 'edges' (a rising list of numbers) or 'bins' (an integer >= 2)")
+                self.add(
+                    where, rule, "give exactly one of 'edges' (a rising list of numbers) or 'bins' (an integer >= 2)"
+                )
                 continue
             if edges is not None:
                 wrong = [e for e in edges if not _is_number(e)] if isinstance(edges, list) else [edges]
-                ok = not wrong and len(edges) >= 2 and all(a < b for a, b in zip(edges, edges[1:]))
+                ok = not wrong and len(edges) >= 2 and all(a < b for a, b in itertools.pairwise(edges))
                 if not ok:
                     found = f"; found {describe_type(wrong[0])} {wrong[0]!r}" if wrong else ""
-                    self.add((*where, "edges"), edges, f"expected a strictly rising list of at least two numbers{found}")
+                    self.add(
+                        (*where, "edges"), edges, f"expected a strictly rising list of at least two numbers{found}"
+                    )
                     continue
                 out.append(NumericFeature(str(column), edges=tuple(float(e) for e in edges)))
             else:
@@ -319,7 +343,9 @@ class _SpecReader(YamlChecker):
         features = self.mapping(data.get("features") or {}, (key, "features"), _FEATURE_KEYS, set())
         labels = data.get("labels") or {}
         if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-            wrong = labels if not isinstance(labels, dict) else next(v for v in labels.values() if not isinstance(v, str))
+            wrong = (
+                labels if not isinstance(labels, dict) else next(v for v in labels.values() if not isinstance(v, str))
+            )
             self.add((key, "labels"), labels, f"expected a mapping column: readable name, {_found(wrong)}")
             labels = {}
         spec = EntitySpec(
@@ -343,17 +369,25 @@ class _SpecReader(YamlChecker):
 
     def interactions(self, data: Any) -> InteractionSpec:
         path = ("interactions",)
-        data = self.mapping(data, path, _INTERACTION_KEYS, {"user", "item", "timestamp", "event", "event_weights", "positive_events"})
+        data = self.mapping(
+            data, path, _INTERACTION_KEYS, {"user", "item", "timestamp", "event", "event_weights", "positive_events"}
+        )
         weights = data.get("event_weights") or {}
         clean_weights: dict[str, float] = {}
         if not isinstance(weights, dict) or not weights:
-            self.add((*path, "event_weights"), weights,
-                     f"expected a mapping event type: non-negative weight, {_found(weights)}")
+            self.add(
+                (*path, "event_weights"),
+                weights,
+                f"expected a mapping event type: non-negative weight, {_found(weights)}",
+            )
         else:
             for event, weight in weights.items():
                 if not _is_number(weight):
-                    self.add((*path, "event_weights", str(event)), weight,
-                             f"expected a non-negative number, {_found(weight)}")
+                    self.add(
+                        (*path, "event_weights", str(event)),
+                        weight,
+                        f"expected a non-negative number, {_found(weight)}",
+                    )
                 elif weight < 0:
                     self.add((*path, "event_weights", str(event)), weight, "expected a non-negative number")
                 else:
@@ -361,7 +395,11 @@ class _SpecReader(YamlChecker):
         positives = self.string_list(data, (*path, "positive_events"))
         for event in positives:
             if clean_weights and event not in clean_weights:
-                self.add((*path, "positive_events"), event, f"not an event type in event_weights ({', '.join(clean_weights)})")
+                self.add(
+                    (*path, "positive_events"),
+                    event,
+                    f"not an event type in event_weights ({', '.join(clean_weights)})",
+                )
         min_weight = data.get("positive_min_weight")
         if min_weight is not None and not _is_number(min_weight):
             self.add((*path, "positive_min_weight"), min_weight, f"expected a number or null, {_found(min_weight)}")
@@ -386,10 +424,16 @@ class _SpecReader(YamlChecker):
             return None
         version = data.get("format_version", FORMAT_VERSION)
         if not isinstance(version, int) or isinstance(version, bool):
-            self.add(("format_version",), version, f"expected the integer {FORMAT_VERSION}, {_found(version)}"
-                                                   + (" (write it without quotes)" if isinstance(version, str) else ""))
+            self.add(
+                ("format_version",),
+                version,
+                f"expected the integer {FORMAT_VERSION}, {_found(version)}"
+                + (" (write it without quotes)" if isinstance(version, str) else ""),
+            )
         elif version != FORMAT_VERSION:
-            self.add(("format_version",), version, f"unsupported format version; this lab reads version {FORMAT_VERSION}")
+            self.add(
+                ("format_version",), version, f"unsupported format version; this lab reads version {FORMAT_VERSION}"
+            )
         stamp_format = data.get("timestamp_format", "iso")
         if stamp_format not in ("iso", "unix"):
             found = "" if isinstance(stamp_format, str) else f", {_found(stamp_format)}"
@@ -405,7 +449,9 @@ class _SpecReader(YamlChecker):
             separator = "|"
         splits = data.get("predefined_splits") or {}
         if not isinstance(splits, dict) or not all(isinstance(v, str) for v in splits.values()):
-            wrong = splits if not isinstance(splits, dict) else next(v for v in splits.values() if not isinstance(v, str))
+            wrong = (
+                splits if not isinstance(splits, dict) else next(v for v in splits.values() if not isinstance(v, str))
+            )
             self.add(("predefined_splits",), splits, f"expected a mapping split name: CSV file, {_found(wrong)}")
             splits = {}
         for split, file in splits.items():

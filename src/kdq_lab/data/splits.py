@@ -86,8 +86,9 @@ class SplitConfig:
             try:
                 pd.Timestamp(self.cutoff)
             except (ValueError, TypeError):
-                raise KdqError(f"cutoff {self.cutoff!r} is not a date-time; expected ISO 8601, "
-                               "e.g. 2026-06-01T00:00:00+09:00") from None
+                raise KdqError(
+                    f"cutoff {self.cutoff!r} is not a date-time; expected ISO 8601, e.g. 2026-06-01T00:00:00+09:00"
+                ) from None
         if self.positive_events is not None:
             object.__setattr__(self, "positive_events", tuple(self.positive_events))
 
@@ -118,8 +119,10 @@ def positive_mask(raw: RawDataset, config: SplitConfig) -> np.ndarray:
     events = config.positive_events or raw.spec.interactions.positive_events
     unknown = set(events) - set(raw.spec.interactions.event_weights)
     if unknown:
-        raise KdqError(f"positive_events {sorted(unknown)} are not event types of {raw.name} "
-                       f"({', '.join(raw.spec.interactions.event_weights)})")
+        raise KdqError(
+            f"positive_events {sorted(unknown)} are not event types of {raw.name} "
+            f"({', '.join(raw.spec.interactions.event_weights)})"
+        )
     positive = frame["event"].isin(list(events)).to_numpy()
     if config.positive_min_weight is not None:
         positive = positive & (frame[WEIGHT].to_numpy() >= config.positive_min_weight)
@@ -130,8 +133,9 @@ def positive_events(raw: RawDataset, config: SplitConfig) -> pd.DataFrame:
     """The positive events as (user, item) row positions, time in seconds and weight."""
     frame = raw.interactions[positive_mask(raw, config)]
     user, item = _positions(raw, frame)
-    return pd.DataFrame({"user": user, "item": item, "time": seconds(frame[TIME]),
-                         "weight": frame[WEIGHT].to_numpy(dtype=np.float64)}).reset_index(drop=True)
+    return pd.DataFrame(
+        {"user": user, "item": item, "time": seconds(frame[TIME]), "weight": frame[WEIGHT].to_numpy(dtype=np.float64)}
+    ).reset_index(drop=True)
 
 
 def _pair_keys(user: np.ndarray, item: np.ndarray, n_items: int) -> np.ndarray:
@@ -158,11 +162,11 @@ class Holdout:
     """
 
     kind: str
-    held: np.ndarray                      # per positive event: 1 held out, 0 kept, -1 dropped
-    cutoff: np.ndarray | None = None      # per user, seconds (temporal kinds)
-    entities: np.ndarray | None = None    # held-out users or items (cold kinds), sorted
-    pairs: np.ndarray | None = None       # held-out pair keys (random, predefined), sorted
-    listed: np.ndarray | None = None      # predefined: every pair the split file lists, sorted
+    held: np.ndarray  # per positive event: 1 held out, 0 kept, -1 dropped
+    cutoff: np.ndarray | None = None  # per user, seconds (temporal kinds)
+    entities: np.ndarray | None = None  # held-out users or items (cold kinds), sorted
+    pairs: np.ndarray | None = None  # held-out pair keys (random, predefined), sorted
+    listed: np.ndarray | None = None  # predefined: every pair the split file lists, sorted
 
     def covers(self, user: np.ndarray, item: np.ndarray, time: np.ndarray, n_items: int) -> np.ndarray:
         """Whether each event lies in the held-out period (predefined: also pairs the file does not list)."""
@@ -176,8 +180,9 @@ class Holdout:
         return held if self.listed is None else held | ~np.isin(keys, self.listed)
 
 
-def _holdout(events: pd.DataFrame, kind: str, fraction: float, seed: int, cutoff: str | None,
-             shape: tuple[int, int]) -> Holdout:
+def _holdout(
+    events: pd.DataFrame, kind: str, fraction: float, seed: int, cutoff: str | None, shape: tuple[int, int]
+) -> Holdout:
     """Hold out a ``fraction`` of ``events`` the ``kind`` way (a cutoff time for ``global_temporal``)."""
     rng = np.random.default_rng(seed)
     n_users, n_items = shape
@@ -190,7 +195,7 @@ def _holdout(events: pd.DataFrame, kind: str, fraction: float, seed: int, cutoff
     if kind in ("cold_users", "cold_items"):
         column = "user" if kind == "cold_users" else "item"
         entities = np.unique(events[column].to_numpy())
-        chosen = np.sort(rng.choice(entities, size=int(round(fraction * len(entities))), replace=False))
+        chosen = np.sort(rng.choice(entities, size=round(fraction * len(entities)), replace=False))
         return Holdout(kind, np.isin(events[column].to_numpy(), chosen).astype(np.int8), entities=chosen)
     if kind == "global_temporal":
         if cutoff is not None:
@@ -219,9 +224,9 @@ def _holdout(events: pd.DataFrame, kind: str, fraction: float, seed: int, cutoff
 class Predefined:
     """A split shipped with the dataset: the file's part of every positive event, and its cuts."""
 
-    part: np.ndarray                  # "train", "validation", "test" or "" (pair not listed)
+    part: np.ndarray  # "train", "validation", "test" or "" (pair not listed)
     test: Holdout
-    validation: Holdout | None        # when the file lists validation pairs
+    validation: Holdout | None  # when the file lists validation pairs
 
 
 def predefined_split(raw: RawDataset, config: SplitConfig, events: pd.DataFrame) -> Predefined:
@@ -241,13 +246,16 @@ def predefined_split(raw: RawDataset, config: SplitConfig, events: pd.DataFrame)
     everything = np.sort(keys)
 
     def cut(name: str) -> Holdout:
-        return Holdout("predefined", (part == name).astype(np.int8), pairs=np.sort(keys[parts == name]),
-                       listed=everything)
+        return Holdout(
+            "predefined", (part == name).astype(np.int8), pairs=np.sort(keys[parts == name]), listed=everything
+        )
 
     has_validation = bool((parts == "validation").any())
     if has_validation and config.validation_fraction > 0:
-        raise KdqError(f"split file {spec.predefined_splits[config.predefined]} already has a validation part; "
-                       "set validation_fraction: 0 to use it, or remove it from the file")
+        raise KdqError(
+            f"split file {spec.predefined_splits[config.predefined]} already has a validation part; "
+            "set validation_fraction: 0 to use it, or remove it from the file"
+        )
     return Predefined(part, cut("test"), cut("validation") if has_validation else None)
 
 
@@ -265,8 +273,9 @@ class SplitEvents:
     validation: Holdout | None
 
 
-def assign_parts(events: pd.DataFrame, config: SplitConfig, shape: tuple[int, int],
-                 predefined: Predefined | None = None) -> tuple[np.ndarray, Holdout, Holdout | None]:
+def assign_parts(
+    events: pd.DataFrame, config: SplitConfig, shape: tuple[int, int], predefined: Predefined | None = None
+) -> tuple[np.ndarray, Holdout, Holdout | None]:
     """Part of every positive event (``"train"``, ``"validation"``, ``"test"`` or ``""`` = dropped), and the cuts.
 
     For ``predefined`` splits the file's parts are used; validation is then carved per
@@ -274,8 +283,12 @@ def assign_parts(events: pd.DataFrame, config: SplitConfig, shape: tuple[int, in
     """
     if config.kind == "predefined":
         assert predefined is not None
-        part, test, validation, train_kind = predefined.part.copy(), predefined.test, predefined.validation, \
-            "user_temporal"
+        part, test, validation, train_kind = (
+            predefined.part.copy(),
+            predefined.test,
+            predefined.validation,
+            "user_temporal",
+        )
     else:
         test = _holdout(events, config.kind, config.test_fraction, config.seed, config.cutoff, shape)
         part = np.select([test.held == 1, test.held == 0], ["test", "train"], "").astype(object)
@@ -325,8 +338,9 @@ def seen_pairs(raw: RawDataset, split: SplitEvents, known_parts: tuple[str, ...]
     time = seconds(frame[TIME])
     n_items = len(raw.items)
     in_test = split.test.covers(user, item, time, n_items)
-    in_validation = ~in_test & (split.validation.covers(user, item, time, n_items)
-                                if split.validation is not None else False)
+    in_validation = ~in_test & (
+        split.validation.covers(user, item, time, n_items) if split.validation is not None else False
+    )
     keep = np.zeros(len(frame), dtype=bool)
     if "train" in known_parts:
         keep |= ~in_test & ~in_validation

@@ -49,15 +49,21 @@ class Part:
     weights: sp.csr_matrix
 
     @classmethod
-    def from_weights(cls, weights: sp.csr_matrix) -> "Part":
+    def from_weights(cls, weights: sp.csr_matrix) -> Part:
         weights = sp.csr_matrix(weights, dtype=np.float32)
         coo = weights.tocoo()
         return cls(*pair_matrices(coo.row, coo.col, coo.data, weights.shape))
 
-    def __add__(self, other: "Part") -> "Part":
+    def __add__(self, other: Part) -> Part:
         a, b = self.weights.tocoo(), other.weights.tocoo()
-        return Part(*pair_matrices(np.concatenate([a.row, b.row]), np.concatenate([a.col, b.col]),
-                                   np.concatenate([a.data, b.data]), self.weights.shape))
+        return Part(
+            *pair_matrices(
+                np.concatenate([a.row, b.row]),
+                np.concatenate([a.col, b.col]),
+                np.concatenate([a.data, b.data]),
+                self.weights.shape,
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -112,8 +118,9 @@ class SplitData:
         return folder if folder.is_dir() else None
 
 
-def split_folder(dataset_dir: Path, config: SplitConfig, processed_root: Path,
-                 hashes: dict[str, str] | None = None) -> Path:
+def split_folder(
+    dataset_dir: Path, config: SplitConfig, processed_root: Path, hashes: dict[str, str] | None = None
+) -> Path:
     """Where the split of this dataset version and config lives (``hashes``: the raw files', if known)."""
     spec = read_spec(dataset_dir)
     hashes = hashes if hashes is not None else raw_hashes(dataset_dir, spec)
@@ -121,8 +128,13 @@ def split_folder(dataset_dir: Path, config: SplitConfig, processed_root: Path,
     return Path(processed_root) / spec.name / f"{config.kind}-{key}"
 
 
-def prepare(dataset_dir: Path, config: SplitConfig, processed_root: Path, force: bool = False,
-            hashes: dict[str, str] | None = None) -> Path:
+def prepare(
+    dataset_dir: Path,
+    config: SplitConfig,
+    processed_root: Path,
+    force: bool = False,
+    hashes: dict[str, str] | None = None,
+) -> Path:
     """Validate, split and store a dataset, unless the same split is already stored.
 
     Returns the split folder. Nothing is written when validation fails. ``hashes`` (the raw
@@ -149,35 +161,46 @@ def prepare(dataset_dir: Path, config: SplitConfig, processed_root: Path, force:
         counts = {}
         for part in PARTS:
             rows = events[events["part"] == part]
-            _, weights = pair_matrices(rows["user"].to_numpy(), rows["item"].to_numpy(), rows["weight"].to_numpy(), shape)
+            _, weights = pair_matrices(
+                rows["user"].to_numpy(), rows["item"].to_numpy(), rows["weight"].to_numpy(), shape
+            )
             sp.save_npz(tmp / f"{part}.npz", weights)
-            counts[part] = {"events": len(rows), "pairs": int(weights.nnz),
-                            "users": int((np.diff(weights.indptr) > 0).sum())}
+            counts[part] = {
+                "events": len(rows),
+                "pairs": int(weights.nnz),
+                "users": int((np.diff(weights.indptr) > 0).sum()),
+            }
         for name, periods in (("seen_train", ("train",)), ("seen_known", ("train", "validation"))):
             binary, _ = pair_matrices(*seen_pairs(raw, cut, periods), None, shape)
             sp.save_npz(tmp / f"{name}.npz", binary)
             counts[name] = {"pairs": int(binary.nnz)}
         until_test, until_validation = withheld_items(raw, cut)
         np.savez(tmp / "withheld.npz", until_test=until_test, until_validation=until_validation)
-        counts["withheld_items"] = {"until_test": int(until_test.sum()), "until_validation": int(until_validation.sum())}
+        counts["withheld_items"] = {
+            "until_test": int(until_test.sum()),
+            "until_validation": int(until_validation.sum()),
+        }
         if spec.ground_truth:
             shutil.copytree(dataset_dir / spec.ground_truth, tmp / "ground_truth")
-        write_json(tmp / "manifest.json", {
-            "format": STORE_FORMAT,
-            "dataset": spec.name,
-            "dataset_title": spec.title,
-            "split_id": out.name,
-            "split": config.to_dict(),
-            "raw_hashes": raw.hashes,
-            "user_id_column": spec.users.id,
-            "item_id_column": spec.items.id,
-            "user_timestamp_column": spec.users.timestamp,
-            "item_timestamp_column": spec.items.timestamp,
-            "item_text_columns": list(spec.items.text),
-            "shape": list(shape),
-            "counts": counts,
-            "versions": package_versions(),
-        })
+        write_json(
+            tmp / "manifest.json",
+            {
+                "format": STORE_FORMAT,
+                "dataset": spec.name,
+                "dataset_title": spec.title,
+                "split_id": out.name,
+                "split": config.to_dict(),
+                "raw_hashes": raw.hashes,
+                "user_id_column": spec.users.id,
+                "item_id_column": spec.items.id,
+                "user_timestamp_column": spec.users.timestamp,
+                "item_timestamp_column": spec.items.timestamp,
+                "item_text_columns": list(spec.items.text),
+                "shape": list(shape),
+                "counts": counts,
+                "versions": package_versions(),
+            },
+        )
     return out
 
 
@@ -189,7 +212,9 @@ def load_split(folder: Path) -> SplitData:
         raise KdqError(f"{folder} is not a prepared split (no manifest.json); run `kdq-lab prepare` first")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     if manifest.get("format") != STORE_FORMAT:
-        raise KdqError(f"{manifest_path}: store format {manifest.get('format')} is not {STORE_FORMAT}; prepare it again")
+        raise KdqError(
+            f"{manifest_path}: store format {manifest.get('format')} is not {STORE_FORMAT}; prepare it again"
+        )
     vocab = json.loads((folder / "features.json").read_text(encoding="utf-8"))
     parts = {part: Part.from_weights(sp.load_npz(folder / f"{part}.npz").tocsr()) for part in PARTS}
     with np.load(folder / "withheld.npz", allow_pickle=False) as withheld:

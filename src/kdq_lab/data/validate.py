@@ -78,12 +78,21 @@ class _Collector:
     warnings: list[Problem] = field(default_factory=list)
     stamps: list[_StampColumn] = field(default_factory=list)
 
-    def add(self, file: str, line: int | None, column: str | None, value: str | None, message: str,
-            warning: bool = False) -> None:
+    def add(
+        self, file: str, line: int | None, column: str | None, value: str | None, message: str, warning: bool = False
+    ) -> None:
         (self.warnings if warning else self.problems).append(Problem(file, line, column, value, message))
 
-    def rows(self, file: str, frame: pd.DataFrame, mask: np.ndarray | pd.Series, column: str, message: str,
-             values: pd.Series | None = None, warning: bool = False) -> None:
+    def rows(
+        self,
+        file: str,
+        frame: pd.DataFrame,
+        mask: np.ndarray | pd.Series,
+        column: str,
+        message: str,
+        values: pd.Series | None = None,
+        warning: bool = False,
+    ) -> None:
         """One problem per flagged row of ``frame[column]`` (data row i is line i + 2)."""
         flagged = np.flatnonzero(np.asarray(mask, dtype=bool))
         shown = values if values is not None else frame[column]
@@ -116,16 +125,26 @@ def _read_csv(folder: Path, name: str, columns: tuple[str, ...], out: _Collector
         out.add(name, None, None, None, "empty file: expected a header line naming the columns")
         return None
     utf8 = _is_utf8(path)
-    options = {"keep_default_na": False, "na_filter": False, "encoding": "utf-8",
-               "encoding_errors": "strict" if utf8 else "backslashreplace", "dtype": pd.StringDtype("pyarrow")}
+    options = {
+        "keep_default_na": False,
+        "na_filter": False,
+        "encoding": "utf-8",
+        "encoding_errors": "strict" if utf8 else "backslashreplace",
+        "dtype": pd.StringDtype("pyarrow"),
+    }
     try:
         header = pd.read_csv(path, header=None, nrows=1, **options).iloc[0]
         frame = pd.read_csv(path, **options)
     except pd.errors.ParserError as exc:
         match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if match:
-            out.add(name, int(match.group(2)), None, None,
-                    f"expected {match.group(1)} comma-separated fields, found {match.group(3)}")
+            out.add(
+                name,
+                int(match.group(2)),
+                None,
+                None,
+                f"expected {match.group(1)} comma-separated fields, found {match.group(3)}",
+            )
         else:
             out.add(name, None, None, None, f"unreadable CSV: {exc}")
         return None
@@ -149,8 +168,14 @@ def _repeated_header(name: str, header: pd.Series, out: _Collector) -> bool:
     for position in np.flatnonzero(repeated):
         column = header.iloc[position]
         first = int(np.flatnonzero(header.to_numpy() == column)[0])
-        out.add(name, 1, column, column, f"column named twice in the header (fields {first + 1} and {position + 1}); "
-                                         "one of the two would be silently ignored: rename or remove one")
+        out.add(
+            name,
+            1,
+            column,
+            column,
+            f"column named twice in the header (fields {first + 1} and {position + 1}); "
+            "one of the two would be silently ignored: rename or remove one",
+        )
     return bool(repeated.any())
 
 
@@ -198,9 +223,14 @@ def _check_times(name: str, frame: pd.DataFrame, column: str, spec: DatasetSpec,
         naive, zoned = readable & ~marked, readable & marked
     if spec.timezone and naive.any():
         parsed = _localise(parsed, naive, spec.timezone)
-        out.rows(name, frame, naive & parsed.isna().to_numpy(), column,
-                 f"this local time is skipped or repeated in {spec.timezone} by a daylight-saving change; "
-                 "write it with its offset")
+        out.rows(
+            name,
+            frame,
+            naive & parsed.isna().to_numpy(),
+            column,
+            f"this local time is skipped or repeated in {spec.timezone} by a daylight-saving change; "
+            "write it with its offset",
+        )
     out.stamps.append(_StampColumn(name, column, frame, naive, zoned))
     _check_future(name, frame, column, parsed, out)
     return parsed
@@ -209,9 +239,15 @@ def _check_times(name: str, frame: pd.DataFrame, column: str, spec: DatasetSpec,
 def _check_future(name: str, frame: pd.DataFrame, column: str, parsed: pd.Series, out: _Collector) -> None:
     """Warn about stamps later than now: the dataset declares no end, and the future has not happened yet."""
     now = pd.Timestamp.now(tz="UTC")
-    out.rows(name, frame, (parsed > now).to_numpy(), column,
-             f"timestamp in the future (after {now:%Y-%m-%d %H:%M} UTC, when this check ran); "
-             "check the source's clock and time zone", warning=True)
+    out.rows(
+        name,
+        frame,
+        (parsed > now).to_numpy(),
+        column,
+        f"timestamp in the future (after {now:%Y-%m-%d %H:%M} UTC, when this check ran); "
+        "check the source's clock and time zone",
+        warning=True,
+    )
 
 
 def _check_zones(spec: DatasetSpec, out: _Collector) -> None:
@@ -223,11 +259,15 @@ def _check_zones(spec: DatasetSpec, out: _Collector) -> None:
         if zoned is not None:
             row = int(np.flatnonzero(zoned.zoned)[0])
             example = f"{zoned.file}:{row + 2} '{zoned.frame[zoned.column].iloc[row]}'"
-            message = (f"timestamp without a time zone, while other timestamps of this dataset carry one "
-                       f"(e.g. {example}); write every timestamp with its offset")
+            message = (
+                f"timestamp without a time zone, while other timestamps of this dataset carry one "
+                f"(e.g. {example}); write every timestamp with its offset"
+            )
         elif spec.timezone is None:
-            message = ("timestamp without a time zone; add the offset (e.g. 2025-03-01T09:30:00+09:00) or declare "
-                       "the zone in dataset.yaml (timezone: an IANA name like Asia/Seoul)")
+            message = (
+                "timestamp without a time zone; add the offset (e.g. 2025-03-01T09:30:00+09:00) or declare "
+                "the zone in dataset.yaml (timezone: an IANA name like Asia/Seoul)"
+            )
         else:
             continue
         out.rows(stamps.file, stamps.frame, stamps.naive, stamps.column, message)
@@ -266,7 +306,12 @@ def _check_features(name: str, frame: pd.DataFrame, entity: EntitySpec, separato
         out.rows(name, frame, bad.to_numpy(), feature.column, "expected a number (or an empty cell)")
 
 
-def _check_entity(folder: Path, spec: DatasetSpec, entity: EntitySpec, kind: str, out: _Collector):
+Checked = tuple[pd.DataFrame, pd.Series | None]
+
+
+def _check_entity(
+    folder: Path, spec: DatasetSpec, entity: EntitySpec, kind: str, out: _Collector
+) -> tuple[pd.DataFrame | None, pd.Series | None]:
     frame = _read_csv(folder, entity.file, entity.columns, out)
     if frame is None:
         return None, None
@@ -278,7 +323,9 @@ def _check_entity(folder: Path, spec: DatasetSpec, entity: EntitySpec, kind: str
     return frame, times
 
 
-def _check_interactions(folder: Path, spec: DatasetSpec, users, items, out: _Collector):
+def _check_interactions(
+    folder: Path, spec: DatasetSpec, users: Checked | None, items: Checked | None, out: _Collector
+) -> Checked | None:
     ispec = spec.interactions
     name = ispec.file
     frame = _read_csv(folder, name, ispec.columns, out)
@@ -297,8 +344,13 @@ def _check_interactions(folder: Path, spec: DatasetSpec, users, items, out: _Col
     times = _check_times(name, frame, ispec.timestamp, spec, out)
     events = frame[ispec.event]
     unknown_event = ~events.isin(list(ispec.event_weights)).to_numpy()
-    out.rows(name, frame, unknown_event, ispec.event,
-             f"unknown event type; dataset.yaml knows: {', '.join(ispec.event_weights)}")
+    out.rows(
+        name,
+        frame,
+        unknown_event,
+        ispec.event,
+        f"unknown event type; dataset.yaml knows: {', '.join(ispec.event_weights)}",
+    )
     if ispec.weight:
         weight = pd.to_numeric(frame[ispec.weight], errors="coerce").astype(float)
         out.rows(name, frame, ~np.isfinite(weight.to_numpy()), ispec.weight, "expected a non-negative number")
@@ -320,10 +372,17 @@ def _check_interactions(folder: Path, spec: DatasetSpec, users, items, out: _Col
         if early.any():
             rows = np.flatnonzero(early)
             shown = pd.Series("", index=frame.index, dtype=object)
-            shown.iloc[rows] = (frame[ispec.timestamp].iloc[rows].astype(str) + " < "
-                                + texts[position[rows]].astype(str)).to_numpy()
-            out.rows(name, frame, early, ispec.timestamp,
-                     f"interaction dated before {what} ({entity.file} column '{entity.timestamp}')", values=shown)
+            shown.iloc[rows] = (
+                frame[ispec.timestamp].iloc[rows].astype(str) + " < " + texts[position[rows]].astype(str)
+            ).to_numpy()
+            out.rows(
+                name,
+                frame,
+                early,
+                ispec.timestamp,
+                f"interaction dated before {what} ({entity.file} column '{entity.timestamp}')",
+                values=shown,
+            )
     return frame, times
 
 
@@ -338,9 +397,14 @@ def _check_splits(folder: Path, spec: DatasetSpec, interactions: pd.DataFrame | 
         if interactions is not None:
             known = pd.MultiIndex.from_frame(interactions[[ispec.user, ispec.item]])
             pairs = pd.MultiIndex.from_frame(frame[[ispec.user, ispec.item]])
-            out.rows(file, frame, ~pairs.isin(known), ispec.item,
-                     f"split '{split}': this user-item pair is not in {ispec.file}",
-                     values=frame[ispec.user] + " / " + frame[ispec.item])
+            out.rows(
+                file,
+                frame,
+                ~pairs.isin(known),
+                ispec.item,
+                f"split '{split}': this user-item pair is not in {ispec.file}",
+                values=frame[ispec.user] + " / " + frame[ispec.item],
+            )
 
 
 def _check_ground_truth(folder: Path, declared: str, out: _Collector) -> None:
@@ -348,13 +412,20 @@ def _check_ground_truth(folder: Path, declared: str, out: _Collector) -> None:
     truth = folder / declared
     if not truth.is_dir():
         found = "is a file" if truth.exists() else "not found"
-        out.add(SPEC_FILE, None, "ground_truth", declared, f"declared ground truth folder {found} in the dataset folder")
+        out.add(
+            SPEC_FILE, None, "ground_truth", declared, f"declared ground truth folder {found} in the dataset folder"
+        )
         return
     base = folder.resolve()
     for path in truth.rglob("*"):
         if path.is_symlink() and not path.resolve().is_relative_to(base):
-            out.add(SPEC_FILE, None, "ground_truth", str(path.relative_to(folder)),
-                    f"a symbolic link leading out of the dataset folder (to {path.resolve()})")
+            out.add(
+                SPEC_FILE,
+                None,
+                "ground_truth",
+                str(path.relative_to(folder)),
+                f"a symbolic link leading out of the dataset folder (to {path.resolve()})",
+            )
 
 
 def _inspect(folder: Path) -> tuple[_Collector, RawDataset | None]:
@@ -363,8 +434,9 @@ def _inspect(folder: Path) -> tuple[_Collector, RawDataset | None]:
     out = _Collector()
     users = _check_entity(folder, spec, spec.users, "user", out)
     items = _check_entity(folder, spec, spec.items, "item", out)
-    checked = _check_interactions(folder, spec, users if users[0] is not None else None,
-                                  items if items[0] is not None else None, out)
+    checked = _check_interactions(
+        folder, spec, users if users[0] is not None else None, items if items[0] is not None else None, out
+    )
     _check_zones(spec, out)
     _check_splits(folder, spec, checked[0] if checked else None, out)
     if spec.ground_truth:
@@ -375,7 +447,7 @@ def _inspect(folder: Path) -> tuple[_Collector, RawDataset | None]:
     return out, _assemble(folder, spec, users, items, checked)
 
 
-def _assemble(folder: Path, spec: DatasetSpec, users, items, checked) -> RawDataset:
+def _assemble(folder: Path, spec: DatasetSpec, users: Checked, items: Checked, checked: Checked) -> RawDataset:
     ispec = spec.interactions
     frame, times = checked
     weight = frame[ispec.event].map(ispec.event_weights).astype(float)
@@ -384,14 +456,16 @@ def _assemble(folder: Path, spec: DatasetSpec, users, items, checked) -> RawData
     positive = frame[ispec.event].isin(list(ispec.positive_events))
     if ispec.positive_min_weight is not None:
         positive &= weight >= ispec.positive_min_weight
-    interactions = pd.DataFrame({
-        USER: frame[ispec.user].astype(str),
-        ITEM: frame[ispec.item].astype(str),
-        TIME: times,
-        EVENT: frame[ispec.event].astype("category"),
-        WEIGHT: weight.to_numpy(),
-        POSITIVE: positive.to_numpy(),
-    })
+    interactions = pd.DataFrame(
+        {
+            USER: frame[ispec.user].astype(str),
+            ITEM: frame[ispec.item].astype(str),
+            TIME: times,
+            EVENT: frame[ispec.event].astype("category"),
+            WEIGHT: weight.to_numpy(),
+            POSITIVE: positive.to_numpy(),
+        }
+    )
     tables = []
     for (table, stamps), entity in ((users, spec.users), (items, spec.items)):
         table = table.copy()

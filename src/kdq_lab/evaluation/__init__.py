@@ -5,5 +5,15 @@ from kdq_lab.evaluation.ranking import evaluate, rank_positives, top_k
 from kdq_lab.evaluation.segments import add_segments, by_segment, hits_by_popularity
 from kdq_lab.evaluation.stats import bootstrap_ci, paired_comparison
 
-__all__ = ["evaluate", "rank_positives", "top_k", "beyond_accuracy", "intra_list_diversity", "add_segments",
-           "by_segment", "hits_by_popularity", "bootstrap_ci", "paired_comparison"]
+__all__ = [
+    "add_segments",
+    "beyond_accuracy",
+    "bootstrap_ci",
+    "by_segment",
+    "evaluate",
+    "hits_by_popularity",
+    "intra_list_diversity",
+    "paired_comparison",
+    "rank_positives",
+    "top_k",
+]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from kdq_lab.evaluation.ranking import ideal_dcg
+from kdq_lab.evaluation.ranking import ndcg_from_ranks
 from kdq_lab.linalg import unit_rows
 
 
@@ -28,8 +28,9 @@ def intra_list_diversity(top: np.ndarray, item_features: sp.spmatrix) -> np.ndar
         return np.where(pairs > 0, 1.0 - (squares - self_terms) / pairs, np.nan)
 
 
-def beyond_accuracy(top: np.ndarray, popularity: np.ndarray, n_train_users: int,
-                    item_features: sp.spmatrix | None = None) -> dict[str, float]:
+def beyond_accuracy(
+    top: np.ndarray, popularity: np.ndarray, n_train_users: int, item_features: sp.spmatrix | None = None
+) -> dict[str, float]:
     """Aggregate metrics of top-k lists (rows of item positions, -1 = empty slot).
 
     coverage
@@ -46,7 +47,9 @@ def beyond_accuracy(top: np.ndarray, popularity: np.ndarray, n_train_users: int,
     popularity = np.asarray(popularity, dtype=np.float64)
     out = {
         "coverage": len(np.unique(items)) / len(popularity),
-        "novelty": float(np.mean(-np.log2((popularity[items] + 1.0) / (n_train_users + 1.0)))) if len(items) else np.nan,
+        "novelty": float(np.mean(-np.log2((popularity[items] + 1.0) / (n_train_users + 1.0))))
+        if len(items)
+        else np.nan,
         "popularity": float(popularity[items].mean()) if len(items) else np.nan,
     }
     if item_features is not None:
@@ -59,9 +62,6 @@ def ndcg_of_lists(top: np.ndarray, relevant: sp.spmatrix, k: int) -> np.ndarray:
     top = np.atleast_2d(top)[:, :k]
     relevant = sp.csr_matrix(relevant)
     rows = np.repeat(np.arange(len(top)), top.shape[1])
-    hits = np.asarray(relevant[rows, np.maximum(top.ravel(), 0)]).ravel().reshape(top.shape) > 0
-    hits &= top >= 0
-    dcg = (hits / np.log2(np.arange(top.shape[1]) + 2.0)).sum(axis=1)
-    ideal = ideal_dcg(relevant.getnnz(axis=1), top.shape[1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(ideal > 0, dcg / ideal, np.nan)
+    hits = (np.asarray(relevant[rows, np.maximum(top.ravel(), 0)]).ravel() > 0) & (top.ravel() >= 0)
+    owner, position = np.divmod(np.flatnonzero(hits), top.shape[1])
+    return ndcg_from_ranks(owner, position.astype(np.float64), relevant.getnnz(axis=1), k)

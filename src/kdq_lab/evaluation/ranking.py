@@ -30,9 +30,10 @@ a sampled threshold keeps a few candidates per row, and only those are sorted.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,8 +65,10 @@ class _ScorerSource:
     def scores(self, users: np.ndarray) -> np.ndarray:
         scores = np.asarray(self.scorer.score(users))
         if scores.shape != (len(users), self.n_items):
-            raise KdqError(f"{type(self.scorer).__name__}.score returned shape {scores.shape}, "
-                           f"expected {(len(users), self.n_items)}")
+            raise KdqError(
+                f"{type(self.scorer).__name__}.score returned shape {scores.shape}, "
+                f"expected {(len(users), self.n_items)}"
+            )
         scores = np.array(scores, dtype=np.float32)  # a writable copy: exclusions are written into it
         if not np.isfinite(scores).all():
             raise KdqError(f"{type(self.scorer).__name__} produced non-finite scores; cannot rank")
@@ -107,8 +110,11 @@ class _LightFMSource:
         # roundoffs of the magnitude, to first order, in any summation order (FMA or not); the bound
         # is their sum, with 4 more roundoffs for the second-order terms.
         gamma = 2 * _EPS32 * (d + 2 + user_terms + item_terms + 4)
-        magnitude = (np.linalg.norm(ua[:, :d], axis=1) * np.linalg.norm(ia[:, :d], axis=1).max(initial=0)
-                     + ua[:, d] + ia[:, d].max(initial=0))
+        magnitude = (
+            np.linalg.norm(ua[:, :d], axis=1) * np.linalg.norm(ia[:, :d], axis=1).max(initial=0)
+            + ua[:, d]
+            + ia[:, d].max(initial=0)
+        )
         self._bound = gamma * magnitude + 1e-30
 
     def scores(self, users: np.ndarray) -> np.ndarray:
@@ -120,21 +126,31 @@ class _LightFMSource:
 
     def exact(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """LightFM's own float32 scores of (user, item) pairs."""
-        return self.model.predict(users.astype(np.int32), items.astype(np.int32),
-                                  item_features=self.item_features, user_features=self.user_features)
+        return self.model.predict(
+            users.astype(np.int32),
+            items.astype(np.int32),
+            item_features=self.item_features,
+            user_features=self.user_features,
+        )
 
 
-def _representation(features: sp.csr_matrix, biases: np.ndarray, embeddings: np.ndarray):
-    return (np.asarray(features @ biases, dtype=np.float32),
-            np.asarray(features @ embeddings, dtype=np.float32))
+def _representation(
+    features: sp.csr_matrix, biases: np.ndarray, embeddings: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    return (np.asarray(features @ biases, dtype=np.float32), np.asarray(features @ embeddings, dtype=np.float32))
 
 
 def _is_lightfm(model: Any) -> bool:
     return type(model).__name__ == "LightFM" and type(model).__module__.startswith("lightfm")
 
 
-def score_source(model: Any, n_users: int, n_items: int, user_features: sp.spmatrix | None = None,
-                 item_features: sp.spmatrix | None = None) -> _ScorerSource | _LightFMSource:
+def score_source(
+    model: Any,
+    n_users: int,
+    n_items: int,
+    user_features: sp.spmatrix | None = None,
+    item_features: sp.spmatrix | None = None,
+) -> _ScorerSource | _LightFMSource:
     """How to score ``model``: a fitted ``lightfm.LightFM``, a kdq_lab LightFM wrapper, or any scorer."""
     if hasattr(model, "lightfm_parts"):
         return _LightFMSource(*model.lightfm_parts())
@@ -144,7 +160,9 @@ def score_source(model: Any, n_users: int, n_items: int, user_features: sp.spmat
         return _LightFMSource(model, users, items)
     if hasattr(model, "score"):
         return _ScorerSource(model, n_items)
-    raise KdqError(f"cannot evaluate {type(model).__name__}: expected a lightfm.LightFM or a kdq_lab model with score()")
+    raise KdqError(
+        f"cannot evaluate {type(model).__name__}: expected a lightfm.LightFM or a kdq_lab model with score()"
+    )
 
 
 # ----------------------------------------------------------------------------- batching
@@ -154,15 +172,20 @@ def default_threads(num_threads: int | None) -> int:
     return max(1, num_threads or os.cpu_count() or 1)
 
 
-def map_batches(fn: Callable[[np.ndarray], Any], users: np.ndarray, n_items: int,
-                num_threads: int | None = None, batch_size: int | None = None) -> list[Any]:
+def map_batches(
+    fn: Callable[[np.ndarray], Any],
+    users: np.ndarray,
+    n_items: int,
+    num_threads: int | None = None,
+    batch_size: int | None = None,
+) -> list[Any]:
     """Apply ``fn`` to consecutive batches of ``users`` in threads; results in batch order.
 
     BLAS runs single-threaded inside each batch: batches are small, and threads work on different batches.
     """
     threads = default_threads(num_threads)
     size = batch_size or max(8, _BATCH_BYTES // (4 * max(n_items, 1)))
-    batches = [users[i:i + size] for i in range(0, len(users), size)]
+    batches = [users[i : i + size] for i in range(0, len(users), size)]
     with threadpool_limits(1, user_api="blas"):  # batches are small: threads over batches, not inside BLAS
         if threads == 1 or len(batches) == 1:
             return [fn(batch) for batch in batches]
@@ -201,8 +224,9 @@ def _slot_counts(matrix: np.ndarray, thresholds: np.ndarray, lengths: np.ndarray
     return counts
 
 
-def _sorted_counts(matrix: np.ndarray, rows: np.ndarray, values: np.ndarray, strict: bool,
-                   presorted: bool = False) -> np.ndarray:
+def _sorted_counts(
+    matrix: np.ndarray, rows: np.ndarray, values: np.ndarray, strict: bool, presorted: bool = False
+) -> np.ndarray:
     """For each query (row, value): entries of ``matrix[row]`` >= (or >) value, by one sort per row."""
     ordered = matrix if presorted else np.sort(matrix, axis=1)
     side = "right" if strict else "left"
@@ -221,8 +245,9 @@ def _sorted_counts(matrix: np.ndarray, rows: np.ndarray, values: np.ndarray, str
         hi = np.where(active & ~below, mid, hi)
 
 
-def _count(matrix: np.ndarray, rows: np.ndarray, slots: np.ndarray, lengths: np.ndarray, values: np.ndarray,
-           strict: bool) -> np.ndarray:
+def _count(
+    matrix: np.ndarray, rows: np.ndarray, slots: np.ndarray, lengths: np.ndarray, values: np.ndarray, strict: bool
+) -> np.ndarray:
     """How many entries of ``matrix[rows[q]]`` are >= (or >) ``values[q]``, for every query q.
 
     ``slots[q]`` is the query's position among its row's queries; rows are sorted by
@@ -234,8 +259,9 @@ def _count(matrix: np.ndarray, rows: np.ndarray, slots: np.ndarray, lengths: np.
     if heavy:
         out[~light] = _sorted_counts(matrix[:heavy], rows[~light], values[~light], strict)
     if light.any():
-        table = np.zeros((len(lengths) - heavy, min(int(lengths[heavy:].max(initial=0)), SORT_FROM)),
-                         dtype=values.dtype)
+        table = np.zeros(
+            (len(lengths) - heavy, min(int(lengths[heavy:].max(initial=0)), SORT_FROM)), dtype=values.dtype
+        )
         table[rows[light] - heavy, slots[light]] = values[light]
         counts = _slot_counts(matrix[heavy:], table, lengths[heavy:], strict)
         out[light] = counts[rows[light] - heavy, slots[light]]
@@ -255,7 +281,7 @@ class _Positives:
     lengths: np.ndarray
 
     @classmethod
-    def of(cls, test: sp.csr_matrix, users: np.ndarray) -> "_Positives":
+    def of(cls, test: sp.csr_matrix, users: np.ndarray) -> _Positives:
         sub = test[users]
         lengths = np.diff(sub.indptr)
         rows = np.repeat(np.arange(len(users)), lengths)
@@ -276,8 +302,9 @@ def _ranks_tie_order(scores: np.ndarray, order: np.ndarray, pos: _Positives) -> 
     return _count(keys, pos.rows, pos.slots, pos.lengths, keys[pos.rows, pos.items], strict=True), keys
 
 
-def _ranks_pessimistic(source: Any, users: np.ndarray, scores: np.ndarray, pos: _Positives,
-                       positive: np.ndarray) -> np.ndarray:
+def _ranks_pessimistic(
+    source: Any, users: np.ndarray, scores: np.ndarray, pos: _Positives, positive: np.ndarray
+) -> np.ndarray:
     """LightFM ranks: other eligible items scoring at least as high, near-ties settled exactly."""
     bound = source.bound(users)
     if bound is None:
@@ -293,8 +320,9 @@ def _ranks_pessimistic(source: Any, users: np.ndarray, scores: np.ndarray, pos: 
     return certain
 
 
-def _band(scores: np.ndarray, pos: _Positives, lo: np.ndarray, hi: np.ndarray
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _band(
+    scores: np.ndarray, pos: _Positives, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per positive: items scoring >= ``hi`` (surely at least as high), and every other item in [lo, hi).
 
     Returns the counts and the (positive, item) pairs inside the bands (the positive itself
@@ -323,7 +351,7 @@ def _band(scores: np.ndarray, pos: _Positives, lo: np.ndarray, hi: np.ndarray
     n_items = scores.shape[1]
     for slot in range(min(int(light_rows.max(initial=0)), SORT_FROM)):
         n_rows = int(np.count_nonzero(light_rows > slot))
-        rows = scores[heavy:heavy + n_rows]
+        rows = scores[heavy : heavy + n_rows]
         picked = np.flatnonzero((pos.slots == slot) & (pos.rows >= heavy))  # CSR order: ascending rows
         at_lo = rows >= lo[picked, None]
         inside = np.flatnonzero(at_lo ^ (rows >= hi[picked, None]))  # in [lo, hi): the positive and near-ties
@@ -366,6 +394,16 @@ def select_top(keys: np.ndarray, k: int, eligible: np.ndarray | None = None) -> 
     return out
 
 
+def best_positions(scores: np.ndarray, n: int, order: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the ``n`` best finite scores of each row, best first (-1 where fewer).
+
+    Equal scores follow ``order`` (0 = first; default: item position).
+    """
+    scores = np.atleast_2d(np.asarray(scores, dtype=np.float32))
+    order = np.arange(scores.shape[1]) if order is None else order
+    return select_top(tie_keys(scores, order), n, np.isfinite(scores))
+
+
 def _top_and_ties(scores: np.ndarray, keys: np.ndarray, top: int, ks: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Top-``top`` lists and, per k, whether the k-th and (k+1)-th eligible scores tie."""
     eligible = np.isfinite(scores)
@@ -399,10 +437,10 @@ def _check_inputs(test: sp.spmatrix, exclude: sp.spmatrix | None) -> tuple[sp.cs
 class _Groups:
     """Positives sorted by (user, rank) with their group positions."""
 
-    user: np.ndarray      # eval-user position of each positive, sorted
+    user: np.ndarray  # eval-user position of each positive, sorted
     rank: np.ndarray
-    start: np.ndarray     # first positive of each eval user
-    within: np.ndarray    # position of each positive inside its user's sorted ranks
+    start: np.ndarray  # first positive of each eval user
+    within: np.ndarray  # position of each positive inside its user's sorted ranks
 
 
 def _groups(user_pos: np.ndarray, ranks: np.ndarray, n_eval: int) -> _Groups:
@@ -412,8 +450,14 @@ def _groups(user_pos: np.ndarray, ranks: np.ndarray, n_eval: int) -> _Groups:
     return _Groups(user, rank, start, np.arange(len(user)) - start[user])
 
 
-def metrics_from_ranks(ranks: pd.DataFrame, n_test: np.ndarray, n_train: np.ndarray, n_items: int,
-                       ks: Sequence[int], n_excluded: np.ndarray | None = None) -> pd.DataFrame:
+def metrics_from_ranks(
+    ranks: pd.DataFrame,
+    n_test: np.ndarray,
+    n_train: np.ndarray,
+    n_items: int,
+    ks: Sequence[int],
+    n_excluded: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Per-user metrics from ranks.
 
     ``n_test``, ``n_train`` (history length) and ``n_excluded`` (items excluded from the
@@ -434,12 +478,10 @@ def metrics_from_ranks(ranks: pd.DataFrame, n_test: np.ndarray, n_train: np.ndar
     for k in ks:
         hit = g.rank < k
         hits = np.bincount(g.user, weights=hit, minlength=n)
-        dcg = np.bincount(g.user, weights=np.where(hit, 1.0 / np.log2(np.minimum(g.rank, k) + 2.0), 0.0),
-                          minlength=n)
         precision_at_hit = np.where(hit, at_or_above / (g.rank + 1.0), 0.0)
         out[f"precision@{k}"] = hits / k
         out[f"recall@{k}"] = hits / n_test
-        out[f"ndcg@{k}"] = dcg / ideal_dcg(n_test, k)
+        out[f"ndcg@{k}"] = ndcg_from_ranks(g.user, g.rank, n_test, k)
         out[f"map@{k}"] = np.bincount(g.user, weights=precision_at_hit, minlength=n) / np.minimum(n_test, k)
         out[f"hit@{k}"] = (hits > 0).astype(np.float64)
     out["mrr"] = 1.0 / (g.rank[g.start] + 1.0)
@@ -448,6 +490,20 @@ def metrics_from_ranks(ranks: pd.DataFrame, n_test: np.ndarray, n_train: np.ndar
     with np.errstate(divide="ignore", invalid="ignore"):
         out["auc"] = np.bincount(g.user, weights=1.0 - shifted / negatives[g.user], minlength=n) / n_test
     return pd.DataFrame(out)
+
+
+def ndcg_from_ranks(owner: np.ndarray, rank: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
+    """ndcg@k of each group (user or list) from the ranks of its relevant items: binary relevance, log2 discount.
+
+    ``owner`` and ``rank`` list every relevant item's group and 0-based rank; NaN for a group
+    without relevant items.
+    """
+    dcg = np.bincount(
+        owner, weights=np.where(rank < k, 1.0 / np.log2(np.minimum(rank, k) + 2.0), 0.0), minlength=len(n_relevant)
+    )
+    ideal = ideal_dcg(n_relevant, k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ideal > 0, dcg / ideal, np.nan)
 
 
 def ideal_dcg(n_relevant: np.ndarray, k: int) -> np.ndarray:
@@ -477,11 +533,20 @@ class Evaluation:
     top: np.ndarray | None
 
 
-def evaluate_all(model: Any, test: sp.spmatrix, *, exclude: sp.spmatrix | None = None,
-                 k: int | Sequence[int] = 10, history: np.ndarray | None = None, top: int = 0,
-                 user_features: sp.spmatrix | None = None, item_features: sp.spmatrix | None = None,
-                 num_threads: int | None = None, user_ids: Sequence | None = None,
-                 batch_size: int | None = None) -> Evaluation:
+def evaluate_all(
+    model: Any,
+    test: sp.spmatrix,
+    *,
+    exclude: sp.spmatrix | None = None,
+    k: int | Sequence[int] = 10,
+    history: np.ndarray | None = None,
+    top: int = 0,
+    user_features: sp.spmatrix | None = None,
+    item_features: sp.spmatrix | None = None,
+    num_threads: int | None = None,
+    user_ids: Sequence | None = None,
+    batch_size: int | None = None,
+) -> Evaluation:
     """Ranks, per-user metrics and (``top > 0``) top lists with the ``ties@k`` diagnostic, in one pass.
 
     Parameters
@@ -518,7 +583,7 @@ def evaluate_all(model: Any, test: sp.spmatrix, *, exclude: sp.spmatrix | None =
     users = users[np.argsort(-n_test_all[users], kind="stable")]  # many positives first: counting slots are prefixes
     order = source.order if source.order is not None else np.arange(test.shape[1])
 
-    def batch(chunk: np.ndarray):
+    def batch(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         pos = _Positives.of(test, chunk)
         scores = source.scores(chunk)
         positive = scores[pos.rows, pos.items].copy()
@@ -535,15 +600,26 @@ def evaluate_all(model: Any, test: sp.spmatrix, *, exclude: sp.spmatrix | None =
 
     parts = map_batches(batch, users, test.shape[1], num_threads, batch_size)
     sub = test[users]
-    ranks = pd.DataFrame({"user": np.repeat(users, np.diff(sub.indptr)), "item": sub.indices.astype(np.int64),
-                          "rank": np.concatenate([p[0] for p in parts]).astype(np.float64) if parts else np.zeros(0)})
+    ranks = pd.DataFrame(
+        {
+            "user": np.repeat(users, np.diff(sub.indptr)),
+            "item": sub.indices.astype(np.int64),
+            "rank": np.concatenate([p[0] for p in parts]).astype(np.float64) if parts else np.zeros(0),
+        }
+    )
     ranks = ranks.sort_values(["user", "item"], kind="stable").reset_index(drop=True)
     back = np.argsort(users, kind="stable")  # evaluation order -> ascending user order
     users_sorted = users[back]
     n_excluded = (exclude.getnnz(axis=1) if exclude is not None else np.zeros(test.shape[0], int))[users_sorted]
     n_train = n_excluded if history is None else np.asarray(history)[users_sorted]
-    table = metrics_from_ranks(ranks, n_test_all[users_sorted].astype(np.int64), n_train.astype(np.int64),
-                               test.shape[1], ks, n_excluded.astype(np.int64))
+    table = metrics_from_ranks(
+        ranks,
+        n_test_all[users_sorted].astype(np.int64),
+        n_train.astype(np.int64),
+        test.shape[1],
+        ks,
+        n_excluded.astype(np.int64),
+    )
     table.insert(3, "n_excluded", n_excluded.astype(np.int64))
     ids = user_ids if user_ids is not None else getattr(model, "user_ids_", None)
     table.insert(1, "user_id", np.asarray(ids, dtype=object)[users_sorted] if ids is not None else users_sorted)
@@ -556,31 +632,62 @@ def evaluate_all(model: Any, test: sp.spmatrix, *, exclude: sp.spmatrix | None =
     return Evaluation(table, ranks, lists)
 
 
-def evaluate(model: Any, test: sp.spmatrix, *, exclude: sp.spmatrix | None = None, k: int | Sequence[int] = 10,
-             history: np.ndarray | None = None, user_features: sp.spmatrix | None = None,
-             item_features: sp.spmatrix | None = None, num_threads: int | None = None,
-             user_ids: Sequence | None = None, batch_size: int | None = None) -> pd.DataFrame:
+def evaluate(
+    model: Any,
+    test: sp.spmatrix,
+    *,
+    exclude: sp.spmatrix | None = None,
+    k: int | Sequence[int] = 10,
+    history: np.ndarray | None = None,
+    user_features: sp.spmatrix | None = None,
+    item_features: sp.spmatrix | None = None,
+    num_threads: int | None = None,
+    user_ids: Sequence | None = None,
+    batch_size: int | None = None,
+) -> pd.DataFrame:
     """Per-user ranking metrics, one row per user with test items (see :func:`evaluate_all`).
 
     precision, recall, mrr and auc equal ``lightfm.evaluation`` (``precision_at_k``,
     ``recall_at_k``, ``reciprocal_rank``, ``auc_score`` with ``train_interactions=exclude``)
     for LightFM models, ties included.
     """
-    return evaluate_all(model, test, exclude=exclude, k=k, history=history, user_features=user_features,
-                        item_features=item_features, num_threads=num_threads, user_ids=user_ids,
-                        batch_size=batch_size).per_user
+    return evaluate_all(
+        model,
+        test,
+        exclude=exclude,
+        k=k,
+        history=history,
+        user_features=user_features,
+        item_features=item_features,
+        num_threads=num_threads,
+        user_ids=user_ids,
+        batch_size=batch_size,
+    ).per_user
 
 
-def rank_positives(model: Any, test: sp.spmatrix, *, exclude: sp.spmatrix | None = None,
-                   user_features: sp.spmatrix | None = None, item_features: sp.spmatrix | None = None,
-                   num_threads: int | None = None, batch_size: int | None = None) -> pd.DataFrame:
+def rank_positives(
+    model: Any,
+    test: sp.spmatrix,
+    *,
+    exclude: sp.spmatrix | None = None,
+    user_features: sp.spmatrix | None = None,
+    item_features: sp.spmatrix | None = None,
+    num_threads: int | None = None,
+    batch_size: int | None = None,
+) -> pd.DataFrame:
     """The rank of every test positive: columns ``user``, ``item``, ``rank`` (0 = top)."""
-    return evaluate_all(model, test, exclude=exclude, user_features=user_features, item_features=item_features,
-                        num_threads=num_threads, batch_size=batch_size).ranks
+    return evaluate_all(
+        model,
+        test,
+        exclude=exclude,
+        user_features=user_features,
+        item_features=item_features,
+        num_threads=num_threads,
+        batch_size=batch_size,
+    ).ranks
 
 
-def top_k(model: Any, users: np.ndarray, k: int, *, exclude: sp.spmatrix,
-          num_threads: int | None = None) -> np.ndarray:
+def top_k(model: Any, users: np.ndarray, k: int, *, exclude: sp.spmatrix, num_threads: int | None = None) -> np.ndarray:
     """The ``k`` best items of each user (rows of item positions; -1 where fewer are eligible).
 
     ``exclude`` (users × items) marks items never recommended; it also gives the shape.

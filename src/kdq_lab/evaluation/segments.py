@@ -11,7 +11,11 @@ import pandas as pd
 #: (lowest, highest, label) train-history bins.
 HISTORY_BINS: tuple[tuple[int, float, str], ...] = ((0, 0, "0"), (1, 4, "1-4"), (5, 19, "5-19"), (20, np.inf, "20+"))
 #: Item popularity buckets by share of the catalog, most popular first.
-POPULARITY_BUCKETS: tuple[tuple[float, str], ...] = ((0.1, "head (top 10%)"), (0.5, "mid (next 40%)"), (1.0, "tail (last 50%)"))
+POPULARITY_BUCKETS: tuple[tuple[float, str], ...] = (
+    (0.1, "head (top 10%)"),
+    (0.5, "mid (next 40%)"),
+    (1.0, "tail (last 50%)"),
+)
 
 
 def history_segment(n_train: np.ndarray | pd.Series) -> pd.Categorical:
@@ -27,8 +31,7 @@ def add_segments(per_user: pd.DataFrame) -> pd.DataFrame:
     """Copy of a per-user table with ``history`` and ``returning`` (new / returning) columns."""
     out = per_user.copy()
     out["history"] = history_segment(out["n_train"])
-    out["returning"] = pd.Categorical(np.where(out["n_train"] > 0, "returning", "new"),
-                                      categories=["new", "returning"])
+    out["returning"] = pd.Categorical(np.where(out["n_train"] > 0, "returning", "new"), categories=["new", "returning"])
     return out
 
 
@@ -57,8 +60,12 @@ def popularity_bucket(popularity: np.ndarray) -> np.ndarray:
 def hits_by_popularity(ranks: pd.DataFrame, popularity: np.ndarray, k: int) -> pd.DataFrame:
     """Per popularity bucket: test positives, hits in the top k, and their ratio (micro recall@k)."""
     buckets = popularity_bucket(popularity)[ranks["item"].to_numpy()]
-    frame = pd.DataFrame({"bucket": pd.Categorical(buckets, categories=[b[1] for b in POPULARITY_BUCKETS]),
-                          "hit": ranks["rank"].to_numpy() < k})
+    frame = pd.DataFrame(
+        {
+            "bucket": pd.Categorical(buckets, categories=[b[1] for b in POPULARITY_BUCKETS]),
+            "hit": ranks["rank"].to_numpy() < k,
+        }
+    )
     grouped = frame.groupby("bucket", observed=False)["hit"]
     out = pd.DataFrame({"test_items": grouped.size(), f"hits@{k}": grouped.sum().astype(int)})
     out[f"recall@{k}"] = out[f"hits@{k}"] / out["test_items"].where(out["test_items"] > 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
@@ -9,7 +11,7 @@ from scipy import stats as scipy_stats
 _CHUNK_BYTES = 1 << 25  # memory for one chunk of replicate counts
 
 
-def _replicate_counts(n: int, n_boot: int, seed: int):
+def _replicate_counts(n: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
     """Chunks of bootstrap replicates as counts (replicates × users): how often each user is drawn."""
     rng = np.random.default_rng(seed)
     chunk = max(1, min(n_boot, _CHUNK_BYTES // (24 * max(n, 1))))
@@ -30,8 +32,9 @@ def _replicate_means(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     return np.vstack(out)
 
 
-def bootstrap_ci(per_user: pd.DataFrame, metrics: list[str], n_boot: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> pd.DataFrame:
+def bootstrap_ci(
+    per_user: pd.DataFrame, metrics: list[str], n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> pd.DataFrame:
     """Mean and percentile bootstrap interval of each metric over users.
 
     Users are resampled with replacement (the same replicates for every metric). Returns a
@@ -47,13 +50,16 @@ def bootstrap_ci(per_user: pd.DataFrame, metrics: list[str], n_boot: int = 1000,
     means = _replicate_means(values, n_boot, seed)
     with np.errstate(invalid="ignore", divide="ignore"):
         center = np.where(np.isfinite(values), values, 0.0).sum(axis=0) / counts
-    lo, hi = (np.array([np.quantile(col[np.isfinite(col)], q) if np.isfinite(col).any() else np.nan
-                        for col in means.T]) for q in (alpha, 1 - alpha))
+    lo, hi = (
+        np.array([np.quantile(col[np.isfinite(col)], q) if np.isfinite(col).any() else np.nan for col in means.T])
+        for q in (alpha, 1 - alpha)
+    )
     return pd.DataFrame({"mean": center, "lo": lo, "hi": hi, "n_users": counts}, index=metrics)
 
 
-def pooled_bootstrap_ci(tables: list[pd.DataFrame], metrics: list[str], n_boot: int = 1000, seed: int = 0,
-                        level: float = 0.95) -> pd.DataFrame:
+def pooled_bootstrap_ci(
+    tables: list[pd.DataFrame], metrics: list[str], n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> pd.DataFrame:
     """Mean over seeds of each metric's per-seed mean, with a stratified percentile bootstrap interval.
 
     ``tables`` are per-user tables of the same run on several seeds (splits). Users are
@@ -62,21 +68,35 @@ def pooled_bootstrap_ci(tables: list[pd.DataFrame], metrics: list[str], n_boot: 
     for one seed) and ``n_users`` (summed), indexed by metric.
     """
     means = np.array([[t[m].mean() if len(t) else np.nan for m in metrics] for t in tables])
-    replicates = [(_replicate_means(t[metrics].to_numpy(dtype=np.float64), n_boot, seed + i) if len(t)
-                   else np.full((n_boot, len(metrics)), np.nan)) for i, t in enumerate(tables)]
+    replicates = [
+        (
+            _replicate_means(t[metrics].to_numpy(dtype=np.float64), n_boot, seed + i)
+            if len(t)
+            else np.full((n_boot, len(metrics)), np.nan)
+        )
+        for i, t in enumerate(tables)
+    ]
     with np.errstate(invalid="ignore"):
         pooled = np.nanmean(np.stack(replicates), axis=0) if replicates else np.zeros((0, len(metrics)))
     alpha = (1 - level) / 2
-    lo, hi = (np.array([np.quantile(c[np.isfinite(c)], q) if np.isfinite(c).any() else np.nan for c in pooled.T])
-              for q in (alpha, 1 - alpha))
+    lo, hi = (
+        np.array([np.quantile(c[np.isfinite(c)], q) if np.isfinite(c).any() else np.nan for c in pooled.T])
+        for q in (alpha, 1 - alpha)
+    )
     std = np.nanstd(means, axis=0, ddof=1) if len(tables) > 1 else np.full(len(metrics), np.nan)
     counts = np.array([sum(int(t[m].notna().sum()) for t in tables) for m in metrics])
-    return pd.DataFrame({"mean": np.nanmean(means, axis=0), "lo": lo, "hi": hi, "std": std, "n_users": counts},
-                        index=metrics)
+    return pd.DataFrame(
+        {"mean": np.nanmean(means, axis=0), "lo": lo, "hi": hi, "std": std, "n_users": counts}, index=metrics
+    )
 
 
-def paired_comparison(model: pd.Series | list[pd.Series], reference: pd.Series | list[pd.Series],
-                      n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, float]:
+def paired_comparison(
+    model: pd.Series | list[pd.Series],
+    reference: pd.Series | list[pd.Series],
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float]:
     """Difference ``model - reference`` on the same users: mean, bootstrap interval, p-values.
 
     Both are series indexed by user (or lists of them, one per seed: each user's difference
@@ -87,8 +107,10 @@ def paired_comparison(model: pd.Series | list[pd.Series], reference: pd.Series |
     """
     models = model if isinstance(model, list) else [model]
     references = reference if isinstance(reference, list) else [reference]
-    differences = [pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").dropna().eval("a - b")
-                   for a, b in zip(models, references)]
+    differences = [
+        pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").dropna().eval("a - b")
+        for a, b in zip(models, references)
+    ]
     joined = pd.concat(differences) if differences else pd.Series(dtype=float)
     diff = joined.groupby(level=0).mean().to_numpy(dtype=np.float64)
     if len(diff) == 0:
@@ -98,6 +120,11 @@ def paired_comparison(model: pd.Series | list[pd.Series], reference: pd.Series |
     nonzero = diff[diff != 0]
     p_wilcoxon = float(scipy_stats.wilcoxon(nonzero).pvalue) if len(nonzero) else 1.0
     p_bootstrap = float(min(1.0, 2 * min((means <= 0).mean(), (means >= 0).mean())))
-    return {"diff": float(diff.mean()), "lo": float(np.quantile(means, alpha)),
-            "hi": float(np.quantile(means, 1 - alpha)), "p_wilcoxon": p_wilcoxon, "p_bootstrap": p_bootstrap,
-            "n_users": int(len(diff))}
+    return {
+        "diff": float(diff.mean()),
+        "lo": float(np.quantile(means, alpha)),
+        "hi": float(np.quantile(means, 1 - alpha)),
+        "p_wilcoxon": p_wilcoxon,
+        "p_bootstrap": p_bootstrap,
+        "n_users": len(diff),
+    }

@@ -6,11 +6,24 @@ popularity, itemknn, ease, content and lightfm.
 
 # registration, in the order error messages list the kinds
 from kdq_lab.models import reference, popularity, itemknn, ease, content, lightfm  # noqa: F401, I001
-from kdq_lab.models.base import (Explainable, FeatureAware, Iterative, ModelConfig, Persistable, Scorer,
-                                 TrainData)
+from kdq_lab.models.base import Explainable, FeatureAware, Iterative, ModelConfig, Persistable, Scorer, TrainData
 from kdq_lab.models.lightfm import LightFMConfig, LightFMHybrid
 from kdq_lab.models.registry import REGISTRY, ModelSpec, load_model, make_model, model_parameters, model_spec
 
-__all__ = ["REGISTRY", "ModelSpec", "load_model", "make_model", "model_parameters", "model_spec", "Scorer", "TrainData",
-           "ModelConfig", "Iterative", "Persistable", "Explainable", "FeatureAware", "LightFMConfig",
-           "LightFMHybrid"]
+__all__ = [
+    "REGISTRY",
+    "Explainable",
+    "FeatureAware",
+    "Iterative",
+    "LightFMConfig",
+    "LightFMHybrid",
+    "ModelConfig",
+    "ModelSpec",
+    "Persistable",
+    "Scorer",
+    "TrainData",
+    "load_model",
+    "make_model",
+    "model_parameters",
+    "model_spec",
+]

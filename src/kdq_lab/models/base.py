@@ -43,8 +43,10 @@ class ModelConfig:
         allowed = [f.name for f in fields(cls)]
         unknown = sorted(set(params) - set(allowed))
         if unknown:
-            raise KdqError(f"unknown parameter(s) {', '.join(map(str, unknown))} for model {kind!r}; "
-                           f"allowed: {', '.join(allowed) or 'none'}")
+            raise KdqError(
+                f"unknown parameter(s) {', '.join(map(str, unknown))} for model {kind!r}; "
+                f"allowed: {', '.join(allowed) or 'none'}"
+            )
         return cls(**params)
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,7 +97,7 @@ class TrainData:
         return self.interactions.shape[1]
 
     @classmethod
-    def from_split(cls, split: SplitData, refit: bool = False, exclude: str = "seen") -> "TrainData":
+    def from_split(cls, split: SplitData, refit: bool = False, exclude: str = "seen") -> TrainData:
         """Train on ``train`` with ``validation`` for early stopping, or (``refit``) on both, without validation.
 
         ``exclude`` is the experiment's exclusion rule for the validation ranking; when it
@@ -133,15 +135,13 @@ class Scorer(Protocol):
 
     name: str
 
-    def fit(self, data: TrainData) -> "Scorer":
-        ...
+    def fit(self, data: TrainData) -> Scorer: ...
 
     def score(self, users: np.ndarray) -> np.ndarray:
         """Scores of shape ``(len(users), n_items)``; higher is better."""
         ...
 
-    def tie_order(self) -> np.ndarray | None:
-        ...
+    def tie_order(self) -> np.ndarray | None: ...
 
 
 @runtime_checkable
@@ -152,8 +152,7 @@ class Iterative(Protocol):
         """One row per epoch: ``epoch``, ``seconds`` and, with validation, ``train`` and ``validation``."""
         ...
 
-    def best_epoch(self) -> int:
-        ...
+    def best_epoch(self) -> int: ...
 
     def for_refit(self) -> Scorer:
         """A new, unfitted model that trains the best epoch count without validation."""
@@ -164,31 +163,46 @@ class Iterative(Protocol):
 class Persistable(Protocol):
     """Saves to a folder (npz + json, never pickle) and loads back with every shape checked."""
 
-    def save(self, folder: Path, extra: dict[str, Any] | None = None, items: pd.DataFrame | None = None) -> Path:
-        ...
+    def save(self, folder: Path, extra: dict[str, Any] | None = None, items: pd.DataFrame | None = None) -> Path: ...
 
     @classmethod
-    def load(cls, folder: Path) -> Any:
-        ...
+    def load(cls, folder: Path) -> Any: ...
 
 
 @runtime_checkable
 class Explainable(Protocol):
     """Splits the score of an item for a user (a row, or a new user's feature row) into readable terms."""
 
-    def explain(self, items: np.ndarray, user: int | None = None,
-                user_row: sp.csr_matrix | None = None) -> list["Explanation"]:
-        ...
+    def explain(
+        self, items: np.ndarray, user: int | None = None, user_row: sp.csr_matrix | None = None
+    ) -> list[Explanation]: ...
 
 
 @runtime_checkable
 class FeatureAware(Protocol):
-    """Scores users it never saw from their features (new profiles), with the training vocabulary."""
+    """Scores users it never saw from their features (new profiles), with the training vocabulary.
 
-    def encode(self, frame: pd.DataFrame, users: bool = True) -> tuple[sp.csr_matrix, list["UnknownValue"]]:
+    Once loaded from disk, a model may also carry ``items_``: the item table saved with it.
+    """
+
+    user_vocab_: FeatureVocabulary
+    item_vocab_: FeatureVocabulary
+    item_ids_: pd.Index
+
+    def profile_columns(self) -> tuple[str, ...]:
+        """The user feature columns a profile can change the ranking with (empty: none)."""
+        ...
+
+    def encode(self, frame: pd.DataFrame, users: bool = True) -> tuple[sp.csr_matrix, list[UnknownValue]]:
+        """Model rows for new users (or items) described by their feature columns, and unknown values."""
+        ...
+
+    def compose_new(self, base: sp.csr_matrix, users: bool = True) -> sp.csr_matrix:
+        """Model rows for multi-hot vocabulary rows of new users (or items)."""
         ...
 
     def score_rows(self, user_rows: sp.csr_matrix) -> np.ndarray:
+        """Scores of model rows (from :meth:`encode` or :meth:`compose_new`) over all items."""
         ...
 
 

@@ -51,7 +51,7 @@ class ContentScorer:
     def __init__(self, config: ContentConfig | None = None):
         self.config = config or ContentConfig()
 
-    def fit(self, data: TrainData) -> "ContentScorer":
+    def fit(self, data: TrainData) -> ContentScorer:
         users = _tfidf_rows(data.user_features)
         items = _tfidf_rows(data.item_features)
         x = sp.csr_matrix(data.interactions, dtype=np.float64)
@@ -62,10 +62,12 @@ class ContentScorer:
         self.user_rows_, self.item_rows_ = users.tocsr(), items.tocsr()
         self.centroids_ = unit_rows(x @ items)
         self.item_projection_ = self.affinity_ @ items.T.toarray()
-        self.user_names_ = np.asarray([feature_label(n, data.user_vocab.labels) for n in data.user_vocab.names],
-                                      dtype=object)
-        self.item_names_ = np.asarray([feature_label(n, data.item_vocab.labels) for n in data.item_vocab.names],
-                                      dtype=object)
+        self.user_names_ = np.asarray(
+            [feature_label(n, data.user_vocab.labels) for n in data.user_vocab.names], dtype=object
+        )
+        self.item_names_ = np.asarray(
+            [feature_label(n, data.item_vocab.labels) for n in data.item_vocab.names], dtype=object
+        )
         self.tie_order_ = ranked_order(data.item_ids, item_popularity(data.interactions))
         return self
 
@@ -77,8 +79,9 @@ class ContentScorer:
     def tie_order(self) -> np.ndarray:
         return self.tie_order_
 
-    def explain(self, items: np.ndarray, user: int | None = None,
-                user_row: sp.csr_matrix | None = None) -> list[Explanation]:
+    def explain(
+        self, items: np.ndarray, user: int | None = None, user_row: sp.csr_matrix | None = None
+    ) -> list[Explanation]:
         """Profile feature × item feature pairs and history × item feature terms (known users only)."""
         if user is None:
             return [unavailable(int(i), f"{self.name} (for a new profile)") for i in items]
@@ -92,17 +95,27 @@ class ContentScorer:
             row = self.item_rows_[item]
             g, i = row.indices, row.data
             pairs = u[:, None] * self.affinity_[np.ix_(f, g)] * i[None, :]
-            terms = [Term("pair", self.user_names_[f[a]], self.item_names_[g[b]], float(pairs[a, b]))
-                     for a in range(len(f)) for b in range(len(g)) if pairs[a, b] != 0]
+            terms = [
+                Term("pair", self.user_names_[f[a]], self.item_names_[g[b]], float(pairs[a, b]))
+                for a in range(len(f))
+                for b in range(len(g))
+                if pairs[a, b] != 0
+            ]
             shared, at_c, at_i = np.intersect1d(c_idx, g, return_indices=True)
-            terms += [Term("history", None, self.item_names_[s], float(self.config.history_weight * c_val[a] * i[b]))
-                      for s, a, b in zip(shared, at_c, at_i)]
+            terms += [
+                Term("history", None, self.item_names_[s], float(self.config.history_weight * c_val[a] * i[b]))
+                for s, a, b in zip(shared, at_c, at_i)
+            ]
             out.append(Explanation(int(item), float(scores[item]), terms))
         return out
 
 
-register(ModelSpec(
-    kind="content", build=ContentScorer, config=ContentConfig,
-    summary="profile features × item features (learned co-occurrence, TF-IDF) + history centroid",
-    search_space={"history_weight": {"float": [0.0, 4.0]}},
-))
+register(
+    ModelSpec(
+        kind="content",
+        build=ContentScorer,
+        config=ContentConfig,
+        summary="profile features × item features (learned co-occurrence, TF-IDF) + history centroid",
+        search_space={"history_weight": {"float": [0.0, 4.0]}},
+    )
+)

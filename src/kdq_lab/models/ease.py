@@ -36,10 +36,12 @@ class EASEScorer:
     def __init__(self, config: EASEConfig | None = None):
         self.config = config or EASEConfig()
 
-    def fit(self, data: TrainData) -> "EASEScorer":
+    def fit(self, data: TrainData) -> EASEScorer:
         if data.n_items > self.config.max_items:
-            raise KdqError(f"EASE needs a dense {data.n_items} x {data.n_items} matrix; this catalog has more than "
-                           f"max_items={self.config.max_items} items. Use itemknn or lightfm instead.")
+            raise KdqError(
+                f"EASE needs a dense {data.n_items} x {data.n_items} matrix; this catalog has more than "
+                f"max_items={self.config.max_items} items. Use itemknn or lightfm instead."
+            )
         x = sp.csr_matrix(data.interactions, dtype=np.float64)
         gram = (x.T @ x).toarray()
         gram[np.diag_indices_from(gram)] += self.config.l2
@@ -58,7 +60,12 @@ class EASEScorer:
         return self.tie_order_
 
 
-register(ModelSpec(
-    kind="ease", build=EASEScorer, config=EASEConfig, summary="EASE (Steck 2019), closed form",
-    search_space={"l2": {"float": [1.0, 10_000.0], "log": True}},
-))
+register(
+    ModelSpec(
+        kind="ease",
+        build=EASEScorer,
+        config=EASEConfig,
+        summary="EASE (Steck 2019), closed form",
+        search_space={"l2": {"float": [1.0, 10_000.0], "log": True}},
+    )
+)

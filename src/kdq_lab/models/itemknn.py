@@ -35,7 +35,7 @@ class ItemKNNScorer:
     def __init__(self, config: ItemKNNConfig | None = None):
         self.config = config or ItemKNNConfig()
 
-    def fit(self, data: TrainData) -> "ItemKNNScorer":
+    def fit(self, data: TrainData) -> ItemKNNScorer:
         x = sp.csr_matrix(data.interactions, dtype=np.float32)
         co = (x.T @ x).tocsr()
         co.setdiag(0)
@@ -65,8 +65,12 @@ def _top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     return sp.csr_matrix((matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape)
 
 
-register(ModelSpec(
-    kind="itemknn", build=ItemKNNScorer, config=ItemKNNConfig,
-    summary="cosine item-item neighbours on the binary matrix",
-    search_space={"neighbors": {"int": [10, 500], "log": True}, "shrink": {"float": [0.0, 100.0]}},
-))
+register(
+    ModelSpec(
+        kind="itemknn",
+        build=ItemKNNScorer,
+        config=ItemKNNConfig,
+        summary="cosine item-item neighbours on the binary matrix",
+        search_space={"neighbors": {"int": [10, 500], "log": True}, "shrink": {"float": [0.0, 100.0]}},
+    )
+)

@@ -28,9 +28,9 @@ import json
 import time
 import warnings
 import zipfile
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -38,12 +38,11 @@ import scipy.sparse as sp
 from lightfm import LightFM
 
 from kdq_lab.checks import check_bool, check_choice, check_number
-from kdq_lab.data.build import FeatureConfig, FeatureVocabulary, UnknownValue, compose_features
+from kdq_lab.data.build import FeatureConfig, FeatureVocabulary, Normalization, UnknownValue, compose_features
 from kdq_lab.data.targets import Target
 from kdq_lab.errors import DataError, KdqError, Problem
 from kdq_lab.evaluation.ranking import evaluate
-from kdq_lab.explain import (ITEM_POPULARITY, OWN_AUDIENCE, OWN_HISTORY, USER_BIAS, Explanation, Term,
-                             feature_label)
+from kdq_lab.explain import ITEM_POPULARITY, OWN_AUDIENCE, OWN_HISTORY, USER_BIAS, Explanation, Term, feature_label
 from kdq_lab.files import atomic_dir
 from kdq_lab.metrics import parse_metric
 from kdq_lab.models.base import ModelConfig, TrainData
@@ -133,9 +132,14 @@ class LightFMConfig(ModelConfig):
                 if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                     raise KdqError(f"lightfm {name} must be a list of feature column names, not {value!r}")
                 object.__setattr__(self, name, tuple(value))
-        for name, allowed in (("loss", LOSSES), ("learning_schedule", SCHEDULES), ("features", FEATURE_MODES),
-                              ("normalize", NORMALIZATIONS), ("user_normalize", (*NORMALIZATIONS, None)),
-                              ("item_normalize", (*NORMALIZATIONS, None))):
+        for name, allowed in (
+            ("loss", LOSSES),
+            ("learning_schedule", SCHEDULES),
+            ("features", FEATURE_MODES),
+            ("normalize", NORMALIZATIONS),
+            ("user_normalize", (*NORMALIZATIONS, None)),
+            ("item_normalize", (*NORMALIZATIONS, None)),
+        ):
             check_choice("lightfm", name, getattr(self, name), allowed)
         for name in ("identity", "use_weights"):
             check_bool("lightfm", name, getattr(self, name))
@@ -163,8 +167,11 @@ class LightFMConfig(ModelConfig):
         own_normalize = self.user_normalize if users else self.item_normalize
         identity = self.identity if own_identity is None else own_identity
         normalize = self.normalize if own_normalize is None else own_normalize
-        return uses, FeatureConfig(identity=identity or not uses, normalize=normalize,
-                                   identity_weight=self.identity_weight)
+        return uses, FeatureConfig(
+            identity=identity or not uses,
+            normalize=cast(Normalization, normalize),
+            identity_weight=self.identity_weight,
+        )
 
     def describe(self) -> str:
         """A short readable name of the feature set-up, e.g. ``users features/l1 · items id+features/l1``."""
@@ -176,6 +183,7 @@ class LightFMConfig(ModelConfig):
             else:
                 parts.append(f"{side} {'id+' if composition.identity else ''}features/{composition.normalize}")
         return " · ".join(parts)
+
 
 def _metric_of(table: pd.DataFrame, metric: str) -> float:
     return float(table[metric].mean()) if len(table) else float("nan")
@@ -205,6 +213,9 @@ class LightFMHybrid:
 
     def __init__(self, config: LightFMConfig | None = None):
         self.config = config or LightFMConfig()
+        self.selected_epoch_: int | None = None  # the epoch count a refit trains (set by for_refit)
+        self.provenance_: dict[str, Any] = {}  # what a loaded model was trained on
+        self.items_: pd.DataFrame | None = None  # the item table saved with the model
 
     # ------------------------------------------------------------------ features
 
@@ -217,8 +228,10 @@ class LightFMHybrid:
         unknown = sorted(set(wanted) - set(vocab.columns))
         if unknown:
             side = "user" if users else "item"
-            raise KdqError(f"lightfm {side}_columns {unknown} are not {side} feature columns; "
-                           f"available: {', '.join(vocab.columns)}")
+            raise KdqError(
+                f"lightfm {side}_columns {unknown} are not {side} feature columns; "
+                f"available: {', '.join(vocab.columns)}"
+            )
         return np.isin(vocab.column_of(), list(wanted))
 
     def _select(self, base: sp.csr_matrix, users: bool) -> sp.csr_matrix:
@@ -230,8 +243,15 @@ class LightFMHybrid:
 
     def _compose(self, base: sp.csr_matrix, users: bool, seen: np.ndarray) -> sp.csr_matrix:
         _, composition = self.config.side(users)
-        return compose_features(self._select(base, users), composition,
-                                with_identity=seen if composition.identity else None)
+        return compose_features(
+            self._select(base, users), composition, with_identity=seen if composition.identity else None
+        )
+
+    def profile_columns(self) -> tuple[str, ...]:
+        """The user feature columns a profile can move the ranking with (none when users are ids only)."""
+        if not self.config.side(True)[0]:
+            return ()
+        return tuple(self.config.user_columns or self.user_vocab_.columns)
 
     def encode(self, frame: pd.DataFrame, users: bool = True) -> tuple[sp.csr_matrix, list[UnknownValue]]:
         """Feature rows for new users (or items) described by their profile columns.
@@ -250,13 +270,16 @@ class LightFMHybrid:
         """Composed rows for multi-hot vocabulary rows of new users (or items): no identity, training normalisation."""
         _, composition = self.config.side(users)
         width = len(self.user_ids_ if users else self.item_ids_)
-        return compose_features(self._select(base, users), composition,
-                                with_identity=np.zeros(base.shape[0], dtype=bool),
-                                n_identity=width if composition.identity else None)
+        return compose_features(
+            self._select(base, users),
+            composition,
+            with_identity=np.zeros(base.shape[0], dtype=bool),
+            n_identity=width if composition.identity else None,
+        )
 
     # ------------------------------------------------------------------ training
 
-    def fit(self, data: TrainData) -> "LightFMHybrid":
+    def fit(self, data: TrainData) -> LightFMHybrid:
         """Train, with early stopping on ``data.validation`` when there is one and ``patience`` is set."""
         cfg = self.config
         started = time.perf_counter()
@@ -285,8 +308,14 @@ class LightFMHybrid:
         for epoch in range(1, cfg.epochs + 1):
             tick = time.perf_counter()
             try:
-                self.model_.fit_partial(interactions, user_features=self.user_features_, item_features=item_rows,
-                                        sample_weight=weights, epochs=1, num_threads=cfg.num_threads)
+                self.model_.fit_partial(
+                    interactions,
+                    user_features=self.user_features_,
+                    item_features=item_rows,
+                    sample_weight=weights,
+                    epochs=1,
+                    num_threads=cfg.num_threads,
+                )
             except ValueError as exc:
                 if _DIVERGED in str(exc):
                     raise ModelDivergedError(self._divergence_message(epoch)) from None
@@ -295,8 +324,9 @@ class LightFMHybrid:
             if validation is not None:
                 tick = time.perf_counter()
                 row["train"] = self._train_metric(data.interactions, curve_users, metric, k)
-                row["validation"] = _metric_of(evaluate(self, validation.positives, exclude=validation.exclude, k=k),
-                                               metric)
+                row["validation"] = _metric_of(
+                    evaluate(self, validation.positives, exclude=validation.exclude, k=k), metric
+                )
                 row["validation_seconds"] = time.perf_counter() - tick
                 if row["validation"] > best:
                     best, best_epoch, waited, snapshot = row["validation"], epoch, 0, self._snapshot()
@@ -309,7 +339,7 @@ class LightFMHybrid:
             self._restore(snapshot)
             self.best_epoch_ = best_epoch
         else:
-            self.best_epoch_ = getattr(self, "selected_epoch_", len(history))
+            self.best_epoch_ = self.selected_epoch_ or len(history)
         self.history_ = pd.DataFrame(history)
         self.fit_seconds_ = time.perf_counter() - started
         return self
@@ -324,7 +354,7 @@ class LightFMHybrid:
     def best_epoch(self) -> int:
         return int(self.best_epoch_)
 
-    def for_refit(self) -> "LightFMHybrid":
+    def for_refit(self) -> LightFMHybrid:
         """A new model that trains the best epoch count without early stopping; it remembers that epoch."""
         refit = LightFMHybrid(replace(self.config, epochs=self.best_epoch(), patience=None))
         refit.selected_epoch_ = self.best_epoch()
@@ -345,10 +375,12 @@ class LightFMHybrid:
         if cfg.use_weights:
             hints.append("train without sample weights (use_weights=false) or with smaller weights")
         hints.append("add regularisation (item_alpha/user_alpha=1e-6)")
-        return (f"LightFM diverged in epoch {epoch}: its parameters are no longer finite "
-                f"(loss={cfg.loss}, learning_rate={cfg.learning_rate:g}, normalize={cfg.normalize}, "
-                f"use_weights={cfg.use_weights}). Likely causes: a learning rate too high for this data, or "
-                f"unnormalised feature values / sample weights. Try: {'; '.join(hints)}.")
+        return (
+            f"LightFM diverged in epoch {epoch}: its parameters are no longer finite "
+            f"(loss={cfg.loss}, learning_rate={cfg.learning_rate:g}, normalize={cfg.normalize}, "
+            f"use_weights={cfg.use_weights}). Likely causes: a learning rate too high for this data, or "
+            f"unnormalised feature values / sample weights. Try: {'; '.join(hints)}."
+        )
 
     def _snapshot(self) -> dict[str, np.ndarray]:
         m = self.model_
@@ -364,7 +396,9 @@ class LightFMHybrid:
         """The ``lightfm.LightFM`` model and the feature matrices it scores with (for the evaluator)."""
         return self.model_, self.user_features_, self.item_features_
 
-    def representations(self, user_rows: sp.csr_matrix | None = None, item_rows: sp.csr_matrix | None = None):
+    def representations(
+        self, user_rows: sp.csr_matrix | None = None, item_rows: sp.csr_matrix | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(user biases, user embeddings, item biases, item embeddings) of feature rows (default: all)."""
         users = self.user_features_ if user_rows is None else user_rows
         items = self.item_features_ if item_rows is None else item_rows
@@ -383,8 +417,9 @@ class LightFMHybrid:
 
     # ------------------------------------------------------------------ explanations
 
-    def explain(self, items: np.ndarray, user: int | None = None,
-                user_row: sp.csr_matrix | None = None) -> list[Explanation]:
+    def explain(
+        self, items: np.ndarray, user: int | None = None, user_row: sp.csr_matrix | None = None
+    ) -> list[Explanation]:
         """Every term of each item's score: feature pairs, user-feature biases, item-feature biases.
 
         The score is bilinear, so Σ_f Σ_g w_f v_g ⟨e_f, e_g⟩ + Σ_f w_f b_f + Σ_g v_g b_g is
@@ -401,20 +436,29 @@ class LightFMHybrid:
         identity_items = self.config.side(False)[1].identity
         n_item_ids = len(self.item_ids_)
         dots = lfm.user_embeddings[f].astype(np.float64) @ lfm.item_embeddings[g].astype(np.float64).T
-        pair_values = w[:, None] * v[None, :] * dots                         # user features × item feature entries
+        pair_values = w[:, None] * v[None, :] * dots  # user features × item feature entries
         user_bias = w * lfm.user_biases[f].astype(np.float64)
         item_bias = v * lfm.item_biases[g].astype(np.float64)
         scores = self.score_rows(row)[0, items] if len(items) else np.zeros(0)
         out = []
         for position, item in enumerate(items):  # one object per shown item (≤ k): explanation assembly, not scoring
             mine = np.flatnonzero(owner == position)
-            terms = [Term("pair", user_names[f[a]], item_names[g[b]], float(pair_values[a, b]))
-                     for a in range(len(f)) for b in mine]
+            terms = [
+                Term("pair", user_names[f[a]], item_names[g[b]], float(pair_values[a, b]))
+                for a in range(len(f))
+                for b in mine
+            ]
             terms += [Term("user_bias", USER_BIAS, None, float(user_bias.sum()))] if len(f) else []
             for b in mine:
                 is_identity = identity_items and g[b] < n_item_ids
-                terms.append(Term("item_bias", None, ITEM_POPULARITY if is_identity else f"{item_names[g[b]]} (bias)",
-                                  float(item_bias[b])))
+                terms.append(
+                    Term(
+                        "item_bias",
+                        None,
+                        ITEM_POPULARITY if is_identity else f"{item_names[g[b]]} (bias)",
+                        float(item_bias[b]),
+                    )
+                )
             out.append(Explanation(int(item), float(scores[position]), terms))
         return out
 
@@ -439,9 +483,12 @@ class LightFMHybrid:
         arrays: dict[str, np.ndarray] = {name: getattr(self.model_, name) for name in _PARAMETERS}
         for side, matrix in (("user", self.user_features_), ("item", self.item_features_)):
             matrix = sp.csr_matrix(matrix)
-            arrays |= {f"{side}_features_data": matrix.data, f"{side}_features_indices": matrix.indices,
-                       f"{side}_features_indptr": matrix.indptr,
-                       f"{side}_features_shape": np.asarray(matrix.shape, dtype=np.int64)}
+            arrays |= {
+                f"{side}_features_data": matrix.data,
+                f"{side}_features_indices": matrix.indices,
+                f"{side}_features_indptr": matrix.indptr,
+                f"{side}_features_shape": np.asarray(matrix.shape, dtype=np.int64),
+            }
         meta = {
             "format": MODEL_FORMAT,
             "kind": self.name,
@@ -455,14 +502,14 @@ class LightFMHybrid:
             "extra": extra or {},
         }
         with atomic_dir(Path(folder)) as tmp:
-            np.savez_compressed(tmp / "model.npz", **arrays)
+            np.savez_compressed(tmp / "model.npz", **cast(dict[str, Any], arrays))
             (tmp / "model.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
             if items is not None:
                 items.to_parquet(tmp / "items.parquet", index=False)
         return Path(folder)
 
     @classmethod
-    def load(cls, folder: Path) -> "LightFMHybrid":
+    def load(cls, folder: Path) -> LightFMHybrid:
         """Load a model written by :meth:`save`, checking format, contents and shapes.
 
         Every array is checked before LightFM sees it (its C code trusts sparse indices), and
@@ -480,10 +527,17 @@ class LightFMHybrid:
             raise DataError(problems, heading=f"invalid saved model {folder}")
         try:
             model = cls(config)
-            features = {side: sp.csr_matrix((arrays[f"{side}_features_data"], arrays[f"{side}_features_indices"],
-                                             arrays[f"{side}_features_indptr"]),
-                                            shape=tuple(arrays[f"{side}_features_shape"]))
-                        for side in ("user", "item")}
+            features = {
+                side: sp.csr_matrix(
+                    (
+                        arrays[f"{side}_features_data"],
+                        arrays[f"{side}_features_indices"],
+                        arrays[f"{side}_features_indptr"],
+                    ),
+                    shape=tuple(arrays[f"{side}_features_shape"]),
+                )
+                for side in ("user", "item")
+            }
             parameters = {name: arrays[name] for name in _PARAMETERS}
             user_ids, item_ids = pd.Index(meta["user_ids"]), pd.Index(meta["item_ids"])
             vocabs = FeatureVocabulary.from_dict(meta["user_vocab"]), FeatureVocabulary.from_dict(meta["item_vocab"])
@@ -526,18 +580,25 @@ def _csr_problems(file: str, side: str, arrays: dict[str, np.ndarray]) -> list[P
     def bad(part: str, message: str, value: Any = None) -> Problem:
         return Problem(file, None, f"{name}_{part}", None if value is None else str(value), message, "array")
 
-    parts = {part: arrays.get(f"{name}_{part}") for part in ("data", "indices", "indptr", "shape")}
-    missing = [bad(part, "missing array") for part, array in parts.items() if array is None]
+    found = {part: arrays.get(f"{name}_{part}") for part in ("data", "indices", "indptr", "shape")}
+    missing = [bad(part, "missing array") for part, array in found.items() if array is None]
     if missing:
         return missing
+    parts = cast(dict[str, np.ndarray], found)
     data, indices, indptr, shape = parts.values()
     if shape.shape != (2,) or shape.dtype.kind not in "iu" or (shape < 0).any():
         return [bad("shape", "expected two integers >= 0 (rows, columns)", shape.tolist())]
     rows, cols = (int(n) for n in shape)
     kinds = {"data": "iuf", "indices": "iu", "indptr": "iu"}
-    wrong = [bad(part, f"expected a one-dimensional {'numeric' if part == 'data' else 'integer'} array, "
-                       f"found {parts[part].dtype} with shape {parts[part].shape}")
-             for part, allowed in kinds.items() if parts[part].ndim != 1 or parts[part].dtype.kind not in allowed]
+    wrong = [
+        bad(
+            part,
+            f"expected a one-dimensional {'numeric' if part == 'data' else 'integer'} array, "
+            f"found {parts[part].dtype} with shape {parts[part].shape}",
+        )
+        for part, allowed in kinds.items()
+        if parts[part].ndim != 1 or parts[part].dtype.kind not in allowed
+    ]
     if wrong:
         return wrong
     out = []
@@ -555,8 +616,13 @@ def _csr_problems(file: str, side: str, arrays: dict[str, np.ndarray]) -> list[P
         out.append(bad("data", f"has {len(data)} entries, but indices has {len(indices)}"))
     outside = np.flatnonzero((indices < 0) | (indices >= cols))
     if outside.size:
-        out.append(bad("indices", f"{outside.size} column indices outside [0, {cols}) (first at position "
-                                  f"{outside[0]})", indices[outside[0]]))
+        out.append(
+            bad(
+                "indices",
+                f"{outside.size} column indices outside [0, {cols}) (first at position {outside[0]})",
+                indices[outside[0]],
+            )
+        )
     if data.dtype.kind == "f" and not np.isfinite(data).all():
         out.append(bad("data", f"{int((~np.isfinite(data)).sum())} values are not finite (NaN or infinite)"))
     return out
@@ -565,8 +631,12 @@ def _csr_problems(file: str, side: str, arrays: dict[str, np.ndarray]) -> list[P
 def _array_problems(file: str, arrays: dict[str, np.ndarray], d: int) -> list[Problem]:
     """Feature matrices, then parameters: present, finite, and shaped like the feature columns."""
     out = _csr_problems(file, "user", arrays) + _csr_problems(file, "item", arrays)
-    columns = {side: int(arrays[f"{side}_features_shape"][1]) if not any(p.column.startswith(side) for p in out)
-               else None for side in ("user", "item")}
+    columns = {
+        side: int(arrays[f"{side}_features_shape"][1])
+        if not any((p.column or "").startswith(side) for p in out)
+        else None
+        for side in ("user", "item")
+    }
     for name in _PARAMETERS:
         value, side = arrays.get(name), name.partition("_")[0]
         expected = None if columns[side] is None else (columns[side], d) if "embeddings" in name else (columns[side],)
@@ -575,11 +645,27 @@ def _array_problems(file: str, arrays: dict[str, np.ndarray], d: int) -> list[Pr
         elif value.dtype.kind not in "iuf":
             out.append(Problem(file, None, name, str(value.dtype), "expected a numeric array", "array"))
         elif expected is not None and value.shape != expected:
-            out.append(Problem(file, None, name, str(value.shape), f"has the wrong shape; expected {expected} "
-                                                                   f"({side} feature columns x no_components)", "array"))
+            out.append(
+                Problem(
+                    file,
+                    None,
+                    name,
+                    str(value.shape),
+                    f"has the wrong shape; expected {expected} ({side} feature columns x no_components)",
+                    "array",
+                )
+            )
         elif not np.isfinite(value).all():
-            out.append(Problem(file, None, name, None, f"{int((~np.isfinite(value)).sum())} values are not finite "
-                                                       "(NaN or infinite)", "array"))
+            out.append(
+                Problem(
+                    file,
+                    None,
+                    name,
+                    None,
+                    f"{int((~np.isfinite(value)).sum())} values are not finite (NaN or infinite)",
+                    "array",
+                )
+            )
     return out
 
 
@@ -595,8 +681,16 @@ def _id_problems(file: str, meta: dict[str, Any], arrays: dict[str, np.ndarray])
         if len(repeated):
             out.append(Problem(file, None, f"{side}_ids", repeated[0], f"{len(repeated)} repeated id(s)", "key"))
         if shape is not None and shape.shape == (2,) and int(shape[0]) != len(ids):
-            out.append(Problem(file, None, f"{side}_ids", None, f"{len(ids)} ids, but the {side} feature matrix "
-                                                                f"has {int(shape[0])} rows", "key"))
+            out.append(
+                Problem(
+                    file,
+                    None,
+                    f"{side}_ids",
+                    None,
+                    f"{len(ids)} ids, but the {side} feature matrix has {int(shape[0])} rows",
+                    "key",
+                )
+            )
     return out
 
 
@@ -612,40 +706,66 @@ def _read_items(folder: Path, meta: dict[str, Any]) -> tuple[pd.DataFrame | None
     except (OSError, ValueError) as exc:
         return None, [Problem(str(path), None, None, None, f"unreadable ({exc})")]
     if column not in items.columns:
-        return None, [Problem(str(folder / "model.json"), None, "extra.item_id_column", column,
-                              f"must name the id column of {path.name} (its columns: "
-                              f"{', '.join(map(str, items.columns))})", "key")]
+        return None, [
+            Problem(
+                str(folder / "model.json"),
+                None,
+                "extra.item_id_column",
+                column,
+                f"must name the id column of {path.name} (its columns: {', '.join(map(str, items.columns))})",
+                "key",
+            )
+        ]
     ids, expected = items[column].astype(str).to_numpy(), np.asarray(meta.get("item_ids") or [], dtype=object)
     if len(ids) != len(expected):
-        return None, [Problem(str(path), None, column, None,
-                              f"{len(ids)} rows, but model.json lists {len(expected)} items")]
+        return None, [
+            Problem(str(path), None, column, None, f"{len(ids)} rows, but model.json lists {len(expected)} items")
+        ]
     differ = np.flatnonzero(ids != expected)
     if differ.size:
         row = differ[0]
-        return None, [Problem(str(path), None, column, ids[row],
-                              f"row {row} should be item {expected[row]!r} (model.json item_ids order); "
-                              f"{differ.size} rows differ, so titles would be shown for the wrong items")]
+        return None, [
+            Problem(
+                str(path),
+                None,
+                column,
+                ids[row],
+                f"row {row} should be item {expected[row]!r} (model.json item_ids order); "
+                f"{differ.size} rows differ, so titles would be shown for the wrong items",
+            )
+        ]
     return items, []
 
 
 def _check_vocabularies(model: LightFMHybrid, file: Path) -> None:
     """New profiles must encode to exactly as many feature columns as the saved matrices have."""
-    for users, vocab, matrix in ((True, model.user_vocab_, model.user_features_),
-                                 (False, model.item_vocab_, model.item_features_)):
+    for users, vocab, matrix in (
+        (True, model.user_vocab_, model.user_features_),
+        (False, model.item_vocab_, model.item_features_),
+    ):
         try:
             width = model.compose_new(sp.csr_matrix((0, len(vocab)), dtype=np.float32), users).shape[1]
         except KdqError as exc:
             raise KdqError(f"{file}: {exc}") from None
         if width != matrix.shape[1]:
             side = "user" if users else "item"
-            raise KdqError(f"{file}: the {side} vocabulary and config give {width} feature columns, but the saved "
-                           f"{side} feature matrix has {matrix.shape[1]}")
+            raise KdqError(
+                f"{file}: the {side} vocabulary and config give {width} feature columns, but the saved "
+                f"{side} feature matrix has {matrix.shape[1]}"
+            )
 
 
 def _new_lightfm(cfg: LightFMConfig) -> LightFM:
-    return LightFM(no_components=cfg.no_components, loss=cfg.loss, learning_schedule=cfg.learning_schedule,
-                   learning_rate=cfg.learning_rate, item_alpha=cfg.item_alpha, user_alpha=cfg.user_alpha,
-                   max_sampled=cfg.max_sampled, random_state=cfg.random_state)
+    return LightFM(
+        no_components=cfg.no_components,
+        loss=cfg.loss,
+        learning_schedule=cfg.learning_schedule,
+        learning_rate=cfg.learning_rate,
+        item_alpha=cfg.item_alpha,
+        user_alpha=cfg.user_alpha,
+        max_sampled=cfg.max_sampled,
+        random_state=cfg.random_state,
+    )
 
 
 def _read_meta(folder: Path, kind: str) -> dict[str, Any]:
@@ -657,8 +777,10 @@ def _read_meta(folder: Path, kind: str) -> dict[str, Any]:
         raise KdqError(f"{folder / 'model.json'}: corrupt ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT or meta.get("kind") != kind:
         found = (meta.get("format"), meta.get("kind")) if isinstance(meta, dict) else (None, None)
-        raise KdqError(f"{folder / 'model.json'}: format {found[0]!r} kind {found[1]!r}; "
-                       f"this lab reads format {MODEL_FORMAT} kind {kind!r}")
+        raise KdqError(
+            f"{folder / 'model.json'}: format {found[0]!r} kind {found[1]!r}; "
+            f"this lab reads format {MODEL_FORMAT} kind {kind!r}"
+        )
     return meta
 
 
@@ -675,20 +797,25 @@ def _read_arrays(folder: Path) -> dict[str, np.ndarray]:
 _PARAMETERS = ("user_embeddings", "user_biases", "item_embeddings", "item_biases")
 
 
-register(ModelSpec(
-    kind="lightfm", build=LightFMHybrid, config=LightFMConfig,
-    summary="the LightFM hybrid: user and item features, identity and normalisation per side, early stopping",
-    seed_parameter="random_state", metric_parameter="validation_metric",
-    search_space={
-        "no_components": {"int": [8, 128], "log": True},
-        "learning_rate": {"float": [0.005, 0.2], "log": True},
-        "item_alpha": {"float": [1.0e-8, 1.0e-3], "log": True},
-        "user_alpha": {"float": [1.0e-8, 1.0e-3], "log": True},
-        "loss": {"choice": ["warp", "bpr"]},
-        "max_sampled": {"int": [5, 50]},
-        "user_identity": {"choice": [True, False]},
-        "item_identity": {"choice": [True, False]},
-        "user_normalize": {"choice": ["none", "l1"]},
-        "item_normalize": {"choice": ["none", "l1"]},
-    },
-))
+register(
+    ModelSpec(
+        kind="lightfm",
+        build=LightFMHybrid,
+        config=LightFMConfig,
+        summary="the LightFM hybrid: user and item features, identity and normalisation per side, early stopping",
+        seed_parameter="random_state",
+        metric_parameter="validation_metric",
+        search_space={
+            "no_components": {"int": [8, 128], "log": True},
+            "learning_rate": {"float": [0.005, 0.2], "log": True},
+            "item_alpha": {"float": [1.0e-8, 1.0e-3], "log": True},
+            "user_alpha": {"float": [1.0e-8, 1.0e-3], "log": True},
+            "loss": {"choice": ["warp", "bpr"]},
+            "max_sampled": {"int": [5, 50]},
+            "user_identity": {"choice": [True, False]},
+            "item_identity": {"choice": [True, False]},
+            "user_normalize": {"choice": ["none", "l1"]},
+            "item_normalize": {"choice": ["none", "l1"]},
+        },
+    )
+)

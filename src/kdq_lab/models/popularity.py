@@ -34,7 +34,7 @@ class PopularityScorer:
     def __init__(self, config: PopularityConfig | None = None):
         self.config = config or PopularityConfig()
 
-    def fit(self, data: TrainData) -> "PopularityScorer":
+    def fit(self, data: TrainData) -> PopularityScorer:
         overall = item_popularity(data.interactions)
         if self.config.window_days is None:
             scores = overall
@@ -53,17 +53,33 @@ class PopularityScorer:
     def tie_order(self) -> np.ndarray:
         return self.tie_order_
 
-    def explain(self, items: np.ndarray, user: int | None = None,
-                user_row: sp.csr_matrix | None = None) -> list[Explanation]:
+    def explain(
+        self, items: np.ndarray, user: int | None = None, user_row: sp.csr_matrix | None = None
+    ) -> list[Explanation]:
         """Popularity is its own reason: how many people used the item."""
-        return [Explanation(int(i), float(self.scores_[i]),
-                            [Term("popularity", f"인기 아이템: {self.scores_[i]:.0f}명이 이용 (popular: "
-                                                f"{self.scores_[i]:.0f} users)", None, float(self.scores_[i]))])
-                for i in items]
+        return [
+            Explanation(
+                int(i),
+                float(self.scores_[i]),
+                [
+                    Term(
+                        "popularity",
+                        f"인기 아이템: {self.scores_[i]:.0f}명이 이용 (popular: {self.scores_[i]:.0f} users)",
+                        None,
+                        float(self.scores_[i]),
+                    )
+                ],
+            )
+            for i in items
+        ]
 
 
-register(ModelSpec(
-    kind="popularity", build=PopularityScorer, config=PopularityConfig,
-    summary="items by number of train users; window_days counts only the recent window",
-    search_space={"window_days": {"choice": [None, 7, 30, 90, 365]}},
-))
+register(
+    ModelSpec(
+        kind="popularity",
+        build=PopularityScorer,
+        config=PopularityConfig,
+        summary="items by number of train users; window_days counts only the recent window",
+        search_space={"window_days": {"choice": [None, 7, 30, 90, 365]}},
+    )
+)

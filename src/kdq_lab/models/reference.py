@@ -34,14 +34,16 @@ class RandomScorer:
     def __init__(self, config: RandomConfig | None = None):
         self.config = config or RandomConfig()
 
-    def fit(self, data: TrainData) -> "RandomScorer":
+    def fit(self, data: TrainData) -> RandomScorer:
         self.n_items_ = data.n_items
         self.tie_order_ = ranked_order(data.item_ids)
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
-        counter = (np.asarray(users, dtype=np.uint64)[:, None] * np.uint64(self.n_items_)
-                   + np.arange(self.n_items_, dtype=np.uint64)[None, :])
+        counter = (
+            np.asarray(users, dtype=np.uint64)[:, None] * np.uint64(self.n_items_)
+            + np.arange(self.n_items_, dtype=np.uint64)[None, :]
+        )
         salt = np.uint64(self.config.seed * 0x9E3779B97F4A7C15 % (1 << 64))
         return (_splitmix64(counter ^ salt) >> np.uint64(40)).astype(np.float32) / np.float32(1 << 24)
 
@@ -70,7 +72,7 @@ class OracleScorer:
     def __init__(self, config: OracleConfig | None = None):
         self.config = config or OracleConfig()
 
-    def fit(self, data: TrainData) -> "OracleScorer":
+    def fit(self, data: TrainData) -> OracleScorer:
         from kdq_lab.data.catalog import GroundTruth
 
         if data.ground_truth is None:
@@ -91,7 +93,20 @@ class OracleScorer:
         return self.tie_order_
 
 
-register(ModelSpec(kind="random", build=RandomScorer, config=RandomConfig,
-                   summary="uniform scores from a seeded counter-based hash (the floor)", seed_parameter="seed"))
-register(ModelSpec(kind="oracle", build=OracleScorer, config=OracleConfig,
-                   summary="the generator's true probability of a positive event (KDQ catalogs only: the ceiling)"))
+register(
+    ModelSpec(
+        kind="random",
+        build=RandomScorer,
+        config=RandomConfig,
+        summary="uniform scores from a seeded counter-based hash (the floor)",
+        seed_parameter="seed",
+    )
+)
+register(
+    ModelSpec(
+        kind="oracle",
+        build=OracleScorer,
+        config=OracleConfig,
+        summary="the generator's true probability of a positive event (KDQ catalogs only: the ceiling)",
+    )
+)

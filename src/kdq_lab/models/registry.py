@@ -8,9 +8,10 @@ in the lab names a model kind.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kdq_lab.errors import KdqError
 from kdq_lab.models.base import ModelConfig, Persistable, Scorer

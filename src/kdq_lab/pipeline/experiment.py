@@ -47,8 +47,22 @@ from kdq_lab.models import REGISTRY, model_spec
 from kdq_lab.names import name_problem
 from kdq_lab.yamlfile import YamlChecker, YamlDocument, parse_assignment
 
-TOP_KEYS = {"name", "title", "description", "dataset", "seeds", "k", "metric", "reference", "refit", "exclude",
-            "bootstrap", "splits", "runs", "notebooks"}
+TOP_KEYS = {
+    "name",
+    "title",
+    "description",
+    "dataset",
+    "seeds",
+    "k",
+    "metric",
+    "reference",
+    "refit",
+    "exclude",
+    "bootstrap",
+    "splits",
+    "runs",
+    "notebooks",
+}
 RUN_KEYS = {"model", "params", "grid", "label"}
 BOOTSTRAP_KEYS = {"samples", "seed"}
 NOTEBOOK_KEYS = {"notebook", "parameters"}
@@ -102,14 +116,18 @@ class Experiment:
     def jobs(self, only: list[str] | None = None) -> list[RunSpec]:
         """Every run × split (each over all seeds), optionally only runs matching ``only`` (names or globs)."""
         names = [n for n in self.runs if not only or any(_matches(n, pattern) for pattern in only)]
-        return [RunSpec(name, label, model, dict(params), split, config, self.seeds, f"{name}__{split}")
-                for name in names for model, params, label in [self.runs[name]]
-                for split, config in self.splits.items()]
+        return [
+            RunSpec(name, label, model, dict(params), split, config, self.seeds, f"{name}__{split}")
+            for name in names
+            for model, params, label in [self.runs[name]]
+            for split, config in self.splits.items()
+        ]
 
     def split_jobs(self) -> list[tuple[str, int, SplitConfig]]:
         """Every split × seed, each prepared once."""
-        return [(split, seed, replace(config, seed=seed)) for split, config in self.splits.items()
-                for seed in self.seeds]
+        return [
+            (split, seed, replace(config, seed=seed)) for split, config in self.splits.items() for seed in self.seeds
+        ]
 
 
 def _matches(name: str, pattern: str) -> bool:
@@ -159,8 +177,11 @@ class _Checker(YamlChecker):
     def int_list(self, data: dict, key: str, default: list[int]) -> tuple[int, ...]:
         value = data.get(key, default)
         value = [value] if isinstance(value, int) and not isinstance(value, bool) else value
-        if not isinstance(value, list) or not value or not all(isinstance(v, int) and not isinstance(v, bool)
-                                                               for v in value):
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        ):
             self.add((key,), value, "expected an integer or a non-empty list of integers")
             return tuple(default)
         return tuple(value)
@@ -173,8 +194,9 @@ class _Checker(YamlChecker):
         return problem is None
 
 
-def load_experiment(path: Path, overrides: list[str] | None = None, paths: Paths | None = None,
-                    max_runs: int = MAX_RUNS) -> Experiment:
+def load_experiment(
+    path: Path, overrides: list[str] | None = None, paths: Paths | None = None, max_runs: int = MAX_RUNS
+) -> Experiment:
     """Read, override and validate an experiment; raise :class:`DataError` listing every problem.
 
     Checks keys, names (they become folders), models, parameters and their values, splits,
@@ -197,8 +219,12 @@ def load_experiment(path: Path, overrides: list[str] | None = None, paths: Paths
     if not isinstance(dataset, str) or not dataset:
         check.add(("dataset",), dataset, "expected a dataset name or folder")
     elif not dataset_exists(dataset, paths):
-        check.add(("dataset",), dataset, f"no such dataset: not a folder with dataset.yaml, not under {paths.raw}, "
-                                         f"not built in ({', '.join(BUILTIN)}); import or generate it first")
+        check.add(
+            ("dataset",),
+            dataset,
+            f"no such dataset: not a folder with dataset.yaml, not under {paths.raw}, "
+            f"not built in ({', '.join(BUILTIN)}); import or generate it first",
+        )
     spec = dataset_spec(dataset, paths) if isinstance(dataset, str) and dataset_exists(dataset, paths) else None
     seeds = check.int_list(data, "seeds", [42])
     ks = check.int_list(data, "k", [10])
@@ -214,8 +240,12 @@ def load_experiment(path: Path, overrides: list[str] | None = None, paths: Paths
         check.add(("refit",), refit, "expected true or false")
     exclude = data.get("exclude", "seen")
     if exclude not in EXCLUDE_RULES:
-        check.add(("exclude",), exclude, f"expected one of {', '.join(EXCLUDE_RULES)} (items excluded from a "
-                                         "user's ranking: every item seen before, or only known positives)")
+        check.add(
+            ("exclude",),
+            exclude,
+            f"expected one of {', '.join(EXCLUDE_RULES)} (items excluded from a "
+            "user's ranking: every item seen before, or only known positives)",
+        )
     bootstrap = check.mapping(data.get("bootstrap", {}) or {}, ("bootstrap",), BOOTSTRAP_KEYS)
     samples, boot_seed = bootstrap.get("samples", 1000), bootstrap.get("seed", 0)
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 100:
@@ -232,10 +262,24 @@ def load_experiment(path: Path, overrides: list[str] | None = None, paths: Paths
     notebooks = _notebooks(check, data.get("notebooks", []), paths)
     if check.problems:
         raise DataError(check.problems, heading=f"invalid experiment {path}")
+    assert isinstance(dataset, str)
     return Experiment(
-        name=name, title=str(data.get("title", name)), dataset=dataset, seeds=seeds, k=ks, metric=str(metric),
-        reference=reference, refit=refit, exclude=exclude, bootstrap_samples=samples, bootstrap_seed=boot_seed,
-        splits=splits, runs=runs, notebooks=notebooks, source=str(path), raw=data,
+        name=name,
+        title=str(data.get("title", name)),
+        dataset=dataset,
+        seeds=seeds,
+        k=ks,
+        metric=str(metric),
+        reference=reference,
+        refit=refit,
+        exclude=exclude,
+        bootstrap_samples=samples,
+        bootstrap_seed=boot_seed,
+        splits=splits,
+        runs=runs,
+        notebooks=notebooks,
+        source=str(path),
+        raw=data,
     )
 
 
@@ -255,12 +299,18 @@ def _splits(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, S
             check.add(where, config.get("kind"), str(exc))
             continue
         if spec is not None and split.predefined and split.predefined not in spec.predefined_splits:
-            check.add((*where, "predefined"), split.predefined,
-                      f"the dataset has no such split; it has: {', '.join(spec.predefined_splits) or 'none'}")
+            check.add(
+                (*where, "predefined"),
+                split.predefined,
+                f"the dataset has no such split; it has: {', '.join(spec.predefined_splits) or 'none'}",
+            )
         unknown = set(split.positive_events or ()) - set(spec.interactions.event_weights if spec else ())
         if spec is not None and unknown:
-            check.add((*where, "positive_events"), sorted(unknown),
-                      f"not event types of the dataset; it has: {', '.join(spec.interactions.event_weights)}")
+            check.add(
+                (*where, "positive_events"),
+                sorted(unknown),
+                f"not event types of the dataset; it has: {', '.join(spec.interactions.event_weights)}",
+            )
         out[str(name)] = split
     if isinstance(data, dict) and not data:
         check.add(("splits",), None, "expected at least one split")
@@ -272,11 +322,18 @@ def _runs(check: _Checker, data: Any, max_runs: int) -> dict[str, tuple[str, dic
     runs = check.mapping(data, ("runs",), set(data) if isinstance(data, dict) else set())
     if isinstance(data, dict) and not data:
         check.add(("runs",), None, "expected at least one run")
-    total = sum(math.prod(len(v) for v in (run.get("grid") or {}).values() if isinstance(v, list))
-                for run in runs.values() if isinstance(run, dict) and isinstance(run.get("grid") or {}, dict))
+    total = sum(
+        math.prod(len(v) for v in (run.get("grid") or {}).values() if isinstance(v, list))
+        for run in runs.values()
+        if isinstance(run, dict) and isinstance(run.get("grid") or {}, dict)
+    )
     if total > max_runs:
-        check.add(("runs",), total, f"the grids expand to {total} runs, more than the cap of {max_runs}; "
-                                    "shrink a grid or raise the cap with --max-runs")
+        check.add(
+            ("runs",),
+            total,
+            f"the grids expand to {total} runs, more than the cap of {max_runs}; "
+            "shrink a grid or raise the cap with --max-runs",
+        )
         return out
     for name, run in runs.items():
         where = ("runs", str(name))
@@ -303,8 +360,11 @@ def _runs(check: _Checker, data: Any, max_runs: int) -> dict[str, tuple[str, dic
         allowed = spec.parameter_names()
         for key in [*params, *grid]:
             if key not in allowed:
-                check.add((*where, "params" if key in params else "grid", str(key)), key,
-                          f"unknown parameter for model '{kind}'; allowed: {', '.join(allowed) or 'none'}")
+                check.add(
+                    (*where, "params" if key in params else "grid", str(key)),
+                    key,
+                    f"unknown parameter for model '{kind}'; allowed: {', '.join(allowed) or 'none'}",
+                )
         if any(key not in allowed for key in [*params, *grid]):
             continue
         label = run.get("label", str(name))
@@ -365,8 +425,12 @@ def _notebooks(check: _Checker, data: Any, paths: Paths) -> tuple[NotebookSpec, 
         for key, value in parameters.items():
             where = ("notebooks", "parameters", str(key))
             if not isinstance(key, str) or not key.isidentifier() or key not in declared:
-                check.add(where, key, f"not a parameter of {entry['notebook']}; it declares: "
-                                      f"{', '.join(sorted(set(declared) - RUNNER_PARAMETERS)) or 'none'}")
+                check.add(
+                    where,
+                    key,
+                    f"not a parameter of {entry['notebook']}; it declares: "
+                    f"{', '.join(sorted(set(declared) - RUNNER_PARAMETERS)) or 'none'}",
+                )
             elif key in RUNNER_PARAMETERS:
                 check.add(where, key, "set by the runner; an experiment may not override it")
             elif not plain_value(value):

@@ -49,8 +49,11 @@ class _Record:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise KdqError(f"{source}: {cls.__name__} format {found!r}; this lab reads format {FORMAT}")
         names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        required = {f.name for f in fields(cls)  # type: ignore[arg-type]
-                    if f.default is MISSING and f.default_factory is MISSING}
+        required = {
+            f.name
+            for f in fields(cls)  # type: ignore[arg-type]
+            if f.default is MISSING and f.default_factory is MISSING
+        }
         missing = sorted(required - set(data))
         if missing:
             raise KdqError(f"{source}: {cls.__name__} lacks {', '.join(missing)}")

@@ -86,11 +86,20 @@ def comparison_table(info: ExperimentInfo, records: list[RunRecord]) -> pd.DataF
     k_head = headline_k(ks)
     rows = []
     for record in records:
-        base = {"run": record.run, "label": record.label, "model": record.model, "split": record.split}
+        base: dict[str, Any] = {"run": record.run, "label": record.label, "model": record.model, "split": record.split}
         if record.summary is None:
             assert record.failure is not None
-            rows.append(base | {"seed": "all", "segment": "all", "status": "failed", "n_users": 0,
-                                "error": record.failure.error, "notebook": record.failure.notebook})
+            rows.append(
+                base
+                | {
+                    "seed": "all",
+                    "segment": "all",
+                    "status": "failed",
+                    "n_users": 0,
+                    "error": record.failure.error,
+                    "notebook": record.failure.notebook,
+                }
+            )
             continue
         summary = record.summary
         seeds = summary.per_seed
@@ -103,15 +112,20 @@ def comparison_table(info: ExperimentInfo, records: list[RunRecord]) -> pd.DataF
                 row |= _metric_values(values, metrics)
                 if segment == "all":
                     row |= figures["beyond"] | figures["ties"] | {"flags": _ties_flag(figures["ties"], k_head)}
-                row |= {"dropped_seen": figures["dropped_seen"], "fit_seconds": figures["fit_seconds"],
-                        "eval_seconds": figures["eval_seconds"], "best_epoch": figures["best_epoch"]}
+                row |= {
+                    "dropped_seen": figures["dropped_seen"],
+                    "fit_seconds": figures["fit_seconds"],
+                    "eval_seconds": figures["eval_seconds"],
+                    "best_epoch": figures["best_epoch"],
+                }
                 rows.append(row)
         if len(seeds) < 2:
             continue
         beyond = pd.DataFrame([f["beyond"] for f in seeds.values()])
         ties = pd.DataFrame([f["ties"] for f in seeds.values()]).sum()
-        timing = pd.DataFrame([{c: f[c] for c in ("fit_seconds", "eval_seconds", "dropped_seen")}
-                               for f in seeds.values()])
+        timing = pd.DataFrame(
+            [{c: f[c] for c in ("fit_seconds", "eval_seconds", "dropped_seen")} for f in seeds.values()]
+        )
         for segment in SEGMENTS:
             values = summary.pooled.get(segment)
             if not values or values["n_users"] == 0:
@@ -127,8 +141,11 @@ def comparison_table(info: ExperimentInfo, records: list[RunRecord]) -> pd.DataF
                 rows.append(row)
     table = pd.DataFrame(rows)
     ordered = ID_COLUMNS + [c for m in metrics for c in (m, f"{m}_lo", f"{m}_hi")]
-    extra = aggregate_columns(ks) + ties_columns(ks) + ["flags", "dropped_seen", "fit_seconds", "eval_seconds",
-                                                          "best_epoch", "error", "notebook"]
+    extra = (
+        aggregate_columns(ks)
+        + ties_columns(ks)
+        + ["flags", "dropped_seen", "fit_seconds", "eval_seconds", "best_epoch", "error", "notebook"]
+    )
     return table.reindex(columns=ordered + [c for c in extra if c in table.columns])
 
 
@@ -137,8 +154,9 @@ def summary_rows(comparison: pd.DataFrame, segment: str = "all") -> pd.DataFrame
     rows = comparison[comparison["segment"] == segment]
     pooled = rows["seed"] == "mean"
     has_mean = set(zip(rows.loc[pooled, "run"], rows.loc[pooled, "split"]))
-    single = ~rows["seed"].isin(POOLED) & ~pd.Series([(r, s) in has_mean for r, s in zip(rows["run"], rows["split"])],
-                                                     index=rows.index, dtype=bool)
+    single = ~rows["seed"].isin(POOLED) & ~pd.Series(
+        [(r, s) in has_mean for r, s in zip(rows["run"], rows["split"])], index=rows.index, dtype=bool
+    )
     return rows[pooled | single]
 
 
@@ -167,6 +185,7 @@ def paired_table(info: ExperimentInfo, records: list[RunRecord], metrics: list[s
 
 def markdown(table: pd.DataFrame, digits: int = 4) -> str:
     """A GitHub-style table with floats at ``digits`` decimals."""
+
     def cell(value: Any) -> str:
         if isinstance(value, (float, np.floating)):
             return "" if np.isnan(value) else f"{value:.{digits}f}"
@@ -182,19 +201,39 @@ def headline(comparison: pd.DataFrame, metric: str, segment: str = "all") -> pd.
     """Readable headline table: the metric as 'mean [lo, hi]' (± between-seed std), beyond-accuracy, timings."""
     rows = summary_rows(comparison, segment).copy()
     k = metric.partition("@")[2] or "10"
-    std = comparison[(comparison["segment"] == segment) & (comparison["seed"] == "std")].set_index(
-        ["run", "split"])[metric] if (comparison["seed"] == "std").any() else pd.Series(dtype=float)
+    std = (
+        comparison[(comparison["segment"] == segment) & (comparison["seed"] == "std")].set_index(["run", "split"])[
+            metric
+        ]
+        if (comparison["seed"] == "std").any()
+        else pd.Series(dtype=float)
+    )
     shown = []
-    for run, split, m, lo, hi, status in zip(rows["run"], rows["split"], rows[metric], rows[f"{metric}_lo"],
-                                             rows[f"{metric}_hi"], rows["status"]):
+    for run, split, m, lo, hi, status in zip(
+        rows["run"], rows["split"], rows[metric], rows[f"{metric}_lo"], rows[f"{metric}_hi"], rows["status"]
+    ):
         if status != "ok":
             shown.append("failed")
             continue
         spread = std.get((run, split), np.nan)
         shown.append(f"{m:.4f} [{lo:.4f}, {hi:.4f}]" + (f" ±{spread:.4f}" if np.isfinite(spread) else ""))
     rows[metric] = shown
-    columns = ["run", "split", "seed", "n_users", metric, f"recall@{k}", "auc", f"coverage@{k}", f"novelty@{k}",
-               f"diversity@{k}", "fit_seconds", "eval_seconds", "flags", "status"]
+    columns = [
+        "run",
+        "split",
+        "seed",
+        "n_users",
+        metric,
+        f"recall@{k}",
+        "auc",
+        f"coverage@{k}",
+        f"novelty@{k}",
+        f"diversity@{k}",
+        "fit_seconds",
+        "eval_seconds",
+        "flags",
+        "status",
+    ]
     return rows.reindex(columns=[c for c in columns if c in rows.columns or c == metric])
 
 
@@ -212,17 +251,24 @@ def write_comparison(report_dir: Path) -> dict[str, pd.DataFrame]:
         paired.to_csv(handle, index=False)
     main = headline(comparison, info.metric)
     seeds = f"seeds {info.seeds}" + (" (mean over seeds, ± between-seed std)" if len(info.seeds) > 1 else "")
-    text = [f"# {info.title}\n", f"Dataset `{info.dataset}`, metric `{info.metric}` with 95% bootstrap intervals "
-            f"over users, k = {info.k}, {seeds}. Excluded from each user's ranking: "
-            f"{EXCLUDE_TEXT.get(info.exclude, info.exclude)}.\n", "## All test users\n", markdown(main)]
+    text = [
+        f"# {info.title}\n",
+        f"Dataset `{info.dataset}`, metric `{info.metric}` with 95% bootstrap intervals "
+        f"over users, k = {info.k}, {seeds}. Excluded from each user's ranking: "
+        f"{EXCLUDE_TEXT.get(info.exclude, info.exclude)}.\n",
+        "## All test users\n",
+        markdown(main),
+    ]
     for name, segment in (("New users (no history)", "new"), ("Returning users", "returning")):
         table = headline(comparison, info.metric, segment)
         if len(table):
             text += [f"\n## {name}\n", markdown(table)]
     if len(paired):
         shown = paired[paired["seed"] == ("all" if len(info.seeds) > 1 else str(info.seeds[0]))]
-        text += [f"\n## Paired difference against `{info.reference}`\n",
-                 markdown(shown[["run", "split", "seed", "metric", "diff", "lo", "hi", "p_wilcoxon", "n_users"]])]
+        text += [
+            f"\n## Paired difference against `{info.reference}`\n",
+            markdown(shown[["run", "split", "seed", "metric", "diff", "lo", "hi", "p_wilcoxon", "n_users"]]),
+        ]
     with atomic_file(report_dir / "comparison.md") as handle:
         handle.write("\n".join(text))
     return {"comparison": comparison, "paired": paired, "headline": main}
@@ -230,6 +276,6 @@ def write_comparison(report_dir: Path) -> dict[str, pd.DataFrame]:
 
 EXCLUDE_TEXT = {
     "seen": "every item the user had any event with before the test period (positives on such items are "
-            "dropped from the target)",
+    "dropped from the target)",
     "train_positives": "the user's known positives only (as lightfm.evaluation)",
 }

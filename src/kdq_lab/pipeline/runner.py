@@ -51,9 +51,9 @@ class Step:
     being built and are added when the step runs.
     """
 
-    kind: str               # split | run | notebook | compare
-    key: str                # what the step is about (split name, run folder, notebook name)
-    notebook: str           # notebook name under notebooks/
+    kind: str  # split | run | notebook | compare
+    key: str  # what the step is about (split name, run folder, notebook name)
+    notebook: str  # notebook name under notebooks/
     output: str
     parameters: dict[str, Any]
     note: str = ""
@@ -82,17 +82,20 @@ class Plan:
     def describe(self) -> str:
         """What would run, what is cached and why: the text of ``kdq-lab run --dry-run``."""
         e = self.experiment
-        lines = [f"experiment {e.name}: dataset {self.dataset_dir}, seeds {list(e.seeds)}, k {list(e.k)}, "
-                 f"metric {e.metric}, exclude {e.exclude}, refit {e.refit}",
-                 f"report: {self.report} ({self.jobs} job(s) x {self.threads} thread(s))"]
+        lines = [
+            f"experiment {e.name}: dataset {self.dataset_dir}, seeds {list(e.seeds)}, k {list(e.k)}, "
+            f"metric {e.metric}, exclude {e.exclude}, refit {e.refit}",
+            f"report: {self.report} ({self.jobs} job(s) x {self.threads} thread(s))",
+        ]
         for ref in self.splits:
             cached = (Path(ref.folder) / "manifest.json").is_file()
             why = "cached: already prepared for these raw files and settings" if cached else "to prepare"
             lines.append(f"  split {ref.name} seed {ref.seed}: {ref.folder} ({why})")
         for stage, steps in self.stages:
             lines.append(f"{stage}: {len(steps)} notebook(s)")
-            lines += [f"  {step.notebook} -> {step.output}" + (f"  [{step.note}]" if step.note else "")
-                      for step in steps]
+            lines += [
+                f"  {step.notebook} -> {step.output}" + (f"  [{step.note}]" if step.note else "") for step in steps
+            ]
         return "\n".join(lines)
 
 
@@ -114,9 +117,18 @@ def _notebook_path(paths: Paths, name: str) -> Path:
     return paths.notebooks / f"{name}.ipynb"
 
 
-def plan_experiment(path: Path, *, jobs: int = 2, only: list[str] | None = None, overrides: list[str] | None = None,
-                    out: Path | None = None, compare: bool = True, paths: Paths | None = None,
-                    progress: bool = True, max_runs: int = MAX_RUNS) -> Plan:
+def plan_experiment(
+    path: Path,
+    *,
+    jobs: int = 2,
+    only: list[str] | None = None,
+    overrides: list[str] | None = None,
+    out: Path | None = None,
+    compare: bool = True,
+    paths: Paths | None = None,
+    progress: bool = True,
+    max_runs: int = MAX_RUNS,
+) -> Plan:
     """Validate everything and decide every step; nothing is executed (datasets may be generated)."""
     paths = paths or Paths.default()
     experiment = load_experiment(Path(path), overrides, paths, max_runs=max_runs)
@@ -129,37 +141,96 @@ def plan_experiment(path: Path, *, jobs: int = 2, only: list[str] | None = None,
     if not run_specs:
         raise KdqError(f"--only {' '.join(only or [])} matches no run; runs: {', '.join(experiment.runs)}")
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
-    refs = tuple(SplitRef(name, seed, config.to_dict(),
-                          str(split_folder(dataset_dir, config, paths.processed, hashes)))
-                 for name, seed, config in experiment.split_jobs())
+    refs = tuple(
+        SplitRef(name, seed, config.to_dict(), str(split_folder(dataset_dir, config, paths.processed, hashes)))
+        for name, seed, config in experiment.split_jobs()
+    )
     by_split = {name: [asdict(r) for r in refs if r.name == name] for name in experiment.splits}
     split_steps = tuple(
-        Step("split", name, "02_prepare_data", f"splits/{name}/02_prepare_data.ipynb",
-             {"DATASET": str(dataset_dir), "SPLIT_NAME": name, "SPLITS": by_split[name], "RAW_HASHES": hashes},
-             note=f"{len(by_split[name])} seed(s)")
-        for name in experiment.splits)
+        Step(
+            "split",
+            name,
+            "02_prepare_data",
+            f"splits/{name}/02_prepare_data.ipynb",
+            {"DATASET": str(dataset_dir), "SPLIT_NAME": name, "SPLITS": by_split[name], "RAW_HASHES": hashes},
+            note=f"{len(by_split[name])} seed(s)",
+        )
+        for name in experiment.splits
+    )
     run_steps = tuple(
-        Step("run", spec.folder, "03_train_evaluate", f"runs/{spec.folder}/03_train_evaluate.ipynb",
-             {"RUN": asdict(RunConfig(run=spec.run, model=spec.model, params=spec.params, split=spec.split,
-                                      label=spec.label, ks=tuple(experiment.k), metric=experiment.metric,
-                                      exclude=experiment.exclude, refit=experiment.refit,
-                                      bootstrap_samples=experiment.bootstrap_samples,
-                                      bootstrap_seed=experiment.bootstrap_seed, threads=threads)),
-              "SPLITS": by_split[spec.split]},
-             note=f"{spec.model}, {len(spec.seeds)} seed(s)")
-        for spec in run_specs)
+        Step(
+            "run",
+            spec.folder,
+            "03_train_evaluate",
+            f"runs/{spec.folder}/03_train_evaluate.ipynb",
+            {
+                "RUN": asdict(
+                    RunConfig(
+                        run=spec.run,
+                        model=spec.model,
+                        params=spec.params,
+                        split=spec.split,
+                        label=spec.label,
+                        ks=tuple(experiment.k),
+                        metric=experiment.metric,
+                        exclude=experiment.exclude,
+                        refit=experiment.refit,
+                        bootstrap_samples=experiment.bootstrap_samples,
+                        bootstrap_seed=experiment.bootstrap_seed,
+                        threads=threads,
+                    )
+                ),
+                "SPLITS": by_split[spec.split],
+            },
+            note=f"{spec.model}, {len(spec.seeds)} seed(s)",
+        )
+        for spec in run_specs
+    )
     extra_steps = tuple(
-        Step("notebook", extra.notebook, extra.notebook, f"{extra.notebook}.ipynb",
-             {"DATASET": str(dataset_dir), **extra.parameters}, wants_output_dir=False,
-             wants_report_dir="REPORT_DIR" in declared_parameters(_notebook_path(paths, extra.notebook)))
-        for extra in experiment.notebooks)
-    compare_steps = (Step("compare", "04_compare_models", "04_compare_models", "04_compare_models.ipynb", {},
-                          wants_output_dir=False, wants_report_dir=True),) if compare else ()
-    stages = (("prepare splits", split_steps), (f"{experiment.name} runs", run_steps),
-              ("notebooks", extra_steps), ("compare", compare_steps))
-    return Plan(experiment, dataset_dir, hashes, Path(out) if out else paths.reports / experiment.name, refs,
-                tuple((name, steps) for name, steps in stages if steps), jobs, threads,
-                tuple(overrides or ()), tuple(only or ()))
+        Step(
+            "notebook",
+            extra.notebook,
+            extra.notebook,
+            f"{extra.notebook}.ipynb",
+            {"DATASET": str(dataset_dir), **extra.parameters},
+            wants_output_dir=False,
+            wants_report_dir="REPORT_DIR" in declared_parameters(_notebook_path(paths, extra.notebook)),
+        )
+        for extra in experiment.notebooks
+    )
+    compare_steps = (
+        (
+            Step(
+                "compare",
+                "04_compare_models",
+                "04_compare_models",
+                "04_compare_models.ipynb",
+                {},
+                wants_output_dir=False,
+                wants_report_dir=True,
+            ),
+        )
+        if compare
+        else ()
+    )
+    stages = (
+        ("prepare splits", split_steps),
+        (f"{experiment.name} runs", run_steps),
+        ("notebooks", extra_steps),
+        ("compare", compare_steps),
+    )
+    return Plan(
+        experiment,
+        dataset_dir,
+        hashes,
+        Path(out) if out else paths.reports / experiment.name,
+        refs,
+        tuple((name, steps) for name, steps in stages if steps),
+        jobs,
+        threads,
+        tuple(overrides or ()),
+        tuple(only or ()),
+    )
 
 
 # ----------------------------------------------------------------------------- executing
@@ -204,8 +275,14 @@ def execute(job: Job) -> dict[str, Any]:
     started = time.perf_counter()
     status, error = "ok", None
     try:
-        papermill.execute_notebook(str(job.notebook), str(job.output), parameters=job.parameters,
-                                   kernel_name=KERNEL, progress_bar=False, cwd=str(job.cwd))
+        papermill.execute_notebook(
+            str(job.notebook),
+            str(job.output),
+            parameters=job.parameters,
+            kernel_name=KERNEL,
+            progress_bar=False,
+            cwd=str(job.cwd),
+        )
     except PapermillExecutionError as exc:
         status, error = "failed", f"{exc.ename}: {exc.evalue}"[:ERROR_EXCERPT]
     except Exception as exc:  # a dead kernel, a timeout: the run fails, the experiment goes on
@@ -256,19 +333,37 @@ def _job(step: Step, plan: Plan, tmp: Path, paths: Paths) -> Job:
         parameters["OUTPUT_DIR"] = str(output.parent)
     if step.wants_report_dir:
         parameters["REPORT_DIR"] = str(tmp)
-    return Job(step.kind, step.key, _notebook_path(paths, step.notebook), output, parameters, plan.threads,
-               paths.root)
+    return Job(step.kind, step.key, _notebook_path(paths, step.notebook), output, parameters, plan.threads, paths.root)
 
 
-def run_experiment(path: Path, *, jobs: int = 2, only: list[str] | None = None, overrides: list[str] | None = None,
-                   out: Path | None = None, compare: bool = True, paths: Paths | None = None,
-                   progress: bool = True, max_runs: int = MAX_RUNS, force: bool = False) -> Outcome:
+def run_experiment(
+    path: Path,
+    *,
+    jobs: int = 2,
+    only: list[str] | None = None,
+    overrides: list[str] | None = None,
+    out: Path | None = None,
+    compare: bool = True,
+    paths: Paths | None = None,
+    progress: bool = True,
+    max_runs: int = MAX_RUNS,
+    force: bool = False,
+) -> Outcome:
     """Plan an experiment and execute it into its report folder (see the module docstring).
 
     ``force`` replaces the report folder even if the lab did not make it.
     """
-    plan = plan_experiment(path, jobs=jobs, only=only, overrides=overrides, out=out, compare=compare, paths=paths,
-                           progress=progress, max_runs=max_runs)
+    plan = plan_experiment(
+        path,
+        jobs=jobs,
+        only=only,
+        overrides=overrides,
+        out=out,
+        compare=compare,
+        paths=paths,
+        progress=progress,
+        max_runs=max_runs,
+    )
     return execute_plan(plan, paths=paths, progress=progress, force=force)
 
 
@@ -292,16 +387,33 @@ def execute_plan(plan: Plan, *, paths: Paths | None = None, progress: bool = Tru
 def describe_experiment(plan: Plan) -> ExperimentInfo:
     """What ``04_compare_models`` needs to know about the planned experiment."""
     e = plan.experiment
-    runs = [{"run": step.parameters["RUN"]["run"], "label": step.parameters["RUN"]["label"],
-             "model": step.parameters["RUN"]["model"], "params": step.parameters["RUN"]["params"],
-             "split": step.parameters["RUN"]["split"], "seeds": list(e.seeds), "folder": step.key}
-            for step in plan.steps() if step.kind == "run"]
+    runs = [
+        {
+            "run": step.parameters["RUN"]["run"],
+            "label": step.parameters["RUN"]["label"],
+            "model": step.parameters["RUN"]["model"],
+            "params": step.parameters["RUN"]["params"],
+            "split": step.parameters["RUN"]["split"],
+            "seeds": list(e.seeds),
+            "folder": step.key,
+        }
+        for step in plan.steps()
+        if step.kind == "run"
+    ]
     return ExperimentInfo(
-        name=e.name, title=e.title, dataset=e.dataset, k=list(e.k), metric=e.metric, reference=e.reference,
-        seeds=list(e.seeds), refit=e.refit, exclude=e.exclude,
+        name=e.name,
+        title=e.title,
+        dataset=e.dataset,
+        k=list(e.k),
+        metric=e.metric,
+        reference=e.reference,
+        seeds=list(e.seeds),
+        refit=e.refit,
+        exclude=e.exclude,
         bootstrap={"samples": e.bootstrap_samples, "seed": e.bootstrap_seed},
         splits={name: {k: v for k, v in config.to_dict().items() if k != "seed"} for name, config in e.splits.items()},
-        runs=runs, notebooks=[step.output for step in plan.steps() if step.kind == "notebook"],
+        runs=runs,
+        notebooks=[step.output for step in plan.steps() if step.kind == "notebook"],
     )
 
 
@@ -313,8 +425,11 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool) -> Outcome:
     for stage, stage_steps in plan.stages:
         if stage == "compare":
             continue
-        todo = [_job(step, plan, tmp, paths) for step in stage_steps
-                if not (step.kind == "run" and step.parameters["RUN"]["split"] in failed_splits)]
+        todo = [
+            _job(step, plan, tmp, paths)
+            for step in stage_steps
+            if not (step.kind == "run" and step.parameters["RUN"]["split"] in failed_splits)
+        ]
         results = _run_pool(todo, plan.jobs, progress, stage)
         for step, result in zip([s for s in stage_steps if s.key in {j.key for j in todo}], results):
             result["notebook"] = step.output
@@ -325,7 +440,8 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool) -> Outcome:
         for step in stage_steps:
             if step.kind == "run" and step.parameters["RUN"]["split"] in failed_splits:
                 RunStatus("failed", f"split {step.parameters['RUN']['split']} could not be prepared", None).write(
-                    tmp / "runs" / step.key / "status.json")
+                    tmp / "runs" / step.key / "status.json"
+                )
         steps += results
     failed = sorted(f"{r['kind']} {r['key']}: {r['error']}" for r in steps if r["status"] != "ok")
     index = tmp / "index.html"
@@ -347,25 +463,31 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool) -> Outcome:
     ok_runs = [r for r in steps if r["kind"] == "run" and r["status"] == "ok"]
     compute = sum(RunSummary.read(tmp / "runs" / r["key"] / "summary.json").seconds() for r in ok_runs)
     wall = sum(r["seconds"] for r in ok_runs)
-    write_json(tmp / "manifest.json", {
-        "experiment": e.name,
-        "experiment_file": e.source,
-        "overrides": list(plan.overrides),
-        "only": list(plan.only),
-        "resolved": e.raw,
-        "exclude": e.exclude,
-        "git_commit": git_commit(paths.root),
-        "dataset": {"name": e.dataset, "folder": str(plan.dataset_dir), "hashes": plan.hashes},
-        "seeds": list(e.seeds),
-        "splits": [asdict(ref) for ref in plan.splits],
-        "jobs": plan.jobs,
-        "threads_per_job": plan.threads,
-        "cpu_count": os.cpu_count(),
-        "versions": package_versions(),
-        "steps": steps,
-        "failed_splits": sorted(failed_splits),
-        "papermill": {"run_wall_seconds": wall, "run_compute_seconds": compute,
-                      "overhead_share": (wall - compute) / wall if wall else None},
-        "status": "failed" if failed else "ok",
-    })
+    write_json(
+        tmp / "manifest.json",
+        {
+            "experiment": e.name,
+            "experiment_file": e.source,
+            "overrides": list(plan.overrides),
+            "only": list(plan.only),
+            "resolved": e.raw,
+            "exclude": e.exclude,
+            "git_commit": git_commit(paths.root),
+            "dataset": {"name": e.dataset, "folder": str(plan.dataset_dir), "hashes": plan.hashes},
+            "seeds": list(e.seeds),
+            "splits": [asdict(ref) for ref in plan.splits],
+            "jobs": plan.jobs,
+            "threads_per_job": plan.threads,
+            "cpu_count": os.cpu_count(),
+            "versions": package_versions(),
+            "steps": steps,
+            "failed_splits": sorted(failed_splits),
+            "papermill": {
+                "run_wall_seconds": wall,
+                "run_compute_seconds": compute,
+                "overhead_share": (wall - compute) / wall if wall else None,
+            },
+            "status": "failed" if failed else "ok",
+        },
+    )
     return Outcome(tmp, index, failed)

@@ -95,8 +95,9 @@ class RunResult:
         return pd.concat([s.per_user.assign(seed=s.seed) for s in self.seeds], ignore_index=True)
 
 
-def fit_model(kind: str, params: dict[str, Any], split: SplitData, refit: bool,
-              exclude: str = "seen") -> tuple[Scorer, pd.DataFrame | None]:
+def fit_model(
+    kind: str, params: dict[str, Any], split: SplitData, refit: bool, exclude: str = "seen"
+) -> tuple[Scorer, pd.DataFrame | None]:
     """Fit (with early stopping where the model has epochs), then optionally refit on train + validation."""
     spec = model_spec(kind)
     has_validation = split.validation.interactions.nnz > 0
@@ -127,8 +128,10 @@ def summarise(per_user: pd.DataFrame, ks: list[int], n_boot: int, seed: int) -> 
     for segment in SEGMENTS:
         rows = segment_rows(table, segment)
         ci = bootstrap_ci(rows, metrics, n_boot=n_boot, seed=seed)
-        out[segment] = {"n_users": int(len(rows)),
-                        **{m: {k: float(v) for k, v in ci.loc[m].items() if k != "n_users"} for m in metrics}}
+        out[segment] = {
+            "n_users": len(rows),
+            **{m: {k: float(v) for k, v in ci.loc[m].items() if k != "n_users"} for m in metrics},
+        }
     return out
 
 
@@ -140,8 +143,10 @@ def pooled(results: list[SeedResult], ks: list[int], n_boot: int, seed: int) -> 
     for segment in SEGMENTS:
         rows = [segment_rows(t, segment) for t in tables]
         ci = pooled_bootstrap_ci(rows, metrics, n_boot=n_boot, seed=seed)
-        out[segment] = {"n_users": int(round(np.mean([len(r) for r in rows]))),  # users per seed
-                        **{m: {k: float(v) for k, v in ci.loc[m].items() if k != "n_users"} for m in metrics}}
+        out[segment] = {
+            "n_users": round(np.mean([len(r) for r in rows])),  # users per seed
+            **{m: {k: float(v) for k, v in ci.loc[m].items() if k != "n_users"} for m in metrics},
+        }
     return out
 
 
@@ -155,18 +160,28 @@ def run_seed(config: RunConfig, split: SplitData, seed: int) -> SeedResult:
 
     started = time.perf_counter()
     goal = target(split, "test", config.exclude)
-    evaluation = evaluate_all(model, goal.positives, exclude=goal.exclude, k=ks, history=goal.history,
-                              top=max(ks), num_threads=config.threads, user_ids=split.user_ids)
+    evaluation = evaluate_all(
+        model,
+        goal.positives,
+        exclude=goal.exclude,
+        k=ks,
+        history=goal.history,
+        top=max(ks),
+        num_threads=config.threads,
+        user_ids=split.user_ids,
+    )
     evaluation = Evaluation(add_segments(evaluation.per_user), evaluation.ranks, evaluation.top)
     eval_seconds = time.perf_counter() - started
 
     known = split.known.interactions
     popularity = item_popularity(known)
     n_known_users = int((known.getnnz(axis=1) > 0).sum())
+    assert evaluation.top is not None  # asked for with top=max(ks)
     beyond = {}
     for k in ks:
-        for name, value in beyond_accuracy(evaluation.top[:, :k], popularity, n_known_users,
-                                           split.item_features).items():
+        for name, value in beyond_accuracy(
+            evaluation.top[:, :k], popularity, n_known_users, split.item_features
+        ).items():
             beyond[f"{name}@{k}"] = value
     buckets = hits_by_popularity(evaluation.ranks, popularity, headline_k(ks))
     per_user = evaluation.per_user
@@ -174,7 +189,7 @@ def run_seed(config: RunConfig, split: SplitData, seed: int) -> SeedResult:
         "split_id": split.split_id,
         "split_folder": str(split.folder),
         "params": params,
-        "n_users": int(len(per_user)),
+        "n_users": len(per_user),
         "n_test_positives": int(goal.positives.nnz),
         "dropped_seen": int(goal.dropped),
         "fit_seconds": fit_seconds,
@@ -197,13 +212,23 @@ def run(config: RunConfig, splits: dict[int, SplitData]) -> RunResult:
     ks = sorted(config.ks)
     deterministic = all(getattr(getattr(r.model, "config", None), "deterministic", True) for r in results)
     summary = RunSummary(
-        run=config.run, label=config.label or config.run, model=config.model, params=dict(config.params),
-        split=config.split, split_config={k: v for k, v in first.config.to_dict().items() if k != "seed"},
-        seeds=[r.seed for r in results], dataset=first.dataset, raw_hashes=dict(first.manifest["raw_hashes"]),
-        k=ks, metric=config.metric, exclude=config.exclude, refit=config.refit,
+        run=config.run,
+        label=config.label or config.run,
+        model=config.model,
+        params=dict(config.params),
+        split=config.split,
+        split_config={k: v for k, v in first.config.to_dict().items() if k != "seed"},
+        seeds=[r.seed for r in results],
+        dataset=first.dataset,
+        raw_hashes=dict(first.manifest["raw_hashes"]),
+        k=ks,
+        metric=config.metric,
+        exclude=config.exclude,
+        refit=config.refit,
         per_seed={str(r.seed): r.figures for r in results},
         pooled=pooled(results, ks, config.bootstrap_samples, config.bootstrap_seed),
-        deterministic=bool(deterministic), versions=package_versions(),
+        deterministic=bool(deterministic),
+        versions=package_versions(),
     )
     return RunResult(config, results, summary)
 
@@ -231,11 +256,18 @@ def save_run(result: RunResult, folder: Path, save_model: bool = True) -> Path:
         if save_model and isinstance(seed.model, Persistable):
             manifest = seed.split.manifest
             where = folder / "model" if len(result.seeds) == 1 else folder / "model" / f"s{seed.seed}"
-            seed.model.save(where, items=seed.split.items, extra={
-                "dataset": seed.split.dataset, "split_id": seed.split.split_id, "run": result.config.run,
-                "seed": seed.seed, "item_id_column": manifest["item_id_column"],
-                "item_text_columns": manifest["item_text_columns"],
-            })
+            seed.model.save(
+                where,
+                items=seed.split.items,
+                extra={
+                    "dataset": seed.split.dataset,
+                    "split_id": seed.split.split_id,
+                    "run": result.config.run,
+                    "seed": seed.seed,
+                    "item_id_column": manifest["item_id_column"],
+                    "item_text_columns": manifest["item_text_columns"],
+                },
+            )
     return folder
 
 
@@ -249,19 +281,39 @@ def model_folder(run_folder: Path, seed: int | None = None) -> Path:
     return chosen[0] if chosen else base
 
 
-def train_and_evaluate(dataset: str, split: SplitConfig | dict[str, Any], model: str,
-                       params: dict[str, Any] | None = None, *, ks: list[int] | tuple[int, ...] = (10,),
-                       metric: str | None = None, exclude: str = "seen", refit: bool = True,
-                       run_name: str | None = None, split_name: str | None = None, threads: int | None = None,
-                       bootstrap_samples: int = 1000, bootstrap_seed: int = 0,
-                       paths: Paths | None = None) -> RunResult:
+def train_and_evaluate(
+    dataset: str,
+    split: SplitConfig | dict[str, Any],
+    model: str,
+    params: dict[str, Any] | None = None,
+    *,
+    ks: list[int] | tuple[int, ...] = (10,),
+    metric: str | None = None,
+    exclude: str = "seen",
+    refit: bool = True,
+    run_name: str | None = None,
+    split_name: str | None = None,
+    threads: int | None = None,
+    bootstrap_samples: int = 1000,
+    bootstrap_seed: int = 0,
+    paths: Paths | None = None,
+) -> RunResult:
     """Prepare (or reuse) one split of ``dataset``, then :func:`run` the model on it (its seed)."""
     paths = paths or Paths.default()
     config = split if isinstance(split, SplitConfig) else SplitConfig(**split)
     data = load_split(prepare(resolve_dataset(dataset, paths), config, paths.processed))
     ks = tuple(sorted({int(k) for k in ks}))
-    run_config = RunConfig(run=run_name or model, model=model, params=dict(params or {}),
-                           split=split_name or config.kind, ks=ks, metric=metric or f"ndcg@{headline_k(ks)}",
-                           exclude=exclude, refit=refit, bootstrap_samples=bootstrap_samples,
-                           bootstrap_seed=bootstrap_seed, threads=threads)
+    run_config = RunConfig(
+        run=run_name or model,
+        model=model,
+        params=dict(params or {}),
+        split=split_name or config.kind,
+        ks=ks,
+        metric=metric or f"ndcg@{headline_k(ks)}",
+        exclude=exclude,
+        refit=refit,
+        bootstrap_samples=bootstrap_samples,
+        bootstrap_seed=bootstrap_seed,
+        threads=threads,
+    )
     return run(run_config, {config.seed: data})

@@ -6,8 +6,8 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -19,10 +19,15 @@ from kdq_lab.models import LightFMConfig, LightFMHybrid, TrainData
 
 @pytest.fixture(scope="module")
 def saved(tiny_split, tmp_path_factory) -> Path:
-    model = LightFMHybrid(LightFMConfig(no_components=4, epochs=1, curve_users=50)).fit(TrainData.from_split(tiny_split))
+    model = LightFMHybrid(LightFMConfig(no_components=4, epochs=1, curve_users=50)).fit(
+        TrainData.from_split(tiny_split)
+    )
     folder = tmp_path_factory.mktemp("model") / "model"
-    return model.save(folder, items=tiny_split.items,
-                      extra={"item_id_column": tiny_split.manifest["item_id_column"], "run": "t", "dataset": "d"})
+    return model.save(
+        folder,
+        items=tiny_split.items,
+        extra={"item_id_column": tiny_split.manifest["item_id_column"], "run": "t", "dataset": "d"},
+    )
 
 
 @pytest.fixture
@@ -48,33 +53,56 @@ def _set(arrays, name, index, value):
 
 
 ARRAY_DAMAGE = {
-    "index past the end": (lambda a: _set(a, "item_features_indices", 0, a["item_features_shape"][1]),
-                           "item_features_indices", "outside [0,"),
+    "index past the end": (
+        lambda a: _set(a, "item_features_indices", 0, a["item_features_shape"][1]),
+        "item_features_indices",
+        "outside [0,",
+    ),
     "huge index": (lambda a: _set(a, "user_features_indices", -1, 2**31 - 1), "user_features_indices", "outside"),
     "negative index": (lambda a: _set(a, "item_features_indices", 3, -5), "item_features_indices", "outside"),
-    "indptr too short": (lambda a: a.update(item_features_indptr=a["item_features_indptr"][:-1]),
-                         "item_features_indptr", "expected rows + 1"),
+    "indptr too short": (
+        lambda a: a.update(item_features_indptr=a["item_features_indptr"][:-1]),
+        "item_features_indptr",
+        "expected rows + 1",
+    ),
     "indptr not at 0": (lambda a: _set(a, "user_features_indptr", 0, 1), "user_features_indptr", "must start at 0"),
     "indptr decreasing": (lambda a: _set(a, "item_features_indptr", 2, 0), "item_features_indptr", "must not decrease"),
-    "indptr end": (lambda a: _set(a, "item_features_indptr", -1, a["item_features_indptr"][-1] - 1),
-                   "item_features_indptr", "must end at the number of stored entries"),
+    "indptr end": (
+        lambda a: _set(a, "item_features_indptr", -1, a["item_features_indptr"][-1] - 1),
+        "item_features_indptr",
+        "must end at the number of stored entries",
+    ),
     "data nan": (lambda a: _set(a, "item_features_data", 0, np.nan), "item_features_data", "not finite"),
     "data inf": (lambda a: _set(a, "user_features_data", 1, np.inf), "user_features_data", "not finite"),
-    "data length": (lambda a: a.update(item_features_data=a["item_features_data"][:-1]), "item_features_data",
-                    "but indices has"),
-    "shape of three": (lambda a: a.update(item_features_shape=np.array([1, 2, 3])), "item_features_shape",
-                       "two integers"),
-    "negative shape": (lambda a: a.update(user_features_shape=np.array([-1, 5])), "user_features_shape",
-                       "two integers"),
-    "float indices": (lambda a: a.update(item_features_indices=a["item_features_indices"].astype(float)),
-                      "item_features_indices", "integer array"),
-    "2-d data": (lambda a: a.update(item_features_data=a["item_features_data"][:, None]), "item_features_data",
-                 "one-dimensional"),
+    "data length": (
+        lambda a: a.update(item_features_data=a["item_features_data"][:-1]),
+        "item_features_data",
+        "but indices has",
+    ),
+    "shape of three": (
+        lambda a: a.update(item_features_shape=np.array([1, 2, 3])),
+        "item_features_shape",
+        "two integers",
+    ),
+    "negative shape": (
+        lambda a: a.update(user_features_shape=np.array([-1, 5])),
+        "user_features_shape",
+        "two integers",
+    ),
+    "float indices": (
+        lambda a: a.update(item_features_indices=a["item_features_indices"].astype(float)),
+        "item_features_indices",
+        "integer array",
+    ),
+    "2-d data": (
+        lambda a: a.update(item_features_data=a["item_features_data"][:, None]),
+        "item_features_data",
+        "one-dimensional",
+    ),
     "missing array": (lambda a: a.pop("item_features_indptr"), "item_features_indptr", "missing array"),
     "embedding nan": (lambda a: _set(a, "user_embeddings", (0, 0), np.nan), "user_embeddings", "not finite"),
     "bias inf": (lambda a: _set(a, "item_biases", 2, -np.inf), "item_biases", "not finite"),
-    "embedding rows": (lambda a: a.update(item_embeddings=a["item_embeddings"][:-1]), "item_embeddings",
-                       "wrong shape"),
+    "embedding rows": (lambda a: a.update(item_embeddings=a["item_embeddings"][:-1]), "item_embeddings", "wrong shape"),
     "missing biases": (lambda a: a.pop("user_biases"), "user_biases", "missing array"),
     "text parameters": (lambda a: a.update(item_biases=a["item_biases"].astype(str)), "item_biases", "numeric"),
 }
@@ -92,8 +120,14 @@ def test_damaged_arrays_are_reported_with_the_file(damage, copy):
 
 
 def test_every_problem_is_reported_at_once(copy):
-    edit_arrays(copy, lambda a: (_set(a, "item_features_indices", 0, 10**6), _set(a, "item_biases", 0, np.nan),
-                                 _set(a, "user_features_data", 0, np.nan)))
+    edit_arrays(
+        copy,
+        lambda a: (
+            _set(a, "item_features_indices", 0, 10**6),
+            _set(a, "item_biases", 0, np.nan),
+            _set(a, "user_features_data", 0, np.nan),
+        ),
+    )
     with pytest.raises(KdqError) as caught:
         LightFMHybrid.load(copy)
     assert {p.column for p in caught.value.problems} >= {"item_features_indices", "item_biases", "user_features_data"}
@@ -104,8 +138,11 @@ def test_a_crafted_index_never_reaches_lightfm(copy, tmp_path):
     edit_arrays(copy, lambda a: _set(a, "item_features_indices", 0, 10**8))
     profile = tmp_path / "p.yaml"
     profile.write_text("interests: [AI 영상]\n", encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "kdq_lab.cli", "recommend", "--model", str(copy), "--profile",
-                           str(profile)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kdq_lab.cli", "recommend", "--model", str(copy), "--profile", str(profile)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "model.npz" in proc.stderr and "item_features_indices" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -146,8 +183,12 @@ ITEM_DAMAGE = {
     "one row missing": (lambda t: t.iloc[:-1], None, "items.parquet", "rows, but model.json lists"),
     "one row added": (lambda t: pd.concat([t, t.iloc[:1]]), None, "items.parquet", "rows, but model.json lists"),
     "id column renamed": (lambda t: t.rename(columns={"item_id": "id"}), None, "model.json", "must name the id column"),
-    "no id column named": (lambda t: t, lambda m: m["extra"].pop("item_id_column"), "model.json",
-                           "must name the id column"),
+    "no id column named": (
+        lambda t: t,
+        lambda m: m["extra"].pop("item_id_column"),
+        "model.json",
+        "must name the id column",
+    ),
 }
 
 

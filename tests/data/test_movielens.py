@@ -33,7 +33,7 @@ def test_missing_and_broken_source_files(ml100k_source, tmp_path):
 
     broken = shutil.copytree(ml100k_source, tmp_path / "broken")
     (broken / "u.user").unlink()
-    with pytest.raises(DataError, match="u.user.*missing file"):
+    with pytest.raises(DataError, match=r"u\.user.*missing file"):
         import_movielens(broken, tmp_path / "out")
     shutil.copy(ml100k_source / "u.user", broken / "u.user")
     lines = (broken / "u.data").read_text().split("\n")

@@ -38,12 +38,15 @@ def matching(problems, **where):
 # ----------------------------------------------------------------------------- duplicate header columns
 
 
-@pytest.mark.parametrize("file, column", [
-    ("users.csv", "region"),            # a declared feature column
-    ("users.csv", "user_id"),           # the id column
-    ("items.csv", "title"),             # a text column
-    ("interactions.csv", "event"),      # the event column
-])
+@pytest.mark.parametrize(
+    "file, column",
+    [
+        ("users.csv", "region"),  # a declared feature column
+        ("users.csv", "user_id"),  # the id column
+        ("items.csv", "title"),  # a text column
+        ("interactions.csv", "event"),  # the event column
+    ],
+)
 def test_a_column_named_twice_is_refused(catalog_copy, file, column):
     path = catalog_copy / file
     lines = lines_of(path)
@@ -122,14 +125,17 @@ def test_naive_stamps_are_read_in_the_declared_zone(tiny_catalog, catalog_copy):
     assert str(naive.interactions["timestamp"].dt.tz) == "UTC"
 
 
-@pytest.mark.parametrize("zone, fragment", [
-    ("Asia/Seul", "did you mean Asia/Seoul?"),
-    ("asia/seoul", "did you mean Asia/Seoul?"),
-    ("'+09:00'", "expected an IANA name"),
-    ("KST", "expected an IANA name"),
-    ("../../etc/passwd", "expected an IANA name"),
-    ("9", "found an integer"),
-])
+@pytest.mark.parametrize(
+    "zone, fragment",
+    [
+        ("Asia/Seul", "did you mean Asia/Seoul?"),
+        ("asia/seoul", "did you mean Asia/Seoul?"),
+        ("'+09:00'", "expected an IANA name"),
+        ("KST", "expected an IANA name"),
+        ("../../etc/passwd", "expected an IANA name"),
+        ("9", "found an integer"),
+    ],
+)
 def test_a_bad_timezone_is_refused_with_its_line(catalog_copy, zone, fragment):
     set_spec(catalog_copy, "timestamp_format: iso", f"timestamp_format: iso\ntimezone: {zone}")
     problems = validate_dataset(catalog_copy)
@@ -149,8 +155,16 @@ def test_a_wall_time_skipped_by_daylight_saving_is_named(catalog_copy):
     assert found and "skipped or repeated in Europe/Berlin" in found[0].message
 
 
-@pytest.mark.parametrize("stamp", ["2025-03-01T09:30:00Z", "2025-03-01T00:30:00-0900", "2025-03-01 09:30:00+00:00",
-                                   "2025-03-01t09:30:00z", "2025-03-01T09:30:00.250+09"])
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2025-03-01T09:30:00Z",
+        "2025-03-01T00:30:00-0900",
+        "2025-03-01 09:30:00+00:00",
+        "2025-03-01t09:30:00z",
+        "2025-03-01T09:30:00.250+09",
+    ],
+)
 def test_other_zone_spellings_count_as_zoned(catalog_copy, stamp):
     path = catalog_copy / "interactions.csv"
     lines = lines_of(path)
@@ -172,10 +186,13 @@ def test_unix_stamps_ignore_the_timezone(ml100k_source, tmp_path):
 # ----------------------------------------------------------------------------- timestamps in the future
 
 
-@pytest.mark.parametrize("file, pattern, stamp", [
-    ("interactions.csv", r"\d{4}-\d{2}-\d{2}T[\d:]+\+09:00$", "2999-01-01T00:00:00+09:00"),
-    ("users.csv", r"(?<=,)\d{4}-\d{2}-\d{2}T[\d:]+\+09:00(?=,)", "2998-05-05T10:00:00+09:00"),
-])
+@pytest.mark.parametrize(
+    "file, pattern, stamp",
+    [
+        ("interactions.csv", r"\d{4}-\d{2}-\d{2}T[\d:]+\+09:00$", "2999-01-01T00:00:00+09:00"),
+        ("users.csv", r"(?<=,)\d{4}-\d{2}-\d{2}T[\d:]+\+09:00(?=,)", "2998-05-05T10:00:00+09:00"),
+    ],
+)
 def test_future_stamps_are_warnings_not_errors(catalog_copy, file, pattern, stamp):
     path = catalog_copy / file
     lines = lines_of(path)
@@ -185,8 +202,9 @@ def test_future_stamps_are_warnings_not_errors(catalog_copy, file, pattern, stam
     assert problems == [] or all("before" in p.message for p in problems)  # an event may now predate a sign-up
     found = matching(warnings, file=file, line=2, value=stamp)
     assert found and "in the future" in found[0].message
-    proc = subprocess.run([sys.executable, "-m", "kdq_lab.cli", "validate", str(catalog_copy)], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kdq_lab.cli", "validate", str(catalog_copy)], capture_output=True, text=True
+    )
     assert "warning" in proc.stderr and stamp in proc.stderr and "Traceback" not in proc.stderr
     assert proc.returncode == (2 if problems else 0)
 
@@ -209,15 +227,18 @@ def test_the_generated_catalog_has_no_warning(tiny_catalog):
 # ----------------------------------------------------------------------------- bytes that are not UTF-8
 
 
-@pytest.mark.parametrize("file, column", [
-    ("users.csv", "occupations"),      # multi-valued: this raised UnicodeEncodeError
-    ("items.csv", "tags"),             # multi-valued
-    ("items.csv", "duration_min"),     # numeric
-    ("users.csv", "region"),           # categorical
-    ("interactions.csv", "event"),     # event type
-    ("interactions.csv", "occurred_at"),  # timestamp
-    ("users.csv", "user_id"),          # id
-])
+@pytest.mark.parametrize(
+    "file, column",
+    [
+        ("users.csv", "occupations"),  # multi-valued: this raised UnicodeEncodeError
+        ("items.csv", "tags"),  # multi-valued
+        ("items.csv", "duration_min"),  # numeric
+        ("users.csv", "region"),  # categorical
+        ("interactions.csv", "event"),  # event type
+        ("interactions.csv", "occurred_at"),  # timestamp
+        ("users.csv", "user_id"),  # id
+    ],
+)
 def test_bad_bytes_in_any_column_are_a_clean_problem(catalog_copy, file, column):
     path = catalog_copy / file
     raw = path.read_bytes().split(b"\n")
@@ -230,8 +251,9 @@ def test_bad_bytes_in_any_column_are_a_clean_problem(catalog_copy, file, column)
     found = matching(problems, file=file, line=3, column=column)
     assert found and "not valid UTF-8" in found[0].message, problems
     assert "\\x" in found[0].value
-    proc = subprocess.run([sys.executable, "-m", "kdq_lab.cli", "validate", str(catalog_copy)], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kdq_lab.cli", "validate", str(catalog_copy)], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "not valid UTF-8" in proc.stderr
 
 

@@ -23,7 +23,11 @@ def test_history_bins_and_new_vs_returning():
 def test_popularity_buckets_and_hits():
     popularity = np.arange(20, 0, -1, dtype=float)  # item 0 most popular
     buckets = popularity_bucket(popularity)
-    assert list(buckets[:2]) == ["head (top 10%)"] * 2 and buckets[2] == "mid (next 40%)" and buckets[-1].startswith("tail")
+    assert (
+        list(buckets[:2]) == ["head (top 10%)"] * 2
+        and buckets[2] == "mid (next 40%)"
+        and buckets[-1].startswith("tail")
+    )
     ranks = pd.DataFrame({"user": [0, 0, 1], "item": [0, 15, 19], "rank": [0.0, 3.0, 12.0]})
     table = hits_by_popularity(ranks, popularity, k=5)
     assert table.loc["head (top 10%)", "hits@5"] == 1 and table.loc["tail (last 50%)", "test_items"] == 2

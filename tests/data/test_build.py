@@ -18,13 +18,18 @@ def identical(ours: sp.spmatrix, theirs: sp.spmatrix) -> bool:
     a, b = sp.csr_matrix(ours), sp.csr_matrix(theirs)
     a.sort_indices()
     b.sort_indices()
-    return (a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a.indptr, b.indptr)
-            and np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data))
+    return (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and np.array_equal(a.indptr, b.indptr)
+        and np.array_equal(a.indices, b.indices)
+        and np.array_equal(a.data, b.data)
+    )
 
 
 def feature_lists(matrix: sp.csr_matrix, names) -> list[list[str]]:
     names = np.asarray(names, dtype=object)
-    return [list(names[matrix.indices[matrix.indptr[r]:matrix.indptr[r + 1]]]) for r in range(matrix.shape[0])]
+    return [list(names[matrix.indices[matrix.indptr[r] : matrix.indptr[r + 1]]]) for r in range(matrix.shape[0])]
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +51,12 @@ def test_same_matrices_as_lightfm_dataset(raw, identity, normalize):
     reference = Dataset(user_identity_features=identity, item_identity_features=identity)
     reference.fit(users, items, user_features=user_vocab.names, item_features=item_vocab.names)
     ref_inter, ref_weights = reference.build_interactions(zip(events["user_id"], events["item_id"], events["weight"]))
-    ref_users = reference.build_user_features(zip(users, feature_lists(user_base, user_vocab.names)),
-                                              normalize=normalize == "l1")
-    ref_items = reference.build_item_features(zip(items, feature_lists(item_base, item_vocab.names)),
-                                              normalize=normalize == "l1")
+    ref_users = reference.build_user_features(
+        zip(users, feature_lists(user_base, user_vocab.names)), normalize=normalize == "l1"
+    )
+    ref_items = reference.build_item_features(
+        zip(items, feature_lists(item_base, item_vocab.names)), normalize=normalize == "l1"
+    )
 
     config = FeatureConfig(identity=identity, normalize=normalize)
     binary, weights = interaction_matrices(users, items, events["user_id"], events["item_id"], events["weight"])
@@ -62,7 +69,9 @@ def test_same_matrices_as_lightfm_dataset(raw, identity, normalize):
 
 def test_duplicates_are_summed_and_interactions_binary():
     users, items = pd.Index(["a", "b"]), pd.Index(["x", "y", "z"])
-    binary, weights = interaction_matrices(users, items, ["a", "a", "b", "a"], ["x", "x", "z", "y"], [1.0, 2.5, 4.0, 0.5])
+    binary, weights = interaction_matrices(
+        users, items, ["a", "a", "b", "a"], ["x", "x", "z", "y"], [1.0, 2.5, 4.0, 0.5]
+    )
     assert weights.toarray().tolist() == [[3.5, 0.5, 0.0], [0.0, 0.0, 4.0]]
     assert binary.toarray().tolist() == [[1, 1, 0], [0, 0, 1]]
     assert binary.dtype == np.int32 and weights.dtype == np.float32
@@ -71,10 +80,21 @@ def test_duplicates_are_summed_and_interactions_binary():
 
 
 def test_feature_kinds_and_unknown_values():
-    frame = pd.DataFrame({"id": ["1", "2", "3"], "kind": ["강의", "영상", ""], "tags": ["AI|영상", "", "AI"],
-                          "minutes": ["5", "45", "abc"]})
-    entity = EntitySpec(file="x.csv", id="id", categorical=("kind",), multi_valued=("tags",),
-                        numeric=(NumericFeature("minutes", edges=(0, 10, 60)),))
+    frame = pd.DataFrame(
+        {
+            "id": ["1", "2", "3"],
+            "kind": ["강의", "영상", ""],
+            "tags": ["AI|영상", "", "AI"],
+            "minutes": ["5", "45", "abc"],
+        }
+    )
+    entity = EntitySpec(
+        file="x.csv",
+        id="id",
+        categorical=("kind",),
+        multi_valued=("tags",),
+        numeric=(NumericFeature("minutes", edges=(0, 10, 60)),),
+    )
     vocab = FeatureVocabulary.fit(frame, entity, "|")
     assert vocab.names == ("kind:강의", "kind:영상", "tags:AI", "tags:영상", "minutes:0–10", "minutes:10–60")
     matrix, unknown = vocab.transform(frame)

@@ -142,22 +142,41 @@ def test_problems_are_capped_per_check_with_a_count(catalog_copy):
     assert problems[-1].line is None and "rows in all" in problems[-1].message
 
 
-@pytest.mark.parametrize("text, line, fragment", [
-    ("name: x\nusers: [1, 2\n", 3, "malformed YAML"),
-    ("name: x\nusers: {id: u}\nitems: {id: i}\ninteractions: {user: a}\nsurprise: 1\n", 5, "unknown key"),
-    ("name: x\nusers: {id: u, features: {categorical: age}}\nitems: {id: i}\n"
-     "interactions: {user: a, item: b, timestamp: t, event: e, event_weights: {view: 1}, positive_events: [view]}\n",
-     2, "expected a list of column names"),
-    ("name: x\nusers: {id: u}\nitems: {id: i}\n"
-     "interactions: {user: a, item: b, timestamp: t, event: e, event_weights: {view: -1}, positive_events: [view]}\n",
-     4, "non-negative number"),
-    ("name: x\nusers: {id: u}\nitems: {id: i}\n"
-     "interactions: {user: a, item: b, timestamp: t, event: e, event_weights: {view: 1}, positive_events: [like]}\n",
-     4, "not an event type"),
-    ("name: x\ntimestamp_format: excel\nusers: {id: u}\nitems: {id: i}\n"
-     "interactions: {user: a, item: b, timestamp: t, event: e, event_weights: {view: 1}, positive_events: [view]}\n",
-     2, "expected 'iso'"),
-])
+@pytest.mark.parametrize(
+    "text, line, fragment",
+    [
+        ("name: x\nusers: [1, 2\n", 3, "malformed YAML"),
+        ("name: x\nusers: {id: u}\nitems: {id: i}\ninteractions: {user: a}\nsurprise: 1\n", 5, "unknown key"),
+        (
+            "name: x\nusers: {id: u, features: {categorical: age}}\nitems: {id: i}\n"
+            "interactions: {user: a, item: b, timestamp: t, event: e, event_weights: {view: 1},\n"
+            "  positive_events: [view]}\n",
+            2,
+            "expected a list of column names",
+        ),
+        (
+            "name: x\nusers: {id: u}\nitems: {id: i}\n"
+            "interactions: {user: a, item: b, timestamp: t, event: e, event_weights: {view: -1},\n"
+            "  positive_events: [view]}\n",
+            4,
+            "non-negative number",
+        ),
+        (
+            "name: x\nusers: {id: u}\nitems: {id: i}\n"
+            "interactions: {user: a, item: b, timestamp: t, event: e, event_weights: {view: 1},\n"
+            "  positive_events: [like]}\n",
+            5,
+            "not an event type",
+        ),
+        (
+            "name: x\ntimestamp_format: excel\nusers: {id: u}\nitems: {id: i}\n"
+            "interactions: {user: a, item: b, timestamp: t, event: e, event_weights: {view: 1},\n"
+            "  positive_events: [view]}\n",
+            2,
+            "expected 'iso'",
+        ),
+    ],
+)
 def test_malformed_dataset_yaml(text, line, fragment):
     with pytest.raises(DataError) as caught:
         parse_spec(text, "dataset.yaml")
@@ -186,36 +205,72 @@ def test_cli_validate_exit_codes_and_no_traceback(tiny_catalog, catalog_copy):
     assert "Traceback" not in bad.stderr + bad.stdout
 
 
-SPEC_BASE = ("format_version: 1\nname: x\nusers: {id: u, features: {categorical: [c]}}\nitems: {id: i}\n"
-             "interactions: {user: a, item: b, timestamp: t, event: e, event_weights: {view: 1}, "
-             "positive_events: [view]}\n")
+SPEC_BASE = (
+    "format_version: 1\nname: x\nusers: {id: u, features: {categorical: [c]}}\nitems: {id: i}\n"
+    "interactions: {user: a, item: b, timestamp: t, event: e, event_weights: {view: 1}, "
+    "positive_events: [view]}\n"
+)
 
 
-@pytest.mark.parametrize("old, new, key, fragment", [
-    ("format_version: 1", "format_version: '1'", "format_version", "expected the integer 1, found a string"),
-    ("format_version: 1", "format_version: 1.0", "format_version", "found a decimal number"),
-    ("format_version: 1", "format_version: 2", "format_version", "unsupported format version"),
-    ("name: x", "name: 5", "name", "expected a non-empty text value, found an integer"),
-    ("name: x", "name: ''", "name", "found an empty string"),
-    ("categorical: [c]", "categorical: c", "users.features.categorical", "expected a list of column names, found a string"),
-    ("categorical: [c]", "categorical: [c, 3]", "users.features.categorical", "found an integer 3 in it"),
-    ("{view: 1}", "{view: high}", "interactions.event_weights.view", "expected a non-negative number, found a string"),
-    ("{view: 1}", "{view: true}", "interactions.event_weights.view", "found true/false"),
-    ("positive_events: [view]}", "positive_events: [view], not_before_item_timestamp: 'yes'}",
-     "interactions.not_before_item_timestamp", "expected true or false, found a string"),
-    ("positive_events: [view]}", "positive_events: [view], positive_min_weight: four}",
-     "interactions.positive_min_weight", "expected a number or null, found a string"),
-    ("name: x", "name: x\nmulti_value_separator: 1", "multi_value_separator", "expected a single character, found an integer"),
-    ("name: x", "name: x\ntimestamp_format: 1", "timestamp_format", "found an integer"),
-    ("name: x", "name: x\npredefined_splits: {ua: 1}", "predefined_splits", "found an integer"),
-    ("name: x", "name: x\npredefined_splits: [ua.csv]", "predefined_splits", "found a list"),
-    ("items: {id: i}", "items: [i]", "items", "expected a mapping (key: value lines), found a list"),
-    ("items: {id: i}", "items: {id: i, labels: {a: 1}}", "items.labels", "found an integer"),
-    ("items: {id: i}", "items: {id: i, features: {numeric: {d: {edges: [0, '10']}}}}", "items.features.numeric.d.edges",
-     "found a string '10'"),
-    ("items: {id: i}", "items: {id: i, features: {numeric: {d: {bins: '4'}}}}", "items.features.numeric.d.bins",
-     "expected an integer >= 2, found a string"),
-])
+@pytest.mark.parametrize(
+    "old, new, key, fragment",
+    [
+        ("format_version: 1", "format_version: '1'", "format_version", "expected the integer 1, found a string"),
+        ("format_version: 1", "format_version: 1.0", "format_version", "found a decimal number"),
+        ("format_version: 1", "format_version: 2", "format_version", "unsupported format version"),
+        ("name: x", "name: 5", "name", "expected a non-empty text value, found an integer"),
+        ("name: x", "name: ''", "name", "found an empty string"),
+        (
+            "categorical: [c]",
+            "categorical: c",
+            "users.features.categorical",
+            "expected a list of column names, found a string",
+        ),
+        ("categorical: [c]", "categorical: [c, 3]", "users.features.categorical", "found an integer 3 in it"),
+        (
+            "{view: 1}",
+            "{view: high}",
+            "interactions.event_weights.view",
+            "expected a non-negative number, found a string",
+        ),
+        ("{view: 1}", "{view: true}", "interactions.event_weights.view", "found true/false"),
+        (
+            "positive_events: [view]}",
+            "positive_events: [view], not_before_item_timestamp: 'yes'}",
+            "interactions.not_before_item_timestamp",
+            "expected true or false, found a string",
+        ),
+        (
+            "positive_events: [view]}",
+            "positive_events: [view], positive_min_weight: four}",
+            "interactions.positive_min_weight",
+            "expected a number or null, found a string",
+        ),
+        (
+            "name: x",
+            "name: x\nmulti_value_separator: 1",
+            "multi_value_separator",
+            "expected a single character, found an integer",
+        ),
+        ("name: x", "name: x\ntimestamp_format: 1", "timestamp_format", "found an integer"),
+        ("name: x", "name: x\npredefined_splits: {ua: 1}", "predefined_splits", "found an integer"),
+        ("name: x", "name: x\npredefined_splits: [ua.csv]", "predefined_splits", "found a list"),
+        ("items: {id: i}", "items: [i]", "items", "expected a mapping (key: value lines), found a list"),
+        ("items: {id: i}", "items: {id: i, labels: {a: 1}}", "items.labels", "found an integer"),
+        (
+            "items: {id: i}",
+            "items: {id: i, features: {numeric: {d: {edges: [0, '10']}}}}",
+            "items.features.numeric.d.edges",
+            "found a string '10'",
+        ),
+        (
+            "items: {id: i}",
+            "items: {id: i, features: {numeric: {d: {bins: '4'}}}}",
+            "items.features.numeric.d.bins",
+            "expected an integer >= 2, found a string",
+        ),
+    ],
+)
 def test_wrong_types_say_what_was_found_and_expected(old, new, key, fragment):
     text = SPEC_BASE.replace(old, new, 1)
     assert text != SPEC_BASE

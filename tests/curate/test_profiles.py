@@ -15,7 +15,7 @@ from kdq_lab.curate import EMPTY_PROFILE_NOTE, profile_from_dict, read_profile, 
 from kdq_lab.errors import DataError
 from kdq_lab.models import LightFMConfig, LightFMHybrid, TrainData
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARTIST = {"occupations": ["예술인", "배우"], "interests": ["AI 영상", "AI 음악"], "coding_experience": "없음"}
 
 
@@ -24,13 +24,16 @@ def model(tiny_split):
     return LightFMHybrid(LightFMConfig(no_components=8, epochs=3)).fit(TrainData.from_split(tiny_split, refit=True))
 
 
-@pytest.mark.parametrize("change, column, repeated", [
-    ({"interests": ["AI 영상", "AI 영상"]}, "interests", "AI 영상"),
-    ({"interests": "AI 영상|AI 음악|AI 영상"}, "interests", "AI 영상"),
-    ({"interests": ["AI 영상|AI 음악", "AI 음악"]}, "interests", "AI 음악"),
-    ({"occupations": ["배우", "예술인", "배우", "예술인"]}, "occupations", "배우, 예술인"),
-    ({"coding_experience": ["없음", "없음"]}, "coding_experience", "없음"),
-])
+@pytest.mark.parametrize(
+    "change, column, repeated",
+    [
+        ({"interests": ["AI 영상", "AI 영상"]}, "interests", "AI 영상"),
+        ({"interests": "AI 영상|AI 음악|AI 영상"}, "interests", "AI 영상"),
+        ({"interests": ["AI 영상|AI 음악", "AI 음악"]}, "interests", "AI 음악"),
+        ({"occupations": ["배우", "예술인", "배우", "예술인"]}, "occupations", "배우, 예술인"),
+        ({"coding_experience": ["없음", "없음"]}, "coding_experience", "없음"),
+    ],
+)
 def test_a_repeated_value_is_refused(model, tiny_split, change, column, repeated):
     with pytest.raises(DataError) as caught:
         recommend(model, profile_from_dict(ARTIST | change), items=tiny_split.items)
@@ -47,24 +50,30 @@ def test_a_repeat_in_a_profile_file_names_the_line(model, tiny_split, tmp_path):
     assert (problem.file, problem.line, problem.column) == (str(path), 2, "interests")
 
 
-@pytest.mark.parametrize("text, seen", [
-    ("seen: [007, 010, 0x1F]", ("007", "010", "0x1F")),
-    ("seen: [1e3, 1_000, 0o17, +5]", ("1e3", "1_000", "0o17", "+5")),
-    ("seen: ['08', \"09\", i000001]", ("08", "09", "i000001")),
-    ("seen:\n  - 2025-01-01\n  - yes\n  - 12:30", ("2025-01-01", "yes", "12:30")),
-    ('{"seen": ["007", 7, 7.50]}', ("007", "7", "7.50")),
-])
+@pytest.mark.parametrize(
+    "text, seen",
+    [
+        ("seen: [007, 010, 0x1F]", ("007", "010", "0x1F")),
+        ("seen: [1e3, 1_000, 0o17, +5]", ("1e3", "1_000", "0o17", "+5")),
+        ("seen: ['08', \"09\", i000001]", ("08", "09", "i000001")),
+        ("seen:\n  - 2025-01-01\n  - yes\n  - 12:30", ("2025-01-01", "yes", "12:30")),
+        ('{"seen": ["007", 7, 7.50]}', ("007", "7", "7.50")),
+    ],
+)
 def test_ids_are_read_exactly_as_written(text, seen, tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text(text + "\n", encoding="utf-8")
     assert read_profile(path).seen == seen
 
 
-@pytest.mark.parametrize("text, column, values", [
-    ("age_band: 007", "age_band", ["007"]),
-    ("interests: [0x1F, on, 3.10]", "interests", ["0x1F", "on", "3.10"]),
-    ("goals: ~", "goals", []),
-])
+@pytest.mark.parametrize(
+    "text, column, values",
+    [
+        ("age_band: 007", "age_band", ["007"]),
+        ("interests: [0x1F, on, 3.10]", "interests", ["0x1F", "on", "3.10"]),
+        ("goals: ~", "goals", []),
+    ],
+)
 def test_feature_values_are_read_exactly_as_written(text, column, values, tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text(text + "\n", encoding="utf-8")
@@ -94,8 +103,9 @@ def test_an_empty_profile_gets_popularity_and_says_so(model, tiny_split, tmp_pat
 def test_a_profile_of_only_unknown_values_is_empty_too(model, tiny_split):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        curation = recommend(model, profile_from_dict({"interests": ["없는 관심사"]}), lenient=True,
-                             items=tiny_split.items)
+        curation = recommend(
+            model, profile_from_dict({"interests": ["없는 관심사"]}), lenient=True, items=tiny_split.items
+        )
     assert curation.notes == [EMPTY_PROFILE_NOTE]
 
 
@@ -104,8 +114,9 @@ def test_a_real_profile_has_no_note(model, tiny_split):
 
 
 def test_the_command_prints_the_note(model, tiny_split, tmp_path):
-    folder = model.save(tmp_path / "model", items=tiny_split.items,
-                        extra={"item_id_column": tiny_split.manifest["item_id_column"]})
+    folder = model.save(
+        tmp_path / "model", items=tiny_split.items, extra={"item_id_column": tiny_split.manifest["item_id_column"]}
+    )
     profile = tmp_path / "empty.yaml"
     profile.write_text("seen: []\n", encoding="utf-8")
     run = [sys.executable, "-m", "kdq_lab.cli", "recommend", "--model", str(folder), "--profile", str(profile)]

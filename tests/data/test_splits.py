@@ -101,8 +101,9 @@ def test_predefined_split_and_positive_override(ml100k_source, tmp_path):
     test = table[table["part"] == "test"]
     ratings = raw.interactions.merge(test, on=["user_id", "item_id"])
     assert len(events[events["part"] == "test"]) == int((ratings["weight"] >= 4).sum())
-    strict = events_of(raw, SplitConfig(kind="predefined", predefined="ua", validation_fraction=0.0,
-                                           positive_min_weight=5.0))
+    strict = events_of(
+        raw, SplitConfig(kind="predefined", predefined="ua", validation_fraction=0.0, positive_min_weight=5.0)
+    )
     assert len(strict) < len(events)
     with pytest.raises(KdqError, match="no predefined split 'uc'"):
         events_of(raw, SplitConfig(kind="predefined", predefined="uc"))

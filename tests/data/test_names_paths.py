@@ -12,14 +12,28 @@ from kdq_lab.data.registry import dataset_exists, dataset_spec, resolve_dataset
 from kdq_lab.data.schema import SPEC_FILE, parse_spec, read_spec
 from kdq_lab.errors import DataError, KdqError
 
-MINIMAL = ("name: {name}\nusers: {{id: u, file: {users}}}\nitems: {{id: i, file: {items}}}\n"
-           "interactions: {{file: {events}, user: a, item: b, timestamp: t, event: e, event_weights: {{view: 1}}, "
-           "positive_events: [view]}}\npredefined_splits: {{ua: {split}}}\nground_truth: {truth}\n")
-SAFE = {"name": "ok", "users": "users.csv", "items": "items.csv", "events": "interactions.csv",
-        "split": "splits/ua.csv", "truth": "ground_truth"}
+MINIMAL = (
+    "name: {name}\nusers: {{id: u, file: {users}}}\nitems: {{id: i, file: {items}}}\n"
+    "interactions: {{file: {events}, user: a, item: b, timestamp: t, event: e, event_weights: {{view: 1}}, "
+    "positive_events: [view]}}\npredefined_splits: {{ua: {split}}}\nground_truth: {truth}\n"
+)
+SAFE = {
+    "name": "ok",
+    "users": "users.csv",
+    "items": "items.csv",
+    "events": "interactions.csv",
+    "split": "splits/ua.csv",
+    "truth": "ground_truth",
+}
 LINES = {"name": 1, "users": 2, "items": 3, "events": 4, "split": 5, "truth": 6}
-KEYS = {"name": "name", "users": "users.file", "items": "items.file", "events": "interactions.file",
-        "split": "predefined_splits.ua", "truth": "ground_truth"}
+KEYS = {
+    "name": "name",
+    "users": "users.file",
+    "items": "items.file",
+    "events": "interactions.file",
+    "split": "predefined_splits.ua",
+    "truth": "ground_truth",
+}
 
 
 def spec_text(**changes: str) -> str:
@@ -32,8 +46,10 @@ def problem_at(excinfo, key: str):
     return found[0]
 
 
-@pytest.mark.parametrize("name", ["../../etc", "..", "a/b", "/tmp/x", ".hidden", "x..y", "'a b'", "'kdq\\x'",
-                                  "'가나다'", "'" + "n" * 200 + "'"])
+@pytest.mark.parametrize(
+    "name",
+    ["../../etc", "..", "a/b", "/tmp/x", ".hidden", "x..y", "'a b'", "'kdq\\x'", "'가나다'", "'" + "n" * 200 + "'"],
+)
 def test_unsafe_dataset_name_is_refused_at_load(name):
     with pytest.raises(DataError) as caught:
         parse_spec(spec_text(name=name), "dataset.yaml")
@@ -47,15 +63,18 @@ def test_safe_dataset_name_loads():
 
 
 @pytest.mark.parametrize("key", ["users", "items", "events", "split", "truth"])
-@pytest.mark.parametrize("value, fragment", [
-    ("/etc", "absolute path"),
-    ("/etc/passwd", "absolute path"),
-    ("../outside.csv", "'..' is not allowed"),
-    ("sub/../../outside.csv", "'..' is not allowed"),
-    ("'C:\\data\\users.csv'", "absolute path"),
-    ("'..\\outside.csv'", "'..' is not allowed"),
-    ("'\\\\server\\share\\x.csv'", "absolute path"),
-])
+@pytest.mark.parametrize(
+    "value, fragment",
+    [
+        ("/etc", "absolute path"),
+        ("/etc/passwd", "absolute path"),
+        ("../outside.csv", "'..' is not allowed"),
+        ("sub/../../outside.csv", "'..' is not allowed"),
+        ("'C:\\data\\users.csv'", "absolute path"),
+        ("'..\\outside.csv'", "'..' is not allowed"),
+        ("'\\\\server\\share\\x.csv'", "absolute path"),
+    ],
+)
 def test_declared_paths_must_stay_inside(key, value, fragment):
     with pytest.raises(DataError) as caught:
         parse_spec(spec_text(**{key: value}), "dataset.yaml")
@@ -95,8 +114,10 @@ def test_ground_truth_outside_is_never_copied(truth, catalog_copy, tmp_path):
 
     (tmp_path / "secret").mkdir()
     spec = catalog_copy / SPEC_FILE
-    spec.write_text(spec.read_text(encoding="utf-8").replace("ground_truth: ground_truth", f"ground_truth: {truth}"),
-                    encoding="utf-8")
+    spec.write_text(
+        spec.read_text(encoding="utf-8").replace("ground_truth: ground_truth", f"ground_truth: {truth}"),
+        encoding="utf-8",
+    )
     processed = tmp_path / "processed"
     with pytest.raises(DataError, match="ground_truth"):
         prepare(catalog_copy, SplitConfig(kind="random"), processed)

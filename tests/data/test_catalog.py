@@ -13,8 +13,15 @@ from kdq_lab.data import catalog
 from kdq_lab.data.catalog import GroundTruth, generate_catalog
 from kdq_lab.data.validate import load_dataset
 
-FILES = ["users.csv", "items.csv", "interactions.csv", "dataset.yaml",
-         "ground_truth/users.parquet", "ground_truth/items.parquet", "ground_truth/params.json"]
+FILES = [
+    "users.csv",
+    "items.csv",
+    "interactions.csv",
+    "dataset.yaml",
+    "ground_truth/users.parquet",
+    "ground_truth/items.parquet",
+    "ground_truth/params.json",
+]
 
 
 def test_same_seed_gives_byte_identical_files(tiny_catalog, tmp_path):

@@ -14,7 +14,7 @@ from kdq_lab.evaluation import evaluate
 from kdq_lab.models import LightFMConfig, LightFMHybrid, TrainData, make_model
 from kdq_lab.models.lightfm import ModelDivergedError
 
-FAST = dict(no_components=8, epochs=4, curve_users=100)
+FAST = {"no_components": 8, "epochs": 4, "curve_users": 100}
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +41,21 @@ def test_wrapper_trains_exactly_like_raw_lightfm(data):
     config = LightFMConfig(**FAST, features="ids", patience=None)
     wrapped = LightFMHybrid(config).fit(data)
     raw = LightFM(no_components=8, loss="warp", learning_rate=config.learning_rate, random_state=config.random_state)
-    raw.fit(data.interactions.tocoo().astype(np.float32), user_features=wrapped.user_features_,
-            item_features=wrapped.item_features_, epochs=config.epochs)
+    raw.fit(
+        data.interactions.tocoo().astype(np.float32),
+        user_features=wrapped.user_features_,
+        item_features=wrapped.item_features_,
+        epochs=config.epochs,
+    )
     for x, y in zip(parameters(wrapped), [raw.user_embeddings, raw.user_biases, raw.item_embeddings, raw.item_biases]):
         assert np.array_equal(x, y)
 
 
 def test_early_stopping_restores_the_best_epoch(tiny_split):
     data = TrainData.from_split(tiny_split, exclude="train_positives")
-    model = LightFMHybrid(LightFMConfig(no_components=8, epochs=25, patience=2, curve_users=100,
-                                        learning_rate=0.1)).fit(data)
+    model = LightFMHybrid(
+        LightFMConfig(no_components=8, epochs=25, patience=2, curve_users=100, learning_rate=0.1)
+    ).fit(data)
     history = model.history_
     assert {"epoch", "train", "validation", "seconds", "validation_seconds"} <= set(history.columns)
     assert model.best_epoch_ == int(history.loc[history["validation"].idxmax(), "epoch"])
@@ -63,8 +68,9 @@ def test_early_stopping_restores_the_best_epoch(tiny_split):
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_divergence_is_a_clear_error(data):
     with pytest.raises(ModelDivergedError) as caught:
-        LightFMHybrid(LightFMConfig(no_components=8, epochs=20, learning_rate=1e30, features="both",
-                                    normalize="none")).fit(data)
+        LightFMHybrid(
+            LightFMConfig(no_components=8, epochs=20, learning_rate=1e30, features="both", normalize="none")
+        ).fit(data)
     message = str(caught.value)
     assert "diverged in epoch" in message and "learning_rate=1e+29" in message and "normalize='l1'" in message
 
@@ -99,7 +105,7 @@ def test_unseen_users_score_from_features_only(data):
     seen = np.flatnonzero(data.interactions.getnnz(axis=1) > 0)
     assert len(unseen) and len(seen)
     features = model.user_features_
-    assert (features[unseen, : len(data.user_ids)].nnz == 0)  # no identity entry
+    assert features[unseen, : len(data.user_ids)].nnz == 0  # no identity entry
     assert features[seen[0], seen[0]] > 0
     # a new profile with the same features as an unseen user scores exactly like that user
     values: dict[str, list[str]] = {c: [] for c in data.user_vocab.columns}
@@ -127,7 +133,7 @@ def test_unknown_feature_values_are_ignored_and_reported(data):
 def test_config_errors_name_the_allowed_values():
     with pytest.raises(KdqError, match="warp, bpr, logistic, warp-kos"):
         LightFMConfig(loss="hinge")
-    with pytest.raises(KdqError, match="unknown parameter.*components.*lightfm"):
+    with pytest.raises(KdqError, match=r"unknown parameter.*components.*lightfm"):
         make_model("lightfm", {"components": 3})
     with pytest.raises(KdqError, match="unknown model"):
         make_model("deepfm")

@@ -13,8 +13,12 @@ from kdq_lab.errors import DataError, KdqError
 from kdq_lab.evaluation import intra_list_diversity
 from kdq_lab.models import LightFMConfig, LightFMHybrid, TrainData
 
-ARTIST = {"occupations": ["예술인", "아트딜러", "배우"], "interests": ["AI 영상", "AI 음악"],
-          "goals": ["AI로 영화 만들기"], "coding_experience": "없음"}
+ARTIST = {
+    "occupations": ["예술인", "아트딜러", "배우"],
+    "interests": ["AI 영상", "AI 음악"],
+    "goals": ["AI로 영화 만들기"],
+    "coding_experience": "없음",
+}
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +38,9 @@ def test_recommend_lists_k_explained_items(model, tiny_split):
 def test_seen_and_excluded_items_are_never_recommended(model, tiny_split):
     first = recommend(model, profile_from_dict(ARTIST), k=5, items=tiny_split.items)
     top_two = list(first.items["item_id"][:2])
-    again = recommend(model, profile_from_dict(ARTIST | {"seen": [top_two[0]]}), k=5, exclude=(top_two[1],),
-                      items=tiny_split.items)
+    again = recommend(
+        model, profile_from_dict(ARTIST | {"seen": [top_two[0]]}), k=5, exclude=(top_two[1],), items=tiny_split.items
+    )
     assert not set(top_two) & set(again.items["item_id"])
     with pytest.raises(KdqError, match="unknown item id"):
         recommend(model, profile_from_dict(ARTIST), k=5, exclude=("nope",), items=tiny_split.items)
@@ -51,8 +56,9 @@ def test_unknown_values_list_allowed_values_with_close_matches(model, tiny_split
         recommend(model, profile_from_dict(ARTIST | {"job": "배우"}), items=tiny_split.items)
     with warnings.catch_warnings(record=True) as caught_warnings:
         warnings.simplefilter("always")
-        lenient = recommend(model, profile_from_dict(ARTIST | {"occupations": ["배우님", "배우"]}), lenient=True,
-                            items=tiny_split.items)
+        lenient = recommend(
+            model, profile_from_dict(ARTIST | {"occupations": ["배우님", "배우"]}), lenient=True, items=tiny_split.items
+        )
     assert [(u.column, u.value) for u in lenient.unknown] == [("occupations", "배우님")]
     assert any("배우님" in str(w.message) for w in caught_warnings)
 
@@ -81,6 +87,7 @@ def test_diversify_reports_before_and_after(model, tiny_split):
 
 def test_a_model_without_user_features_refuses_profiles(tiny_split):
     ids_only = LightFMHybrid(LightFMConfig(no_components=4, epochs=1, features="items")).fit(
-        TrainData.from_split(tiny_split))
+        TrainData.from_split(tiny_split)
+    )
     with pytest.raises(KdqError, match="does not use user features"):
         recommend(ids_only, profile_from_dict(ARTIST), items=tiny_split.items)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from kdq_lab.data.splits import SplitConfig
 from kdq_lab.data.store import load_split, prepare
 from kdq_lab.errors import KdqError
-import scipy.sparse as sp
-
 from kdq_lab.evaluation import evaluate, paired_comparison, top_k
 from kdq_lab.models import TrainData, make_model
 
@@ -18,8 +17,10 @@ from kdq_lab.models import TrainData, make_model
 @pytest.fixture(scope="module")
 def splits(small_catalog, tmp_path_factory):
     root = tmp_path_factory.mktemp("processed")
-    return {kind: load_split(prepare(small_catalog, SplitConfig(kind=kind), root))
-            for kind in ("user_temporal", "cold_users")}
+    return {
+        kind: load_split(prepare(small_catalog, SplitConfig(kind=kind), root))
+        for kind in ("user_temporal", "cold_users")
+    }
 
 
 def ndcg(model, split) -> pd.Series:
@@ -27,17 +28,20 @@ def ndcg(model, split) -> pd.Series:
     return table.set_index("user")["ndcg@10"]
 
 
-@pytest.mark.parametrize("kind, params, split", [
-    ("popularity", {}, "user_temporal"),
-    ("popularity", {"window_days": 60}, "user_temporal"),
-    ("itemknn", {}, "user_temporal"),
-    ("ease", {}, "user_temporal"),
-    ("content", {}, "user_temporal"),
-    ("content", {}, "cold_users"),
-    ("lightfm", {"features": "ids", "no_components": 16, "epochs": 15}, "user_temporal"),
-    ("lightfm", {"features": "both", "no_components": 16, "epochs": 15}, "cold_users"),
-    ("oracle", {}, "cold_users"),
-])
+@pytest.mark.parametrize(
+    "kind, params, split",
+    [
+        ("popularity", {}, "user_temporal"),
+        ("popularity", {"window_days": 60}, "user_temporal"),
+        ("itemknn", {}, "user_temporal"),
+        ("ease", {}, "user_temporal"),
+        ("content", {}, "user_temporal"),
+        ("content", {}, "cold_users"),
+        ("lightfm", {"features": "ids", "no_components": 16, "epochs": 15}, "user_temporal"),
+        ("lightfm", {"features": "both", "no_components": 16, "epochs": 15}, "cold_users"),
+        ("oracle", {}, "cold_users"),
+    ],
+)
 def test_beats_random(splits, kind, params, split):
     data = TrainData.from_split(splits[split])
     model = make_model(kind, params).fit(data)
@@ -51,7 +55,7 @@ def test_random_scores_do_not_depend_on_batching(splits):
     model = make_model("random", {"seed": 5}).fit(data)
     users = np.arange(50)
     assert np.array_equal(model.score(users)[10:20], model.score(users[10:20]))
-    assert 0 <= model.score(users).min() and model.score(users).max() < 1
+    assert model.score(users).min() >= 0 and model.score(users).max() < 1
 
 
 def test_history_models_fall_back_to_popularity_for_cold_users(splits):

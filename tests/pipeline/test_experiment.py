@@ -12,16 +12,21 @@ import yaml
 from kdq_lab.errors import DataError, KdqError
 from kdq_lab.pipeline.experiment import load_experiment
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BASE = {
     "name": "t",
     "dataset": "kdq-catalog-tiny",
     "k": [5, 10],
     "reference": "pop",
     "splits": {"cold": {"kind": "cold_users"}},
-    "runs": {"pop": {"model": "popularity"},
-             "hybrid": {"model": "lightfm", "params": {"epochs": 3}, "grid": {"identity": [True, False],
-                                                                             "normalize": ["none", "l1"]}}},
+    "runs": {
+        "pop": {"model": "popularity"},
+        "hybrid": {
+            "model": "lightfm",
+            "params": {"epochs": 3},
+            "grid": {"identity": [True, False], "normalize": ["none", "l1"]},
+        },
+    },
 }
 
 
@@ -35,11 +40,16 @@ def test_grid_and_seeds_expand(tmp_path):
     from kdq_lab.models import model_spec
 
     experiment = load_experiment(write(tmp_path, BASE | {"seeds": [1, 2]}))
-    assert list(experiment.runs) == ["pop", "hybrid-identity=true-normalize=none", "hybrid-identity=true-normalize=l1",
-                                     "hybrid-identity=false-normalize=none", "hybrid-identity=false-normalize=l1"]
+    assert list(experiment.runs) == [
+        "pop",
+        "hybrid-identity=true-normalize=none",
+        "hybrid-identity=true-normalize=l1",
+        "hybrid-identity=false-normalize=none",
+        "hybrid-identity=false-normalize=l1",
+    ]
     jobs = experiment.jobs()
     assert len(jobs) == 5 * 1 and all(job.seeds == (1, 2) for job in jobs), "one notebook per run x split, all seeds"
-    hybrid = [j for j in jobs if j.run == "hybrid-identity=false-normalize=l1"][0]
+    hybrid = next(j for j in jobs if j.run == "hybrid-identity=false-normalize=l1")
     assert hybrid.params == {"epochs": 3, "identity": False, "normalize": "l1"}
     assert hybrid.folder == "hybrid-identity=false-normalize=l1__cold"
     assert hybrid.label == "hybrid (identity false, normalize l1)"
@@ -47,7 +57,7 @@ def test_grid_and_seeds_expand(tmp_path):
     assert resolved["random_state"] == 2 and resolved["validation_metric"] == "ndcg@5"
     assert model_spec("lightfm").resolve({"random_state": 9}, seed=2)["random_state"] == 9, "a run may fix its seed"
     assert [seed for _, seed, _ in experiment.split_jobs()] == [1, 2]
-    assert [j.run for j in experiment.jobs(only=["hybrid"])][0].startswith("hybrid-")
+    assert next(j.run for j in experiment.jobs(only=["hybrid"])).startswith("hybrid-")
     assert {j.run for j in experiment.jobs(only=["pop"])} == {"pop"}
 
 
@@ -65,10 +75,12 @@ BAD = [
     ({"surprise": 1}, "surprise", "unknown key; allowed:"),
     ({"runs": {"pop": {"model": "popularity", "paramz": {}}}}, "runs.pop.paramz", "unknown key; allowed: grid, label"),
     ({"dataset": "no-such-dataset"}, "dataset", "no such dataset"),
-    ({"runs": {"pop": {"model": "popularity"}, "h": {"model": "lightfm", "params": {"loss": "hinge"}}}},
-     "runs.h", "choose one of warp, bpr, logistic, warp-kos"),
-    ({"runs": {"pop": {"model": "itemknn", "params": {"k": 3}}}}, "runs.pop.params.k",
-     "allowed: neighbors, shrink"),
+    (
+        {"runs": {"pop": {"model": "popularity"}, "h": {"model": "lightfm", "params": {"loss": "hinge"}}}},
+        "runs.h",
+        "choose one of warp, bpr, logistic, warp-kos",
+    ),
+    ({"runs": {"pop": {"model": "itemknn", "params": {"k": 3}}}}, "runs.pop.params.k", "allowed: neighbors, shrink"),
     ({"splits": {"cold": {"kind": "by_magic"}}}, "splits.cold", "choose one of random"),
     ({"splits": {"cold": {"kind": "random", "test_fraction": 2}}}, "splits.cold", "between 0 and 1"),
     ({"splits": {"cold": {"kind": "random", "seed": 3}}}, "splits.cold.seed", "unknown key"),
@@ -79,27 +91,53 @@ BAD = [
     ({"name": "../escape"}, "name", "not a safe name"),
     ({"splits": {"../x": {"kind": "cold_users"}}}, "splits.../x", "not a safe name"),
     ({"runs": {"pop": {"model": "popularity"}, "x/y": {"model": "popularity"}}}, "runs.x/y", "not a safe name"),
-    ({"runs": {"pop": {"model": "popularity"}, "big": {"model": "itemknn", "grid": {
-        "neighbors": list(range(1, 30)), "shrink": list(range(10))}}}}, "runs", "more than the cap of 200"),
-    ({"notebooks": [{"notebook": "01_explore_catalog", "parameters": {"import os; os.system('x'); X": 1}}]},
-     "notebooks.parameters.import os; os.system('x'); X", "not a parameter of 01_explore_catalog"),
-    ({"notebooks": [{"notebook": "05_curate_new_user", "parameters": {"MODEL_RUNS": "x"}}]},
-     "notebooks.parameters.MODEL_RUNS", "not a parameter of 05_curate_new_user"),
-    ({"notebooks": [{"notebook": "01_explore_catalog", "parameters": {"DATASET": "x"}}]},
-     "notebooks.parameters.DATASET", "set by the runner"),
+    (
+        {
+            "runs": {
+                "pop": {"model": "popularity"},
+                "big": {"model": "itemknn", "grid": {"neighbors": list(range(1, 30)), "shrink": list(range(10))}},
+            }
+        },
+        "runs",
+        "more than the cap of 200",
+    ),
+    (
+        {"notebooks": [{"notebook": "01_explore_catalog", "parameters": {"import os; os.system('x'); X": 1}}]},
+        "notebooks.parameters.import os; os.system('x'); X",
+        "not a parameter of 01_explore_catalog",
+    ),
+    (
+        {"notebooks": [{"notebook": "05_curate_new_user", "parameters": {"MODEL_RUNS": "x"}}]},
+        "notebooks.parameters.MODEL_RUNS",
+        "not a parameter of 05_curate_new_user",
+    ),
+    (
+        {"notebooks": [{"notebook": "01_explore_catalog", "parameters": {"DATASET": "x"}}]},
+        "notebooks.parameters.DATASET",
+        "set by the runner",
+    ),
     ({"reference": "nobody"}, "reference", "not a run of this experiment"),
-    ({"runs": {"pop": {"model": "lightfm", "grid": {"identity": True}}}, "reference": None}, "runs.pop.grid",
-     "expected a mapping parameter: [value"),
+    (
+        {"runs": {"pop": {"model": "lightfm", "grid": {"identity": True}}}, "reference": None},
+        "runs.pop.grid",
+        "expected a mapping parameter: [value",
+    ),
     ({"notebooks": [{"notebook": "99_nothing"}]}, "notebooks", "no such notebook; available: 01_explore_catalog"),
     ({"notebooks": [{"notebook": "01_explore_catalog", "parameters": "oops"}]}, "notebooks", "expected a mapping"),
     ({"runs": {"pop": {"model": ["lightfm"]}}, "reference": None}, "runs.pop.model", "unknown model"),
     ({"reference": ["pop"]}, "reference", "not a run of this experiment"),
     ({"bootstrap": {"seed": -1}}, "bootstrap.seed", "expected an integer >= 0"),
     ({"splits": {"cold": {"kind": "global_temporal", "cutoff": "someday"}}}, "splits.cold", "not a date-time"),
-    ({"splits": {"cold": {"kind": "predefined", "predefined": "ua"}}}, "splits.cold.predefined",
-     "the dataset has no such split"),
-    ({"splits": {"cold": {"kind": "random", "positive_events": ["watch"]}}}, "splits.cold.positive_events",
-     "not event types of the dataset"),
+    (
+        {"splits": {"cold": {"kind": "predefined", "predefined": "ua"}}},
+        "splits.cold.predefined",
+        "the dataset has no such split",
+    ),
+    (
+        {"splits": {"cold": {"kind": "random", "positive_events": ["watch"]}}},
+        "splits.cold.positive_events",
+        "not event types of the dataset",
+    ),
     ({"runs": {"pop": {"model": "itemknn", "params": {"neighbors": "x"}}}}, "runs.pop", "must be an integer >= 1"),
     ({"runs": {"pop": {"model": "lightfm", "params": {"learning_rate": "fast"}}}}, "runs.pop", "must be a number > 0"),
 ]
@@ -126,8 +164,12 @@ def test_malformed_yaml_and_missing_file(tmp_path):
 def test_cli_refuses_bad_yaml_before_any_notebook(tmp_path):
     path = write(tmp_path, BASE | {"runs": {"pop": {"model": "deepfm"}}, "reference": None})
     out = tmp_path / "report"
-    proc = subprocess.run([sys.executable, "-m", "kdq_lab.cli", "run", str(path), "--out", str(out)],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kdq_lab.cli", "run", str(path), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 2
     assert "runs.pop.model" in proc.stderr and "unknown model" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists() and not list(tmp_path.glob(".report.*"))

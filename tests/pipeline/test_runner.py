@@ -18,24 +18,46 @@ from kdq_lab.files import MARKER, MARKER_TEXT
 from kdq_lab.pipeline.runner import run_experiment
 from kdq_lab.pipeline.runs import SEGMENTS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "notebooks" / "experiments" / "smoke.yaml"
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports") / "smoke"
-    outcome = run_experiment(SMOKE, out=out, jobs=2, progress=False,
-                             only=["popularity", "lightfm_hybrid", "oracle"])
+    outcome = run_experiment(SMOKE, out=out, jobs=2, progress=False, only=["popularity", "lightfm_hybrid", "oracle"])
     assert outcome.ok, outcome.failed
     return out
 
 
 def test_comparison_has_every_run_split_seed_and_segment(report):
     table = pd.read_csv(report / "comparison.csv", dtype={"seed": str})
-    for column in ("run", "label", "split", "seed", "segment", "status", "n_users", "ndcg@10", "ndcg@10_lo",
-                   "ndcg@10_hi", "precision@5", "recall@10", "map@10", "mrr", "auc", "auc_lo", "coverage@10",
-                   "novelty@10", "diversity@10", "ties@10", "flags", "dropped_seen", "fit_seconds", "eval_seconds"):
+    for column in (
+        "run",
+        "label",
+        "split",
+        "seed",
+        "segment",
+        "status",
+        "n_users",
+        "ndcg@10",
+        "ndcg@10_lo",
+        "ndcg@10_hi",
+        "precision@5",
+        "recall@10",
+        "map@10",
+        "mrr",
+        "auc",
+        "auc_lo",
+        "coverage@10",
+        "novelty@10",
+        "diversity@10",
+        "ties@10",
+        "flags",
+        "dropped_seen",
+        "fit_seconds",
+        "eval_seconds",
+    ):
         assert column in table.columns, column
     assert set(table["run"]) == {"popularity", "lightfm_hybrid", "oracle"}
     assert set(table["seed"]) == {"42", "43", "mean", "std"}, "two seeds, their mean and their spread"
@@ -52,8 +74,9 @@ def test_comparison_has_every_run_split_seed_and_segment(report):
         assert pooled[(run, "std")] == pytest.approx(values.std(ddof=1))
     assert (table["status"] == "ok").all()
     popularity = table[(table["run"] == "popularity") & (table["segment"] == "all") & (table["seed"] == "42")]
-    assert popularity["ties@10"].iloc[0] > 0 and "ties@10" in popularity["flags"].iloc[0], \
+    assert popularity["ties@10"].iloc[0] > 0 and "ties@10" in popularity["flags"].iloc[0], (
         "integer popularity counts tie at the cut-off, and the comparison says so"
+    )
 
 
 def test_paired_comparison_uses_every_seed(report):
@@ -69,8 +92,14 @@ def test_report_folder_layout_and_manifest(report):
     assert "Excluded from each user's ranking: every item" in (report / "comparison.md").read_text(encoding="utf-8")
     assert list((report / "figures").glob("*.png"))
     run = report / "runs" / "lightfm_hybrid__global"
-    for name in ("03_train_evaluate.ipynb", "03_train_evaluate.html", "metrics.parquet", "summary.json",
-                 "model/s42/model.json", "model/s43/model.json"):
+    for name in (
+        "03_train_evaluate.ipynb",
+        "03_train_evaluate.html",
+        "metrics.parquet",
+        "summary.json",
+        "model/s42/model.json",
+        "model/s43/model.json",
+    ):
         assert (run / name).exists(), name
     assert (report / "splits" / "global" / "02_prepare_data.html").is_file()
     manifest = json.loads((report / "manifest.json").read_text(encoding="utf-8"))
@@ -101,11 +130,17 @@ def write_experiment(tmp_path: Path, change: dict) -> Path:
 
 
 def test_a_failing_run_is_marked_and_the_others_finish(tmp_path):
-    path = write_experiment(tmp_path, {"runs": {"popularity": {"model": "popularity"},
-                                                "broken": {"model": "ease", "params": {"max_items": 10}}}})
+    path = write_experiment(
+        tmp_path,
+        {"runs": {"popularity": {"model": "popularity"}, "broken": {"model": "ease", "params": {"max_items": 10}}}},
+    )
     out = tmp_path / "report"
-    proc = subprocess.run([sys.executable, "-m", "kdq_lab.cli", "run", str(path), "--out", str(out)],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kdq_lab.cli", "run", str(path), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 1, proc.stderr
     assert "failed: run broken__global" in proc.stderr
     table = pd.read_csv(out / "comparison.csv")
@@ -118,8 +153,13 @@ def test_a_failing_run_is_marked_and_the_others_finish(tmp_path):
 
 def start(tmp_path: Path, out: Path) -> subprocess.Popen:
     path = write_experiment(tmp_path, {})
-    return subprocess.Popen([sys.executable, "-m", "kdq_lab.cli", "run", str(path), "--out", str(out)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "kdq_lab.cli", "run", str(path), "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def wait_for_runs(out: Path, proc: subprocess.Popen, timeout: float = 120) -> None:

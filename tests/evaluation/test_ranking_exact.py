@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from lightfm.evaluation import auc_score, precision_at_k, recall_at_k, reciprocal_rank
+from lightfm_fixtures import disjoint, random_features, random_interactions, random_model
 
 from kdq_lab.errors import KdqError
 from kdq_lab.evaluation import evaluate, rank_positives
-from lightfm_fixtures import disjoint, random_features, random_interactions, random_model
 
 N_USERS, N_ITEMS = 300, 250
 CASES = [
@@ -25,8 +25,9 @@ CASES = [
 def case(seed, d, with_features, identity, ties):
     uf = random_features(N_USERS, 20, seed, identity) if with_features else None
     itf = random_features(N_ITEMS, 30, seed + 100, identity) if with_features else None
-    model = random_model(uf.shape[1] if uf is not None else N_USERS, itf.shape[1] if itf is not None else N_ITEMS,
-                         d, seed, ties)
+    model = random_model(
+        uf.shape[1] if uf is not None else N_USERS, itf.shape[1] if itf is not None else N_ITEMS, d, seed, ties
+    )
     train = random_interactions(N_USERS, N_ITEMS, 3000, seed + 1)
     test = disjoint(random_interactions(N_USERS, N_ITEMS, 1200, seed + 2), train)
     return model, train, test, uf, itf
@@ -67,7 +68,7 @@ def test_many_ties_are_resolved_pessimistically():
 
 
 def test_without_train_and_with_overlap():
-    model, train, test, _, _ = case(0, 8, False, False, False)
+    model, _train, test, _, _ = case(0, 8, False, False, False)
     table = evaluate(model, test, k=10)
     np.testing.assert_allclose(table["precision@10"], precision_at_k(model, test, k=10), atol=1e-6)
     np.testing.assert_allclose(table["auc"], auc_score(model, test), atol=1e-6)
@@ -89,6 +90,7 @@ def test_lab_lightfm_model_is_evaluated_exactly(tiny_split):
     inner, uf, itf = model.lightfm_parts()
     test, train = tiny_split.test.interactions, tiny_split.train.interactions
     table = evaluate(model, test, exclude=train, k=5)
-    np.testing.assert_allclose(table["precision@5"], precision_at_k(inner, test, train, k=5, user_features=uf,
-                                                                     item_features=itf), atol=1e-6)
+    np.testing.assert_allclose(
+        table["precision@5"], precision_at_k(inner, test, train, k=5, user_features=uf, item_features=itf), atol=1e-6
+    )
     assert list(table["user_id"]) == list(tiny_split.user_ids[table["user"]])

@@ -56,9 +56,9 @@ def test_every_metric_on_a_tied_ranking():
     # pessimistic ranks: item 1 -> 1 (item 2 ties), item 3 -> 3 (items 1, 2, 4 score higher)
     assert row["precision@2"] == 0.5 and row["recall@2"] == 0.5 and row["hit@2"] == 1
     assert row["ndcg@2"] == pytest.approx((1 / LOG3) / (1 + 1 / LOG3))
-    assert row["map@2"] == pytest.approx(0.5 / 2)   # one hit at position 2: precision 1/2, over min(2, 2)
+    assert row["map@2"] == pytest.approx(0.5 / 2)  # one hit at position 2: precision 1/2, over min(2, 2)
     assert row["mrr"] == pytest.approx(0.5)
-    assert row["auc"] == pytest.approx(0.25)        # 4 pairs; the tie counts against the positive
+    assert row["auc"] == pytest.approx(0.25)  # 4 pairs; the tie counts against the positive
     assert row["n_test"] == 2 and row["n_train"] == 1
     reference = lightfm_with_scores(SCORES)
     assert row["precision@2"] == pytest.approx(precision_at_k(reference, test, train, k=2)[0])
@@ -118,5 +118,7 @@ def test_beyond_accuracy_known_values():
     out = beyond_accuracy(top, popularity, n_train_users=3, item_features=features)
     assert out["coverage"] == 0.75
     assert out["popularity"] == pytest.approx((3 + 1 + 3 + 0) / 4)
-    assert out["novelty"] == pytest.approx(np.mean([-np.log2(4 / 4), -np.log2(2 / 4), -np.log2(4 / 4), -np.log2(1 / 4)]))
+    assert out["novelty"] == pytest.approx(
+        np.mean([-np.log2(4 / 4), -np.log2(2 / 4), -np.log2(4 / 4), -np.log2(1 / 4)])
+    )
     assert out["diversity"] == pytest.approx(0.5)  # first list: identical items (0); second: orthogonal (1)
