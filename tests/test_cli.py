@@ -110,3 +110,18 @@ def test_corrupt_model_is_refused(trained, tmp_path):
     (broken / "model.npz").write_bytes(blob[:100])
     proc = cli("recommend", "--model", str(broken), "--profile", str(ARTIST))
     assert proc.returncode == 2 and "truncated or corrupt" in proc.stderr
+
+
+def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path):
+    out = tmp_path / "report"
+    proc = cli("run", str(ROOT / "notebooks" / "experiments" / "smoke.yaml"), "--out", str(out), "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert "experiment smoke:" in proc.stdout and "03_train_evaluate -> runs/lightfm_hybrid__global/" in proc.stdout
+    assert "split global seed 42" in proc.stdout and ("cached" in proc.stdout or "to prepare" in proc.stdout)
+    assert not out.exists()
+
+
+def test_grid_cap_is_a_clear_error(tmp_path):
+    proc = cli("run", str(ROOT / "notebooks" / "experiments" / "smoke.yaml"), "--max-runs", "2", "--dry-run")
+    assert proc.returncode == 2 and "more than the cap of 2" in proc.stderr and "--max-runs" in proc.stderr
+    assert "not a run of this experiment" not in proc.stderr and "Traceback" not in proc.stderr

@@ -67,9 +67,13 @@ def test_readable_labels(data):
     assert any(u == OWN_HISTORY and i == OWN_AUDIENCE for _, u, i in kinds)
     assert any(k == "item_bias" and i == ITEM_POPULARITY for k, _, i in kinds)
     assert feature_label("interests:AI 영상", {"interests": "관심사"}) == '관심사 "AI 영상"'
+    positive = sorted((t for t in explanation.terms if t.kind != "user_bias" and t.value > 0), key=lambda t: -t.value)
+    assert len(positive) >= 3, "a randomly initialised model has positive and negative terms"
     top = explanation.top(3)
-    assert len(top) <= 3 and all(t.value > 0 for t in top)
-    assert " × " in explanation.reasons() or "bias" in explanation.reasons()
+    assert [t.value for t in top] == [t.value for t in positive[:3]], "the three largest positive terms, in order"
+    assert explanation.reasons() == "; ".join(f"{t.label} {t.value:+.2f}" for t in top)
+    negative = explanation.top(2, positive=False)
+    assert negative and all(t.value < 0 for t in negative)
 
 
 def test_content_popularity_and_unexplained_models(data, tiny_split):

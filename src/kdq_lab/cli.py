@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from kdq_lab.config import DEFAULT_SEED, Paths
+from kdq_lab.config import DEFAULT_SEED, MAX_RUNS, Paths
 from kdq_lab.errors import KdqError
 from kdq_lab.files import atomic_dir, check_replaceable
 
@@ -101,19 +101,23 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from kdq_lab.pipeline.runner import run_experiment
+    from kdq_lab.pipeline.runner import execute_plan, plan_experiment
 
     overrides = list(args.set or [])
     if args.dataset:
         overrides.append(f"dataset={args.dataset}")
-    outcome = run_experiment(
+    plan = plan_experiment(
         Path(args.experiment),
         jobs=args.jobs,
         only=args.only,
         overrides=overrides,
         out=Path(args.out) if args.out else None,
-        force=args.force,
+        max_runs=args.max_runs,
     )
+    if args.dry_run:
+        print(plan.describe())
+        return 0
+    outcome = execute_plan(plan, force=args.force)
     for failure in outcome.failed:
         print(f"failed: {failure}", file=sys.stderr)
     print(
@@ -282,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dataset", help="run on this dataset instead of the experiment's")
     run.add_argument("--out", help="report folder (default reports/<experiment>/)")
     run.add_argument("--force", action="store_true", help=FORCE_HELP)
+    run.add_argument("--dry-run", action="store_true", help="print what would run, what is cached and why; run nothing")
+    run.add_argument(
+        "--max-runs", type=_positive, default=MAX_RUNS, help=f"refuse grids expanding beyond this (default {MAX_RUNS})"
+    )
     run.set_defaults(run=_run)
 
     train = commands.add_parser("train", help="train, evaluate and save a LightFM hybrid (for `recommend`)")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 DEFAULT_DATASET = "kdq-catalog"
 DEFAULT_SEED = 7
+#: Most runs (after grid expansion) an experiment may define; ``kdq-lab run --max-runs`` raises it.
+MAX_RUNS = 200
 
 
 def _looks_like_root(path: Path) -> bool:

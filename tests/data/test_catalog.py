@@ -101,8 +101,20 @@ def test_chunked_generation_is_valid_and_bounded(tmp_path, monkeypatch):
     assert len(GroundTruth.load(folder / "ground_truth").user_ids) == 900
 
 
-def test_large_scale_meets_the_contract():
+def test_large_scale_meets_the_contract(tmp_path, monkeypatch):
+    """The large scale, generated as large is (items and exposure rate as in large, users in chunks), but with
+    fewer users: the rate of events per user must extrapolate to the contract's ~22M events for 1.2M users, and
+    no chunk may hold more users than the chunk size."""
     large = catalog.SCALES["large"]
-    assert large.users >= 1_000_000 and large.items >= 100_000
-    assert large.users * large.exposures_per_user * 1.7 >= 20_000_000
-    assert large.chunk_users <= 100_000
+    assert large.users >= 1_000_000 and large.items >= 100_000 and large.chunk_users <= 100_000
+    sample = replace(large, users=3_000, chunk_users=1_000)
+    monkeypatch.setitem(catalog.SCALES, "large", sample)
+    chunks: list[int] = []
+    make_users = catalog._make_users
+    monkeypatch.setattr(catalog, "_make_users", lambda first, n, rng: chunks.append(n) or make_users(first, n, rng))
+    folder = generate_catalog(tmp_path / "large-sample", scale="large", seed=7, progress=False)
+    assert chunks == [1_000, 1_000, 1_000], "users are generated chunk by chunk"
+    raw = load_dataset(folder)
+    assert len(raw.items) == large.items and len(raw.users) == 3_000
+    per_user = len(raw.interactions) / len(raw.users)
+    assert per_user * large.users >= 20_000_000, f"{per_user:.1f} events per user cannot reach ~22M events"

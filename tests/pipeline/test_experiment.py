@@ -57,7 +57,11 @@ def test_grid_and_seeds_expand(tmp_path):
     assert resolved["random_state"] == 2 and resolved["validation_metric"] == "ndcg@5"
     assert model_spec("lightfm").resolve({"random_state": 9}, seed=2)["random_state"] == 9, "a run may fix its seed"
     assert [seed for _, seed, _ in experiment.split_jobs()] == [1, 2]
-    assert next(j.run for j in experiment.jobs(only=["hybrid"])).startswith("hybrid-")
+    assert {j.run for j in experiment.jobs(only=["hybrid"])} == set(experiment.runs) - {"pop"}, "a grid's base name"
+    assert {j.run for j in experiment.jobs(only=["hybrid-identity=true*"])} == {
+        "hybrid-identity=true-normalize=none",
+        "hybrid-identity=true-normalize=l1",
+    }
     assert {j.run for j in experiment.jobs(only=["pop"])} == {"pop"}
 
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from kdq_lab.config import Paths
+from kdq_lab.config import MAX_RUNS, Paths
 from kdq_lab.data.registry import BUILTIN, dataset_exists, dataset_spec
 from kdq_lab.data.schema import DatasetSpec
 from kdq_lab.data.splits import SplitConfig
@@ -66,8 +66,6 @@ TOP_KEYS = {
 RUN_KEYS = {"model", "params", "grid", "label"}
 BOOTSTRAP_KEYS = {"samples", "seed"}
 NOTEBOOK_KEYS = {"notebook", "parameters"}
-#: Most runs (after grid expansion) an experiment may define; ``--max-runs`` raises it.
-MAX_RUNS = 200
 
 
 @dataclass(frozen=True)
@@ -257,7 +255,8 @@ def load_experiment(
     splits = _splits(check, data.get("splits"), spec)
     runs = _runs(check, data.get("runs"), max_runs)
     reference = data.get("reference")
-    if reference is not None and (not isinstance(reference, str) or reference not in runs):
+    capped = any("more than the cap" in p.message for p in check.problems)
+    if reference is not None and not capped and (not isinstance(reference, str) or reference not in runs):
         check.add(("reference",), reference, f"not a run of this experiment; runs: {', '.join(runs) or 'none'}")
     notebooks = _notebooks(check, data.get("notebooks", []), paths)
     if check.problems:

@@ -27,13 +27,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from kdq_lab.config import Paths
+from kdq_lab.config import MAX_RUNS, Paths
 from kdq_lab.data.registry import resolve_dataset
 from kdq_lab.data.store import split_folder
 from kdq_lab.data.validate import raw_hashes, validate_dataset
 from kdq_lab.errors import DataError, KdqError
 from kdq_lab.files import atomic_dir, write_json
-from kdq_lab.pipeline.experiment import MAX_RUNS, Experiment, declared_parameters, load_experiment
+from kdq_lab.pipeline.experiment import Experiment, declared_parameters, load_experiment
 from kdq_lab.pipeline.records import ExperimentInfo, RunStatus, RunSummary, SplitRef
 from kdq_lab.pipeline.runs import RunConfig
 from kdq_lab.provenance import git_commit, package_versions

@@ -1,0 +1,144 @@
+"""Every registered model kind keeps the one protocol, and each capability it declares does what it says.
+
+A new model is covered by registering it: these tests are parametrised over the registry.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kdq_lab.explain import explain
+from kdq_lab.models import REGISTRY, Explainable, FeatureAware, Iterative, Persistable, TrainData, model_spec
+
+KINDS = sorted(REGISTRY)
+#: Small, quick parameters per kind (the defaults otherwise).
+QUICK = {"lightfm": {"no_components": 8, "epochs": 3, "curve_users": 50, "patience": None}}
+
+
+def build(kind: str, seed: int = 3):
+    spec = model_spec(kind)
+    return spec.make(spec.resolve(QUICK.get(kind, {}), seed=seed))
+
+
+@pytest.fixture(scope="module")
+def data(tiny_split):
+    return TrainData.from_split(tiny_split)
+
+
+@pytest.fixture(scope="module")
+def other(tiny_split):
+    """Different training data of the same shape: train plus validation."""
+    return TrainData.from_split(tiny_split, refit=True)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_scores_have_the_right_shape_and_dtype(kind, data):
+    model = build(kind).fit(data)
+    scores = np.asarray(model.score(np.arange(7)))
+    assert scores.shape == (7, data.n_items) and scores.dtype == np.float32 and np.isfinite(scores).all()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_scores_do_not_depend_on_the_batch(kind, data):
+    model = build(kind).fit(data)
+    users = np.arange(40)
+    whole = np.asarray(model.score(users))
+    parts = np.vstack([np.asarray(model.score(users[i : i + 7])) for i in range(0, 40, 7)])
+    np.testing.assert_array_equal(whole, parts)
+    np.testing.assert_array_equal(whole[[5, 2]], np.asarray(model.score(np.array([5, 2]))))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_same_seed_gives_the_same_model(kind, data):
+    users = np.arange(30)
+    a, b = build(kind, seed=3).fit(data).score(users), build(kind, seed=3).fit(data).score(users)
+    np.testing.assert_array_equal(a, b)
+    if model_spec(kind).seed_parameter:
+        assert not np.array_equal(a, build(kind, seed=4).fit(data).score(users)), "the seed matters"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_second_fit_starts_afresh(kind, data, other):
+    users = np.arange(30)
+    refitted = build(kind).fit(data).fit(other)
+    np.testing.assert_array_equal(refitted.score(users), build(kind).fit(other).score(users))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_ties_are_decided_by_a_declared_order(kind, data):
+    model = build(kind).fit(data)
+    order = model.tie_order()
+    if order is None:  # LightFM's pessimistic rule, for exactness with lightfm.evaluation
+        assert kind == "lightfm"
+    else:
+        assert np.array_equal(np.sort(order), np.arange(data.n_items)), "a permutation of the items"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_persistable_models_round_trip(kind, data, tmp_path):
+    model = build(kind).fit(data)
+    if not isinstance(model, Persistable):
+        pytest.skip(f"{kind} is not persistable")
+    from kdq_lab.models import load_model
+
+    loaded = load_model(model.save(tmp_path / "model"))
+    np.testing.assert_array_equal(loaded.score(np.arange(20)), model.score(np.arange(20)))
+    assert type(loaded) is type(model) and loaded.config == model.config
+    assert not [p for p in (tmp_path / "model").iterdir() if p.suffix in (".pkl", ".pickle")]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_explanations_sum_to_the_score(kind, data):
+    model = build(kind).fit(data)
+    items = np.arange(0, data.n_items, 11)
+    user = int(np.flatnonzero(data.interactions.getnnz(axis=1))[0])
+    explanations = explain(model, items, user=user)
+    assert len(explanations) == len(items)
+    if not isinstance(model, Explainable):
+        assert not any(e.available for e in explanations)
+        return
+    scores = np.asarray(model.score(np.array([user])))[0, items]
+    assert all(e.terms for e in explanations), "an explainable model gives terms"
+    np.testing.assert_allclose([e.total for e in explanations], scores, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_iterative_models_stop_early_and_refit(kind, tiny_split):
+    model = build(kind)
+    if not isinstance(model, Iterative):
+        pytest.skip(f"{kind} has no epochs")
+    spec = model_spec(kind)
+    params = spec.resolve({**QUICK.get(kind, {}), "epochs": 12, "patience": 2}, seed=3, metric="ndcg@10")
+    model = spec.make(params).fit(TrainData.from_split(tiny_split, exclude="train_positives"))
+    curve = model.learning_curve()
+    assert {"epoch", "validation"} <= set(curve.columns) and 1 <= model.best_epoch() <= len(curve)
+    refit = model.for_refit()
+    refit.fit(TrainData.from_split(tiny_split, refit=True))
+    assert len(refit.learning_curve()) == model.best_epoch() and refit.best_epoch() == model.best_epoch()
+    assert "validation" not in refit.learning_curve(), "a refit trains without validation"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_feature_aware_models_score_new_profiles(kind, data, tiny_split):
+    model = build(kind).fit(data)
+    if not isinstance(model, FeatureAware):
+        pytest.skip(f"{kind} does not score new profiles")
+    cold = int(np.flatnonzero(data.interactions.getnnz(axis=1) == 0)[0])  # a user with features only
+    rows, unknown = model.encode(tiny_split.users.iloc[[cold]])
+    assert unknown == []
+    np.testing.assert_allclose(model.score_rows(rows), model.score(np.array([cold])), rtol=1e-6)
+    assert set(model.profile_columns()) <= set(data.user_vocab.columns)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_declares_its_config_and_search_space(kind):
+    spec = model_spec(kind)
+    defaults = spec.defaults()
+    assert set(defaults) == set(spec.parameter_names())
+    assert spec.config.from_dict(defaults, kind) == spec.config()
+    for name, space in spec.search_space.items():
+        assert name in defaults, f"{kind} search space names an unknown parameter {name}"
+        assert len(space) >= 1 and set(space) <= {"int", "float", "choice", "log"}
+    if spec.seed_parameter:
+        assert spec.seed_parameter in defaults
