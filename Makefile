@@ -32,6 +32,12 @@ test: $(STAMP) ## lint (ruff), type-check (mypy), then the tests and every noteb
 	$(VENV)/bin/mypy
 	$(PY) -m pytest tests --nbval-lax notebooks
 
+.PHONY: tune
+tune: $(STAMP) ## tune kdq-default with Optuna (the same budget per run) and regenerate its report with the tuned parameters
+	@test -f reports/kdq-default/manifest.json || $(KDQ) run notebooks/experiments/kdq-default.yaml --jobs $(JOBS)
+	$(KDQ) tune notebooks/experiments/kdq-default.yaml --jobs $(JOBS)
+	$(KDQ) run notebooks/experiments/kdq-default.yaml --tuned --jobs $(JOBS)
+
 .PHONY: bench
 bench: $(STAMP) ## benchmarks: matrix builder vs lightfm.data.Dataset, evaluation vs lightfm.evaluation, training overhead
 	$(KDQ) bench all

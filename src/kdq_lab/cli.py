@@ -42,6 +42,14 @@ def _number(text: str) -> float:
     return value
 
 
+def _positive_number(text: str) -> float:
+    """An argparse type: a number > 0, with a message saying so."""
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, not {text!r}")
+    return value
+
+
 _positive, _non_negative = _integer(1), _integer(0)
 
 
@@ -113,6 +121,8 @@ def _run(args: argparse.Namespace) -> int:
         overrides=overrides,
         out=Path(args.out) if args.out else None,
         max_runs=args.max_runs,
+        tuned=True if args.tuned else None,
+        storage=args.storage,
     )
     if args.dry_run:
         print(plan.describe())
@@ -125,6 +135,29 @@ def _run(args: argparse.Namespace) -> int:
         + (f", {len(outcome.failed)} failed)" if outcome.failed else ")")
     )
     return 0 if outcome.ok else 1
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from kdq_lab.tuning.tune import tune_experiment
+
+    overrides = list(args.set or [])
+    if args.dataset:
+        overrides.append(f"dataset={args.dataset}")
+    results, storage = tune_experiment(
+        Path(args.experiment),
+        trials=args.trials,
+        timeout=args.timeout,
+        only=args.only,
+        jobs=args.jobs,
+        storage=args.storage,
+        overrides=overrides,
+        out=Path(args.out) if args.out else None,
+    )
+    for r in results:
+        best = "no complete trial" if r.best_value is None else f"best {r.best_value:.4f} (trial {r.best_trial})"
+        print(f"{r.name}: {r.complete} complete, {r.pruned} pruned, {r.failed} failed, {r.seconds:.0f} s; {best}")
+    print(f"studies: {storage}")
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -287,10 +320,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="report folder (default reports/<experiment>/)")
     run.add_argument("--force", action="store_true", help=FORCE_HELP)
     run.add_argument("--dry-run", action="store_true", help="print what would run, what is cached and why; run nothing")
+    run.add_argument("--tuned", action="store_true", help="use each run's best tuning trial (see `kdq-lab tune`)")
+    run.add_argument("--storage", help="Optuna storage URL of the studies (default: the report's tuning/optuna.db)")
     run.add_argument(
         "--max-runs", type=_positive, default=MAX_RUNS, help=f"refuse grids expanding beyond this (default {MAX_RUNS})"
     )
     run.set_defaults(run=_run)
+
+    tune = commands.add_parser("tune", help="tune every run with a search: block, the same budget each (Optuna)")
+    tune.add_argument("experiment", help="experiment YAML (see notebooks/experiments/)")
+    budget = tune.add_mutually_exclusive_group()
+    budget.add_argument("--trials", type=_positive, help="trials per run x split (default: the experiment's tuning:)")
+    budget.add_argument("--timeout", type=_positive_number, help="seconds of trials per run x split")
+    tune.add_argument("--only", action="append", metavar="RUN", help="tune only this run (name, glob, grid base)")
+    tune.add_argument("--jobs", type=_positive, default=1, help="studies tuned at once (processes)")
+    tune.add_argument("--storage", help="any SQLAlchemy URL (default: sqlite in reports/<experiment>/tuning/)")
+    tune.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a YAML key; repeatable")
+    tune.add_argument("--dataset", help="tune on this dataset instead of the experiment's")
+    tune.add_argument("--out", help="the experiment's report folder, whose tuning/ keeps the studies")
+    tune.set_defaults(run=_tune)
 
     train = commands.add_parser("train", help="train, evaluate and save a LightFM hybrid (for `recommend`)")
     train.add_argument("dataset", nargs="?", default="kdq-catalog", help="dataset name or folder")

@@ -69,7 +69,7 @@ def test_overrides_apply_before_validation(tmp_path):
     path = write(tmp_path, BASE)
     experiment = load_experiment(path, ["dataset=kdq-catalog-small", "runs.pop.params.window_days=30", "k=[10]"])
     assert experiment.dataset == "kdq-catalog-small" and experiment.k == (10,)
-    assert experiment.runs["pop"][1] == {"window_days": 30}
+    assert experiment.runs["pop"].params == {"window_days": 30}
     with pytest.raises(KdqError, match="expected key=value"):
         load_experiment(path, ["dataset"])
 

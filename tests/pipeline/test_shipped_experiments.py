@@ -24,7 +24,8 @@ def load(name: str, dataset: str | None = None) -> Experiment:
 
 
 def lightfm(experiment: Experiment, run: str) -> LightFMConfig:
-    kind, params, _ = experiment.runs[run]
+    run_def = experiment.runs[run]
+    kind, params = run_def.model, run_def.params
     assert kind == "lightfm"
     return LightFMConfig(**params)
 
@@ -63,7 +64,7 @@ def test_cold_users_has_the_metadata_only_user_variant(movielens):
 
 def test_default_runs_lightfm_variants_with_three_seeds():
     experiment = load("kdq-default")
-    lightfm_runs = [r for r, (kind, _, _) in experiment.runs.items() if kind == "lightfm"]
+    lightfm_runs = [r for r, run in experiment.runs.items() if run.model == "lightfm"]
     assert len(experiment.seeds) >= 3 and all(job.seeds == experiment.seeds for job in experiment.jobs(lightfm_runs))
     config = lightfm(experiment, "lightfm_profile_users")
     assert not config.side(True)[1].identity and config.side(False)[1].identity

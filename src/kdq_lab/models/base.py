@@ -146,7 +146,11 @@ class Scorer(Protocol):
 
 @runtime_checkable
 class Iterative(Protocol):
-    """Trains in epochs, stops early on validation, and can be refitted for the best epoch count."""
+    """Trains in epochs, stops early on validation, and can be refitted for the best epoch count.
+
+    Its ``fit(data, on_epoch=None)`` calls ``on_epoch(epoch, validation metric)`` after every
+    validated epoch (tuning reports these to a pruner; raising there stops training).
+    """
 
     def learning_curve(self) -> pd.DataFrame:
         """One row per epoch: ``epoch``, ``seconds`` and, with validation, ``train`` and ``validation``."""

@@ -28,6 +28,7 @@ import json
 import time
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -279,8 +280,12 @@ class LightFMHybrid:
 
     # ------------------------------------------------------------------ training
 
-    def fit(self, data: TrainData) -> LightFMHybrid:
-        """Train, with early stopping on ``data.validation`` when there is one and ``patience`` is set."""
+    def fit(self, data: TrainData, on_epoch: Callable[[int, float], None] | None = None) -> LightFMHybrid:
+        """Train, with early stopping on ``data.validation`` when there is one and ``patience`` is set.
+
+        ``on_epoch(epoch, validation metric)`` is called after each validated epoch (tuning
+        reports it to a pruner); an exception raised there stops training.
+        """
         cfg = self.config
         started = time.perf_counter()
         seen_users = data.interactions.getnnz(axis=1) > 0
@@ -328,6 +333,8 @@ class LightFMHybrid:
                     evaluate(self, validation.positives, exclude=validation.exclude, k=k), metric
                 )
                 row["validation_seconds"] = time.perf_counter() - tick
+                if on_epoch is not None:
+                    on_epoch(epoch, row["validation"])
                 if row["validation"] > best:
                     best, best_epoch, waited, snapshot = row["validation"], epoch, 0, self._snapshot()
                 else:
@@ -797,6 +804,18 @@ def _read_arrays(folder: Path) -> dict[str, np.ndarray]:
 _PARAMETERS = ("user_embeddings", "user_biases", "item_embeddings", "item_biases")
 
 
+def _narrow_search(space: dict[str, dict[str, Any]], fixed: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Drop a side's identity or normalisation range when that side has no features, or a run fixes it for both."""
+    config = LightFMConfig.from_dict({k: v for k, v in fixed.items() if k in LightFMConfig().to_dict()}, "lightfm")
+    out = dict(space)
+    for users, side in ((True, "user"), (False, "item")):
+        uses, _ = config.side(users)
+        for setting in ("identity", "normalize"):
+            if not uses or setting in fixed:
+                out.pop(f"{side}_{setting}", None)
+    return out
+
+
 register(
     ModelSpec(
         kind="lightfm",
@@ -817,5 +836,6 @@ register(
             "user_normalize": {"choice": ["none", "l1"]},
             "item_normalize": {"choice": ["none", "l1"]},
         },
+        narrow_search=_narrow_search,
     )
 )

@@ -38,6 +38,9 @@ class ModelSpec:
         metric unless a run chooses), or ``None`` for models without epochs.
     search_space
         Tunable parameters and their default ranges (``search: default``).
+    narrow_search
+        The model's own rule for dropping default ranges that the run's fixed parameters make
+        pointless (e.g. a side's normalisation when that side has no features), or ``None``.
     """
 
     kind: str
@@ -47,6 +50,7 @@ class ModelSpec:
     seed_parameter: str | None = None
     metric_parameter: str | None = None
     search_space: dict[str, dict[str, Any]] = field(default_factory=dict)
+    narrow_search: Callable[[dict[str, dict[str, Any]], dict[str, Any]], dict[str, dict[str, Any]]] | None = None
 
     def defaults(self) -> dict[str, Any]:
         """Every parameter with its default value."""
@@ -64,6 +68,11 @@ class ModelSpec:
         if metric is not None and self.metric_parameter and self.metric_parameter not in out:
             out[self.metric_parameter] = metric
         return out
+
+    def default_search(self, fixed: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The default search space of a run that fixes ``fixed`` itself (those are never searched)."""
+        space = {name: dict(span) for name, span in self.search_space.items() if name not in fixed}
+        return self.narrow_search(space, fixed) if self.narrow_search else space
 
     def parameter_names(self) -> list[str]:
         return [f.name for f in fields(self.config)]

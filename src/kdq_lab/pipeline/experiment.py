@@ -43,8 +43,10 @@ from kdq_lab.data.splits import SplitConfig
 from kdq_lab.data.targets import EXCLUDE_RULES
 from kdq_lab.errors import DataError, KdqError
 from kdq_lab.metrics import headline_k, parse_metric
-from kdq_lab.models import REGISTRY, model_spec
+from kdq_lab.models import REGISTRY, ModelSpec, model_spec
 from kdq_lab.names import name_problem
+from kdq_lab.tuning.space import parse_space
+from kdq_lab.tuning.study import TuningConfig
 from kdq_lab.yamlfile import YamlChecker, YamlDocument, parse_assignment
 
 TOP_KEYS = {
@@ -62,10 +64,23 @@ TOP_KEYS = {
     "splits",
     "runs",
     "notebooks",
+    "tuning",
+    "tuned",
 }
-RUN_KEYS = {"model", "params", "grid", "label"}
+RUN_KEYS = {"model", "params", "grid", "label", "search"}
+TUNING_KEYS = {"trials", "timeout", "seed", "pruner"}
 BOOTSTRAP_KEYS = {"samples", "seed"}
 NOTEBOOK_KEYS = {"notebook", "parameters"}
+
+
+@dataclass(frozen=True)
+class RunDef:
+    """A run of the experiment (after grid expansion): its model, parameters, label and search space."""
+
+    model: str
+    params: dict[str, Any]
+    label: str
+    search: dict[str, dict[str, Any]] = field(default_factory=dict)  # parameter -> range, YAML form
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,7 @@ class RunSpec:
     split_config: SplitConfig
     seeds: tuple[int, ...]
     folder: str
+    search: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -106,20 +122,23 @@ class Experiment:
     bootstrap_samples: int
     bootstrap_seed: int
     splits: dict[str, SplitConfig]
-    runs: dict[str, tuple[str, dict[str, Any], str]]  # expanded name -> (model, params, label)
+    runs: dict[str, RunDef]  # by expanded name
     notebooks: tuple[NotebookSpec, ...]
     source: str
     raw: dict[str, Any]
+    tuning: TuningConfig = field(default_factory=TuningConfig)
+    tuned: bool = False
 
     def jobs(self, only: list[str] | None = None) -> list[RunSpec]:
         """Every run × split (each over all seeds), optionally only runs matching ``only`` (names or globs)."""
         names = [n for n in self.runs if not only or any(_matches(n, pattern) for pattern in only)]
         return [
-            RunSpec(name, label, model, dict(params), split, config, self.seeds, f"{name}__{split}")
+            RunSpec(name, run.label, run.model, dict(run.params), split, config, self.seeds,
+                    f"{name}__{split}", dict(run.search))
             for name in names
-            for model, params, label in [self.runs[name]]
+            for run in [self.runs[name]]
             for split, config in self.splits.items()
-        ]
+        ]  # fmt: skip
 
     def split_jobs(self) -> list[tuple[str, int, SplitConfig]]:
         """Every split × seed, each prepared once."""
@@ -259,6 +278,12 @@ def load_experiment(
     if reference is not None and not capped and (not isinstance(reference, str) or reference not in runs):
         check.add(("reference",), reference, f"not a run of this experiment; runs: {', '.join(runs) or 'none'}")
     notebooks = _notebooks(check, data.get("notebooks", []), paths)
+    tuning = _tuning(check, data.get("tuning"))
+    tuned = data.get("tuned", False)
+    if not isinstance(tuned, bool):
+        check.add(("tuned",), tuned, "expected true or false (use each run's best tuning trial)")
+    elif tuned and not any(run.search for run in runs.values()):
+        check.add(("tuned",), tuned, "no run has a search: block, so there is nothing tuned to use")
     if check.problems:
         raise DataError(check.problems, heading=f"invalid experiment {path}")
     assert isinstance(dataset, str)
@@ -279,6 +304,8 @@ def load_experiment(
         notebooks=notebooks,
         source=str(path),
         raw=data,
+        tuning=tuning,
+        tuned=tuned,
     )
 
 
@@ -316,8 +343,8 @@ def _splits(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, S
     return out
 
 
-def _runs(check: _Checker, data: Any, max_runs: int) -> dict[str, tuple[str, dict[str, Any], str]]:
-    out: dict[str, tuple[str, dict[str, Any], str]] = {}
+def _runs(check: _Checker, data: Any, max_runs: int) -> dict[str, RunDef]:
+    out: dict[str, RunDef] = {}
     runs = check.mapping(data, ("runs",), set(data) if isinstance(data, dict) else set())
     if isinstance(data, dict) and not data:
         check.add(("runs",), None, "expected at least one run")
@@ -375,8 +402,38 @@ def _runs(check: _Checker, data: Any, max_runs: int) -> dict[str, tuple[str, dic
             except (KdqError, TypeError, ValueError) as exc:
                 check.add(where, _value_text(values), f"bad parameter value: {exc}")
                 break
-            out[expanded] = (kind, values, run_label(str(label), {k: values[k] for k in grid}))
+            search = _search(check, (*where, "search"), run.get("search"), spec, values)
+            out[expanded] = RunDef(kind, values, run_label(str(label), {k: values[k] for k in grid}), search)
     return out
+
+
+def _search(
+    check: _Checker, where: tuple[str, ...], raw: Any, spec: ModelSpec, fixed: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """A run's search space in YAML form (empty without ``search:``), its problems added to ``check``."""
+    if raw is None:
+        return {}
+    space, problems = parse_space(raw, spec, fixed)
+    for name, value, message in problems:
+        check.add((*where, name) if name else where, value, message)
+    if not space and not problems:
+        check.add(where, raw, f"{spec.kind} has no tunable parameter left: the run fixes them all")
+    return {name: span.to_dict() for name, span in space.items()}
+
+
+def _tuning(check: _Checker, raw: Any) -> TuningConfig:
+    """The ``tuning:`` block (budget per run × split, sampler seed, pruner); the default when absent."""
+    if raw is None:
+        return TuningConfig()
+    data = check.mapping(raw, ("tuning",), TUNING_KEYS)
+    budget = {"trials": data.get("trials"), "timeout": data.get("timeout")}
+    if budget["trials"] is None and budget["timeout"] is None:
+        budget["trials"] = TuningConfig().trials
+    try:
+        return TuningConfig(**budget, seed=data.get("seed", 0), pruner=data.get("pruner", "median"))
+    except KdqError as exc:
+        check.add(("tuning",), raw, str(exc))
+        return TuningConfig()
 
 
 #: Parameters the runner gives every extra notebook (an experiment may not set them).

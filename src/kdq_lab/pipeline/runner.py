@@ -21,7 +21,7 @@ import shutil
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,12 @@ from kdq_lab.data.store import split_folder
 from kdq_lab.data.validate import raw_hashes, validate_dataset
 from kdq_lab.errors import DataError, KdqError
 from kdq_lab.files import atomic_dir, write_json
-from kdq_lab.pipeline.experiment import Experiment, declared_parameters, load_experiment
+from kdq_lab.models import Iterative, model_spec
+from kdq_lab.pipeline.experiment import Experiment, RunSpec, declared_parameters, load_experiment
 from kdq_lab.pipeline.records import ExperimentInfo, RunStatus, RunSummary, SplitRef
 from kdq_lab.pipeline.runs import RunConfig
 from kdq_lab.provenance import git_commit, package_versions
+from kdq_lab.tuning.study import TUNING_FOLDER, best_trial, default_storage, study_name, tuned_params
 
 ERROR_EXCERPT = 600
 KERNEL = "python3"
@@ -75,6 +77,7 @@ class Plan:
     threads: int
     overrides: tuple[str, ...] = ()
     only: tuple[str, ...] = ()
+    tuning: dict[str, Any] | None = None  # storage and the best trial behind each tuned run
 
     def steps(self) -> list[Step]:
         return [step for _, steps in self.stages for step in steps]
@@ -128,10 +131,19 @@ def plan_experiment(
     paths: Paths | None = None,
     progress: bool = True,
     max_runs: int = MAX_RUNS,
+    tuned: bool | None = None,
+    storage: str | None = None,
+    extras: bool = True,
 ) -> Plan:
-    """Validate everything and decide every step; nothing is executed (datasets may be generated)."""
+    """Validate everything and decide every step; nothing is executed (datasets may be generated).
+
+    ``tuned`` (default: the experiment's ``tuned:``) gives every run with a search space its best
+    trial's parameters from ``storage`` (default: the report folder's study file). ``extras=False``
+    skips the extra notebooks (exploration, curation, tuning).
+    """
     paths = paths or Paths.default()
     experiment = load_experiment(Path(path), overrides, paths, max_runs=max_runs)
+    report = Path(out) if out else paths.reports / experiment.name
     dataset_dir = resolve_dataset(experiment.dataset, paths, progress=progress)
     problems = validate_dataset(dataset_dir)
     if problems:  # fail before any notebook starts, with every problem listed
@@ -141,6 +153,9 @@ def plan_experiment(
     if not run_specs:
         raise KdqError(f"--only {' '.join(only or [])} matches no run; runs: {', '.join(experiment.runs)}")
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    tuning = None
+    if experiment.tuned if tuned is None else tuned:
+        run_specs, tuning = _tuned(experiment, run_specs, storage or default_storage(report))
     refs = tuple(
         SplitRef(name, seed, config.to_dict(), str(split_folder(dataset_dir, config, paths.processed, hashes)))
         for name, seed, config in experiment.split_jobs()
@@ -197,7 +212,12 @@ def plan_experiment(
             wants_report_dir="REPORT_DIR" in declared_parameters(_notebook_path(paths, extra.notebook)),
         )
         for extra in experiment.notebooks
-    )
+        if extras
+    ) + (
+        (Step("notebook", "06_tuning", "06_tuning", "06_tuning.ipynb", {"STORAGE": tuning["storage"]},
+              wants_output_dir=False, wants_report_dir=True),)
+        if tuning and extras else ()
+    )  # fmt: skip
     compare_steps = (
         (
             Step(
@@ -223,14 +243,37 @@ def plan_experiment(
         experiment,
         dataset_dir,
         hashes,
-        Path(out) if out else paths.reports / experiment.name,
+        report,
         refs,
         tuple((name, steps) for name, steps in stages if steps),
         jobs,
         threads,
         tuple(overrides or ()),
         tuple(only or ()),
+        tuning,
     )
+
+
+def _tuned(experiment: Experiment, specs: list[RunSpec], storage: str) -> tuple[list[RunSpec], dict[str, Any]]:
+    """Runs with a search space take their study's best trial; every missing study is one error."""
+    out, studies, missing = [], {}, []
+    for spec in specs:
+        if not spec.search:
+            out.append(spec)
+            continue
+        name = study_name(experiment.name, spec.run, spec.split)
+        try:
+            best = best_trial(storage, name)
+        except KdqError as exc:
+            missing.append(str(exc))
+            continue
+        iterative = isinstance(model_spec(spec.model).make(spec.params), Iterative)
+        params = tuned_params(spec.params, best, iterative)
+        studies[spec.folder] = {"study": name, "trial": best["number"], "value": best["value"], "params": params}
+        out.append(replace(spec, params=params, label=f"{spec.label} · tuned"))
+    if missing:
+        raise KdqError("cannot use tuned parameters:\n  " + "\n  ".join(missing))
+    return out, {"storage": storage, "studies": studies}
 
 
 # ----------------------------------------------------------------------------- executing
@@ -348,6 +391,9 @@ def run_experiment(
     progress: bool = True,
     max_runs: int = MAX_RUNS,
     force: bool = False,
+    tuned: bool | None = None,
+    storage: str | None = None,
+    extras: bool = True,
 ) -> Outcome:
     """Plan an experiment and execute it into its report folder (see the module docstring).
 
@@ -363,6 +409,9 @@ def run_experiment(
         paths=paths,
         progress=progress,
         max_runs=max_runs,
+        tuned=tuned,
+        storage=storage,
+        extras=extras,
     )
     return execute_plan(plan, paths=paths, progress=progress, force=force)
 
@@ -417,8 +466,23 @@ def describe_experiment(plan: Plan) -> ExperimentInfo:
     )
 
 
+def _carry_over(plan: Plan, tmp: Path) -> None:
+    """Keep the previous report's studies; a tuned report also keeps the untuned comparison beside them."""
+    previous = plan.report / TUNING_FOLDER
+    if previous.is_dir():
+        shutil.copytree(previous, tmp / TUNING_FOLDER)
+    manifest = plan.report / "manifest.json"
+    untuned = manifest.is_file() and not json.loads(manifest.read_text(encoding="utf-8")).get("tuned", False)
+    if plan.tuning and untuned:
+        for name in ("comparison.csv", "paired.csv"):
+            if (plan.report / name).is_file():
+                (tmp / TUNING_FOLDER).mkdir(exist_ok=True)
+                shutil.copy(plan.report / name, tmp / TUNING_FOLDER / f"untuned_{name}")
+
+
 def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool) -> Outcome:
     e = plan.experiment
+    _carry_over(plan, tmp)
     describe_experiment(plan).write(tmp / "experiment.json")
     steps: list[dict[str, Any]] = []
     failed_splits: set[str] = set()
@@ -487,6 +551,8 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool) -> Outcome:
                 "run_compute_seconds": compute,
                 "overhead_share": (wall - compute) / wall if wall else None,
             },
+            "tuned": plan.tuning is not None,
+            "tuning": plan.tuning,
             "status": "failed" if failed else "ok",
         },
     )

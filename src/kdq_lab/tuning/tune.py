@@ -1,0 +1,72 @@
+"""``kdq-lab tune``: every run with a ``search:`` block gets its study, the same budget, on validation only."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from kdq_lab.config import Paths
+from kdq_lab.data.store import prepare
+from kdq_lab.errors import KdqError
+from kdq_lab.files import MARKER, MARKER_TEXT, write_json
+from kdq_lab.pipeline.runner import Plan, plan_experiment
+from kdq_lab.tuning.study import (
+    TUNING_FOLDER,
+    StudyResult,
+    StudyTask,
+    TuningConfig,
+    default_storage,
+    results_table,
+    run_studies,
+    study_name,
+)
+
+
+def study_tasks(plan: Plan, storage: str, budget: TuningConfig, paths: Paths) -> list[StudyTask]:
+    """One task per run × split with a search space, on the first seed's split (prepared here if needed)."""
+    experiment = plan.experiment
+    seed = experiment.seeds[0]
+    folders = {}
+    for name, config in experiment.splits.items():
+        seeded = replace(config, seed=seed)
+        folders[name] = str(prepare(plan.dataset_dir, seeded, paths.processed, hashes=plan.hashes))
+    tasks = []
+    for position, step in enumerate(s for s in plan.steps() if s.kind == "run"):
+        run = step.parameters["RUN"]
+        search = experiment.runs[run["run"]].search
+        if not search:
+            continue
+        tasks.append(StudyTask(
+            name=study_name(experiment.name, run["run"], run["split"]), run=run["run"], split=run["split"],
+            model=run["model"], params=dict(run["params"]), space=search, split_folder=folders[run["split"]],
+            seed=seed, metric=experiment.metric, exclude=experiment.exclude, storage=storage, budget=budget,
+            sampler_seed=budget.seed + position,
+        ))  # fmt: skip
+    return tasks
+
+
+def tune_experiment(path: Path, *, trials: int | None = None, timeout: float | None = None,
+                    only: list[str] | None = None, jobs: int = 1, storage: str | None = None,
+                    overrides: list[str] | None = None, out: Path | None = None, paths: Paths | None = None,
+                    progress: bool = True) -> tuple[list[StudyResult], str]:  # fmt: skip
+    """Tune every run of an experiment that has a search space; return the studies and the storage URL.
+
+    ``trials`` or ``timeout`` (per study) override the experiment's ``tuning:`` budget.
+    """
+    paths = paths or Paths.default()
+    plan = plan_experiment(Path(path), jobs=jobs, only=only, overrides=overrides, out=out, paths=paths,
+                           progress=progress)  # fmt: skip
+    budget = plan.experiment.tuning
+    if trials is not None or timeout is not None:
+        budget = TuningConfig(trials=trials, timeout=timeout, seed=budget.seed, pruner=budget.pruner)
+    (plan.report / TUNING_FOLDER).mkdir(parents=True, exist_ok=True)
+    if not (plan.report / MARKER).exists():  # the lab made this folder: `run` may replace it (keeping tuning/)
+        (plan.report / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+    storage = storage or default_storage(plan.report)
+    tasks = study_tasks(plan, storage, budget, paths)
+    if not tasks:
+        raise KdqError(f"no run of {plan.experiment.name} has a search: block; add `search: default` to a run")
+    results = run_studies(tasks, jobs=jobs, progress=progress)
+    write_json(plan.report / TUNING_FOLDER / "summary.json",
+               {"storage": storage, "budget": budget.describe(), "studies": results_table(results)})  # fmt: skip
+    return results, storage

@@ -1,0 +1,145 @@
+"""Studies on the tiny catalog: resume, pruning, failed trials, validation only, storage URLs, equal budgets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import optuna
+import pytest
+
+import kdq_lab.models.base as base
+from kdq_lab.data.splits import SplitConfig
+from kdq_lab.data.store import load_split, prepare
+from kdq_lab.errors import KdqError
+from kdq_lab.pipeline.runner import plan_experiment
+from kdq_lab.tuning.study import StudyTask, TuningConfig, counted, make_objective, open_storage, run_study
+from kdq_lab.tuning.tune import tune_experiment
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = ROOT / "notebooks" / "experiments" / "smoke.yaml"
+LIGHTFM = {"features": "both", "epochs": 6, "patience": None, "curve_users": 50}
+
+
+@pytest.fixture(scope="module")
+def split_folder(tiny_catalog, tmp_path_factory) -> str:
+    """New users: their validation positives are all targets (nothing was seen before)."""
+    config = SplitConfig(kind="cold_users", validation_fraction=0.2, seed=1)
+    return str(prepare(tiny_catalog, config, tmp_path_factory.mktemp("processed")))
+
+
+def task(tmp_path: Path, folder: str, space: dict, params: dict | None = None, trials: int = 3,
+         pruner: str = "median", model: str = "lightfm") -> StudyTask:  # fmt: skip
+    return StudyTask(
+        name="t/run/split", run="run", split="split", model=model, space=space,
+        params=dict(LIGHTFM) if params is None else params,
+        split_folder=folder, seed=42, metric="ndcg@10", exclude="seen", storage=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        budget=TuningConfig(trials=trials, pruner=pruner), sampler_seed=0,
+    )  # fmt: skip
+
+
+def trials_of(t: StudyTask) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=t.name, storage=open_storage(t.storage)).trials
+
+
+def test_resume_runs_only_the_missing_trials(tmp_path, split_folder, monkeypatch):
+    study = task(tmp_path, split_folder, {"no_components": {"int": [4, 16]}}, trials=3)
+    calls = {"n": 0}
+    from_split = base.TrainData.from_split
+
+    def interrupt_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # Ctrl-C during the second trial
+        return from_split(*args, **kwargs)
+
+    monkeypatch.setattr(base.TrainData, "from_split", interrupt_second)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(study, progress=False)
+    monkeypatch.undo()
+    first = trials_of(study)
+    assert [t.state.name for t in first] == ["COMPLETE", "FAIL"] and first[1].user_attrs["interrupted"]
+    optuna.load_study(study_name=study.name, storage=open_storage(study.storage)).ask()  # a killed process's trial
+    result = run_study(study, progress=False)
+    assert result.complete == 3 and result.failed == 0, "interrupted and killed trials are not counted"
+    assert sum(counted(t) for t in trials_of(study)) == 3
+    assert run_study(study, progress=False).complete == 3, "a finished study runs nothing more"
+
+
+def test_pruning_stops_hopeless_trials(tmp_path, split_folder):
+    space = {"learning_rate": {"float": [0.0005, 0.3], "log": True}, "no_components": {"int": [2, 16]}}
+    result = run_study(task(tmp_path, split_folder, space, trials=12), progress=False)
+    trials = trials_of(task(tmp_path, split_folder, space))
+    pruned = [t for t in trials if t.state.name == "PRUNED"]
+    assert result.pruned == len(pruned) >= 1
+    assert all(len(t.intermediate_values) < LIGHTFM["epochs"] for t in pruned), "pruned before the last epoch"
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert all("best_epoch" in t.user_attrs for t in complete), "a trial keeps its best epoch count"
+    assert result.best_value == max(t.value for t in complete)
+
+
+def test_failing_trials_are_recorded_and_the_study_goes_on(tmp_path, split_folder):
+    space = {"learning_rate": {"choice": [0.05, 1.0e30]}}
+    params = LIGHTFM | {"normalize": "none"}
+    result = run_study(task(tmp_path, split_folder, space, params, trials=6), progress=False)
+    failed = [t for t in trials_of(task(tmp_path, split_folder, space)) if t.state.name == "FAIL"]
+    assert result.failed == len(failed) >= 1 and result.complete >= 1 and result.complete + result.failed == 6
+    assert all("diverged" in t.user_attrs["error"] for t in failed)
+    assert result.best_params == {"learning_rate": 0.05}
+
+
+class Poisoned:
+    """Stands for the test part: touching it fails the test."""
+
+    def __getattr__(self, name: str):
+        raise AssertionError(f"tuning read the test part ({name})")
+
+
+def test_tuning_never_reads_the_test_part(tmp_path, split_folder):
+    split = load_split(split_folder)
+    poisoned = replace(split, test=Poisoned(), seen_known=Poisoned())
+    with pytest.raises(AssertionError):
+        _ = poisoned.test.interactions
+    for model, space, params in (
+        ("lightfm", {"no_components": {"int": [4, 8]}}, None),
+        ("popularity", {"window_days": {"choice": [None, 30]}}, {}),
+        ("itemknn", {"neighbors": {"int": [5, 50]}}, {}),
+    ):
+        study = task(tmp_path, split_folder, space, params, trials=2, model=model)
+        study = replace(study, name=f"t/{model}/split")
+        result = run_study(study, progress=False, objective=make_objective(study, poisoned))
+        assert result.complete == 2, model
+
+
+def test_equal_budgets_storage_url_and_tuned_runs(tmp_path):
+    out, storage = tmp_path / "report", f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    results, used = tune_experiment(SMOKE, trials=2, storage=storage, out=out, progress=False)
+    assert used == storage and (tmp_path / "elsewhere.db").is_file() and not (out / "tuning" / "optuna.db").exists()
+    assert {r.run for r in results} == {"popularity", "lightfm_hybrid"}
+    assert all(r.complete + r.pruned + r.failed == 2 for r in results), "every study gets the same budget"
+    assert (out / "tuning" / "summary.json").is_file() and (out / ".kdq-lab").is_file()
+    plan = plan_experiment(SMOKE, out=out, tuned=True, storage=storage, progress=False)
+    assert plan.tuning is not None and set(plan.tuning["studies"]) == {"popularity__global", "lightfm_hybrid__global"}
+    hybrid = next(s for s in plan.steps() if s.key == "lightfm_hybrid__global").parameters["RUN"]
+    best = next(r for r in results if r.run == "lightfm_hybrid")
+    assert hybrid["params"]["no_components"] == best.best_params["no_components"]
+    assert hybrid["params"]["patience"] is None
+    assert hybrid["params"]["epochs"] == best.best_epoch and hybrid["label"].endswith("· tuned")
+    assert any(s.notebook == "06_tuning" for s in plan.steps()), "a tuned report includes the tuning notebook"
+    with pytest.raises(KdqError, match="no tuning study"):
+        plan_experiment(SMOKE, out=tmp_path / "other", tuned=True, progress=False)
+
+
+def test_cli_tune_and_tuned_run_without_studies(tmp_path):
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "kdq_lab.cli", *args], capture_output=True, text=True, cwd=ROOT)
+
+    missing = cli("run", str(SMOKE), "--out", str(tmp_path / "r"), "--tuned", "--dry-run")
+    assert missing.returncode == 2 and "no tuning study" in missing.stderr and "kdq-lab tune" in missing.stderr
+    tuned = cli("tune", str(SMOKE), "--out", str(tmp_path / "r"), "--trials", "1", "--only", "popularity")
+    assert tuned.returncode == 0, tuned.stderr
+    assert "smoke/popularity/global: 1 complete" in tuned.stdout and "Traceback" not in tuned.stderr
+    bad = cli("tune", str(SMOKE), "--trials", "2", "--timeout", "5")
+    assert bad.returncode == 2 and "not allowed with argument" in bad.stderr
