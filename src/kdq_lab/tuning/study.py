@@ -89,7 +89,7 @@ class StudyTask:
     seed: int
     metric: str
     exclude: str
-    storage: str
+    storage: Any  # a URL, or (on a cluster) the shared storage object
     budget: TuningConfig
     sampler_seed: int
 
@@ -189,7 +189,7 @@ def make_objective(task: StudyTask, split: SplitData) -> Callable[[Any], float]:
     return objective
 
 
-def _pruner(name: str) -> Any:
+def pruner(name: str) -> Any:
     import optuna
 
     if name == "median":
@@ -225,7 +225,7 @@ def run_study(task: StudyTask, progress: bool = True, position: int = 0,
     storage = open_storage(task.storage)
     sampler = optuna.samplers.TPESampler(seed=task.sampler_seed)
     study = optuna.create_study(study_name=task.name, storage=storage, sampler=sampler, direction="maximize",
-                                pruner=_pruner(task.budget.pruner), load_if_exists=True)  # fmt: skip
+                                pruner=pruner(task.budget.pruner), load_if_exists=True)  # fmt: skip
     optuna.storages.fail_stale_trials(study)  # trials of killed processes: failed, not counted
     done = [t for t in study.get_trials(deepcopy=False) if counted(t)]
     remaining_trials = None if task.budget.trials is None else max(0, task.budget.trials - len(done))

@@ -16,6 +16,7 @@ from kdq_lab.tuning.study import (
     StudyTask,
     TuningConfig,
     default_storage,
+    open_storage,
     results_table,
     run_studies,
     study_name,
@@ -66,6 +67,7 @@ def tune_experiment(path: Path, *, trials: int | None = None, timeout: float | N
     tasks = study_tasks(plan, storage, budget, paths)
     if not tasks:
         raise KdqError(f"no run of {plan.experiment.name} has a search: block; add `search: default` to a run")
+    open_storage(storage)  # create the schema once, before studies in several processes open it
     results = run_studies(tasks, jobs=jobs, progress=progress)
     write_json(plan.report / TUNING_FOLDER / "summary.json",
                {"storage": storage, "budget": budget.describe(), "studies": results_table(results)})  # fmt: skip
