@@ -103,10 +103,11 @@ def test_report_folder_layout_and_manifest(report):
         "03_train_evaluate.html",
         "metrics.parquet",
         "summary.json",
-        "model/s42/model.json",
-        "model/s43/model.json",
+        "model/model.json",
     ):
         assert (run / name).exists(), name
+    assert json.loads((run / "model" / "model.json").read_text(encoding="utf-8"))["extra"]["seed"] == 42, "first seed"
+    assert not (run / "model" / "s43").exists(), "other seeds are reproduced from their seeds, not stored"
     assert (report / "splits" / "global" / "02_prepare_data.html").is_file()
     manifest = json.loads((report / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["status"] == "ok" and manifest["seeds"] == [42, 43] and manifest["exclude"] == "seen"

@@ -234,11 +234,12 @@ def run(config: RunConfig, splits: dict[int, SplitData]) -> RunResult:
 
 
 def save_run(result: RunResult, folder: Path, save_model: bool = True) -> Path:
-    """Write ``metrics.parquet`` (per user and seed), ``summary.json``, ``history.parquet`` and saved models.
+    """Write ``metrics.parquet`` (per user and seed), ``summary.json``, ``history.parquet`` and the model.
 
-    Models that can be saved go to ``model/`` (one seed) or ``model/s<seed>/``. Each file is
-    written atomically; the folder is shared with the executed notebook, so it is not
-    replaced whole (the runner's report folder, or ``kdq-lab train``'s, is atomic itself).
+    A model that can be saved goes to ``model/``: the first seed's (the others are reproduced
+    from their seeds and parameters, recorded in the summary). Each file is written
+    atomically; the folder is shared with the executed notebook, so it is not replaced whole
+    (the runner's report folder, or ``kdq-lab train``'s, is atomic itself).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -252,33 +253,27 @@ def save_run(result: RunResult, folder: Path, save_model: bool = True) -> Path:
     if curves:
         with atomic_file(folder / "history.parquet", "wb") as handle:
             pd.concat(curves, ignore_index=True).to_parquet(handle, index=False)
-    for seed in result.seeds:
-        if save_model and isinstance(seed.model, Persistable):
-            manifest = seed.split.manifest
-            where = folder / "model" if len(result.seeds) == 1 else folder / "model" / f"s{seed.seed}"
-            seed.model.save(
-                where,
-                items=seed.split.items,
-                extra={
-                    "dataset": seed.split.dataset,
-                    "split_id": seed.split.split_id,
-                    "run": result.config.run,
-                    "seed": seed.seed,
-                    "item_id_column": manifest["item_id_column"],
-                    "item_text_columns": manifest["item_text_columns"],
-                },
-            )
+    first = result.seeds[0]
+    if save_model and isinstance(first.model, Persistable):
+        manifest = first.split.manifest
+        first.model.save(
+            folder / "model",
+            items=first.split.items,
+            extra={
+                "dataset": first.split.dataset,
+                "split_id": first.split.split_id,
+                "run": result.config.run,
+                "seed": first.seed,
+                "item_id_column": manifest["item_id_column"],
+                "item_text_columns": manifest["item_text_columns"],
+            },
+        )
     return folder
 
 
-def model_folder(run_folder: Path, seed: int | None = None) -> Path:
-    """Where :func:`save_run` put a run's model (the first seed's, unless ``seed`` is given)."""
-    base = Path(run_folder) / "model"
-    if (base / "model.json").is_file():
-        return base
-    seeds = sorted((p for p in base.glob("s*") if (p / "model.json").is_file()), key=lambda p: int(p.name[1:]))
-    chosen = [p for p in seeds if seed is None or p.name == f"s{seed}"]
-    return chosen[0] if chosen else base
+def model_folder(run_folder: Path) -> Path:
+    """Where :func:`save_run` put a run's model (its first seed's)."""
+    return Path(run_folder) / "model"
 
 
 def train_and_evaluate(
