@@ -39,7 +39,7 @@ tune: $(STAMP) ## tune kdq-default with Optuna (the same budget per run) and reg
 	$(KDQ) run notebooks/experiments/kdq-default.yaml --tuned --jobs $(JOBS)
 
 .PHONY: bench
-bench: $(STAMP) ## benchmarks: matrix builder vs lightfm.data.Dataset, evaluation vs lightfm.evaluation, training overhead
+bench: $(STAMP) ## benchmarks: builder vs lightfm.data.Dataset, evaluation vs lightfm.evaluation, training and cluster overhead
 	$(KDQ) bench all
 
 .PHONY: lab

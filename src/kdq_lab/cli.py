@@ -109,6 +109,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from kdq_lab.pipeline.backends import open_backend
     from kdq_lab.pipeline.runner import execute_plan, plan_experiment
 
     overrides = list(args.set or [])
@@ -127,7 +128,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(plan.describe())
         return 0
-    outcome = execute_plan(plan, force=args.force)
+    backend = open_backend(args.cluster, args.jobs, Path(args.shared_dir) if args.shared_dir else None, args.retries)
+    try:
+        outcome = execute_plan(plan, force=args.force, backend=backend, fresh=args.fresh)
+    finally:
+        backend.close()
     for failure in outcome.failed:
         print(f"failed: {failure}", file=sys.stderr)
     print(
@@ -152,6 +157,8 @@ def _tune(args: argparse.Namespace) -> int:
         storage=args.storage,
         overrides=overrides,
         out=Path(args.out) if args.out else None,
+        cluster=args.cluster,
+        shared_dir=Path(args.shared_dir) if args.shared_dir else None,
     )
     for r in results:
         best = "no complete trial" if r.best_value is None else f"best {r.best_value:.4f} (trial {r.best_trial})"
@@ -258,12 +265,23 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from kdq_lab.bench import builder, evaluation, training
+    from kdq_lab.bench import builder, cluster, evaluation, training
 
-    for name, module in (("builder", builder), ("evaluation", evaluation), ("training", training)):
+    modules = {"builder": builder, "evaluation": evaluation, "training": training, "cluster": cluster}
+    for name, module in modules.items():
         if args.which in (name, "all"):
             module.run(repeats=args.repeats)
     return 0
+
+
+def _cluster_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="a Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: $KDQ_LAB_CLUSTER, else local)",
+    )
+    command.add_argument("--shared-dir", metavar="DIR",
+                         help="cluster: a folder every worker sees; used instead of shipping data")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -321,6 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help=FORCE_HELP)
     run.add_argument("--dry-run", action="store_true", help="print what would run, what is cached and why; run nothing")
     run.add_argument("--tuned", action="store_true", help="use each run's best tuning trial (see `kdq-lab tune`)")
+    run.add_argument("--fresh", action="store_true", help="run everything again; do not reuse finished runs")
+    _cluster_options(run)
+    run.add_argument("--retries", type=_non_negative, default=2,
+                     help="cluster: resubmit a run whose workers all died this many times")  # fmt: skip
     run.add_argument("--storage", help="Optuna storage URL of the studies (default: the report's tuning/optuna.db)")
     run.add_argument(
         "--max-runs", type=_positive, default=MAX_RUNS, help=f"refuse grids expanding beyond this (default {MAX_RUNS})"
@@ -338,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a YAML key; repeatable")
     tune.add_argument("--dataset", help="tune on this dataset instead of the experiment's")
     tune.add_argument("--out", help="the experiment's report folder, whose tuning/ keeps the studies")
+    _cluster_options(tune)
     tune.set_defaults(run=_tune)
 
     train = commands.add_parser("train", help="train, evaluate and save a LightFM hybrid (for `recommend`)")
@@ -367,7 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec.set_defaults(run=_recommend)
 
     bench = commands.add_parser("bench", help="benchmarks against LightFM, measured in the same run")
-    bench.add_argument("which", choices=["builder", "evaluation", "training", "all"], nargs="?", default="all")
+    bench.add_argument(
+        "which", choices=["builder", "evaluation", "training", "cluster", "all"], nargs="?", default="all"
+    )
     bench.add_argument("--repeats", type=_positive, default=3, help="runs per side; medians are reported")
     bench.set_defaults(run=_bench)
     return parser

@@ -34,6 +34,8 @@ from kdq_lab.data.validate import raw_hashes, validate_dataset
 from kdq_lab.errors import DataError, KdqError
 from kdq_lab.files import atomic_dir, write_json
 from kdq_lab.models import Iterative, model_spec
+from kdq_lab.pipeline.backends import Backend, LocalBackend, OnDone, open_backend
+from kdq_lab.pipeline.cache import keep, lookup, restore, unit_key
 from kdq_lab.pipeline.experiment import Experiment, RunSpec, declared_parameters, load_experiment
 from kdq_lab.pipeline.records import ExperimentInfo, RunStatus, RunSummary, SplitRef
 from kdq_lab.pipeline.runs import RunConfig
@@ -345,8 +347,12 @@ def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _run_pool(jobs: list[Job], workers: int, progress: bool, label: str) -> list[dict[str, Any]]:
-    """Execute jobs in ``workers`` processes with a progress bar; results in job order."""
+def run_pool(jobs: list[Job], workers: int, progress: bool, label: str,
+             on_done: OnDone | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Execute jobs in ``workers`` processes with a progress bar; results in job order.
+
+    ``on_done(job, result)`` runs here as each job finishes, in job order.
+    """
     if not jobs:
         return []
     context = multiprocessing.get_context("spawn")
@@ -355,9 +361,11 @@ def _run_pool(jobs: list[Job], workers: int, progress: bool, label: str) -> list
         pending = [pool.apply_async(execute, (job,)) for job in jobs]
         results = []
         with tqdm(total=len(jobs), desc=label, disable=not progress, unit="nb", file=sys.stderr) as bar:
-            for handle in pending:
+            for job, handle in zip(jobs, pending):
                 result = handle.get()
                 results.append(result)
+                if on_done is not None:
+                    on_done(job, result)
                 bar.set_postfix_str(f"{result['key']}: {result['status']}", refresh=False)
                 bar.update()
         pool.close()
@@ -394,10 +402,16 @@ def run_experiment(
     tuned: bool | None = None,
     storage: str | None = None,
     extras: bool = True,
+    cluster: str | None = None,
+    shared_dir: Path | None = None,
+    retries: int = 2,
+    fresh: bool = False,
 ) -> Outcome:
     """Plan an experiment and execute it into its report folder (see the module docstring).
 
-    ``force`` replaces the report folder even if the lab did not make it.
+    ``force`` replaces the report folder even if the lab did not make it. ``cluster`` (or
+    ``KDQ_LAB_CLUSTER``) sends the runs to a Dask scheduler (:mod:`kdq_lab.pipeline.cluster`);
+    ``fresh`` runs everything again instead of reusing finished runs from the run cache.
     """
     plan = plan_experiment(
         path,
@@ -413,24 +427,62 @@ def run_experiment(
         storage=storage,
         extras=extras,
     )
-    return execute_plan(plan, paths=paths, progress=progress, force=force)
+    backend = open_backend(cluster, jobs, shared_dir, retries)
+    try:
+        return execute_plan(plan, paths=paths, progress=progress, force=force, backend=backend, fresh=fresh)
+    finally:
+        backend.close()
 
 
-def execute_plan(plan: Plan, *, paths: Paths | None = None, progress: bool = True, force: bool = False) -> Outcome:
-    """Execute every step of ``plan`` and publish the report atomically (``force``: over a foreign folder)."""
+def execute_plan(
+    plan: Plan,
+    *,
+    paths: Paths | None = None,
+    progress: bool = True,
+    force: bool = False,
+    backend: Backend | None = None,
+    fresh: bool = False,
+) -> Outcome:
+    """Execute every step of ``plan`` and publish the report atomically (``force``: over a foreign folder).
+
+    The runs go to ``backend`` (default: local processes); the other notebooks run here.
+    Finished runs are reused from the run cache unless ``fresh``.
+    """
     started = time.perf_counter()
     paths = paths or Paths.default()
+    backend = backend or LocalBackend(plan.jobs)
     os.environ["KDQ_LAB_ROOT"] = str(paths.root)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         with atomic_dir(plan.report, force) as tmp:
-            outcome = _build(plan, tmp, paths, progress)
+            outcome = _build(plan, tmp, paths, progress, backend, fresh)
         outcome.report = plan.report
         outcome.index = plan.report / "index.html"
     finally:
         signal.signal(signal.SIGTERM, previous)
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _execute_runs(jobs: list[Job], label: str, paths: Paths, progress: bool, backend: Backend,
+                  fresh: bool) -> list[dict[str, Any]]:  # fmt: skip
+    """Run notebooks through ``backend``, reusing and filling the run cache; results in job order."""
+    keys = {job.key: unit_key(job.notebook, job.parameters) for job in jobs}
+    results: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        hit = None if fresh else lookup(paths.processed, keys[job.key])
+        if hit is not None:
+            restore(hit, job.output.parent)
+            results[job.key] = {"kind": job.kind, "key": job.key, "status": "ok", "error": None, "seconds": 0.0,
+                                "cached": True}  # fmt: skip
+
+    def finished(job: Job, result: dict[str, Any]) -> None:  # cached at once: a lost cluster keeps what ran
+        results[job.key] = result
+        if result["status"] == "ok":
+            keep(paths.processed, keys[job.key], job.output.parent)
+
+    backend.notebooks([job for job in jobs if job.key not in results], label, progress, finished)
+    return [results[job.key] for job in jobs]
 
 
 def describe_experiment(plan: Plan) -> ExperimentInfo:
@@ -480,7 +532,7 @@ def _carry_over(plan: Plan, tmp: Path) -> None:
                 shutil.copy(plan.report / name, tmp / TUNING_FOLDER / f"untuned_{name}")
 
 
-def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool) -> Outcome:
+def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool, backend: Backend, fresh: bool) -> Outcome:
     e = plan.experiment
     _carry_over(plan, tmp)
     describe_experiment(plan).write(tmp / "experiment.json")
@@ -494,7 +546,10 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool) -> Outcome:
             for step in stage_steps
             if not (step.kind == "run" and step.parameters["RUN"]["split"] in failed_splits)
         ]
-        results = _run_pool(todo, plan.jobs, progress, stage)
+        if stage_steps and stage_steps[0].kind == "run":
+            results = _execute_runs(todo, stage, paths, progress, backend, fresh)
+        else:
+            results = run_pool(todo, plan.jobs, progress, stage)
         for step, result in zip([s for s in stage_steps if s.key in {j.key for j in todo}], results):
             result["notebook"] = step.output
             if result["status"] != "ok" and step.kind == "split":
@@ -511,7 +566,7 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool) -> Outcome:
     index = tmp / "index.html"
     for step in dict(plan.stages).get("compare", ()):
         job = _job(step, plan, tmp, paths)
-        result = _run_pool([job], 1, progress, "compare")[0] | {"notebook": step.output}
+        result = run_pool([job], 1, progress, "compare")[0] | {"notebook": step.output}
         steps.append(result)
         if result["status"] != "ok":
             kept = ""
@@ -524,7 +579,7 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool) -> Outcome:
             raise KdqError(f"could not export the report to HTML: {result['error']}")
         shutil.move(str(job.output.with_suffix(".html")), index)
 
-    ok_runs = [r for r in steps if r["kind"] == "run" and r["status"] == "ok"]
+    ok_runs = [r for r in steps if r["kind"] == "run" and r["status"] == "ok" and not r.get("cached")]
     compute = sum(RunSummary.read(tmp / "runs" / r["key"] / "summary.json").seconds() for r in ok_runs)
     wall = sum(r["seconds"] for r in ok_runs)
     write_json(
@@ -542,6 +597,7 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool) -> Outcome:
             "splits": [asdict(ref) for ref in plan.splits],
             "jobs": plan.jobs,
             "threads_per_job": plan.threads,
+            "backend": backend.describe(),
             "cpu_count": os.cpu_count(),
             "versions": package_versions(),
             "steps": steps,

@@ -9,6 +9,7 @@ from kdq_lab.config import Paths
 from kdq_lab.data.store import prepare
 from kdq_lab.errors import KdqError
 from kdq_lab.files import MARKER, MARKER_TEXT, write_json
+from kdq_lab.pipeline.backends import open_backend
 from kdq_lab.pipeline.runner import Plan, plan_experiment
 from kdq_lab.tuning.study import (
     TUNING_FOLDER,
@@ -18,7 +19,6 @@ from kdq_lab.tuning.study import (
     default_storage,
     open_storage,
     results_table,
-    run_studies,
     study_name,
 )
 
@@ -49,10 +49,12 @@ def study_tasks(plan: Plan, storage: str, budget: TuningConfig, paths: Paths) ->
 def tune_experiment(path: Path, *, trials: int | None = None, timeout: float | None = None,
                     only: list[str] | None = None, jobs: int = 1, storage: str | None = None,
                     overrides: list[str] | None = None, out: Path | None = None, paths: Paths | None = None,
-                    progress: bool = True) -> tuple[list[StudyResult], str]:  # fmt: skip
+                    progress: bool = True, cluster: str | None = None,
+                    shared_dir: Path | None = None) -> tuple[list[StudyResult], str]:  # fmt: skip
     """Tune every run of an experiment that has a search space; return the studies and the storage URL.
 
-    ``trials`` or ``timeout`` (per study) override the experiment's ``tuning:`` budget.
+    ``trials`` or ``timeout`` (per study) override the experiment's ``tuning:`` budget. ``cluster``
+    (or ``KDQ_LAB_CLUSTER``) spreads every study's trials over a Dask cluster's workers.
     """
     paths = paths or Paths.default()
     plan = plan_experiment(Path(path), jobs=jobs, only=only, overrides=overrides, out=out, paths=paths,
@@ -68,7 +70,11 @@ def tune_experiment(path: Path, *, trials: int | None = None, timeout: float | N
     if not tasks:
         raise KdqError(f"no run of {plan.experiment.name} has a search: block; add `search: default` to a run")
     open_storage(storage)  # create the schema once, before studies in several processes open it
-    results = run_studies(tasks, jobs=jobs, progress=progress)
+    backend = open_backend(cluster, jobs, shared_dir)
+    try:
+        results = backend.studies(tasks, progress)
+    finally:
+        backend.close()
     write_json(plan.report / TUNING_FOLDER / "summary.json",
                {"storage": storage, "budget": budget.describe(), "studies": results_table(results)})  # fmt: skip
     return results, storage

@@ -1,0 +1,372 @@
+"""The cluster backend: run notebooks and tuning trials on an existing Dask scheduler.
+
+Workers need no shared filesystem. Each prepared split is packed once, scattered to the
+cluster, and unpacked by a worker into its own cache, keyed by the split id (a content
+hash). A worker returns a run's outputs (executed notebook, HTML, metrics, summary,
+models) as bytes; the client writes them into the report folder, which stays atomic.
+With ``shared_dir`` (a path every worker sees) splits and outputs go through it instead.
+
+Before any work is sent, every worker must run the same lab code (a fingerprint of its
+source files), the same LightFM and the same Python minor version. A unit whose worker
+dies is run again on another worker (the scheduler's rescheduling, then up to ``retries``
+resubmissions); the manifest records how often. Losing the scheduler is a clear error; the
+runs that finished are in the run cache, so the same command again continues.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import platform
+import shutil
+import sys
+import tarfile
+import tempfile
+from dataclasses import replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+import kdq_lab
+from kdq_lab.errors import KdqError
+from kdq_lab.pipeline.backends import OnDone
+from kdq_lab.pipeline.cache import code_fingerprint
+from kdq_lab.tuning.study import StudyResult, StudyTask, counted, make_objective, open_storage, summarise
+
+#: The scheduler address ``kdq-lab run`` and ``kdq-lab tune`` use when ``--cluster`` is not given.
+CLUSTER_ENV = "KDQ_LAB_CLUSTER"
+LOST = "lost the Dask scheduler"
+
+
+def environment() -> dict[str, str]:
+    """What must be equal on the client and on every worker."""
+    python = platform.python_version_tuple()
+    return {
+        "kdq_lab": kdq_lab.__version__,
+        "code": code_fingerprint(),
+        "lightfm": metadata.version("rectools-lightfm"),
+        "python": f"{python[0]}.{python[1]}",
+    }
+
+
+def check_workers(client: Any) -> list[str]:
+    """The workers' addresses, after checking each runs what this machine runs; a mismatch names it."""
+    mine = environment()
+    theirs: dict[str, dict[str, str]] = client.run(environment)
+    if not theirs:
+        raise KdqError("the Dask cluster has no worker; start some with `dask worker <scheduler address>`")
+    mismatches = [f"worker {address}: {key} is {found.get(key)!r}, here {value!r}"
+                  for address, found in sorted(theirs.items()) for key, value in mine.items()
+                  if found.get(key) != value]  # fmt: skip
+    if mismatches:
+        raise KdqError("the cluster's workers differ from this machine; install the same lab and packages there "
+                       "first:\n  " + "\n  ".join(mismatches))  # fmt: skip
+    return sorted(theirs)
+
+
+def connect(address: str, timeout: float = 15) -> Any:
+    """A Dask client of the scheduler at ``address`` (e.g. ``tcp://10.0.0.5:8786``), its workers checked."""
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=f"{timeout}s", set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise KdqError(f"no Dask scheduler answers at {address} ({exc}); start one with `dask scheduler`") from None
+    try:
+        check_workers(client)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+# ----------------------------------------------------------------------------- bytes in, bytes out
+
+
+def pack(folder: Path) -> bytes:
+    """A folder as tar bytes (relative names)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(folder, arcname=".")
+    return buffer.getvalue()
+
+
+def unpack(data: bytes, target: Path) -> Path:
+    """Extract tar bytes into ``target`` (only plain files and folders, never outside it)."""
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+def _local_split(split_id: str, payload: bytes | str) -> str:
+    """A prepared split on this worker: unpacked once into its cache, or read from the shared folder."""
+    if isinstance(payload, str):
+        return payload
+    from distributed import get_worker
+
+    cache = Path(get_worker().local_directory) / "kdq-lab" / "splits"
+    folder = cache / split_id
+    if not (folder / "manifest.json").is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{split_id}.", dir=cache.parent))
+        unpack(payload, staging)
+        try:
+            staging.rename(folder)
+        except OSError:  # another task of this worker unpacked it first
+            shutil.rmtree(staging, ignore_errors=True)
+    return str(folder)
+
+
+def execute_remote(job: dict[str, Any], notebook_text: str, inputs: dict[str, bytes | str],
+                   shared_out: str | None) -> dict[str, Any]:  # fmt: skip
+    """On a worker: execute one notebook whose prepared splits come as ``inputs``; return its outputs."""
+    from kdq_lab.pipeline.runner import Job, execute
+
+    work = Path(tempfile.mkdtemp(prefix="kdq-run-"))
+    parameters = dict(job["parameters"])
+    parameters["SPLITS"] = [{**ref, "folder": _local_split(Path(ref["folder"]).name, inputs[Path(ref["folder"]).name])}
+                            for ref in parameters.get("SPLITS") or []]  # fmt: skip
+    out = Path(shared_out) if shared_out else work / "out"
+    parameters["OUTPUT_DIR"] = str(out)
+    notebook = work / "notebook.ipynb"
+    notebook.write_text(notebook_text, encoding="utf-8")
+    result = execute(Job(job["kind"], job["key"], notebook, out / Path(job["output"]).name, parameters,
+                         job["threads"], work))  # fmt: skip
+    result["files"] = None if shared_out else pack(out)
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def run_trials(task: StudyTask, trials: int | None, timeout: float | None, payload: bytes | str) -> int:
+    """On a worker: run a batch of a study's trials against the cluster's shared study storage."""
+    import optuna
+    from distributed import get_worker
+
+    from kdq_lab.data.store import load_split
+    from kdq_lab.tuning.study import pruner
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    split = load_split(Path(_local_split(Path(task.split_folder).name, payload)))
+    study = optuna.load_study(study_name=task.name, storage=task.storage,
+                              sampler=optuna.samplers.TPESampler(seed=task.sampler_seed),
+                              pruner=pruner(task.budget.pruner))  # fmt: skip
+    objective = make_objective(task, split)
+    worker = str(get_worker().name)
+
+    def on_this_worker(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", worker)
+        return objective(trial)
+
+    study.optimize(on_this_worker, n_trials=trials, timeout=timeout, catch=(Exception,), gc_after_trial=False)
+    return len(study.trials)
+
+
+def _suspicious(dask_scheduler: Any, keys: list[str]) -> dict[str, int]:
+    """How often each task was on a worker that died (the scheduler's count)."""
+    return {key: dask_scheduler.tasks[key].suspicious for key in keys if key in dask_scheduler.tasks}
+
+
+def _lost(exc: BaseException) -> bool:
+    from concurrent.futures import CancelledError
+
+    from distributed.comm import CommClosedError
+
+    return isinstance(exc, (OSError, TimeoutError, CancelledError, CommClosedError))
+
+
+class DaskBackend:
+    """Units of work on an existing Dask cluster (see the module docstring)."""
+
+    def __init__(self, address: str, shared_dir: Path | None = None, retries: int = 2):
+        self.address = address
+        self.client = connect(address)
+        self.shared_dir = Path(shared_dir).resolve() if shared_dir else None
+        self.retries = retries
+        self._scattered: dict[str, Any] = {}
+
+    def close(self) -> None:
+        self.client.close()
+
+    def describe(self) -> dict[str, Any]:
+        workers = self.client.scheduler_info()["workers"]
+        return {"kind": "dask", "cluster": self.address, "workers": sorted(workers),
+                "shared_dir": str(self.shared_dir) if self.shared_dir else None}  # fmt: skip
+
+    # ------------------------------------------------------------------ inputs
+
+    def _input(self, folder: str) -> Any:
+        """A prepared split for the workers: scattered once (or copied once into the shared folder)."""
+        split_id = Path(folder).name
+        if split_id not in self._scattered:
+            if self.shared_dir is not None:
+                target = self.shared_dir / "splits" / split_id
+                if not (target / "manifest.json").is_file():
+                    shutil.copytree(folder, target, dirs_exist_ok=True)
+                self._scattered[split_id] = str(target)
+            else:
+                # on every worker: a unit whose worker dies must find its inputs on another
+                self._scattered[split_id] = self.client.scatter(pack(Path(folder)), broadcast=True, hash=True)
+        return self._scattered[split_id]
+
+    # ------------------------------------------------------------------ notebooks
+
+    def notebooks(
+        self, jobs: list[Any], label: str, progress: bool, on_done: OnDone | None = None
+    ) -> list[dict[str, Any]]:
+        """Execute notebook jobs on the cluster; outputs land where each job's output would be."""
+        from distributed import as_completed
+
+        if not jobs:
+            return []
+        pending: dict[Any, tuple[int, int]] = {}  # future -> (job index, attempt)
+        results: list[dict[str, Any] | None] = [None] * len(jobs)
+        retried = [0] * len(jobs)
+
+        def submit(index: int, attempt: int) -> Any:
+            job = jobs[index]
+            inputs = {Path(r["folder"]).name: self._input(r["folder"]) for r in job.parameters.get("SPLITS") or []}
+            shared = str(self.shared_dir / "outputs" / f"{job.key}-{attempt}") if self.shared_dir else None
+            spec = {"kind": job.kind, "key": job.key, "output": str(job.output), "parameters": job.parameters,
+                    "threads": job.threads}  # fmt: skip
+            future = self.client.submit(execute_remote, spec, job.notebook.read_text(encoding="utf-8"), inputs,
+                                        shared, pure=False, key=f"kdq-{job.key}-{attempt}")  # fmt: skip
+            pending[future] = (index, attempt)
+            return future
+
+        bar = tqdm(total=len(jobs), desc=label, disable=not progress, unit="nb", file=sys.stderr)
+        try:
+            stream = as_completed([submit(i, 0) for i in range(len(jobs))], loop=self.client.loop)
+            for future in stream:
+                index, attempt = pending.pop(future)
+                job = jobs[index]
+                error = future.exception() if future.status == "error" else None
+                if error is not None and type(error).__name__ == "KilledWorker":
+                    retried[index] += 1
+                    if attempt < self.retries:
+                        stream.add(submit(index, attempt + 1))
+                        continue
+                    results[index] = {"kind": job.kind, "key": job.key, "status": "failed", "seconds": 0.0,
+                                      "error": f"every worker running it died ({attempt + 1} attempts)"}  # fmt: skip
+                elif error is not None:  # the unit itself raised: it failed, the experiment goes on
+                    results[index] = {"kind": job.kind, "key": job.key, "status": "failed", "seconds": 0.0,
+                                      "error": f"{type(error).__name__}: {error}"[:600]}  # fmt: skip
+                else:
+                    retried[index] += self.client.run_on_scheduler(_suspicious, keys=[future.key]).get(future.key, 0)
+                    result = future.result()
+                    files = result.pop("files")
+                    target = job.output.parent
+                    if files is not None:
+                        unpack(files, target)
+                    elif self.shared_dir is not None:
+                        shutil.copytree(self.shared_dir / "outputs" / f"{job.key}-{attempt}", target,
+                                        dirs_exist_ok=True)  # fmt: skip
+                    results[index] = result
+                results[index]["retries"] = retried[index]  # type: ignore[index]
+                if on_done is not None:
+                    on_done(job, results[index])  # type: ignore[arg-type]
+                bar.set_postfix_str(f"{job.key}: {results[index]['status']}", refresh=False)  # type: ignore[index]
+                bar.update()
+        except KeyboardInterrupt:
+            self.client.cancel(list(pending))
+            raise
+        except BaseException as exc:
+            if _lost(exc):
+                done = sum(r is not None for r in results)
+                raise KdqError(
+                    f"{LOST} at {self.address} ({type(exc).__name__}); {done} of {len(jobs)} runs had "
+                    "finished and are kept in the run cache: run the same command again to go on"
+                ) from None
+            raise
+        finally:
+            bar.close()
+        return [r for r in results if r is not None]
+
+    # ------------------------------------------------------------------ tuning
+
+    def studies(self, tasks: list[StudyTask], progress: bool) -> list[StudyResult]:
+        """Tune studies with their trials spread over every worker.
+
+        A study stored in a database server (``--storage URL``) is reached by the workers directly.
+        A study in a SQLite file (the default) lives in the scheduler (``DaskStorage``) while it
+        runs, and is copied back into its file after every finished batch and at the end.
+        """
+        import optuna
+        from distributed import as_completed
+        from optuna_integration import DaskStorage
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        shared = DaskStorage(client=self.client)  # the live SQLite studies: in memory on the scheduler
+        workers = max(1, len(self.client.scheduler_info()["workers"]))
+        futures: dict[Any, StudyTask] = {}
+        for task in tasks:
+            local = open_storage(task.storage)
+            live = task.storage if reached_by_workers(task.storage) else shared
+            if task.name not in optuna.get_all_study_names(local):
+                optuna.create_study(study_name=task.name, storage=local, direction="maximize")
+            trials = optuna.load_study(study_name=task.name, storage=local).trials
+            if live is shared:
+                optuna.copy_study(from_study_name=task.name, from_storage=local, to_storage=shared)
+            done = [t for t in trials if counted(t)]
+            remote = replace(task, storage=live)
+            payload = self._input(task.split_folder)
+            if task.budget.trials is not None:
+                remaining = max(0, task.budget.trials - len(done))
+                sizes = [len(b) for b in _batches(remaining, workers)]
+                for i, size in enumerate(sizes):
+                    batch = replace(remote, sampler_seed=task.sampler_seed + 1000 * (len(done) + i))
+                    futures[self.client.submit(run_trials, batch, size, None, payload, pure=False)] = task
+            else:
+                timeout = max(0.0, (task.budget.timeout or 0) - sum(t.duration.total_seconds() for t in done
+                                                                    if t.duration))  # fmt: skip
+                for i in range(workers if timeout > 0 else 0):
+                    batch = replace(remote, sampler_seed=task.sampler_seed + 1000 * (len(done) + i))
+                    futures[self.client.submit(run_trials, batch, None, timeout, payload, pure=False)] = task
+        bar = tqdm(total=len(futures), desc="tuning batches", disable=not progress, unit="batch", file=sys.stderr)
+        try:
+            for future in as_completed(list(futures), loop=self.client.loop):
+                task = futures.pop(future)
+                future.result()
+                _checkpoint(task, shared)
+                bar.update()
+        except KeyboardInterrupt:
+            self.client.cancel(list(futures))
+            raise
+        except BaseException as exc:
+            if _lost(exc):
+                raise KdqError(
+                    f"{LOST} at {self.address} ({type(exc).__name__}); the studies are kept as of their "
+                    "last finished batch: run the same command again to go on"
+                ) from None
+            raise
+        finally:
+            bar.close()
+        for task in tasks:
+            _checkpoint(task, shared)
+        return [summarise(task, optuna.load_study(study_name=task.name, storage=open_storage(task.storage)))
+                for task in tasks]  # fmt: skip
+
+
+def reached_by_workers(url: str) -> bool:
+    """Whether workers write a study straight into ``url``: a database server, not a SQLite file on this machine."""
+    return not url.startswith("sqlite")
+
+
+def _batches(n: int, workers: int) -> list[range]:
+    """``n`` trials cut into at most ``workers`` nearly equal batches."""
+    size = math.ceil(n / workers) if n else 0
+    return [range(start, min(n, start + size)) for start in range(0, n, size)] if size else []
+
+
+def _checkpoint(task: StudyTask, shared: Any) -> None:
+    """Copy a study from the scheduler into its SQLite file (nothing to do for a database server)."""
+    import optuna
+
+    if reached_by_workers(task.storage):
+        return
+    local = open_storage(task.storage)
+    if task.name in optuna.get_all_study_names(local):
+        optuna.delete_study(study_name=task.name, storage=local)
+    optuna.copy_study(from_study_name=task.name, from_storage=shared, to_storage=local)

@@ -1,0 +1,264 @@
+"""The cluster backend against a real Dask scheduler and two real workers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kdq_lab.errors import KdqError
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = ROOT / "notebooks" / "experiments" / "smoke.yaml"
+DASK = str(Path(sys.executable).parent / "dask")
+TIMING = ["fit_seconds", "eval_seconds"]
+
+
+@dataclass
+class Cluster:
+    address: str
+    scheduler: subprocess.Popen
+    workers: dict[str, subprocess.Popen]
+    folder: Path
+
+    def start_worker(self, name: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [DASK, "worker", self.address, "--nworkers", "1", "--nthreads", "1", "--name", name, "--no-dashboard",
+             "--local-directory", str(self.folder / name)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+        )  # fmt: skip
+        self.workers[name] = process
+        return process
+
+    def wait_for(self, n: int, timeout: float = 60) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout="20s", set_as_default=False) as client:
+            client.wait_for_workers(n, timeout=timeout)
+
+    def stop(self) -> None:
+        for process in [*self.workers.values(), self.scheduler]:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in [*self.workers.values(), self.scheduler]:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def start_cluster(folder: Path, workers: int = 2, env: dict[str, str] | None = None) -> Cluster:
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / "scheduler.json"
+    scheduler = subprocess.Popen(
+        [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.time() + 60
+    while not file.is_file() and time.time() < deadline:
+        time.sleep(0.2)
+    cluster = Cluster(json.loads(file.read_text())["address"], scheduler, {}, folder)
+    for i in range(workers):
+        cluster.start_worker(f"w{i + 1}", env)
+    cluster.wait_for(workers)
+    return cluster
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[Cluster]:
+    started = start_cluster(tmp_path_factory.mktemp("dask"))
+    yield started
+    started.stop()
+
+
+def run(out: Path, **kwargs) -> Path:
+    """The smoke experiment's popularity and hybrid runs, without 04_compare_models (its tables are computed here)."""
+    from kdq_lab.pipeline.report import write_comparison
+    from kdq_lab.pipeline.runner import run_experiment
+
+    outcome = run_experiment(SMOKE, out=out, progress=False, fresh=True, only=["popularity", "lightfm_hybrid"],
+                             compare=False, **kwargs)  # fmt: skip
+    assert outcome.ok, outcome.failed
+    write_comparison(out)
+    return out
+
+
+def cli(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "kdq_lab.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs)  # fmt: skip
+
+
+def test_a_cluster_report_equals_the_local_one(cluster, tmp_path):
+    local = run(tmp_path / "local", jobs=2)
+    remote = run(tmp_path / "remote", cluster=cluster.address)
+    for name in ("comparison.csv", "paired.csv"):
+        a = pd.read_csv(local / name).drop(columns=TIMING, errors="ignore")
+        b = pd.read_csv(remote / name).drop(columns=TIMING, errors="ignore")
+        pd.testing.assert_frame_equal(a, b)
+    for folder in ("popularity__global", "lightfm_hybrid__global"):
+        pd.testing.assert_frame_equal(pd.read_parquet(local / "runs" / folder / "metrics.parquet"),
+                                      pd.read_parquet(remote / "runs" / folder / "metrics.parquet"))  # fmt: skip
+        assert (remote / "runs" / folder / "03_train_evaluate.html").is_file()
+    assert (remote / "runs" / "lightfm_hybrid__global" / "model" / "model.json").is_file()
+    manifest = json.loads((remote / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["backend"]["cluster"] == cluster.address and len(manifest["backend"]["workers"]) == 2
+
+
+def test_shared_dir_instead_of_shipping_bytes(cluster, tmp_path):
+    shared = tmp_path / "shared"
+    out = run(tmp_path / "report", cluster=cluster.address, shared_dir=shared)
+    assert list((shared / "splits").iterdir()) and list((shared / "outputs").iterdir())
+    assert (out / "runs" / "popularity__global" / "summary.json").is_file()
+
+
+@pytest.mark.parametrize("direct", [False, True], ids=["dask-storage", "database-url"])
+def test_a_study_is_shared_between_workers(cluster, tmp_path, monkeypatch, direct):
+    import optuna
+
+    from kdq_lab.pipeline import cluster as backend
+    from kdq_lab.tuning.tune import tune_experiment
+
+    # database-url: workers write straight into the study's database (here a SQLite file both workers see)
+    monkeypatch.setattr(backend, "reached_by_workers", lambda url: direct)
+    results, storage = tune_experiment(SMOKE, trials=4, only=["lightfm_hybrid"], out=tmp_path / "report",
+                                       progress=False, cluster=cluster.address)  # fmt: skip
+    assert [r.complete + r.pruned + r.failed for r in results] == [4]
+    trials = optuna.load_study(study_name=results[0].name, storage=storage).trials
+    assert len(trials) == 4 and storage.startswith("sqlite:///")
+    assert {t.user_attrs["worker"] for t in trials} == {"w1", "w2"}, "both workers ran trials of the one study"
+    again, _ = tune_experiment(SMOKE, trials=6, only=["lightfm_hybrid"], out=tmp_path / "report", progress=False,
+                               cluster=cluster.address)  # fmt: skip
+    assert again[0].complete + again[0].pruned + again[0].failed == 6, "a second call resumes the stored study"
+    assert len(optuna.load_study(study_name=results[0].name, storage=storage).trials) == 6
+
+
+def test_a_killed_worker_s_run_is_retried_elsewhere(tmp_path):
+    from distributed import Client
+
+    cluster = start_cluster(tmp_path / "dask")
+    try:
+        killed: list[str] = []
+
+        def kill_first_busy_worker() -> None:
+            with Client(cluster.address, timeout="20s", set_as_default=False) as client:
+                deadline = time.time() + 120
+                while time.time() < deadline and not killed:
+                    names = {w["id"]: w["name"] for w in client.scheduler_info()["workers"].values()}
+                    for address, keys in client.processing().items():
+                        if any(str(k).startswith("kdq-") for k in keys):
+                            name = client.scheduler_info()["workers"][address]["name"]
+                            os.killpg(cluster.workers[name].pid, signal.SIGKILL)
+                            killed.append(name)
+                            break
+                    time.sleep(0.05)
+                assert names
+
+        watcher = threading.Thread(target=kill_first_busy_worker)
+        watcher.start()
+        out = run(tmp_path / "report", cluster=cluster.address)
+        watcher.join()
+        assert killed, "a worker was killed while it ran a unit"
+        steps = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["steps"]
+        assert any(step.get("retries", 0) >= 1 for step in steps if step["kind"] == "run")
+        assert all(step["status"] == "ok" for step in steps)
+    finally:
+        cluster.stop()
+
+
+def test_a_worker_running_other_code_is_refused(tmp_path):
+    from kdq_lab.pipeline.cluster import DaskBackend
+
+    copy = tmp_path / "other" / "kdq_lab"
+    shutil.copytree(ROOT / "src" / "kdq_lab", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    init = copy / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8").replace('__version__ = "', '__version__ = "9.9.9-'))
+    env = dict(os.environ, PYTHONPATH=str(copy.parent))
+    cluster = start_cluster(tmp_path / "dask", workers=1, env=env)
+    try:
+        with pytest.raises(KdqError) as caught:
+            DaskBackend(cluster.address)
+        message = str(caught.value)
+        assert "worker tcp://127.0.0.1" in message and "kdq_lab is '9.9.9-" in message and "code is" in message
+        proc = subprocess.run([sys.executable, "-m", "kdq_lab.cli", "run", str(SMOKE), "--cluster", cluster.address,
+                               "--out", str(tmp_path / "r")], capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+        assert proc.returncode == 2 and "differ from this machine" in proc.stderr and "Traceback" not in proc.stderr
+        assert not (tmp_path / "r").exists()
+    finally:
+        cluster.stop()
+
+
+def test_no_scheduler_is_a_clear_error():
+    from kdq_lab.pipeline.cluster import connect
+
+    with pytest.raises(KdqError, match=r"no Dask scheduler answers at tcp://127\.0\.0\.1:9"):
+        connect("tcp://127.0.0.1:9", timeout=1)
+
+
+def busy_with_a_run(address: str, timeout: float = 120) -> str:
+    """Wait until some worker runs one of the lab's units; return that worker's name."""
+    from distributed import Client
+
+    with Client(address, timeout="20s", set_as_default=False) as client:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for worker, keys in client.processing().items():
+                if any(str(k).startswith("kdq-") for k in keys):
+                    return client.scheduler_info()["workers"][worker]["name"]
+            time.sleep(0.05)
+    raise AssertionError("no unit ever ran")
+
+
+def test_ctrl_c_cancels_the_runs_and_leaves_the_cluster_usable(cluster, tmp_path):
+    from distributed import Client
+
+    proc = cli("run", str(SMOKE), "--cluster", cluster.address, "--out", str(tmp_path / "r"), "--fresh")
+    busy_with_a_run(cluster.address)
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err
+    with Client(cluster.address, timeout="20s", set_as_default=False) as client:
+        deadline = time.time() + 30
+        while any(str(k).startswith("kdq-") for keys in client.processing().values() for k in keys):
+            assert time.time() < deadline, "the cancelled runs left the workers"
+            time.sleep(0.2)
+        assert client.submit(sum, [1, 2], pure=False).result(timeout=30) == 3, "the cluster still works"
+    assert not (tmp_path / "r").exists()
+
+
+def test_losing_the_scheduler_keeps_the_report_and_the_finished_runs(tmp_path):
+    from kdq_lab.config import Paths
+    from kdq_lab.pipeline.cache import CACHE
+    from kdq_lab.pipeline.runner import run_experiment
+
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / ".kdq-lab").write_text("made by the lab\n")
+    (out / "index.html").write_text("<p>previous</p>")
+    cache = Paths.default().processed / CACHE
+    before = set(cache.iterdir()) if cache.is_dir() else set()
+    cluster = start_cluster(tmp_path / "dask", workers=1)
+    try:
+        proc = cli("run", str(SMOKE), "--cluster", cluster.address, "--out", str(out), "--fresh")
+        deadline = time.time() + 180
+        while not (set(cache.iterdir()) - before if cache.is_dir() else set()) and time.time() < deadline:
+            time.sleep(0.1)  # until a first run has finished (and is in the run cache)
+        os.killpg(cluster.scheduler.pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        cluster.stop()
+    assert proc.returncode == 2 and "lost the Dask scheduler" in err and "Traceback" not in err
+    assert (out / "index.html").read_text() == "<p>previous</p>", "the previous report is intact"
+    outcome = run_experiment(SMOKE, out=out, progress=False, compare=False)  # the same command, here: reuses
+    steps = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["steps"]
+    assert outcome.ok and any(step.get("cached") for step in steps if step["kind"] == "run")
