@@ -27,7 +27,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from kdq_lab.config import Paths
+from kdq_lab.config import DATA_ENV, ROOT_ENV, Paths
 from kdq_lab.data.registry import resolve_dataset
 from kdq_lab.data.store import split_folder
 from kdq_lab.data.validate import raw_hashes, validate_dataset
@@ -371,7 +371,8 @@ def execute_plan(plan: Plan, *, paths: Paths | None = None, progress: bool = Tru
     """Execute every step of ``plan`` and publish the report atomically (``force``: over a foreign folder)."""
     started = time.perf_counter()
     paths = paths or Paths.default()
-    os.environ["KDQ_LAB_ROOT"] = str(paths.root)
+    os.environ[ROOT_ENV] = str(paths.root)
+    os.environ[DATA_ENV] = str(paths.home)  # notebooks write where this run writes
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         with atomic_dir(plan.report, force) as tmp:
