@@ -1,9 +1,10 @@
-"""The set-up contract: one dependency set, one test command, a self-documenting Makefile."""
+"""The set-up contract: one dependency set, one test command, the kernel, a self-documenting Makefile."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -35,6 +36,15 @@ def test_ci_runs_the_readme_test_command():
     assert commands == ["make test"]
     assert "make test" in readme and "make report" in readme
     assert readme.index("make report") < readme.index("## ") or readme.index("make test") < readme.index("## ")
+
+
+def test_the_lab_kernel_runs_this_environment():
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from kdq_lab.pipeline.runner import KERNEL
+
+    spec = KernelSpecManager().get_kernel_spec(KERNEL)
+    assert KERNEL == "kdq-lab" and Path(spec.argv[0]).resolve() == Path(sys.executable).resolve()
 
 
 def test_make_help_lists_the_targets():

@@ -39,7 +39,7 @@ from kdq_lab.pipeline.runs import RunConfig
 from kdq_lab.provenance import git_commit, package_versions
 
 ERROR_EXCERPT = 600
-KERNEL = "python3"
+KERNEL = "kdq-lab"  # registered in .venv by `make venv`; every notebook declares it
 
 
 @dataclass(frozen=True)
