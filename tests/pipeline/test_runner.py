@@ -84,6 +84,12 @@ def test_paired_comparison_uses_every_seed(report):
     rows = paired[(paired["run"] == "lightfm_hybrid") & (paired["metric"] == "ndcg@10")].set_index("seed")
     assert set(rows.index) == {"42", "43", "all"}
     assert rows.loc["all", "n_users"] >= rows.loc["42", "n_users"], "users of every seed count"
+    # Holm over the runs compared with the reference, within split x metric x seed
+    assert (paired["p_holm"] >= paired["p_wilcoxon"] - 1e-12).all() and (paired["p_holm"] <= 1).all()
+    family = paired[(paired["metric"] == "ndcg@10") & (paired["seed"] == "all")]
+    assert len(family) == 2 and family["p_holm"].max() == pytest.approx(
+        min(1.0, max(2 * family["p_wilcoxon"].min(), family["p_wilcoxon"].max()))
+    )
 
 
 def test_report_folder_layout_and_manifest(report):

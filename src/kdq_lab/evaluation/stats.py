@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -128,3 +128,20 @@ def paired_comparison(
         "p_bootstrap": p_bootstrap,
         "n_users": len(diff),
     }
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjustment of p-values for multiple comparisons (family-wise error).
+
+    The i-th smallest of m p-values is multiplied by ``m - i + 1`` (i from 1), the results are
+    made non-decreasing in that order and capped at 1. NaN p-values stay NaN and do not
+    count towards m.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    order = finite[np.argsort(p[finite], kind="stable")]
+    m = len(order)
+    scaled = np.minimum(1.0, p[order] * (m - np.arange(m)))
+    adjusted[order] = np.maximum.accumulate(scaled) if m else scaled
+    return adjusted
