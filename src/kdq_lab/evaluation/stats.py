@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -76,18 +77,18 @@ def pooled_bootstrap_ci(
         )
         for i, t in enumerate(tables)
     ]
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # a segment without users in every seed stays NaN; n_users says why
+        warnings.simplefilter("ignore", RuntimeWarning)
         pooled = np.nanmean(np.stack(replicates), axis=0) if replicates else np.zeros((0, len(metrics)))
+        mean = np.nanmean(means, axis=0)
+        std = np.nanstd(means, axis=0, ddof=1) if len(tables) > 1 else np.full(len(metrics), np.nan)
     alpha = (1 - level) / 2
     lo, hi = (
         np.array([np.quantile(c[np.isfinite(c)], q) if np.isfinite(c).any() else np.nan for c in pooled.T])
         for q in (alpha, 1 - alpha)
     )
-    std = np.nanstd(means, axis=0, ddof=1) if len(tables) > 1 else np.full(len(metrics), np.nan)
     counts = np.array([sum(int(t[m].notna().sum()) for t in tables) for m in metrics])
-    return pd.DataFrame(
-        {"mean": np.nanmean(means, axis=0), "lo": lo, "hi": hi, "std": std, "n_users": counts}, index=metrics
-    )
+    return pd.DataFrame({"mean": mean, "lo": lo, "hi": hi, "std": std, "n_users": counts}, index=metrics)
 
 
 def paired_comparison(

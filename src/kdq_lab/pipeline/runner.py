@@ -251,10 +251,10 @@ class Job:
 
 def _export_html(notebook: Path) -> Path:
     import nbformat
-    from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    from kdq_lab.pipeline.html_export import report_exporter
+
+    body, _ = report_exporter().from_notebook_node(nbformat.read(notebook, as_version=4))
     target = notebook.with_suffix(".html")
     target.write_text(body, encoding="utf-8")
     return target
