@@ -7,6 +7,7 @@ PY      := $(VENV)/bin/python
 KDQ     := $(VENV)/bin/kdq-lab
 STAMP   := $(VENV)/.installed-stamp
 KERNEL  := $(VENV)/share/jupyter/kernels/kdq-lab/kernel.json
+REPORT  := reports/kdq-default
 JOBS    ?= 2
 
 $(STAMP): pyproject.toml
@@ -44,6 +45,14 @@ bench: $(STAMP) ## benchmarks: matrix builder vs lightfm.data.Dataset, evaluatio
 .PHONY: lab
 lab: $(KERNEL) ## open JupyterLab; the notebooks run on the registered kdq-lab kernel
 	$(VENV)/bin/jupyter lab notebooks
+
+.PHONY: check-report
+check-report: $(STAMP) ## check reports/kdq-default/ as CI does: files, links, no network, then in headless Chromium
+	$(KDQ) check-report $(REPORT) --browser
+
+.PHONY: screenshots
+screenshots: $(STAMP) ## PNGs of the report's first screen and of one run page, in reports/kdq-default/screenshots/
+	$(KDQ) screenshots $(REPORT)
 
 .PHONY: clean
 clean: ## remove derived data and reports (keeps .venv)

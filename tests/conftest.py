@@ -91,3 +91,22 @@ def tiny_split(tiny_catalog, tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_catalog(tmp_path_factory) -> Path:
     return generate_catalog(tmp_path_factory.mktemp("catalog") / "kdq-small", scale="small", seed=7, progress=False)
+
+
+@pytest.fixture(scope="session")
+def smoke_report(tmp_path_factory) -> Path:
+    """The smoke experiment (popularity, LightFM hybrid, oracle; two seeds) plus the exploration notebook, compared."""
+    import yaml
+
+    from kdq_lab.pipeline.runner import run_experiment
+
+    experiment = yaml.safe_load((WORKTREE / "notebooks" / "experiments" / "smoke.yaml").read_text(encoding="utf-8"))
+    experiment["notebooks"] = [{"notebook": "01_explore_catalog"}]
+    folder = tmp_path_factory.mktemp("smoke")
+    path = folder / "smoke.yaml"
+    path.write_text(yaml.safe_dump(experiment, allow_unicode=True), encoding="utf-8")
+    outcome = run_experiment(
+        path, out=folder / "report", jobs=2, progress=False, only=["popularity", "lightfm_hybrid", "oracle"]
+    )
+    assert outcome.ok, outcome.failed
+    return folder / "report"

@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from kdq_lab.files import MARKER, MARKER_TEXT
-from kdq_lab.pipeline.runner import run_experiment
 from kdq_lab.pipeline.runs import SEGMENTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,11 +22,8 @@ SMOKE = ROOT / "notebooks" / "experiments" / "smoke.yaml"
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reports") / "smoke"
-    outcome = run_experiment(SMOKE, out=out, jobs=2, progress=False, only=["popularity", "lightfm_hybrid", "oracle"])
-    assert outcome.ok, outcome.failed
-    return out
+def report(smoke_report):
+    return smoke_report
 
 
 def test_comparison_has_every_run_split_seed_and_segment(report):
