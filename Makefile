@@ -6,6 +6,8 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 KDQ     := $(VENV)/bin/kdq-lab
 STAMP   := $(VENV)/.installed-stamp
+KERNEL  := $(VENV)/share/jupyter/kernels/kdq-lab/kernel.json
+REPORT  := reports/kdq-default
 JOBS    ?= 2
 
 $(STAMP): pyproject.toml
@@ -14,37 +16,49 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
+# the named Jupyter kernel the notebooks declare and the runner executes with, inside .venv
+$(KERNEL): $(STAMP)
+	$(PY) -m ipykernel install --sys-prefix --name kdq-lab --display-name kdq-lab
+
 .PHONY: help
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
 
 .PHONY: venv
-venv: $(STAMP) ## create .venv and install the lab with its dev extras (automatic in every target)
+venv: $(STAMP) $(KERNEL) ## create .venv, install the lab with its dev extras, register the kdq-lab kernel (automatic)
 
 .PHONY: report
-report: $(STAMP) ## the main job: regenerate the default comparison report offline (reports/kdq-default/)
+report: $(KERNEL) ## the main job: regenerate the default comparison report offline (reports/kdq-default/)
 	$(KDQ) run notebooks/experiments/kdq-default.yaml --jobs $(JOBS)
 
 .PHONY: test
-test: $(STAMP) ## lint (ruff), type-check (mypy), then the tests and every notebook under nbval (small data)
+test: $(KERNEL) ## lint (ruff), type-check (mypy), then the tests and every notebook under nbval (small data)
 	$(VENV)/bin/ruff check src tests notebooks
 	$(VENV)/bin/ruff format --check src tests notebooks
 	$(VENV)/bin/mypy
 	$(PY) -m pytest tests --nbval-lax notebooks
 
 .PHONY: tune
-tune: $(STAMP) ## tune kdq-default with Optuna (the same budget per run) and regenerate its report with the tuned parameters
+tune: $(KERNEL) ## tune kdq-default with Optuna (the same budget per run) and regenerate its report with the tuned parameters
 	@test -f reports/kdq-default/manifest.json || $(KDQ) run notebooks/experiments/kdq-default.yaml --jobs $(JOBS)
 	$(KDQ) tune notebooks/experiments/kdq-default.yaml --jobs $(JOBS)
 	$(KDQ) run notebooks/experiments/kdq-default.yaml --tuned --jobs $(JOBS)
 
 .PHONY: bench
-bench: $(STAMP) ## benchmarks: builder vs lightfm.data.Dataset, evaluation vs lightfm.evaluation, training and cluster overhead
+bench: $(KERNEL) ## benchmarks: builder vs lightfm.data.Dataset, evaluation vs lightfm.evaluation, training and cluster overhead
 	$(KDQ) bench all
 
 .PHONY: lab
-lab: $(STAMP) ## open JupyterLab on the project kernel
+lab: $(KERNEL) ## open JupyterLab; the notebooks run on the registered kdq-lab kernel
 	$(VENV)/bin/jupyter lab notebooks
+
+.PHONY: check-report
+check-report: $(STAMP) ## check reports/kdq-default/ as CI does: files, links, no network, then in headless Chromium
+	$(KDQ) check-report $(REPORT) --browser
+
+.PHONY: screenshots
+screenshots: $(STAMP) ## PNGs of the report's first screen and of one run page, in reports/kdq-default/screenshots/
+	$(KDQ) screenshots $(REPORT)
 
 .PHONY: clean
 clean: ## remove derived data and reports (keeps .venv)

@@ -1,9 +1,17 @@
-"""Shared fixtures: a tiny KDQ catalog and a MovieLens-100k-format folder, built once per session."""
+"""Shared fixtures (a tiny KDQ catalog, a MovieLens-100k-format folder) and the suite's promise to the work tree.
+
+The suite never writes into the work tree: ``KDQ_LAB_DATA`` points the lab's data and
+report folders at a temporary workspace for the whole session (notebooks run by nbval
+or papermill inherit it), and the session fails if any file under the work tree
+appeared, changed or vanished (caches and the virtual environment aside).
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,8 +19,46 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from movielens_fixture import write_ml100k
+from worktree import tree_changes, tree_state
 
+from kdq_lab.config import DATA_ENV
 from kdq_lab.data.catalog import generate_catalog
+
+WORKTREE = Path(__file__).resolve().parents[1]
+_state: dict[str, object] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _state["workspace"] = tempfile.mkdtemp(prefix="kdq-lab-tests-")
+    _state["previous"] = os.environ.get(DATA_ENV)
+    os.environ[DATA_ENV] = str(_state["workspace"])
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _state["before"] = tree_state(WORKTREE)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    changes = tree_changes(_state["before"], tree_state(WORKTREE))  # type: ignore[arg-type]
+    if changes:
+        _state["changes"] = changes
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    changes = _state.get("changes")
+    if changes:
+        terminalreporter.section("the tests wrote into the work tree", red=True)
+        for line in changes:  # type: ignore[attr-defined]
+            terminalreporter.write_line(line)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(str(_state["workspace"]), ignore_errors=True)
+    if _state["previous"] is None:
+        os.environ.pop(DATA_ENV, None)
+    else:
+        os.environ[DATA_ENV] = str(_state["previous"])
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +91,22 @@ def tiny_split(tiny_catalog, tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_catalog(tmp_path_factory) -> Path:
     return generate_catalog(tmp_path_factory.mktemp("catalog") / "kdq-small", scale="small", seed=7, progress=False)
+
+
+@pytest.fixture(scope="session")
+def smoke_report(tmp_path_factory) -> Path:
+    """The smoke experiment (popularity, LightFM hybrid, oracle; two seeds) plus the exploration notebook, compared."""
+    import yaml
+
+    from kdq_lab.pipeline.runner import run_experiment
+
+    experiment = yaml.safe_load((WORKTREE / "notebooks" / "experiments" / "smoke.yaml").read_text(encoding="utf-8"))
+    experiment["notebooks"] = [{"notebook": "01_explore_catalog"}]
+    folder = tmp_path_factory.mktemp("smoke")
+    path = folder / "smoke.yaml"
+    path.write_text(yaml.safe_dump(experiment, allow_unicode=True), encoding="utf-8")
+    outcome = run_experiment(
+        path, out=folder / "report", jobs=2, progress=False, only=["popularity", "lightfm_hybrid", "oracle"], fresh=True
+    )  # fresh: every run executes here, never from the run cache other tests filled
+    assert outcome.ok, outcome.failed
+    return folder / "report"

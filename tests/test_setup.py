@@ -1,9 +1,11 @@
-"""The set-up contract: one dependency set, one test command, a self-documenting Makefile."""
+"""The set-up contract: one dependency set, one test command, CI and its workflow, the kernel, a self-documenting
+Makefile."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -28,16 +30,65 @@ def test_lightfm_comes_from_the_maintained_fork_only():
     assert "rectools-lightfm" in names and "lightfm" not in names
 
 
-def test_ci_runs_the_readme_test_command():
+def _commands(path: Path) -> list[str]:
+    """The top-level commands of a shell script (comments, set, cd and the install block aside)."""
+    lines = [line.rstrip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return [line for line in lines if line and not line.startswith(("#", "set ", "cd ", " ", "if ", "fi"))]
+
+
+def test_ci_runs_the_readme_test_command_then_regenerates_and_checks_the_report():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    commands = [line.strip() for line in ci.splitlines() if line.strip() and not line.startswith(("#", "set ", "cd "))]
-    assert commands == ["make test"]
+    ci = ROOT / ".ci" / "run"
+    assert _commands(ci) == ["make test", "make report", "make check-report"]
     assert "make test" in readme and "make report" in readme
     assert readme.index("make report") < readme.index("## ") or readme.index("make test") < readme.index("## ")
+    text = ci.read_text(encoding="utf-8")
+    assert text.index("apt-get install -y -qq chromium") < text.index("make test"), "the browser comes first"
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "$(KDQ) check-report $(REPORT) --browser" in makefile and "REPORT  := reports/kdq-default" in makefile
+
+
+def test_workflow_does_what_ci_does_and_uploads_the_report():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "report.yml").read_text(encoding="utf-8"))
+    assert workflow[True] == {"push": None}, "runs on push"  # YAML 1.1 reads the key `on` as True
+    steps = workflow["jobs"]["report"]["steps"]
+    runs = [step.get("run") for step in steps]
+    assert "bash .ci/run" in runs and "make screenshots" in runs
+    upload = next(step for step in steps if step.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["with"]["path"] == "reports/kdq-default/"
+    python = next(step for step in steps if step.get("uses", "").startswith("actions/setup-python@"))
+    assert python["with"]["python-version"] == "3.11"
+
+
+def _actionlint(*paths: Path) -> subprocess.CompletedProcess:
+    binary = Path(sys.executable).parent / "actionlint"
+    assert binary.is_file(), "actionlint comes with the dev extras (make venv)"
+    return subprocess.run([str(binary), "-no-color", *map(str, paths)], capture_output=True, text=True)
+
+
+def test_workflow_passes_actionlint():
+    proc = _actionlint(ROOT / ".github" / "workflows" / "report.yml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_actionlint_fails_a_broken_workflow(tmp_path):
+    text = (ROOT / ".github" / "workflows" / "report.yml").read_text(encoding="utf-8")
+    broken = tmp_path / "report.yml"
+    broken.write_text(text.replace("runs-on: ubuntu-latest", "runs-on: ${{ github.no_such_thing }}"), encoding="utf-8")
+    proc = _actionlint(broken)
+    assert proc.returncode == 1 and "no_such_thing" in proc.stdout
+
+
+def test_the_lab_kernel_runs_this_environment():
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from kdq_lab.pipeline.runner import KERNEL
+
+    spec = KernelSpecManager().get_kernel_spec(KERNEL)
+    assert KERNEL == "kdq-lab" and Path(spec.argv[0]).resolve() == Path(sys.executable).resolve()
 
 
 def test_make_help_lists_the_targets():
     out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    for target in ("report", "test", "lab", "bench", "help"):
+    for target in ("report", "test", "lab", "bench", "help", "screenshots", "check-report"):
         assert re.search(rf"make {target}\s", out), out

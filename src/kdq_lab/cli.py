@@ -284,6 +284,42 @@ def _cluster_options(command: argparse.ArgumentParser) -> None:
                          help="cluster: a folder every worker sees; used instead of shipping data")  # fmt: skip
 
 
+def _chromium() -> Path:
+    from kdq_lab.pipeline.report_checks import CHROMIUM_ENV, find_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        raise KdqError(f"no Chromium found (install Debian's chromium, or set {CHROMIUM_ENV} to the browser)")
+    return chromium
+
+
+def _check_report(args: argparse.Namespace) -> int:
+    from kdq_lab.pipeline.report_checks import browser_problems, linked_pages, static_problems
+
+    report = Path(args.report)
+    if not (report / "index.html").is_file():
+        raise KdqError(f"{report}: no index.html; not a report folder")
+    problems = static_problems(report)
+    if args.browser:
+        problems += browser_problems(report, _chromium())
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    checked = "files and links" + (", then in headless Chromium" if args.browser else "")
+    print(f"{report}: {len(linked_pages(report))} pages, {len(problems)} problem(s) ({checked})")
+    return 1 if problems else 0
+
+
+def _screenshots(args: argparse.Namespace) -> int:
+    from kdq_lab.pipeline.report_checks import screenshots
+
+    report = Path(args.report)
+    if not (report / "index.html").is_file():
+        raise KdqError(f"{report}: no index.html; not a report folder")
+    for path in screenshots(report, _chromium()):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kdq-lab", description="kdq_lab: recommender research for KDQ (큰당큐).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -395,6 +431,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--repeats", type=_positive, default=3, help="runs per side; medians are reported")
     bench.set_defaults(run=_bench)
+
+    check = commands.add_parser("check-report", help="check a report folder: files, links, no network (and a browser)")
+    check.add_argument("report", help="report folder, e.g. reports/kdq-default")
+    check.add_argument("--browser", action="store_true", help="also open every page in headless Chromium")
+    check.set_defaults(run=_check_report)
+
+    shots = commands.add_parser("screenshots", help="PNGs of a report's first screen and one run page")
+    shots.add_argument("report", help="report folder, e.g. reports/kdq-default")
+    shots.set_defaults(run=_screenshots)
     return parser
 
 

@@ -1,8 +1,11 @@
 """Project paths and lab-wide defaults.
 
-Paths resolve from the project root: the nearest folder above the current
-directory (or above this package) that holds ``pyproject.toml`` and ``src/kdq_lab``.
-Set ``KDQ_LAB_ROOT`` to point the lab elsewhere.
+The project root (notebooks, experiments, personas) is the nearest folder above the
+current directory (or above this package) that holds ``pyproject.toml`` and
+``src/kdq_lab``; set ``KDQ_LAB_ROOT`` to point the lab elsewhere. What the lab writes
+(``data/raw``, ``data/processed``, ``reports``) lives under the project root too, unless
+``KDQ_LAB_DATA`` names another folder: the tests point it at a temporary folder, and
+notebooks executed by papermill or nbval inherit it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ DEFAULT_DATASET = "kdq-catalog"
 DEFAULT_SEED = 7
 #: Most runs (after grid expansion) an experiment may define; ``kdq-lab run --max-runs`` raises it.
 MAX_RUNS = 200
+ROOT_ENV = "KDQ_LAB_ROOT"
+DATA_ENV = "KDQ_LAB_DATA"
 
 
 def _looks_like_root(path: Path) -> bool:
@@ -30,7 +35,7 @@ def find_root(start: Path | None = None) -> Path:
         Folder to search upwards from; defaults to the current directory, then
         this package's location.
     """
-    if env := os.environ.get("KDQ_LAB_ROOT"):
+    if env := os.environ.get(ROOT_ENV):
         return Path(env).resolve()
     for origin in (start or Path.cwd(), Path(__file__).resolve()):
         for candidate in (origin, *origin.parents):
@@ -41,25 +46,33 @@ def find_root(start: Path | None = None) -> Path:
 
 @dataclass(frozen=True)
 class Paths:
-    """Where the lab reads and writes."""
+    """Where the lab reads (``root``) and writes (``workspace``, the root unless given)."""
 
     root: Path
+    workspace: Path | None = None
 
     @classmethod
     def default(cls) -> Paths:
-        return cls(find_root())
+        """The project root, and ``KDQ_LAB_DATA`` as the workspace when it is set."""
+        data = os.environ.get(DATA_ENV)
+        return cls(find_root(), Path(data).resolve() if data else None)
+
+    @property
+    def home(self) -> Path:
+        """The folder holding ``data/`` and ``reports/``."""
+        return self.workspace or self.root
 
     @property
     def raw(self) -> Path:
-        return self.root / "data" / "raw"
+        return self.home / "data" / "raw"
 
     @property
     def processed(self) -> Path:
-        return self.root / "data" / "processed"
+        return self.home / "data" / "processed"
 
     @property
     def reports(self) -> Path:
-        return self.root / "reports"
+        return self.home / "reports"
 
     @property
     def notebooks(self) -> Path:

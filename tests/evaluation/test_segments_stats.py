@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kdq_lab.evaluation import bootstrap_ci, by_segment, hits_by_popularity, paired_comparison
+from kdq_lab.evaluation import bootstrap_ci, by_segment, hits_by_popularity, holm, paired_comparison
 from kdq_lab.evaluation.segments import history_segment, popularity_bucket
 
 
@@ -54,3 +54,17 @@ def test_paired_comparison():
     assert better["lo"] > 0 and better["p_wilcoxon"] < 1e-6 and better["p_bootstrap"] < 0.01
     noisy = paired_comparison(base + rng.normal(0, 0.3, 300), base, seed=2)
     assert noisy["lo"] < 0 < noisy["hi"]
+
+
+def test_holm_by_hand():
+    # m = 4: sorted 0.01, 0.02, 0.03, 0.5 -> 0.04, 0.06, 0.06 (monotone), 0.5
+    adjusted = holm([0.03, 0.01, 0.5, 0.02])
+    assert adjusted == pytest.approx([0.06, 0.04, 0.5, 0.06])
+    assert holm([0.4, 0.5]) == pytest.approx([0.8, 0.8]), "capped and monotone"
+    assert holm([0.9, 0.8, 0.7]).max() == 1.0
+
+
+def test_holm_skips_nan_and_empty():
+    adjusted = holm([0.01, np.nan, 0.04])
+    assert adjusted[0] == pytest.approx(0.02) and np.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.04)
+    assert holm([]).shape == (0,)

@@ -10,6 +10,7 @@ import pytest
 
 from kdq_lab.explain import explain
 from kdq_lab.models import REGISTRY, Explainable, FeatureAware, Iterative, Persistable, TrainData, model_spec
+from kdq_lab.models.registry import CEILING, IDS, OTHER, PROFILE
 
 KINDS = sorted(REGISTRY)
 #: Small, quick parameters per kind (the defaults otherwise).
@@ -142,3 +143,18 @@ def test_every_kind_declares_its_config_and_search_space(kind):
         assert len(space) >= 1 and set(space) <= {"int", "float", "choice", "log"}
     if spec.seed_parameter:
         assert spec.seed_parameter in defaults
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_declared_role_matches_what_the_model_reads(kind, data):
+    """``profile`` models rank two new users with different profiles differently; ``ids`` models cannot."""
+    spec = model_spec(kind)
+    role = spec.role_of(QUICK.get(kind, {}))
+    assert role in (CEILING, PROFILE, IDS, OTHER)
+    if role not in (PROFILE, IDS):
+        pytest.skip(f"{kind} is {role}: nothing to check against profiles")
+    cold = np.flatnonzero(data.interactions.getnnz(axis=1) == 0)
+    profiles = (data.user_features[cold] != 0).toarray()
+    first, second = cold[0], cold[int(np.flatnonzero((profiles != profiles[0]).any(axis=1))[0])]
+    scores = np.asarray(build(kind).fit(data).score(np.array([first, second])))
+    assert (not np.array_equal(scores[0], scores[1])) == (role == PROFILE)

@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from kdq_lab.files import MARKER, MARKER_TEXT
-from kdq_lab.pipeline.runner import run_experiment
 from kdq_lab.pipeline.runs import SEGMENTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,11 +22,8 @@ SMOKE = ROOT / "notebooks" / "experiments" / "smoke.yaml"
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reports") / "smoke"
-    outcome = run_experiment(SMOKE, out=out, jobs=2, progress=False, only=["popularity", "lightfm_hybrid", "oracle"])
-    assert outcome.ok, outcome.failed
-    return out
+def report(smoke_report):
+    return smoke_report
 
 
 def test_comparison_has_every_run_split_seed_and_segment(report):
@@ -84,6 +80,12 @@ def test_paired_comparison_uses_every_seed(report):
     rows = paired[(paired["run"] == "lightfm_hybrid") & (paired["metric"] == "ndcg@10")].set_index("seed")
     assert set(rows.index) == {"42", "43", "all"}
     assert rows.loc["all", "n_users"] >= rows.loc["42", "n_users"], "users of every seed count"
+    # Holm over the runs compared with the reference, within split x metric x seed
+    assert (paired["p_holm"] >= paired["p_wilcoxon"] - 1e-12).all() and (paired["p_holm"] <= 1).all()
+    family = paired[(paired["metric"] == "ndcg@10") & (paired["seed"] == "all")]
+    assert len(family) == 2 and family["p_holm"].max() == pytest.approx(
+        min(1.0, max(2 * family["p_wilcoxon"].min(), family["p_wilcoxon"].max()))
+    )
 
 
 def test_report_folder_layout_and_manifest(report):

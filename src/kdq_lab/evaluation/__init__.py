@@ -3,7 +3,7 @@
 from kdq_lab.evaluation.beyond import beyond_accuracy, intra_list_diversity
 from kdq_lab.evaluation.ranking import evaluate, rank_positives, top_k
 from kdq_lab.evaluation.segments import add_segments, by_segment, hits_by_popularity
-from kdq_lab.evaluation.stats import bootstrap_ci, paired_comparison
+from kdq_lab.evaluation.stats import bootstrap_ci, holm, paired_comparison
 
 __all__ = [
     "add_segments",
@@ -12,6 +12,7 @@ __all__ = [
     "by_segment",
     "evaluate",
     "hits_by_popularity",
+    "holm",
     "intra_list_diversity",
     "paired_comparison",
     "rank_positives",

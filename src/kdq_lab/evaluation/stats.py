@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -76,18 +77,18 @@ def pooled_bootstrap_ci(
         )
         for i, t in enumerate(tables)
     ]
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # a segment without users in every seed stays NaN; n_users says why
+        warnings.simplefilter("ignore", RuntimeWarning)
         pooled = np.nanmean(np.stack(replicates), axis=0) if replicates else np.zeros((0, len(metrics)))
+        mean = np.nanmean(means, axis=0)
+        std = np.nanstd(means, axis=0, ddof=1) if len(tables) > 1 else np.full(len(metrics), np.nan)
     alpha = (1 - level) / 2
     lo, hi = (
         np.array([np.quantile(c[np.isfinite(c)], q) if np.isfinite(c).any() else np.nan for c in pooled.T])
         for q in (alpha, 1 - alpha)
     )
-    std = np.nanstd(means, axis=0, ddof=1) if len(tables) > 1 else np.full(len(metrics), np.nan)
     counts = np.array([sum(int(t[m].notna().sum()) for t in tables) for m in metrics])
-    return pd.DataFrame(
-        {"mean": np.nanmean(means, axis=0), "lo": lo, "hi": hi, "std": std, "n_users": counts}, index=metrics
-    )
+    return pd.DataFrame({"mean": mean, "lo": lo, "hi": hi, "std": std, "n_users": counts}, index=metrics)
 
 
 def paired_comparison(
@@ -128,3 +129,20 @@ def paired_comparison(
         "p_bootstrap": p_bootstrap,
         "n_users": len(diff),
     }
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjustment of p-values for multiple comparisons (family-wise error).
+
+    The i-th smallest of m p-values is multiplied by ``m - i + 1`` (i from 1), the results are
+    made non-decreasing in that order and capped at 1. NaN p-values stay NaN and do not
+    count towards m.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    order = finite[np.argsort(p[finite], kind="stable")]
+    m = len(order)
+    scaled = np.minimum(1.0, p[order] * (m - np.arange(m)))
+    adjusted[order] = np.maximum.accumulate(scaled) if m else scaled
+    return adjusted

@@ -8,7 +8,15 @@ popularity, itemknn, ease, content and lightfm.
 from kdq_lab.models import reference, popularity, itemknn, ease, content, lightfm  # noqa: F401, I001
 from kdq_lab.models.base import Explainable, FeatureAware, Iterative, ModelConfig, Persistable, Scorer, TrainData
 from kdq_lab.models.lightfm import LightFMConfig, LightFMHybrid
-from kdq_lab.models.registry import REGISTRY, ModelSpec, load_model, make_model, model_parameters, model_spec
+from kdq_lab.models.registry import (
+    REGISTRY,
+    ModelSpec,
+    load_model,
+    make_model,
+    model_parameters,
+    model_spec,
+    run_role,
+)
 
 __all__ = [
     "REGISTRY",
@@ -26,4 +34,5 @@ __all__ = [
     "make_model",
     "model_parameters",
     "model_spec",
+    "run_role",
 ]

@@ -21,7 +21,7 @@ from kdq_lab.checks import check_number
 from kdq_lab.explain import Explanation, Term, feature_label, unavailable
 from kdq_lab.linalg import unit_rows
 from kdq_lab.models.base import ModelConfig, TrainData, item_popularity, ranked_order
-from kdq_lab.models.registry import ModelSpec, register
+from kdq_lab.models.registry import PROFILE, ModelSpec, register
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,7 @@ class ContentScorer:
 register(
     ModelSpec(
         kind="content",
+        role=PROFILE,
         build=ContentScorer,
         config=ContentConfig,
         summary="profile features × item features (learned co-occurrence, TF-IDF) + history centroid",

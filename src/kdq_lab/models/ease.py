@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from kdq_lab.checks import check_number
 from kdq_lab.errors import KdqError
 from kdq_lab.models.base import ModelConfig, TrainData, item_popularity, ranked_order
-from kdq_lab.models.registry import ModelSpec, register
+from kdq_lab.models.registry import IDS, ModelSpec, register
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class EASEScorer:
 register(
     ModelSpec(
         kind="ease",
+        role=IDS,
         build=EASEScorer,
         config=EASEConfig,
         summary="EASE (Steck 2019), closed form",

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from kdq_lab.checks import check_number
 from kdq_lab.models.base import ModelConfig, TrainData, item_popularity, ranked_order
-from kdq_lab.models.registry import ModelSpec, register
+from kdq_lab.models.registry import IDS, ModelSpec, register
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ def _top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
 register(
     ModelSpec(
         kind="itemknn",
+        role=IDS,
         build=ItemKNNScorer,
         config=ItemKNNConfig,
         summary="cosine item-item neighbours on the binary matrix",

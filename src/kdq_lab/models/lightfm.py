@@ -47,7 +47,7 @@ from kdq_lab.explain import ITEM_POPULARITY, OWN_AUDIENCE, OWN_HISTORY, USER_BIA
 from kdq_lab.files import atomic_dir
 from kdq_lab.metrics import parse_metric
 from kdq_lab.models.base import ModelConfig, TrainData
-from kdq_lab.models.registry import ModelSpec, register
+from kdq_lab.models.registry import IDS, OTHER, PROFILE, ModelSpec, register
 
 LOSSES = ("warp", "bpr", "logistic", "warp-kos")
 SCHEDULES = ("adagrad", "adadelta")
@@ -816,6 +816,13 @@ def _narrow_search(space: dict[str, dict[str, Any]], fixed: dict[str, Any]) -> d
     return out
 
 
+def _role(config: LightFMConfig) -> str:
+    """Profile features on the user side: ``profile``; no features on either side: ``ids``; else ``other``."""
+    if config.side(True)[0]:
+        return PROFILE
+    return OTHER if config.side(False)[0] else IDS
+
+
 register(
     ModelSpec(
         kind="lightfm",
@@ -837,5 +844,6 @@ register(
             "item_normalize": {"choice": ["none", "l1"]},
         },
         narrow_search=_narrow_search,
+        role=_role,
     )
 )

@@ -13,7 +13,7 @@ import pandas as pd
 from kdq_lab.checks import check_number
 from kdq_lab.errors import KdqError
 from kdq_lab.models.base import ModelConfig, TrainData, ranked_order
-from kdq_lab.models.registry import ModelSpec, register
+from kdq_lab.models.registry import CEILING, ModelSpec, register
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,7 @@ register(
 register(
     ModelSpec(
         kind="oracle",
+        role=CEILING,
         build=OracleScorer,
         config=OracleConfig,
         summary="the generator's true probability of a positive event (KDQ catalogs only: the ceiling)",

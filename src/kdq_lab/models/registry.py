@@ -16,6 +16,9 @@ from typing import Any
 from kdq_lab.errors import KdqError
 from kdq_lab.models.base import ModelConfig, Persistable, Scorer
 
+#: What a run learns from; the report's Findings compare runs by it (see ``ModelSpec.role``).
+CEILING, PROFILE, IDS, OTHER = "ceiling", "profile", "ids", "other"
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -41,6 +44,11 @@ class ModelSpec:
     narrow_search
         The model's own rule for dropping default ranges that the run's fixed parameters make
         pointless (e.g. a side's normalisation when that side has no features), or ``None``.
+    role
+        What the model learns from: ``ceiling`` (knows the truth; shown, never a contender),
+        ``profile`` (scores users from their profile features, new users included), ``ids``
+        (collaborative filtering from interaction ids alone) or ``other``; or a function of the
+        configuration when that decides it (LightFM).
     """
 
     kind: str
@@ -51,6 +59,7 @@ class ModelSpec:
     metric_parameter: str | None = None
     search_space: dict[str, dict[str, Any]] = field(default_factory=dict)
     narrow_search: Callable[[dict[str, dict[str, Any]], dict[str, Any]], dict[str, dict[str, Any]]] | None = None
+    role: str | Callable[[Any], str] = OTHER
 
     def defaults(self) -> dict[str, Any]:
         """Every parameter with its default value."""
@@ -77,6 +86,12 @@ class ModelSpec:
     def parameter_names(self) -> list[str]:
         return [f.name for f in fields(self.config)]
 
+    def role_of(self, params: dict[str, Any]) -> str:
+        """The role of a run with ``params`` (see ``role``)."""
+        if callable(self.role):
+            return self.role(self.config.from_dict(dict(params), self.kind))
+        return self.role
+
 
 REGISTRY: dict[str, ModelSpec] = {}
 
@@ -94,6 +109,14 @@ def model_spec(kind: Any) -> ModelSpec:
     if not isinstance(kind, str) or kind not in REGISTRY:
         raise KdqError(f"unknown model {kind!r}; choose one of {', '.join(REGISTRY)}")
     return REGISTRY[kind]
+
+
+def run_role(kind: str, params: dict[str, Any]) -> str:
+    """The role of a run of ``kind`` with ``params``; ``other`` for a kind or parameters this lab does not know."""
+    try:
+        return model_spec(kind).role_of(params)
+    except KdqError:
+        return OTHER
 
 
 def make_model(kind: str, params: dict[str, Any] | None = None) -> Scorer:

@@ -41,13 +41,18 @@ LOST = "lost the Dask scheduler"
 
 
 def environment() -> dict[str, str]:
-    """What must be equal on the client and on every worker."""
+    """What must be equal on the client and on every worker (the notebook kernel included)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from kdq_lab.pipeline.runner import KERNEL
+
     python = platform.python_version_tuple()
     return {
         "kdq_lab": kdq_lab.__version__,
         "code": code_fingerprint(),
         "lightfm": metadata.version("rectools-lightfm"),
         "python": f"{python[0]}.{python[1]}",
+        "kernel": KERNEL if KERNEL in KernelSpecManager().find_kernel_specs() else "missing (run `make venv`)",
     }
 
 

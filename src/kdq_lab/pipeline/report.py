@@ -8,7 +8,8 @@ error excerpt and the executed notebook. With several seeds, each run × split �
 also has a ``mean`` row (the mean over seeds, with a stratified bootstrap interval) and a
 ``std`` row (the spread between seeds). ``flags`` names what a reader must know, e.g. that
 ties crossed the top-k cut-off. ``paired.csv`` compares every run with the reference on
-the same users, per seed and over all seeds (``seed = all``).
+the same users, per seed and over all seeds (``seed = all``); ``p_holm`` is the Wilcoxon
+p-value adjusted by Holm's method over the runs compared within each split × metric × seed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kdq_lab.evaluation import paired_comparison
+from kdq_lab.evaluation import holm, paired_comparison
 from kdq_lab.files import atomic_file
 from kdq_lab.metrics import aggregate_columns, headline_k, per_user_columns, ties_columns
 from kdq_lab.pipeline.records import ExperimentInfo, RunStatus, RunSummary
@@ -180,7 +181,11 @@ def paired_table(info: ExperimentInfo, records: list[RunRecord], metrics: list[s
                 rows.append(head | {"seed": str(seed)} | paired_comparison(a, b, n_boot=n_boot, seed=boot_seed))
             if len(seeds) > 1:
                 rows.append(head | {"seed": "all"} | paired_comparison(mine, theirs, n_boot=n_boot, seed=boot_seed))
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if len(table):
+        family = table.groupby(["split", "metric", "seed"], sort=False)["p_wilcoxon"]
+        table["p_holm"] = family.transform(lambda p: holm(p.to_numpy()))
+    return table
 
 
 def markdown(table: pd.DataFrame, digits: int = 4) -> str:
@@ -267,7 +272,7 @@ def write_comparison(report_dir: Path) -> dict[str, pd.DataFrame]:
         shown = paired[paired["seed"] == ("all" if len(info.seeds) > 1 else str(info.seeds[0]))]
         text += [
             f"\n## Paired difference against `{info.reference}`\n",
-            markdown(shown[["run", "split", "seed", "metric", "diff", "lo", "hi", "p_wilcoxon", "n_users"]]),
+            markdown(shown[["run", "split", "seed", "metric", "diff", "lo", "hi", "p_wilcoxon", "p_holm", "n_users"]]),
         ]
     with atomic_file(report_dir / "comparison.md") as handle:
         handle.write("\n".join(text))

@@ -27,7 +27,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from kdq_lab.config import MAX_RUNS, Paths
+from kdq_lab.config import DATA_ENV, MAX_RUNS, ROOT_ENV, Paths
 from kdq_lab.data.registry import resolve_dataset
 from kdq_lab.data.store import split_folder
 from kdq_lab.data.validate import raw_hashes, validate_dataset
@@ -43,7 +43,7 @@ from kdq_lab.provenance import git_commit, package_versions
 from kdq_lab.tuning.study import TUNING_FOLDER, best_trial, default_storage, study_name, tuned_params
 
 ERROR_EXCERPT = 600
-KERNEL = "python3"
+KERNEL = "kdq-lab"  # registered in .venv by `make venv`; every notebook declares it
 
 
 @dataclass(frozen=True)
@@ -296,10 +296,10 @@ class Job:
 
 def _export_html(notebook: Path) -> Path:
     import nbformat
-    from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    from kdq_lab.pipeline.html_export import report_exporter
+
+    body, _ = report_exporter().from_notebook_node(nbformat.read(notebook, as_version=4))
     target = notebook.with_suffix(".html")
     target.write_text(body, encoding="utf-8")
     return target
@@ -451,7 +451,8 @@ def execute_plan(
     started = time.perf_counter()
     paths = paths or Paths.default()
     backend = backend or LocalBackend(plan.jobs)
-    os.environ["KDQ_LAB_ROOT"] = str(paths.root)
+    os.environ[ROOT_ENV] = str(paths.root)
+    os.environ[DATA_ENV] = str(paths.home)  # notebooks write where this run writes
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         with atomic_dir(plan.report, force) as tmp:

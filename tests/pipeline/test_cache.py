@@ -1,0 +1,76 @@
+"""The run cache: a run's key changes with everything its outputs depend on, and only with that."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kdq_lab.pipeline import cache
+from kdq_lab.pipeline.cache import keep, lookup, restore, unit_key
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "notebooks" / "03_train_evaluate.ipynb"
+PARAMETERS = {
+    "RUN": {"run": "pop", "split": "global", "model": "popularity", "params": {}, "threads": 1},
+    "SPLITS": [{"seed": 42, "folder": "/here/data/processed/kdq-catalog-tiny/split-abc123"}],
+    "OUTPUT_DIR": "/tmp/x/runs/pop__global",
+}
+
+
+def changed(**updates) -> dict:
+    return json.loads(json.dumps(PARAMETERS)) | updates
+
+
+def test_the_key_ignores_where_outputs_go_threads_and_where_splits_live():
+    key = unit_key(NOTEBOOK, PARAMETERS)
+    elsewhere = changed(
+        OUTPUT_DIR="/elsewhere/runs/pop__global",
+        RUN={**PARAMETERS["RUN"], "threads": 4},
+        SPLITS=[{"seed": 42, "folder": "/worker/cache/split-abc123"}],
+    )
+    assert unit_key(NOTEBOOK, elsewhere) == key
+
+
+@pytest.mark.parametrize(
+    "updates",
+    [
+        {"RUN": {**PARAMETERS["RUN"], "params": {"window_days": 30}}},
+        {"SPLITS": [{"seed": 43, "folder": "/here/data/processed/kdq-catalog-tiny/split-abc123"}]},
+        {"SPLITS": [{"seed": 42, "folder": "/here/data/processed/kdq-catalog-tiny/split-def456"}]},
+    ],
+    ids=["parameters", "seed", "split-id"],
+)
+def test_the_key_changes_with_what_the_outputs_depend_on(updates):
+    assert unit_key(NOTEBOOK, changed(**updates)) != unit_key(NOTEBOOK, PARAMETERS)
+
+
+def test_the_key_changes_with_the_notebook_and_the_code(tmp_path, monkeypatch):
+    key = unit_key(NOTEBOOK, PARAMETERS)
+    edited = tmp_path / NOTEBOOK.name
+    edited.write_bytes(NOTEBOOK.read_bytes() + b"\n")
+    assert unit_key(edited, PARAMETERS) != key
+    monkeypatch.setattr(cache, "code_fingerprint", lambda: "other-code")
+    assert unit_key(NOTEBOOK, PARAMETERS) != key
+
+
+def test_kept_outputs_are_restored_and_unfinished_entries_are_misses(tmp_path):
+    outputs = tmp_path / "run"
+    (outputs / "model").mkdir(parents=True)
+    (outputs / "summary.json").write_text("{}")
+    (outputs / "model" / "model.npz").write_bytes(b"npz")
+    processed = tmp_path / "processed"
+    assert lookup(processed, "k1") is None
+    keep(processed, "k1", outputs)
+    hit = lookup(processed, "k1")
+    assert hit is not None
+    target = tmp_path / "report" / "runs" / "pop__global"
+    restore(hit, target)
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*")) == [
+        "model",
+        "model/model.npz",
+        "summary.json",
+    ]
+    (processed / cache.CACHE / "k2").mkdir()  # a copy that never finished: no .complete marker
+    assert lookup(processed, "k2") is None
