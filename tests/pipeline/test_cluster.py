@@ -36,7 +36,7 @@ class Cluster:
         process = subprocess.Popen(
             [DASK, "worker", self.address, "--nworkers", "1", "--nthreads", "1", "--name", name, "--no-dashboard",
              "--local-directory", str(self.folder / name)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=(self.folder / f"{name}.log").open("w"), env=env, start_new_session=True,
         )  # fmt: skip
         self.workers[name] = process
         return process
@@ -63,7 +63,7 @@ def start_cluster(folder: Path, workers: int = 2, env: dict[str, str] | None = N
     file = folder / "scheduler.json"
     scheduler = subprocess.Popen(
         [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=(folder / "scheduler.log").open("w"), start_new_session=True,
     )  # fmt: skip
     deadline = time.time() + 60
     while not file.is_file() and time.time() < deadline:

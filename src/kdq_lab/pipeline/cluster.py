@@ -22,7 +22,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -205,15 +205,16 @@ class DaskBackend:
     def _input(self, folder: str) -> Any:
         """A prepared split for the workers: scattered once (or copied once into the shared folder)."""
         split_id = Path(folder).name
-        if split_id not in self._scattered:
+        known = self._scattered.get(split_id)
+        if known is None or (not isinstance(known, str) and known.status != "finished"):  # new, or lost with a worker
             if self.shared_dir is not None:
                 target = self.shared_dir / "splits" / split_id
                 if not (target / "manifest.json").is_file():
                     shutil.copytree(folder, target, dirs_exist_ok=True)
                 self._scattered[split_id] = str(target)
             else:
-                # on every worker: a unit whose worker dies must find its inputs on another
-                self._scattered[split_id] = self.client.scatter(pack(Path(folder)), broadcast=True, hash=True)
+                # to every worker; the scheduler may later keep fewer copies, and scatters again if all are lost
+                self._scattered[split_id] = self.client.scatter(pack(Path(folder)), broadcast=True, hash=False)
         return self._scattered[split_id]
 
     # ------------------------------------------------------------------ notebooks
@@ -248,7 +249,7 @@ class DaskBackend:
                 index, attempt = pending.pop(future)
                 job = jobs[index]
                 error = future.exception() if future.status == "error" else None
-                if error is not None and type(error).__name__ == "KilledWorker":
+                if self._lost_with_a_worker(future):
                     retried[index] += 1
                     if attempt < self.retries:
                         stream.add(submit(index, attempt + 1))
@@ -289,6 +290,12 @@ class DaskBackend:
             bar.close()
         return [r for r in results if r is not None]
 
+    def _lost_with_a_worker(self, future: Any) -> bool:
+        """Whether a unit ended because a worker died: while running it, or holding its inputs' last copy."""
+        if future.status == "cancelled":  # its scattered inputs were lost; the scheduler itself is still there
+            return bool(self.client.status == "running")
+        return future.status == "error" and type(future.exception()).__name__ == "KilledWorker"
+
     # ------------------------------------------------------------------ tuning
 
     def studies(self, tasks: list[StudyTask], progress: bool) -> list[StudyResult]:
@@ -305,7 +312,14 @@ class DaskBackend:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         shared = DaskStorage(client=self.client)  # the live SQLite studies: in memory on the scheduler
         workers = max(1, len(self.client.scheduler_info()["workers"]))
-        futures: dict[Any, StudyTask] = {}
+        futures: dict[Any, tuple[Batch, int]] = {}  # future -> (batch, attempt)
+
+        def submit(unit: Batch, attempt: int) -> Any:
+            payload = self._input(unit.task.split_folder)
+            future = self.client.submit(run_trials, unit.remote, unit.trials, unit.timeout, payload, pure=False)
+            futures[future] = (unit, attempt)
+            return future
+
         for task in tasks:
             local = open_storage(task.storage)
             live = task.storage if reached_by_workers(task.storage) else shared
@@ -316,25 +330,26 @@ class DaskBackend:
                 optuna.copy_study(from_study_name=task.name, from_storage=local, to_storage=shared)
             done = [t for t in trials if counted(t)]
             remote = replace(task, storage=live)
-            payload = self._input(task.split_folder)
             if task.budget.trials is not None:
                 remaining = max(0, task.budget.trials - len(done))
-                sizes = [len(b) for b in _batches(remaining, workers)]
-                for i, size in enumerate(sizes):
-                    batch = replace(remote, sampler_seed=task.sampler_seed + 1000 * (len(done) + i))
-                    futures[self.client.submit(run_trials, batch, size, None, payload, pure=False)] = task
+                limits: list[tuple[int | None, float | None]] = [(len(b), None) for b in _batches(remaining, workers)]
             else:
                 timeout = max(0.0, (task.budget.timeout or 0) - sum(t.duration.total_seconds() for t in done
                                                                     if t.duration))  # fmt: skip
-                for i in range(workers if timeout > 0 else 0):
-                    batch = replace(remote, sampler_seed=task.sampler_seed + 1000 * (len(done) + i))
-                    futures[self.client.submit(run_trials, batch, None, timeout, payload, pure=False)] = task
+                limits = [(None, timeout)] * (workers if timeout > 0 else 0)
+            for i, (size, seconds) in enumerate(limits):
+                batch = replace(remote, sampler_seed=task.sampler_seed + 1000 * (len(done) + i))
+                submit(Batch(task, batch, size, seconds), 0)
         bar = tqdm(total=len(futures), desc="tuning batches", disable=not progress, unit="batch", file=sys.stderr)
         try:
-            for future in as_completed(list(futures), loop=self.client.loop):
-                task = futures.pop(future)
+            stream = as_completed(list(futures), loop=self.client.loop)
+            for future in stream:
+                unit, attempt = futures.pop(future)
+                if self._lost_with_a_worker(future) and attempt < self.retries:
+                    stream.add(submit(unit, attempt + 1))  # trials it had finished are kept in the study
+                    continue
                 future.result()
-                _checkpoint(task, shared)
+                _checkpoint(unit.task, shared)
                 bar.update()
         except KeyboardInterrupt:
             self.client.cancel(list(futures))
@@ -357,6 +372,16 @@ class DaskBackend:
 def reached_by_workers(url: str) -> bool:
     """Whether workers write a study straight into ``url``: a database server, not a SQLite file on this machine."""
     return not url.startswith("sqlite")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Some of a study's trials for one worker: a number of trials or a time limit."""
+
+    task: StudyTask
+    remote: StudyTask
+    trials: int | None
+    timeout: float | None
 
 
 def _batches(n: int, workers: int) -> list[range]:
