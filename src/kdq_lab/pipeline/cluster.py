@@ -16,6 +16,7 @@ runs that finished are in the run cache, so the same command again continues.
 from __future__ import annotations
 
 import io
+import logging
 import math
 import platform
 import shutil
@@ -75,6 +76,8 @@ def connect(address: str, timeout: float = 15) -> Any:
     """A Dask client of the scheduler at ``address`` (e.g. ``tcp://10.0.0.5:8786``), its workers checked."""
     from distributed import Client
 
+    for handler in logging.getLogger("distributed").handlers:  # the lab reports a lost scheduler itself, in one line
+        handler.setLevel(logging.CRITICAL)
     try:
         client = Client(address, timeout=f"{timeout}s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
@@ -197,8 +200,11 @@ class DaskBackend:
 
     def describe(self) -> dict[str, Any]:
         workers = self.client.scheduler_info()["workers"]
-        return {"kind": "dask", "cluster": self.address, "workers": sorted(workers),
-                "shared_dir": str(self.shared_dir) if self.shared_dir else None}  # fmt: skip
+        environments = self.client.run(environment)
+        shared = str(self.shared_dir) if self.shared_dir else None
+        return {"kind": "dask", "cluster": self.address, "shared_dir": shared,
+                "workers": {address: {"name": str(info.get("name")), **environments.get(address, {})}
+                            for address, info in sorted(workers.items())}}  # fmt: skip
 
     # ------------------------------------------------------------------ inputs
 
