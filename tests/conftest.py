@@ -45,3 +45,11 @@ def tiny_split(tiny_catalog, tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_catalog(tmp_path_factory) -> Path:
     return generate_catalog(tmp_path_factory.mktemp("catalog") / "kdq-small", scale="small", seed=7, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_parquet_catalog(tmp_path_factory) -> Path:
+    """The tiny KDQ catalog stored as Parquet (as the large scale is), same content as ``tiny_catalog``."""
+    return generate_catalog(
+        tmp_path_factory.mktemp("catalog") / "kdq-tiny", scale="tiny", seed=7, progress=False, file_format="parquet"
+    )
