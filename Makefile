@@ -36,6 +36,10 @@ test: $(STAMP) ## lint (ruff), type-check (mypy), then the tests and every noteb
 bench: $(STAMP) ## benchmarks: matrix builder vs lightfm.data.Dataset, evaluation vs lightfm.evaluation, training overhead
 	$(KDQ) bench all
 
+.PHONY: bench-scale
+bench-scale: $(STAMP) ## the large catalog end to end (kdq-large, --jobs 2): seconds and peak memory per stage
+	$(KDQ) bench scale
+
 .PHONY: lab
 lab: $(STAMP) ## open JupyterLab on the project kernel
 	$(VENV)/bin/jupyter lab notebooks

@@ -21,7 +21,9 @@ seeds, the k list, the headline metric and the reference run for paired comparis
 Each seed sets the split seed and the model's seed unless the run's parameters fix it;
 one notebook runs a run on a split over every seed. ``exclude`` picks the items removed
 from each user's ranking (``seen``, the default, or ``train_positives``; see
-:mod:`kdq_lab.data.targets`). Names become folders, so they must be safe names
+:mod:`kdq_lab.data.targets`). ``sample_users: {n: 10000, seed: 0}`` evaluates a seeded
+sample of ``n`` test users (the same users for every run of a split and seed), for quick
+looks at scale; the runs' summaries and the manifest record it. Names become folders, so they must be safe names
 (:mod:`kdq_lab.names`); grids may expand to at most :data:`MAX_RUNS` runs.
 """
 
@@ -59,12 +61,14 @@ TOP_KEYS = {
     "refit",
     "exclude",
     "bootstrap",
+    "sample_users",
     "splits",
     "runs",
     "notebooks",
 }
 RUN_KEYS = {"model", "params", "grid", "label"}
 BOOTSTRAP_KEYS = {"samples", "seed"}
+SAMPLE_KEYS = {"n", "seed"}
 NOTEBOOK_KEYS = {"notebook", "parameters"}
 #: Most runs (after grid expansion) an experiment may define; ``--max-runs`` raises it.
 MAX_RUNS = 200
@@ -112,6 +116,7 @@ class Experiment:
     notebooks: tuple[NotebookSpec, ...]
     source: str
     raw: dict[str, Any]
+    sample_users: dict[str, int] | None = None  # {n, seed}: test users evaluated per run, seed and split
 
     def jobs(self, only: list[str] | None = None) -> list[RunSpec]:
         """Every run × split (each over all seeds), optionally only runs matching ``only`` (names or globs)."""
@@ -252,6 +257,15 @@ def load_experiment(
         check.add(("bootstrap", "samples"), samples, "expected an integer >= 100")
     if not isinstance(boot_seed, int) or isinstance(boot_seed, bool) or boot_seed < 0:
         check.add(("bootstrap", "seed"), boot_seed, "expected an integer >= 0")
+    sample = data.get("sample_users")
+    if sample is not None:
+        sample = check.mapping(sample, ("sample_users",), SAMPLE_KEYS, {"n"})
+        n, sample_seed = sample.get("n"), sample.get("seed", 0)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            check.add(("sample_users", "n"), n, "expected an integer >= 1 (test users evaluated per run)")
+        if not isinstance(sample_seed, int) or isinstance(sample_seed, bool) or sample_seed < 0:
+            check.add(("sample_users", "seed"), sample_seed, "expected an integer >= 0")
+        sample = {"n": n, "seed": sample_seed} if sample else None
     if any(seed < 0 for seed in seeds):
         check.add(("seeds",), list(seeds), "seeds must be >= 0")
     splits = _splits(check, data.get("splits"), spec)
@@ -280,6 +294,7 @@ def load_experiment(
         notebooks=notebooks,
         source=str(path),
         raw=data,
+        sample_users=sample,
     )
 
 

@@ -30,8 +30,9 @@ from tqdm import tqdm
 from kdq_lab.config import Paths
 from kdq_lab.data.registry import resolve_dataset
 from kdq_lab.data.store import split_folder
-from kdq_lab.data.validate import raw_hashes, validate_dataset
-from kdq_lab.errors import DataError, KdqError
+from kdq_lab.data.validate import raw_hashes
+from kdq_lab.data.validated import store_validated
+from kdq_lab.errors import KdqError
 from kdq_lab.files import atomic_dir, write_json
 from kdq_lab.pipeline.experiment import MAX_RUNS, Experiment, declared_parameters, load_experiment
 from kdq_lab.pipeline.records import ExperimentInfo, RunStatus, RunSummary, SplitRef
@@ -75,6 +76,7 @@ class Plan:
     threads: int
     overrides: tuple[str, ...] = ()
     only: tuple[str, ...] = ()
+    validation: dict[str, Any] = field(default_factory=dict)  # when validating and hashing took place
 
     def steps(self) -> list[Step]:
         return [step for _, steps in self.stages for step in steps]
@@ -84,7 +86,10 @@ class Plan:
         e = self.experiment
         lines = [
             f"experiment {e.name}: dataset {self.dataset_dir}, seeds {list(e.seeds)}, k {list(e.k)}, "
-            f"metric {e.metric}, exclude {e.exclude}, refit {e.refit}",
+            f"metric {e.metric}, exclude {e.exclude}, refit {e.refit}"
+            + (
+                f", test users sampled: {e.sample_users['n']} (seed {e.sample_users['seed']})" if e.sample_users else ""
+            ),
             f"report: {self.report} ({self.jobs} job(s) x {self.threads} thread(s))",
         ]
         for ref in self.splits:
@@ -107,6 +112,7 @@ class Outcome:
     index: Path
     failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    stages: list[dict[str, Any]] = field(default_factory=list)  # stage, seconds, started, ended (Unix time)
 
     @property
     def ok(self) -> bool:
@@ -133,10 +139,12 @@ def plan_experiment(
     paths = paths or Paths.default()
     experiment = load_experiment(Path(path), overrides, paths, max_runs=max_runs)
     dataset_dir = resolve_dataset(experiment.dataset, paths, progress=progress)
-    problems = validate_dataset(dataset_dir)
-    if problems:  # fail before any notebook starts, with every problem listed
-        raise DataError(problems, heading=f"invalid dataset {dataset_dir}")
+    started = time.time()
     hashes = raw_hashes(dataset_dir)
+    # validate once (fail before any notebook starts, with every problem listed) and store the
+    # validated copy that every notebook then loads; nothing is kept in this process
+    store_validated(dataset_dir, paths.processed, hashes)
+    validation = {"stage": "validate", "seconds": time.time() - started, "started": started, "ended": time.time()}
     run_specs = experiment.jobs(only)
     if not run_specs:
         raise KdqError(f"--only {' '.join(only or [])} matches no run; runs: {', '.join(experiment.runs)}")
@@ -178,6 +186,7 @@ def plan_experiment(
                         bootstrap_samples=experiment.bootstrap_samples,
                         bootstrap_seed=experiment.bootstrap_seed,
                         threads=threads,
+                        sample_users=experiment.sample_users,
                     )
                 ),
                 "SPLITS": by_split[spec.split],
@@ -230,6 +239,7 @@ def plan_experiment(
         threads,
         tuple(overrides or ()),
         tuple(only or ()),
+        validation,
     )
 
 
@@ -414,6 +424,7 @@ def describe_experiment(plan: Plan) -> ExperimentInfo:
         splits={name: {k: v for k, v in config.to_dict().items() if k != "seed"} for name, config in e.splits.items()},
         runs=runs,
         notebooks=[step.output for step in plan.steps() if step.kind == "notebook"],
+        sample_users=e.sample_users,
     )
 
 
@@ -422,9 +433,11 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool) -> Outcome:
     describe_experiment(plan).write(tmp / "experiment.json")
     steps: list[dict[str, Any]] = []
     failed_splits: set[str] = set()
+    timings = [plan.validation] if plan.validation else []
     for stage, stage_steps in plan.stages:
         if stage == "compare":
             continue
+        started = time.time()
         todo = [
             _job(step, plan, tmp, paths)
             for step in stage_steps
@@ -443,9 +456,11 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool) -> Outcome:
                     tmp / "runs" / step.key / "status.json"
                 )
         steps += results
+        timings.append({"stage": stage, "seconds": time.time() - started, "started": started, "ended": time.time()})
     failed = sorted(f"{r['kind']} {r['key']}: {r['error']}" for r in steps if r["status"] != "ok")
     index = tmp / "index.html"
     for step in dict(plan.stages).get("compare", ()):
+        started = time.time()
         job = _job(step, plan, tmp, paths)
         result = _run_pool([job], 1, progress, "compare")[0] | {"notebook": step.output}
         steps.append(result)
@@ -459,6 +474,7 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool) -> Outcome:
         if not job.output.with_suffix(".html").is_file():
             raise KdqError(f"could not export the report to HTML: {result['error']}")
         shutil.move(str(job.output.with_suffix(".html")), index)
+        timings.append({"stage": "compare", "seconds": time.time() - started, "started": started, "ended": time.time()})
 
     ok_runs = [r for r in steps if r["kind"] == "run" and r["status"] == "ok"]
     compute = sum(RunSummary.read(tmp / "runs" / r["key"] / "summary.json").seconds() for r in ok_runs)
@@ -475,6 +491,7 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool) -> Outcome:
             "git_commit": git_commit(paths.root),
             "dataset": {"name": e.dataset, "folder": str(plan.dataset_dir), "hashes": plan.hashes},
             "seeds": list(e.seeds),
+            "sample_users": e.sample_users,
             "splits": [asdict(ref) for ref in plan.splits],
             "jobs": plan.jobs,
             "threads_per_job": plan.threads,
@@ -482,6 +499,7 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool) -> Outcome:
             "versions": package_versions(),
             "steps": steps,
             "failed_splits": sorted(failed_splits),
+            "stages": timings,
             "papermill": {
                 "run_wall_seconds": wall,
                 "run_compute_seconds": compute,
@@ -490,4 +508,4 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool) -> Outcome:
             "status": "failed" if failed else "ok",
         },
     )
-    return Outcome(tmp, index, failed)
+    return Outcome(tmp, index, failed, stages=timings)
