@@ -48,6 +48,10 @@ tune: $(KERNEL) ## tune kdq-default with Optuna (the same budget per run) and re
 bench: $(KERNEL) ## benchmarks: builder vs lightfm.data.Dataset, evaluation vs lightfm.evaluation, training and cluster overhead
 	$(KDQ) bench all
 
+.PHONY: bench-scale
+bench-scale: $(KERNEL) ## the large catalog end to end (kdq-large, --jobs 2): seconds and peak memory per stage
+	$(KDQ) bench scale
+
 .PHONY: lab
 lab: $(KERNEL) ## open JupyterLab; the notebooks run on the registered kdq-lab kernel
 	$(VENV)/bin/jupyter lab notebooks

@@ -110,3 +110,11 @@ def smoke_report(tmp_path_factory) -> Path:
     )  # fresh: every run executes here, never from the run cache other tests filled
     assert outcome.ok, outcome.failed
     return folder / "report"
+
+
+@pytest.fixture(scope="session")
+def tiny_parquet_catalog(tmp_path_factory) -> Path:
+    """The tiny KDQ catalog stored as Parquet (as the large scale is), same content as ``tiny_catalog``."""
+    return generate_catalog(
+        tmp_path_factory.mktemp("catalog") / "kdq-tiny", scale="tiny", seed=7, progress=False, file_format="parquet"
+    )

@@ -62,7 +62,7 @@ def describe_os_error(exc: OSError) -> str:
 def _generate(args: argparse.Namespace) -> int:
     from kdq_lab.data.catalog import generate_catalog
 
-    out = generate_catalog(Path(args.out), scale=args.scale, seed=args.seed, force=args.force)
+    out = generate_catalog(Path(args.out), scale=args.scale, seed=args.seed, force=args.force, file_format=args.format)
     print(f"wrote {out}")
     return 0
 
@@ -135,6 +135,8 @@ def _run(args: argparse.Namespace) -> int:
         backend.close()
     for failure in outcome.failed:
         print(f"failed: {failure}", file=sys.stderr)
+    for stage in outcome.stages:
+        print(f"  {stage['stage']:<32} {stage['seconds']:8.1f} s")
     print(
         f"report: {outcome.index} ({outcome.seconds:.0f} s"
         + (f", {len(outcome.failed)} failed)" if outcome.failed else ")")
@@ -265,12 +267,14 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from kdq_lab.bench import builder, cluster, evaluation, training
+    from kdq_lab.bench import builder, cluster, evaluation, scale, training
 
     modules = {"builder": builder, "evaluation": evaluation, "training": training, "cluster": cluster}
     for name, module in modules.items():
         if args.which in (name, "all"):
             module.run(repeats=args.repeats)
+    if args.which == "scale":  # minutes, and the 1.2M-user catalog: never part of "all"
+        scale.run()
     return 0
 
 
@@ -328,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("kind", choices=["kdq-catalog"], help="what to generate")
     generate.add_argument("--scale", choices=["tiny", "small", "default", "large"], default="default")
     generate.add_argument("--seed", type=_non_negative, default=DEFAULT_SEED)
+    generate.add_argument(
+        "--format", choices=["csv", "parquet"], default=None, help="how tables are stored (default: parquet for large)"
+    )
     generate.add_argument("--out", required=True, help="dataset folder to write (replaced whole)")
     generate.add_argument("--force", action="store_true", help=FORCE_HELP)
     generate.set_defaults(run=_generate)
@@ -427,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="benchmarks against LightFM, measured in the same run")
     bench.add_argument(
-        "which", choices=["builder", "evaluation", "training", "cluster", "all"], nargs="?", default="all"
+        "which", choices=["builder", "evaluation", "training", "cluster", "all", "scale"], nargs="?", default="all"
     )
     bench.add_argument("--repeats", type=_positive, default=3, help="runs per side; medians are reported")
     bench.set_defaults(run=_bench)

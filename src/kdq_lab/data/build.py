@@ -13,13 +13,17 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from kdq_lab.data.rawfiles import arrow_text
 from kdq_lab.data.schema import EntitySpec
 from kdq_lab.errors import KdqError
 
@@ -72,51 +76,59 @@ class FeatureVocabulary:
                 qs = qs if len(qs) > 1 else np.repeat(qs, 2)  # a constant column: one bin
                 edges[feature.column] = tuple(float(q) for q in qs)
         vocab = cls(separator, entity.categorical, entity.multi_valued, edges, (), dict(entity.labels))
-        keys = np.unique(vocab._keys(frame)[1].astype(str))
-        position = {c: i for i, c in enumerate(vocab.columns)}
-        column_of = np.array([position[k.split(":", 1)[0]] for k in keys], dtype=int)
-        textual = keys[(column_of < len(vocab.categorical) + len(vocab.multi_valued))]
-        textual = textual[np.argsort([position[k.split(":", 1)[0]] for k in textual], kind="stable")]
-        names = tuple(textual.tolist()) + tuple(
-            label for column in edges for label in _bin_labels(column, edges[column])
-        )
-        return cls(separator, entity.categorical, entity.multi_valued, edges, names, dict(entity.labels))
+        names = [
+            f"{column}:{value}"
+            for column, _, values in vocab._occurrences(frame)
+            for value in sorted(pc.unique(values).to_pylist())
+        ]
+        names += [label for column in edges for label in _bin_labels(column, edges[column])]
+        return cls(separator, entity.categorical, entity.multi_valued, edges, tuple(names), dict(entity.labels))
 
-    def _keys(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """(row, ``column:value`` key) for every feature occurrence in ``frame``."""
-        rows, keys = [], []
-        positions = np.arange(len(frame))
-        for column in self.categorical:
-            values = frame[column].astype(object).to_numpy()
-            present = pd.notna(values) & (values != "")
-            rows.append(positions[present])
-            keys.append((column + ":" + pd.Series(values[present], dtype=object).astype(str)).to_numpy())
-        for column in self.multi_valued:
-            values = pd.Series(frame[column].astype(object).to_numpy())
-            values = values[values.notna() & (values != "")]
-            parts = values.astype(str).str.split(self.separator, regex=False).explode()
-            rows.append(parts.index.to_numpy())
-            keys.append((column + ":" + parts.astype(str)).to_numpy())
-        for column, edges in self.numeric_edges.items():
-            numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-            labels = np.array(_bin_labels(column, edges), dtype=object)
-            bins = np.searchsorted(np.asarray(edges), numbers, side="right") - 1
-            bins = np.where(numbers == edges[-1], len(edges) - 2, bins)
-            inside = np.isfinite(numbers) & (bins >= 0) & (bins < len(edges) - 1)
-            rows.append(positions[inside])
-            keys.append(labels[bins[inside]])
-        if not rows:
-            return np.zeros(0, dtype=int), np.zeros(0, dtype=object)
-        return np.concatenate(rows).astype(np.int64), np.concatenate(keys).astype(object)
+    def _occurrences(self, frame: pd.DataFrame) -> Iterator[tuple[str, np.ndarray, pa.Array]]:
+        """(column, rows, text values) of every categorical and multi-valued value in ``frame``.
+
+        Values stay Arrow text: no Python object per value, however many rows.
+        """
+        for column in self.categorical + self.multi_valued:
+            text = arrow_text(frame[column])
+            present = pc.fill_null(pc.not_equal(text, ""), False)
+            rows = np.flatnonzero(present.to_numpy(zero_copy_only=False))
+            values = text.filter(present)
+            if column in self.multi_valued:
+                lists = pc.split_pattern(values, self.separator)
+                rows = rows[pc.list_parent_indices(lists).to_numpy()]
+                values = pc.list_flatten(lists)
+            yield column, rows, values
 
     def transform(self, frame: pd.DataFrame) -> tuple[sp.csr_matrix, list[UnknownValue]]:
         """Multi-hot matrix of ``frame`` (rows in frame order) and the values not in the vocabulary."""
-        rows, keys = self._keys(frame.reset_index(drop=True))
-        index = pd.Index(self.names).get_indexer(keys)
-        known = index >= 0
-        unknown = [UnknownValue(int(r), *k.split(":", 1)) for r, k in zip(rows[~known], keys[~known])]
+        frame = frame.reset_index(drop=True)
+        position = {name: i for i, name in enumerate(self.names)}
+        rows, columns, unknown = [], [], []
+        for column, found, values in self._occurrences(frame):
+            encoded = pc.dictionary_encode(values)
+            distinct = encoded.dictionary.to_pylist()
+            index = np.array([position.get(f"{column}:{v}", -1) for v in distinct], dtype=np.int64)
+            feature = index[encoded.indices.to_numpy(zero_copy_only=False)] if len(found) else index[:0]
+            known = feature >= 0
+            unknown += [
+                UnknownValue(int(r), column, distinct[c])
+                for r, c in zip(found[~known], encoded.indices.to_numpy(zero_copy_only=False)[~known])
+            ]
+            rows.append(found[known])
+            columns.append(feature[known])
+        for column, edges in self.numeric_edges.items():
+            numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+            labels = np.array([position[label] for label in _bin_labels(column, edges)], dtype=np.int64)
+            bins = np.searchsorted(np.asarray(edges), numbers, side="right") - 1
+            bins = np.where(numbers == edges[-1], len(edges) - 2, bins)
+            inside = np.isfinite(numbers) & (bins >= 0) & (bins < len(edges) - 1)
+            rows.append(np.flatnonzero(inside))
+            columns.append(labels[bins[inside]])
+        row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        col = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
         matrix = sp.csr_matrix(
-            (np.ones(int(known.sum()), dtype=np.float32), (rows[known], index[known])),
+            (np.ones(len(row), dtype=np.float32), (row, col)),
             shape=(len(frame), len(self.names)),
         )
         matrix.sum_duplicates()

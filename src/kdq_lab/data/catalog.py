@@ -59,31 +59,34 @@ COMPLETE_DIRECT = np.array([{"영상": 0.40, "아티클": 0.35, "인터뷰": 0.3
 
 @dataclass(frozen=True)
 class Scale:
-    """Size of a generated catalog."""
+    """Size of a generated catalog, and how its tables are stored (``csv`` or ``parquet``)."""
 
     users: int
     items: int
     exposures_per_user: float
     chunk_users: int
+    file_format: str = "csv"
 
 
 SCALES: dict[str, Scale] = {
     "tiny": Scale(users=400, items=160, exposures_per_user=9.0, chunk_users=400),
     "small": Scale(users=1_500, items=500, exposures_per_user=12.0, chunk_users=1_500),
     "default": Scale(users=5_000, items=1_500, exposures_per_user=19.0, chunk_users=5_000),
-    "large": Scale(users=1_200_000, items=120_000, exposures_per_user=11.0, chunk_users=50_000),
+    "large": Scale(users=1_200_000, items=120_000, exposures_per_user=11.0, chunk_users=50_000, file_format="parquet"),
 }
 
 
-def catalog_spec(name: str) -> DatasetSpec:
-    """The ``dataset.yaml`` of a generated KDQ catalog."""
+def catalog_spec(name: str, file_format: str = "csv") -> DatasetSpec:
+    """The ``dataset.yaml`` of a generated KDQ catalog whose tables are stored as ``file_format``."""
+    ext = "parquet" if file_format == "parquet" else "csv"
     return DatasetSpec(
         name=name,
         title="KDQ 기본 카탈로그 (synthetic KDQ catalog: courses, articles, videos, events, community posts)",
         timestamp_format="iso",
         separator="|",
+        file_format="parquet" if file_format == "parquet" else "csv",
         users=EntitySpec(
-            file="users.csv",
+            file=f"users.{ext}",
             id="user_id",
             timestamp="signed_up_at",
             categorical=("coding_experience", "age_band", "region"),
@@ -98,7 +101,7 @@ def catalog_spec(name: str) -> DatasetSpec:
             },
         ),
         items=EntitySpec(
-            file="items.csv",
+            file=f"items.{ext}",
             id="item_id",
             timestamp="published_at",
             categorical=("content_type", "difficulty", "price", "language", "creator"),
@@ -117,7 +120,7 @@ def catalog_spec(name: str) -> DatasetSpec:
             },
         ),
         interactions=InteractionSpec(
-            file="interactions.csv",
+            file=f"interactions.{ext}",
             user="user_id",
             item="item_id",
             timestamp="occurred_at",
@@ -661,6 +664,32 @@ def _user_truth(users: pd.DataFrame, up: dict[str, np.ndarray]) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- entry point
 
 
+class _TableWriter:
+    """Appends chunks of a table to a CSV file, or to a Parquet file as text columns."""
+
+    def __init__(self, path: Path, file_format: str):
+        self.path, self.parquet = path, file_format == "parquet"
+        self._csv = None if self.parquet else open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed in close)
+        self._parquet: pq.ParquetWriter | None = None
+        self._first = True
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self._csv is not None:
+            frame.to_csv(self._csv, index=False, header=self._first)
+        else:
+            table = pa.Table.from_pandas(frame.astype(str), preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.path, table.schema)
+            self._parquet.write_table(table)
+        self._first = False
+
+    def close(self) -> None:
+        if self._csv is not None:
+            self._csv.close()
+        if self._parquet is not None:
+            self._parquet.close()
+
+
 def generate_catalog(
     out: Path,
     scale: str = "default",
@@ -668,44 +697,55 @@ def generate_catalog(
     name: str | None = None,
     progress: bool = True,
     force: bool = False,
+    file_format: str | None = None,
 ) -> Path:
-    """Write a KDQ catalog dataset (CSV files, ``dataset.yaml``, ground truth) into ``out``.
+    """Write a KDQ catalog dataset (tables, ``dataset.yaml``, ground truth) into ``out``.
 
-    The same ``scale`` and ``seed`` give byte-identical files. Users are generated in
-    chunks of ``Scale.chunk_users``, so memory stays bounded at every scale. An existing
-    ``out`` is replaced only if the lab made it, unless ``force``.
+    The same ``scale``, ``seed`` and ``file_format`` (default: the scale's, Parquet for
+    ``large``) give byte-identical files. Users are generated in chunks of
+    ``Scale.chunk_users``, so memory stays bounded at every scale. An existing ``out`` is
+    replaced only if the lab made it, unless ``force``.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     size = SCALES[scale]
+    file_format = file_format or size.file_format
+    if file_format not in ("csv", "parquet"):
+        raise ValueError(f"unknown file format {file_format!r}; choose csv or parquet")
+    spec = catalog_spec(
+        check_name(name or Path(out).name, "dataset name (by default the output folder's name)"), file_format
+    )
     out = Path(out)
-    name = check_name(name or out.name, "dataset name (by default the output folder's name)")
     seeds = np.random.SeedSequence([seed, 20251125])
     item_seed, *chunk_seeds = seeds.spawn(1 + -(-size.users // size.chunk_users))
     with atomic_dir(out, force) as tmp:
         items, item_params = _make_items(size.items, np.random.default_rng(item_seed))
-        items.to_csv(tmp / "items.csv", index=False)
+        item_writer = _TableWriter(tmp / spec.items.file, file_format)
+        item_writer.write(items)
+        item_writer.close()
         sampler = _ItemSampler(item_params)
         truth = tmp / "ground_truth"
         truth.mkdir()
         item_params.drop(columns=["published"]).to_parquet(truth / "items.parquet", index=False)
         writer = None
         starts = range(0, size.users, size.chunk_users)
-        with (
-            open(tmp / "users.csv", "w", encoding="utf-8") as users_csv,
-            open(tmp / "interactions.csv", "w", encoding="utf-8") as events_csv,
-        ):
+        users_out = _TableWriter(tmp / spec.users.file, file_format)
+        events_out = _TableWriter(tmp / spec.interactions.file, file_format)
+        try:
             for chunk, first in enumerate(tqdm(starts, desc=f"kdq-catalog {scale}", disable=not progress)):
                 rng = np.random.default_rng(chunk_seeds[chunk])
                 n = min(size.chunk_users, size.users - first)
                 users, up = _make_users(first, n, rng)
                 events = _make_events(users, up, item_params, sampler, size.exposures_per_user, rng)
-                users.to_csv(users_csv, index=False, header=chunk == 0)
-                events.to_csv(events_csv, index=False, header=chunk == 0)
+                users_out.write(users)
+                events_out.write(events)
                 table = pa.Table.from_pandas(_user_truth(users, up), preserve_index=False)
                 if writer is None:
                     writer = pq.ParquetWriter(truth / "users.parquet", table.schema)
                 writer.write_table(table)
+        finally:
+            users_out.close()
+            events_out.close()
         assert writer is not None
         writer.close()
         (truth / "params.json").write_text(
@@ -726,5 +766,5 @@ def generate_catalog(
             + "\n",
             encoding="utf-8",
         )
-        write_spec(catalog_spec(name), tmp)
+        write_spec(spec, tmp)
     return out

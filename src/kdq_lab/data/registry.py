@@ -6,16 +6,18 @@ import json
 from pathlib import Path
 
 from kdq_lab.config import DEFAULT_SEED, Paths
-from kdq_lab.data.catalog import GENERATOR_VERSION, catalog_spec, generate_catalog
+from kdq_lab.data.catalog import GENERATOR_VERSION, SCALES, catalog_spec, generate_catalog
 from kdq_lab.data.schema import SPEC_FILE, DatasetSpec, read_spec
 from kdq_lab.errors import KdqError
 from kdq_lab.names import RULE, name_problem
 
-#: Built-in datasets: name -> (scale, seed). ``kdq-catalog`` is the lab's default.
+#: Built-in datasets: name -> (scale, seed). ``kdq-catalog`` is the lab's default; ``-large`` (1.2M users,
+#: Parquet) is for scale benchmarks and takes a minute and a half to generate.
 BUILTIN: dict[str, tuple[str, int]] = {
     "kdq-catalog": ("default", DEFAULT_SEED),
     "kdq-catalog-small": ("small", DEFAULT_SEED),
     "kdq-catalog-tiny": ("tiny", DEFAULT_SEED),
+    "kdq-catalog-large": ("large", DEFAULT_SEED),
 }
 
 
@@ -54,7 +56,7 @@ def dataset_spec(name_or_path: str | Path, paths: Paths | None = None) -> Datase
     """The ``dataset.yaml`` of a dataset, without generating anything (``None`` if not found)."""
     paths = paths or Paths.default()
     if str(name_or_path) in BUILTIN:
-        return catalog_spec(str(name_or_path))
+        return catalog_spec(str(name_or_path), SCALES[BUILTIN[str(name_or_path)][0]].file_format)
     for folder in (_given_folder(name_or_path), _named_folder(str(name_or_path), paths)):
         if folder is not None and (folder / SPEC_FILE).is_file():
             return read_spec(folder)

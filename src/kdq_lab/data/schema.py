@@ -1,7 +1,8 @@
 """The raw-dataset contract: ``dataset.yaml`` parsed into frozen specs with precise errors.
 
-A dataset is a folder with ``users.csv``, ``items.csv``, ``interactions.csv`` and a
-``dataset.yaml`` describing them. See the README ("The data contract") for the layout.
+A dataset is a folder with ``users.csv``, ``items.csv``, ``interactions.csv`` (or the same
+tables as Parquet: ``file_format: parquet``) and a ``dataset.yaml`` describing them. See
+the README ("The data contract") for the layout.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from kdq_lab.yamlfile import YamlChecker, YamlDocument, describe_type
 SPEC_FILE = "dataset.yaml"
 FORMAT_VERSION = 1
 TimestampFormat = Literal["iso", "unix"]
+FileFormat = Literal["csv", "parquet"]
+FILE_FORMATS: tuple[str, ...] = ("csv", "parquet")
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class DatasetSpec:
     format_version: int = FORMAT_VERSION
     #: IANA zone of ISO timestamps written without an offset (``None``: every stamp must carry one)
     timezone: str | None = None
+    #: how the users, items and interactions tables are stored (predefined split files are CSV)
+    file_format: FileFormat = "csv"
 
     def to_dict(self) -> dict[str, Any]:
         """The YAML form (inverse of :func:`parse_spec`)."""
@@ -124,10 +129,12 @@ class DatasetSpec:
 
         i = self.interactions
         zone = {"timezone": self.timezone} if self.timezone else {}
+        stored = {"file_format": self.file_format} if self.file_format != "csv" else {}
         return {
             "format_version": self.format_version,
             "name": self.name,
             "title": self.title,
+            **stored,
             "timestamp_format": self.timestamp_format,
             **zone,
             "multi_value_separator": self.separator,
@@ -221,6 +228,7 @@ _TOP_KEYS = {
     "format_version",
     "name",
     "title",
+    "file_format",
     "timestamp_format",
     "timezone",
     "multi_value_separator",
@@ -439,6 +447,11 @@ class _SpecReader(YamlChecker):
             found = "" if isinstance(stamp_format, str) else f", {_found(stamp_format)}"
             self.add(("timestamp_format",), stamp_format, f"expected 'iso' (ISO 8601 text) or 'unix' (seconds){found}")
             stamp_format = "iso"
+        file_format = data.get("file_format", "csv")
+        if file_format not in FILE_FORMATS:
+            found = "" if isinstance(file_format, str) else f", {_found(file_format)}"
+            self.add(("file_format",), file_format, f"expected 'csv' or 'parquet'{found}")
+            file_format = "csv"
         timezone = self.string(data, ("timezone",))
         if timezone is not None and (problem := zone_problem(timezone)):
             self.add(("timezone",), timezone, problem)
@@ -478,4 +491,5 @@ class _SpecReader(YamlChecker):
             ground_truth=self.relative_path(data, ("ground_truth",)),
             format_version=FORMAT_VERSION,
             timezone=timezone,
+            file_format=file_format,
         )

@@ -38,6 +38,8 @@ from kdq_lab.errors import KdqError
 SplitKind = Literal["random", "user_temporal", "global_temporal", "cold_users", "cold_items", "predefined"]
 SPLIT_KINDS: tuple[str, ...] = ("random", "user_temporal", "global_temporal", "cold_users", "cold_items", "predefined")
 PARTS = ("train", "validation", "test")
+#: Part codes of events (positions in :data:`PARTS`); dropped events are -1.
+TRAIN, VALIDATION, TEST, DROPPED = 0, 1, 2, -1
 
 
 @dataclass(frozen=True)
@@ -104,11 +106,17 @@ def seconds(stamps: pd.Series) -> np.ndarray:
     return stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[s]").astype(np.int64)
 
 
-def _positions(raw: RawDataset, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(user, item) row positions of interaction rows."""
-    users = pd.Index(raw.users[raw.spec.users.id])
-    items = pd.Index(raw.items[raw.spec.items.id])
-    return users.get_indexer(frame[USER]), items.get_indexer(frame[ITEM])
+def _positions(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(user, item) row positions of interaction rows (their categorical codes)."""
+    return frame[USER].cat.codes.to_numpy(), frame[ITEM].cat.codes.to_numpy()
+
+
+def _lookup(raw: RawDataset, users: pd.Series, items: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(user, item) row positions of ids given as text (-1 when unknown)."""
+    return (
+        pd.Index(raw.users[raw.spec.users.id]).get_indexer(users),
+        pd.Index(raw.items[raw.spec.items.id]).get_indexer(items),
+    )
 
 
 def positive_mask(raw: RawDataset, config: SplitConfig) -> np.ndarray:
@@ -132,7 +140,7 @@ def positive_mask(raw: RawDataset, config: SplitConfig) -> np.ndarray:
 def positive_events(raw: RawDataset, config: SplitConfig) -> pd.DataFrame:
     """The positive events as (user, item) row positions, time in seconds and weight."""
     frame = raw.interactions[positive_mask(raw, config)]
-    user, item = _positions(raw, frame)
+    user, item = _positions(frame)
     return pd.DataFrame(
         {"user": user, "item": item, "time": seconds(frame[TIME]), "weight": frame[WEIGHT].to_numpy(dtype=np.float64)}
     ).reset_index(drop=True)
@@ -224,7 +232,7 @@ def _holdout(
 class Predefined:
     """A split shipped with the dataset: the file's part of every positive event, and its cuts."""
 
-    part: np.ndarray  # "train", "validation", "test" or "" (pair not listed)
+    part: np.ndarray  # part code of every positive event (DROPPED: pair not listed)
     test: Holdout
     validation: Holdout | None  # when the file lists validation pairs
 
@@ -236,27 +244,27 @@ def predefined_split(raw: RawDataset, config: SplitConfig, events: pd.DataFrame)
         known = ", ".join(spec.predefined_splits) or "none"
         raise KdqError(f"dataset {raw.name} has no predefined split {config.predefined!r} (it has: {known})")
     table = pd.read_csv(raw.folder / spec.predefined_splits[config.predefined], dtype=str, keep_default_na=False)
-    user, item = _positions(raw, table.rename(columns={spec.interactions.user: USER, spec.interactions.item: ITEM}))
+    user, item = _lookup(raw, table[spec.interactions.user], table[spec.interactions.item])
     n_items = len(raw.items)
-    listed = pd.Series(table["part"].to_numpy(), index=_pair_keys(user, item, n_items))
+    listed = pd.Series(pd.Index(PARTS).get_indexer(table["part"]), index=_pair_keys(user, item, n_items))
     listed = listed[~listed.index.duplicated()]
     part = listed.reindex(_pair_keys(events["user"].to_numpy(), events["item"].to_numpy(), n_items))
-    part = part.fillna("").to_numpy(dtype=object)
+    part = part.fillna(DROPPED).to_numpy(dtype=np.int8)
     keys, parts = listed.index.to_numpy(), listed.to_numpy()
     everything = np.sort(keys)
 
-    def cut(name: str) -> Holdout:
+    def cut(code: int) -> Holdout:
         return Holdout(
-            "predefined", (part == name).astype(np.int8), pairs=np.sort(keys[parts == name]), listed=everything
+            "predefined", (part == code).astype(np.int8), pairs=np.sort(keys[parts == code]), listed=everything
         )
 
-    has_validation = bool((parts == "validation").any())
+    has_validation = bool((parts == VALIDATION).any())
     if has_validation and config.validation_fraction > 0:
         raise KdqError(
             f"split file {spec.predefined_splits[config.predefined]} already has a validation part; "
             "set validation_fraction: 0 to use it, or remove it from the file"
         )
-    return Predefined(part, cut("test"), cut("validation") if has_validation else None)
+    return Predefined(part, cut(TEST), cut(VALIDATION) if has_validation else None)
 
 
 @dataclass(frozen=True)
@@ -276,7 +284,7 @@ class SplitEvents:
 def assign_parts(
     events: pd.DataFrame, config: SplitConfig, shape: tuple[int, int], predefined: Predefined | None = None
 ) -> tuple[np.ndarray, Holdout, Holdout | None]:
-    """Part of every positive event (``"train"``, ``"validation"``, ``"test"`` or ``""`` = dropped), and the cuts.
+    """Part code of every positive event (``TRAIN``, ``VALIDATION``, ``TEST`` or ``DROPPED``), and the cuts.
 
     For ``predefined`` splits the file's parts are used; validation is then carved per
     user temporally (unless the file has its own).
@@ -291,26 +299,26 @@ def assign_parts(
         )
     else:
         test = _holdout(events, config.kind, config.test_fraction, config.seed, config.cutoff, shape)
-        part = np.select([test.held == 1, test.held == 0], ["test", "train"], "").astype(object)
+        part = np.select([test.held == 1, test.held == 0], [TEST, TRAIN], DROPPED).astype(np.int8)
         validation, train_kind = None, config.kind
     if config.validation_fraction > 0:
-        in_train = np.flatnonzero(part == "train")
+        in_train = np.flatnonzero(part == TRAIN)
         if len(in_train):
             sub = events.iloc[in_train].reset_index(drop=True)
             validation = _holdout(sub, train_kind, config.validation_fraction, config.seed + 1, None, shape)
-            part[in_train[validation.held == 1]] = "validation"
-            part[in_train[validation.held == -1]] = ""
+            part[in_train[validation.held == 1]] = VALIDATION
+            part[in_train[validation.held == -1]] = DROPPED
     return _drop_overlaps(events, part, shape[1]), test, validation
 
 
 def _drop_overlaps(events: pd.DataFrame, part: np.ndarray, n_items: int) -> np.ndarray:
     """Drop events of a pair that sit in a later part than the pair's earliest one."""
     _, pair_of = _pair_table(events, n_items)
-    code = np.select([part == "train", part == "validation", part == "test"], [0, 1, 2], 3)
-    earliest = np.full(pair_of.max() + 1, 3)
+    code = np.where(part == DROPPED, 3, part).astype(np.int8)  # train < validation < test < dropped
+    earliest = np.full(pair_of.max() + 1, 3, dtype=np.int8)
     np.minimum.at(earliest, pair_of, code)
     out = part.copy()
-    out[(code < 3) & (code > earliest[pair_of])] = ""
+    out[(code < 3) & (code > earliest[pair_of])] = DROPPED
     return out
 
 
@@ -322,8 +330,10 @@ def split_events(raw: RawDataset, config: SplitConfig) -> SplitEvents:
     shape = (len(raw.users), len(raw.items))
     predefined = predefined_split(raw, config, events) if config.kind == "predefined" else None
     part, test, validation = assign_parts(events, config, shape, predefined)
-    events["part"] = part
-    return SplitEvents(events[events["part"] != ""].reset_index(drop=True), test, validation)
+    kept = part != DROPPED
+    events = events[kept].reset_index(drop=True)
+    events["part"] = pd.Categorical.from_codes(part[kept], categories=PARTS)
+    return SplitEvents(events, test, validation)
 
 
 def seen_pairs(raw: RawDataset, split: SplitEvents, known_parts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -334,7 +344,7 @@ def seen_pairs(raw: RawDataset, split: SplitEvents, known_parts: tuple[str, ...]
     the ``seen`` rule (see :mod:`kdq_lab.data.targets`).
     """
     frame = raw.interactions
-    user, item = _positions(raw, frame)
+    user, item = _positions(frame)
     time = seconds(frame[TIME])
     n_items = len(raw.items)
     in_test = split.test.covers(user, item, time, n_items)

@@ -30,7 +30,8 @@ import scipy.sparse as sp
 from kdq_lab.data.build import FeatureVocabulary, pair_matrices
 from kdq_lab.data.schema import read_spec
 from kdq_lab.data.splits import PARTS, SplitConfig, seen_pairs, split_events, withheld_items
-from kdq_lab.data.validate import load_dataset, raw_hashes
+from kdq_lab.data.validate import raw_hashes
+from kdq_lab.data.validated import load_validated
 from kdq_lab.errors import KdqError
 from kdq_lab.files import atomic_dir, stable_hash, write_json
 from kdq_lab.provenance import package_versions
@@ -137,44 +138,53 @@ def prepare(
 ) -> Path:
     """Validate, split and store a dataset, unless the same split is already stored.
 
-    Returns the split folder. Nothing is written when validation fails. ``hashes`` (the raw
-    files' SHA-256, when the caller has them) spares hashing the raw files again.
+    Returns the split folder. Nothing is written when validation fails. The dataset is
+    validated once per version of its raw files (see :mod:`kdq_lab.data.validated`);
+    ``hashes`` (the raw files' SHA-256, when the caller has them) spares hashing them again.
     """
     dataset_dir = Path(dataset_dir)
     out = split_folder(dataset_dir, config, processed_root, hashes)
     if (out / "manifest.json").is_file() and not force:
         return out
-    raw = load_dataset(dataset_dir)
+    raw = load_validated(dataset_dir, processed_root, hashes)
     cut = split_events(raw, config)
+    spec, users, items, hashes = raw.spec, raw.users, raw.items, raw.hashes
+    shape = (len(users), len(items))
+    seen = {
+        name: pair_matrices(*seen_pairs(raw, cut, periods), None, shape)[0]
+        for name, periods in (("seen_train", ("train",)), ("seen_known", ("train", "validation")))
+    }
+    until_test, until_validation = withheld_items(raw, cut)
+    del raw  # the interactions are no longer needed: free them before the features are built
     events = cut.events
-    spec = raw.spec
-    user_vocab = FeatureVocabulary.fit(raw.users, spec.users, spec.separator)
-    item_vocab = FeatureVocabulary.fit(raw.items, spec.items, spec.separator)
-    shape = (len(raw.users), len(raw.items))
+    user_vocab = FeatureVocabulary.fit(users, spec.users, spec.separator)
+    item_vocab = FeatureVocabulary.fit(items, spec.items, spec.separator)
     with atomic_dir(out) as tmp:
-        raw.users.to_parquet(tmp / "users.parquet", index=False)
-        raw.items.to_parquet(tmp / "items.parquet", index=False)
+        users.to_parquet(tmp / "users.parquet", index=False)
+        items.to_parquet(tmp / "items.parquet", index=False)
         events.to_parquet(tmp / "events.parquet", index=False)
-        for name, vocab, frame in (("user", user_vocab, raw.users), ("item", item_vocab, raw.items)):
+        for name, vocab, frame in (("user", user_vocab, users), ("item", item_vocab, items)):
             sp.save_npz(tmp / f"{name}_features.npz", vocab.transform(frame)[0])
         write_json(tmp / "features.json", {"user": user_vocab.to_dict(), "item": item_vocab.to_dict()})
         counts = {}
-        for part in PARTS:
-            rows = events[events["part"] == part]
+        codes = events["part"].cat.codes.to_numpy()
+        for code, part in enumerate(PARTS):
+            rows = codes == code
             _, weights = pair_matrices(
-                rows["user"].to_numpy(), rows["item"].to_numpy(), rows["weight"].to_numpy(), shape
+                events["user"].to_numpy()[rows],
+                events["item"].to_numpy()[rows],
+                events["weight"].to_numpy()[rows],
+                shape,
             )
             sp.save_npz(tmp / f"{part}.npz", weights)
             counts[part] = {
-                "events": len(rows),
+                "events": int(rows.sum()),
                 "pairs": int(weights.nnz),
                 "users": int((np.diff(weights.indptr) > 0).sum()),
             }
-        for name, periods in (("seen_train", ("train",)), ("seen_known", ("train", "validation"))):
-            binary, _ = pair_matrices(*seen_pairs(raw, cut, periods), None, shape)
+        for name, binary in seen.items():
             sp.save_npz(tmp / f"{name}.npz", binary)
             counts[name] = {"pairs": int(binary.nnz)}
-        until_test, until_validation = withheld_items(raw, cut)
         np.savez(tmp / "withheld.npz", until_test=until_test, until_validation=until_validation)
         counts["withheld_items"] = {
             "until_test": int(until_test.sum()),
@@ -190,7 +200,7 @@ def prepare(
                 "dataset_title": spec.title,
                 "split_id": out.name,
                 "split": config.to_dict(),
-                "raw_hashes": raw.hashes,
+                "raw_hashes": hashes,
                 "user_id_column": spec.users.id,
                 "item_id_column": spec.items.id,
                 "user_timestamp_column": spec.users.timestamp,

@@ -15,7 +15,7 @@ Two exclusion rules (an experiment's ``exclude`` key):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -72,3 +72,18 @@ def target(split: SplitData, part: Literal["validation", "test"], rule: str = "s
         dropped = positives.nnz - kept.nnz
         positives = kept
     return Target(positives, exclude, known.getnnz(axis=1).astype(np.int64), dropped)
+
+
+def sample_users(goal: Target, size: int | None, seed: int | np.random.Generator) -> Target:
+    """``goal`` restricted to a seeded sample of ``size`` of its users with positives (all when ``None``).
+
+    The other users keep their exclusions and history but have nothing to find, so no
+    evaluation ranks them.
+    """
+    users = np.flatnonzero(goal.positives.getnnz(axis=1) > 0)
+    if size is None or size >= len(users):
+        return goal
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    keep = np.zeros(goal.positives.shape[0], dtype=np.float32)
+    keep[rng.choice(users, size=size, replace=False)] = 1
+    return replace(goal, positives=sp.csr_matrix(sp.diags(keep) @ goal.positives))

@@ -1,8 +1,13 @@
 """Validate a raw dataset against its own ``dataset.yaml``, then load it.
 
-Every problem names the file, the line (header = line 1), the column and the
-offending value, and says what was expected. Checks are vectorised; at most
-``DETAILS_PER_CHECK`` rows are itemised per check, followed by a count.
+Every problem names the file, the line (header = line 1; in a Parquet file, the row,
+1 = first row), the column and the offending value, and says what was expected. Checks
+are vectorised; at most ``DETAILS_PER_CHECK`` rows are itemised per check, followed by a
+count.
+
+Memory stays bounded: users and items are read whole, interactions in chunks of
+``chunk_rows`` rows; each chunk is checked and, while the dataset is still valid, reduced
+to compact columns (row positions, times, event codes, weights) before the next is read.
 
 Timestamps: ISO stamps carry their offset (``+09:00``, ``Z``); stamps written without
 one are read in the dataset's declared ``timezone:`` and refused without it, and one
@@ -13,38 +18,57 @@ zone error), not as errors.
 
 from __future__ import annotations
 
-import codecs
-import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from kdq_lab.data.rawfiles import DETAILS_PER_CHECK, Collector, Rows, arrow_text, read_table, table_chunks
 from kdq_lab.data.schema import SPEC_FILE, DatasetSpec, EntitySpec, read_spec
 from kdq_lab.errors import DataError, Problem
 from kdq_lab.files import sha256_file
 
-DETAILS_PER_CHECK = 10
 MISSING_ID_TEXT = frozenset({"", "nan", "null", "none", "na", "n/a", "<na>"})
-#: How an undecodable byte reads once decoded with ``backslashreplace`` (bytes 0x80-0xff).
-_ESCAPED_BYTE = r"\\x[89a-f][0-9a-f]"
 #: An ISO 8601 date-time ending in a zone: ``Z`` or an offset such as ``+09:00``, ``-0500``, ``+09``.
 _ZONED = r"[Tt ]\d.*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+#: Interaction rows read, checked and compacted at a time.
+CHUNK_ROWS = 1_000_000
+_NAT = np.iinfo(np.int64).min
 
 #: Canonical interaction columns after loading.
 USER, ITEM, TIME, EVENT, WEIGHT, POSITIVE = "user_id", "item_id", "timestamp", "event", "weight", "positive"
+
+__all__ = [
+    "CHUNK_ROWS",
+    "DETAILS_PER_CHECK",
+    "EVENT",
+    "ITEM",
+    "POSITIVE",
+    "TIME",
+    "USER",
+    "WEIGHT",
+    "RawDataset",
+    "check_dataset",
+    "load_dataset",
+    "raw_hashes",
+    "validate_dataset",
+]
 
 
 @dataclass(frozen=True)
 class RawDataset:
     """A validated dataset: tables with parsed types, plus the hashes of its files.
 
-    ``interactions`` has the canonical columns ``user_id``, ``item_id``,
-    ``timestamp`` (UTC), ``event``, ``weight`` (event weight times the weight column,
-    if any) and ``positive`` (the dataset's positive rule). ``users`` and ``items``
-    keep their own columns, with ids as text and their timestamp column parsed.
+    ``interactions`` has the canonical columns ``user_id`` and ``item_id`` (categoricals
+    whose codes are row positions in ``users`` and ``items``), ``timestamp`` (UTC),
+    ``event`` (categorical), ``weight`` (event weight times the weight column, if any) and
+    ``positive`` (the dataset's positive rule). ``users`` and ``items`` keep their own
+    columns, with ids as text and their timestamp column parsed.
     """
 
     folder: Path
@@ -59,146 +83,36 @@ class RawDataset:
         return self.spec.name
 
 
-@dataclass(frozen=True)
-class _StampColumn:
-    """A timestamp column as read, kept for the checks across files (zone forms)."""
-
-    file: str
-    column: str
-    frame: pd.DataFrame
-    naive: np.ndarray  # parsable ISO stamps written without a zone
-    zoned: np.ndarray  # parsable ISO stamps with a zone
+# ----------------------------------------------------------------------------- timestamps
 
 
 @dataclass
-class _Collector:
-    """Collects problems and warnings, itemising a few rows per check and counting the rest."""
+class _Stamps:
+    """A timestamp column's zone forms, over all its chunks (for the checks across files)."""
 
-    problems: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
-    stamps: list[_StampColumn] = field(default_factory=list)
-
-    def add(
-        self, file: str, line: int | None, column: str | None, value: str | None, message: str, warning: bool = False
-    ) -> None:
-        (self.warnings if warning else self.problems).append(Problem(file, line, column, value, message))
-
-    def rows(
-        self,
-        file: str,
-        frame: pd.DataFrame,
-        mask: np.ndarray | pd.Series,
-        column: str,
-        message: str,
-        values: pd.Series | None = None,
-        warning: bool = False,
-    ) -> None:
-        """One problem per flagged row of ``frame[column]`` (data row i is line i + 2)."""
-        flagged = np.flatnonzero(np.asarray(mask, dtype=bool))
-        shown = values if values is not None else frame[column]
-        for row in flagged[:DETAILS_PER_CHECK]:
-            self.add(file, int(row) + 2, column, str(shown.iloc[row]), message, warning)
-        if len(flagged) > DETAILS_PER_CHECK:
-            self.add(file, None, column, None, f"{len(flagged)} rows in all: {message}", warning)
-
-
-def _is_utf8(path: Path, block: int = 1 << 24) -> bool:
-    """Whether the file decodes as UTF-8 (checked in blocks, without loading it whole)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with open(path, "rb") as handle:
-        try:
-            while chunk := handle.read(block):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return False
-    return True
-
-
-def _read_csv(folder: Path, name: str, columns: tuple[str, ...], out: _Collector) -> pd.DataFrame | None:
-    """Read a CSV as text columns; report missing/empty files, bad rows, missing columns, bad bytes."""
-    path = folder / name
-    if not path.is_file():
-        out.add(name, None, None, None, "missing file (declared in dataset.yaml)")
-        return None
-    if path.stat().st_size == 0:
-        out.add(name, None, None, None, "empty file: expected a header line naming the columns")
-        return None
-    utf8 = _is_utf8(path)
-    options = {
-        "keep_default_na": False,
-        "na_filter": False,
-        "encoding": "utf-8",
-        "encoding_errors": "strict" if utf8 else "backslashreplace",
-        "dtype": pd.StringDtype("pyarrow"),
-    }
-    try:
-        header = pd.read_csv(path, header=None, nrows=1, **options).iloc[0]
-        frame = pd.read_csv(path, **options)
-    except pd.errors.ParserError as exc:
-        match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-        if match:
-            out.add(
-                name,
-                int(match.group(2)),
-                None,
-                None,
-                f"expected {match.group(1)} comma-separated fields, found {match.group(3)}",
-            )
-        else:
-            out.add(name, None, None, None, f"unreadable CSV: {exc}")
-        return None
-    except pd.errors.EmptyDataError:
-        out.add(name, None, None, None, "empty file: expected a header line naming the columns")
-        return None
-    if not utf8:
-        _bad_bytes(name, frame, out)
-    repeated = _repeated_header(name, header, out)
-    missing = [c for c in columns if c not in frame.columns]
-    for column in missing:
-        out.add(name, 1, column, None, f"missing column; the header has: {', '.join(map(str, frame.columns))}")
-    if frame.empty:
-        out.add(name, None, None, None, "no data rows below the header")
-    return None if missing or repeated or frame.empty else frame
-
-
-def _repeated_header(name: str, header: pd.Series, out: _Collector) -> bool:
-    """Report header names given twice (pandas would rename the copy ``x.1`` and the lab ignore it)."""
-    repeated = (header.duplicated() & (header != "")).to_numpy()
-    for position in np.flatnonzero(repeated):
-        column = header.iloc[position]
-        first = int(np.flatnonzero(header.to_numpy() == column)[0])
-        out.add(
-            name,
-            1,
-            column,
-            column,
-            f"column named twice in the header (fields {first + 1} and {position + 1}); "
-            "one of the two would be silently ignored: rename or remove one",
-        )
-    return bool(repeated.any())
-
-
-def _bad_bytes(name: str, frame: pd.DataFrame, out: _Collector) -> None:
-    """Report the header names and cells of a non-UTF-8 file that hold undecodable bytes.
-
-    Such a file is read with every undecodable byte shown as ``\\xNN`` text, so every other
-    check still runs on ordinary text, in every kind of column.
-    """
-    for column in frame.columns:
-        if re.search(_ESCAPED_BYTE, str(column)):
-            out.add(name, 1, column, None, "not valid UTF-8 in the header; save the file as UTF-8")
-        bad = frame[column].str.contains(_ESCAPED_BYTE).to_numpy(dtype=bool)
-        out.rows(name, frame, bad, column, "not valid UTF-8; save the file as UTF-8")
+    file: str
+    column: str
+    naive: list[tuple[int, str]] = field(default_factory=list)  # first few (line, text) without a zone
+    naive_total: int = 0
+    zoned: tuple[int, str] | None = None  # the first (line, text) with a zone
 
 
 def _parse_times(values: pd.Series, fmt: str) -> pd.Series:
     """UTC times (``NaT`` where unparsable); ISO stamps without a zone are read as UTC here."""
     if fmt == "unix":
-        numbers = pd.to_numeric(values, errors="coerce").astype(float)
-        numbers[(numbers.abs() > 1e11) | ~np.isfinite(numbers)] = np.nan  # beyond year 5000: not a Unix time
-        return pd.to_datetime(numbers, unit="s", utc=True)
+        numbers = np.array(pd.to_numeric(values, errors="coerce"), dtype=float)
+        numbers[(np.abs(numbers) > 1e11) | ~np.isfinite(numbers)] = np.nan  # beyond year 5000: not a Unix time
+        return pd.Series(pd.to_datetime(numbers, unit="s", utc=True), index=values.index)
     return pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
+
+
+def _nanoseconds(times: pd.Series) -> np.ndarray:
+    """UTC times as int64 nanoseconds (``NaT`` = the smallest int64)."""
+    return times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]").view(np.int64)
+
+
+def _from_nanoseconds(values: np.ndarray, index: pd.Index) -> pd.Series:
+    return pd.Series(pd.DatetimeIndex(values.view("datetime64[ns]")).tz_localize("UTC"), index=index)
 
 
 def _localise(times: pd.Series, naive: np.ndarray, zone: str) -> pd.Series:
@@ -206,62 +120,60 @@ def _localise(times: pd.Series, naive: np.ndarray, zone: str) -> pd.Series:
 
     A wall time that a daylight-saving change skips or repeats becomes ``NaT``.
     """
-    local = times[naive].dt.tz_localize(None).dt.tz_localize(ZoneInfo(zone), ambiguous="NaT", nonexistent="NaT")
-    out = times.copy()
-    out[naive] = local.dt.tz_convert("UTC")
-    return out
+    wall = pd.DatetimeIndex(times[naive].dt.tz_localize(None))
+    local = wall.tz_localize(ZoneInfo(zone), ambiguous="NaT", nonexistent="NaT").tz_convert("UTC")
+    values = _nanoseconds(times)
+    values[naive] = local.tz_localize(None).to_numpy().astype("datetime64[ns]").view(np.int64)
+    return _from_nanoseconds(values, times.index)
 
 
-def _check_times(name: str, frame: pd.DataFrame, column: str, spec: DatasetSpec, out: _Collector) -> pd.Series:
-    fmt, text = spec.timestamp_format, frame[column].str.strip()
+def _check_times(rows: Rows, column: str, spec: DatasetSpec, out: Collector) -> pd.Series:
+    fmt, text = spec.timestamp_format, rows.frame[column].str.strip()
     parsed = _parse_times(text, fmt)
     expected = "ISO 8601 date-time (e.g. 2025-03-01T09:30:00+09:00)" if fmt == "iso" else "Unix seconds"
-    out.rows(name, frame, parsed.isna().to_numpy(), column, f"unparsable timestamp; expected {expected}")
-    naive = zoned = np.zeros(len(frame), dtype=bool)
+    out.rows(rows, parsed.isna().to_numpy(), column, f"unparsable timestamp; expected {expected}")
+    naive = zoned = np.zeros(len(text), dtype=bool)
     if fmt == "iso":
         readable, marked = parsed.notna().to_numpy(), text.str.contains(_ZONED).to_numpy(dtype=bool)
         naive, zoned = readable & ~marked, readable & marked
     if spec.timezone and naive.any():
         parsed = _localise(parsed, naive, spec.timezone)
         out.rows(
-            name,
-            frame,
+            rows,
             naive & parsed.isna().to_numpy(),
             column,
             f"this local time is skipped or repeated in {spec.timezone} by a daylight-saving change; "
             "write it with its offset",
         )
-    out.stamps.append(_StampColumn(name, column, frame, naive, zoned))
-    _check_future(name, frame, column, parsed, out)
-    return parsed
-
-
-def _check_future(name: str, frame: pd.DataFrame, column: str, parsed: pd.Series, out: _Collector) -> None:
-    """Warn about stamps later than now: the dataset declares no end, and the future has not happened yet."""
-    now = pd.Timestamp.now(tz="UTC")
+    stamps = out.stamps.setdefault((rows.file, column), _Stamps(rows.file, column))
+    flagged = np.flatnonzero(naive)
+    stamps.naive += [(rows.line(r), str(text.iloc[r])) for r in flagged[: DETAILS_PER_CHECK - len(stamps.naive)]]
+    stamps.naive_total += len(flagged)
+    if stamps.zoned is None and zoned.any():
+        first = int(np.flatnonzero(zoned)[0])
+        stamps.zoned = (rows.line(first), str(rows.frame[column].iloc[first]))
     out.rows(
-        name,
-        frame,
-        (parsed > now).to_numpy(),
+        rows,
+        (parsed > out.now).to_numpy(),
         column,
-        f"timestamp in the future (after {now:%Y-%m-%d %H:%M} UTC, when this check ran); "
+        f"timestamp in the future (after {out.now:%Y-%m-%d %H:%M} UTC, when this check ran); "
         "check the source's clock and time zone",
         warning=True,
     )
+    return parsed
 
 
-def _check_zones(spec: DatasetSpec, out: _Collector) -> None:
+def _check_zones(spec: DatasetSpec, out: Collector) -> None:
     """ISO stamps without a zone need ``timezone:``, and one dataset may not mix both forms."""
-    zoned = next((c for c in out.stamps if c.zoned.any()), None)
-    for stamps in out.stamps:
-        if not stamps.naive.any():
+    zoned = next((s for s in out.stamps.values() if s.zoned is not None), None)
+    for stamps in out.stamps.values():
+        if not stamps.naive_total:
             continue
-        if zoned is not None:
-            row = int(np.flatnonzero(zoned.zoned)[0])
-            example = f"{zoned.file}:{row + 2} '{zoned.frame[zoned.column].iloc[row]}'"
+        if zoned is not None and zoned.zoned is not None:
+            line, text = zoned.zoned
             message = (
                 f"timestamp without a time zone, while other timestamps of this dataset carry one "
-                f"(e.g. {example}); write every timestamp with its offset"
+                f"(e.g. {zoned.file}:{line} '{text}'); write every timestamp with its offset"
             )
         elif spec.timezone is None:
             message = (
@@ -270,144 +182,195 @@ def _check_zones(spec: DatasetSpec, out: _Collector) -> None:
             )
         else:
             continue
-        out.rows(stamps.file, stamps.frame, stamps.naive, stamps.column, message)
+        out.tally(stamps.file, stamps.column, message, stamps.naive, stamps.naive_total)
 
 
-def _check_ids(name: str, frame: pd.DataFrame, column: str, kind: str, out: _Collector) -> None:
-    ids = frame[column]
-    missing = ids.str.strip().str.lower().isin(MISSING_ID_TEXT).to_numpy()
-    out.rows(name, frame, missing, column, f"empty or NaN {kind} id; every row needs an id")
+# ----------------------------------------------------------------------------- users and items
+
+
+def _missing_ids(ids: pd.Series) -> np.ndarray:
+    """Ids that are empty or spell a missing value (``NaN``, ``null`` ...), whatever the case and spaces."""
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(arrow_text(ids)))
+    return pc.fill_null(pc.is_in(text, value_set=pa.array(sorted(MISSING_ID_TEXT))), True).to_numpy(
+        zero_copy_only=False
+    )
+
+
+def _check_ids(rows: Rows, column: str, kind: str, out: Collector) -> None:
+    ids = rows.frame[column]
+    missing = _missing_ids(ids)
+    out.rows(rows, missing, column, f"empty or NaN {kind} id; every row needs an id")
     duplicated = ids.duplicated(keep="first").to_numpy() & ~missing
     if duplicated.any():
-        first_line = pd.Series(np.arange(len(ids)) + 2, index=ids.to_numpy()).groupby(level=0).min()
+        first_line = pd.Series(np.arange(len(ids)) + rows.first_line, index=ids.to_numpy()).groupby(level=0).min()
         firsts = first_line.reindex(ids[duplicated].to_numpy()).to_numpy()
         for row, first in list(zip(np.flatnonzero(duplicated), firsts))[:DETAILS_PER_CHECK]:
-            out.add(name, int(row) + 2, column, ids.iloc[row], f"duplicate {kind} id (first on line {first})")
+            out.add(rows.file, rows.line(row), column, ids.iloc[row], f"duplicate {kind} id (first on line {first})")
         if duplicated.sum() > DETAILS_PER_CHECK:
-            out.add(name, None, column, None, f"{int(duplicated.sum())} rows in all: duplicate {kind} id")
+            out.add(rows.file, None, column, None, f"{int(duplicated.sum())} rows in all: duplicate {kind} id")
 
 
-def _check_features(name: str, frame: pd.DataFrame, entity: EntitySpec, separator: str, out: _Collector) -> None:
+def _check_features(rows: Rows, entity: EntitySpec, separator: str, out: Collector) -> None:
+    frame = rows.frame
     for column in entity.multi_valued:
-        values = frame[column]
-        parts = values[values != ""].str.split(separator, regex=False).explode()
-        empty = parts.str.strip() == ""
-        rows = np.zeros(len(frame), dtype=bool)
-        rows[np.unique(parts.index[empty.to_numpy()])] = True
-        out.rows(name, frame, rows, column, f"empty value between '{separator}' separators")
-        repeated = pd.DataFrame({"row": parts.index, "value": parts.to_numpy()}).duplicated()
-        rows = np.zeros(len(frame), dtype=bool)
-        rows[np.unique(parts.index[repeated.to_numpy()])] = True
-        out.rows(name, frame, rows, column, "the same value is listed twice in one cell")
+        text = arrow_text(frame[column])
+        filled = np.flatnonzero(pc.fill_null(pc.not_equal(text, ""), False).to_numpy(zero_copy_only=False))
+        lists = pc.split_pattern(text.take(pa.array(filled)), separator)
+        owner = filled[pc.list_parent_indices(lists).to_numpy()]
+        parts = pc.list_flatten(lists)
+        empty = np.zeros(len(frame), dtype=bool)
+        empty[owner[pc.equal(pc.utf8_trim_whitespace(parts), "").to_numpy(zero_copy_only=False)]] = True
+        out.rows(rows, empty, column, f"empty value between '{separator}' separators")
+        codes = pc.dictionary_encode(parts).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        keys = owner.astype(np.int64) * (int(codes.max(initial=0)) + 1) + codes
+        order = np.argsort(keys, kind="stable")
+        again = np.zeros(len(keys), dtype=bool)
+        again[order[1:]] = keys[order[1:]] == keys[order[:-1]]  # a (row, value) pair seen before
+        repeated = np.zeros(len(frame), dtype=bool)
+        repeated[owner[again]] = True
+        out.rows(rows, repeated, column, "the same value is listed twice in one cell")
     for feature in entity.numeric:
         values = frame[feature.column]
         parsed = pd.to_numeric(values, errors="coerce")
         bad = (values.str.strip() != "") & ~np.isfinite(parsed.astype(float))
-        out.rows(name, frame, bad.to_numpy(), feature.column, "expected a number (or an empty cell)")
+        out.rows(rows, bad.to_numpy(), feature.column, "expected a number (or an empty cell)")
 
 
-Checked = tuple[pd.DataFrame, pd.Series | None]
+@dataclass(frozen=True)
+class _Entity:
+    """A checked users or items table, with its ids' positions for lookups."""
+
+    frame: pd.DataFrame
+    times: pd.Series | None
+    ids: pa.Array  # distinct ids (first occurrences)
+    rows: np.ndarray  # their row positions in ``frame``
+
+    def positions(self, ids: pd.Series) -> np.ndarray:
+        """Row position of each id (its first occurrence), -1 for unknown ids."""
+        found = pc.fill_null(pc.index_in(arrow_text(ids), value_set=self.ids), -1).to_numpy(zero_copy_only=False)
+        return np.where(found >= 0, self.rows[np.maximum(found, 0)], -1)
 
 
-def _check_entity(
-    folder: Path, spec: DatasetSpec, entity: EntitySpec, kind: str, out: _Collector
-) -> tuple[pd.DataFrame | None, pd.Series | None]:
-    frame = _read_csv(folder, entity.file, entity.columns, out)
-    if frame is None:
-        return None, None
-    _check_ids(entity.file, frame, entity.id, kind, out)
-    times = None
-    if entity.timestamp:
-        times = _check_times(entity.file, frame, entity.timestamp, spec, out)
-    _check_features(entity.file, frame, entity, spec.separator, out)
-    return frame, times
-
-
-def _check_interactions(
-    folder: Path, spec: DatasetSpec, users: Checked | None, items: Checked | None, out: _Collector
-) -> Checked | None:
-    ispec = spec.interactions
-    name = ispec.file
-    frame = _read_csv(folder, name, ispec.columns, out)
-    if frame is None:
+def _check_entity(folder: Path, spec: DatasetSpec, entity: EntitySpec, kind: str, out: Collector) -> _Entity | None:
+    rows = read_table(folder, entity.file, entity.columns, spec.file_format, out)
+    if rows is None:
         return None
-    for column, kind in ((ispec.user, "user"), (ispec.item, "item")):
+    _check_ids(rows, entity.id, kind, out)
+    times = _check_times(rows, entity.timestamp, spec, out) if entity.timestamp else None
+    _check_features(rows, entity, spec.separator, out)
+    ids = rows.frame[entity.id]
+    first = np.flatnonzero(~ids.duplicated().to_numpy())
+    return _Entity(rows.frame, times, arrow_text(ids).take(pa.array(first)), first)
+
+
+# ----------------------------------------------------------------------------- interactions
+
+
+@dataclass
+class _Compact:
+    """Interaction chunks reduced to compact columns, while the dataset is still valid (and is to be loaded)."""
+
+    load: bool = True
+    user: list[np.ndarray] = field(default_factory=list)
+    item: list[np.ndarray] = field(default_factory=list)
+    time: list[np.ndarray] = field(default_factory=list)
+    event: list[np.ndarray] = field(default_factory=list)
+    weight: list[np.ndarray] = field(default_factory=list)
+    pairs: list[np.ndarray] = field(default_factory=list)  # pair keys, when predefined splits need them
+
+
+def _check_chunk(
+    rows: Rows, spec: DatasetSpec, users: _Entity | None, items: _Entity | None, out: Collector, kept: _Compact
+) -> None:
+    ispec = spec.interactions
+    frame = rows.frame
+    positions = {}
+    for column, kind, table, entity in (
+        (ispec.user, "user", users, spec.users),
+        (ispec.item, "item", items, spec.items),
+    ):
         ids = frame[column]
-        missing = ids.str.strip().str.lower().isin(MISSING_ID_TEXT).to_numpy()
-        out.rows(name, frame, missing, column, f"empty or NaN {kind} id")
-        table = users if kind == "user" else items
+        missing = _missing_ids(ids)
+        out.rows(rows, missing, column, f"empty or NaN {kind} id")
         if table is not None:
-            known = table[0][(spec.users if kind == "user" else spec.items).id]
-            unknown = ~ids.isin(known).to_numpy() & ~missing
-            source = (spec.users if kind == "user" else spec.items).file
-            out.rows(name, frame, unknown, column, f"{kind} id not found in {source}")
-    times = _check_times(name, frame, ispec.timestamp, spec, out)
-    events = frame[ispec.event]
-    unknown_event = ~events.isin(list(ispec.event_weights)).to_numpy()
+            positions[kind] = table.positions(ids)
+            out.rows(rows, (positions[kind] < 0) & ~missing, column, f"{kind} id not found in {entity.file}")
+    times = _check_times(rows, ispec.timestamp, spec, out)
+    event = pd.Index(list(ispec.event_weights)).get_indexer(frame[ispec.event])
     out.rows(
-        name,
-        frame,
-        unknown_event,
+        rows,
+        event < 0,
         ispec.event,
         f"unknown event type; dataset.yaml knows: {', '.join(ispec.event_weights)}",
     )
+    weight = None
     if ispec.weight:
-        weight = pd.to_numeric(frame[ispec.weight], errors="coerce").astype(float)
-        out.rows(name, frame, ~np.isfinite(weight.to_numpy()), ispec.weight, "expected a non-negative number")
-        out.rows(name, frame, (weight < 0).to_numpy(), ispec.weight, "negative weight; expected a number >= 0")
-    for flag, table, entity, column, what in (
-        (ispec.not_before_item_timestamp, items, spec.items, ispec.item, "the item's publication"),
-        (ispec.not_before_user_timestamp, users, spec.users, ispec.user, "the user's sign-up"),
+        weight = pd.to_numeric(frame[ispec.weight], errors="coerce").astype(float).to_numpy()
+        out.rows(rows, ~np.isfinite(weight), ispec.weight, "expected a non-negative number")
+        out.rows(rows, weight < 0, ispec.weight, "negative weight; expected a number >= 0")
+    stamps = _nanoseconds(times)
+    for flag, kind, table, entity, what in (
+        (ispec.not_before_item_timestamp, "item", items, spec.items, "the item's publication"),
+        (ispec.not_before_user_timestamp, "user", users, spec.users, "the user's sign-up"),
     ):
-        if not flag or table is None or table[1] is None:
+        if not flag or table is None or table.times is None:
             continue
-        first = ~table[0][entity.id].duplicated().to_numpy()
-        ids, stamps = table[0][entity.id][first], table[1][first]
-        texts = table[0][entity.timestamp][first].to_numpy()
-        position = pd.Index(ids).get_indexer(frame[column])
-        found = position >= 0
-        reference = pd.Series(pd.NaT, index=frame.index, dtype=stamps.dtype)
-        reference[found] = stamps.to_numpy()[position[found]]
-        early = (times < reference).to_numpy()
+        position = positions[kind]
+        reference = np.where(position >= 0, _nanoseconds(table.times)[np.maximum(position, 0)], _NAT)
+        early = (stamps != _NAT) & (reference != _NAT) & (stamps < reference)
         if early.any():
-            rows = np.flatnonzero(early)
+            flagged = np.flatnonzero(early)
             shown = pd.Series("", index=frame.index, dtype=object)
-            shown.iloc[rows] = (
-                frame[ispec.timestamp].iloc[rows].astype(str) + " < " + texts[position[rows]].astype(str)
-            ).to_numpy()
+            texts = table.frame[entity.timestamp].to_numpy()
+            shown.iloc[flagged] = (
+                frame[ispec.timestamp].iloc[flagged].astype(str).to_numpy() + " < " + texts[position[flagged]]
+            )
             out.rows(
-                name,
-                frame,
+                rows,
                 early,
                 ispec.timestamp,
                 f"interaction dated before {what} ({entity.file} column '{entity.timestamp}')",
                 values=shown,
             )
-    return frame, times
+    if spec.predefined_splits and users is not None and items is not None:
+        known = (positions["user"] >= 0) & (positions["item"] >= 0)
+        kept.pairs.append(positions["user"][known].astype(np.int64) * len(items.frame) + positions["item"][known])
+    if not kept.load or out.problems or users is None or items is None:
+        return
+    event_weight = np.asarray(list(ispec.event_weights.values()), dtype=float)[event]
+    kept.user.append(positions["user"].astype(np.int32))
+    kept.item.append(positions["item"].astype(np.int32))
+    kept.time.append(stamps)
+    kept.event.append(event.astype(np.int8))
+    kept.weight.append(event_weight if weight is None else event_weight * weight)
 
 
-def _check_splits(folder: Path, spec: DatasetSpec, interactions: pd.DataFrame | None, out: _Collector) -> None:
+def _check_splits(
+    folder: Path, spec: DatasetSpec, items: _Entity | None, users: _Entity | None, kept: _Compact, out: Collector
+) -> None:
     ispec = spec.interactions
+    known = np.unique(np.concatenate(kept.pairs)) if kept.pairs else None
     for split, file in spec.predefined_splits.items():
-        frame = _read_csv(folder, file, (ispec.user, ispec.item, "part"), out)
-        if frame is None:
+        rows = read_table(folder, file, (ispec.user, ispec.item, "part"), "csv", out)
+        if rows is None:
             continue
+        frame = rows.frame
         bad_part = ~frame["part"].isin(["train", "validation", "test"]).to_numpy()
-        out.rows(file, frame, bad_part, "part", f"split '{split}': expected train, validation or test")
-        if interactions is not None:
-            known = pd.MultiIndex.from_frame(interactions[[ispec.user, ispec.item]])
-            pairs = pd.MultiIndex.from_frame(frame[[ispec.user, ispec.item]])
+        out.rows(rows, bad_part, "part", f"split '{split}': expected train, validation or test")
+        if known is not None and users is not None and items is not None:
+            user, item = users.positions(frame[ispec.user]), items.positions(frame[ispec.item])
+            keys = user.astype(np.int64) * len(items.frame) + item
+            absent = (user < 0) | (item < 0) | ~np.isin(keys, known)
             out.rows(
-                file,
-                frame,
-                ~pairs.isin(known),
+                rows,
+                absent,
                 ispec.item,
                 f"split '{split}': this user-item pair is not in {ispec.file}",
                 values=frame[ispec.user] + " / " + frame[ispec.item],
             )
 
 
-def _check_ground_truth(folder: Path, declared: str, out: _Collector) -> None:
+def _check_ground_truth(folder: Path, declared: str, out: Collector) -> None:
     """The ground truth is a folder inside the dataset, and no link in it leads out (it is copied whole)."""
     truth = folder / declared
     if not truth.is_dir():
@@ -428,52 +391,68 @@ def _check_ground_truth(folder: Path, declared: str, out: _Collector) -> None:
             )
 
 
-def _inspect(folder: Path) -> tuple[_Collector, RawDataset | None]:
+# ----------------------------------------------------------------------------- the whole dataset
+
+
+def _inspect(
+    folder: Path, chunk_rows: int = CHUNK_ROWS, hashes: dict[str, str] | None = None, load: bool = True
+) -> tuple[Collector, RawDataset | None]:
+    """Check the dataset at ``folder``; with ``load``, also return it when valid."""
     folder = Path(folder)
     spec = read_spec(folder)
-    out = _Collector()
+    out = Collector()
     users = _check_entity(folder, spec, spec.users, "user", out)
     items = _check_entity(folder, spec, spec.items, "item", out)
-    checked = _check_interactions(
-        folder, spec, users if users[0] is not None else None, items if items[0] is not None else None, out
-    )
+    ispec = spec.interactions
+    kept = _Compact(load)
+    chunks: Iterator[Rows] = table_chunks(folder, ispec.file, ispec.columns, spec.file_format, out, chunk_rows)
+    for rows in chunks:
+        _check_chunk(rows, spec, users, items, out, kept)
     _check_zones(spec, out)
-    _check_splits(folder, spec, checked[0] if checked else None, out)
+    if spec.predefined_splits:
+        _check_splits(folder, spec, items, users, kept, out)
     if spec.ground_truth:
         _check_ground_truth(folder, spec.ground_truth, out)
-    if out.problems:
+    if out.problems or not load:
         return out, None
-    assert users[0] is not None and items[0] is not None and checked is not None
-    return out, _assemble(folder, spec, users, items, checked)
+    assert users is not None and items is not None
+    return out, _assemble(folder, spec, users, items, kept, hashes)
 
 
-def _assemble(folder: Path, spec: DatasetSpec, users: Checked, items: Checked, checked: Checked) -> RawDataset:
+def _assemble(
+    folder: Path, spec: DatasetSpec, users: _Entity, items: _Entity, kept: _Compact, hashes: dict[str, str] | None
+) -> RawDataset:
     ispec = spec.interactions
-    frame, times = checked
-    weight = frame[ispec.event].map(ispec.event_weights).astype(float)
-    if ispec.weight:
-        weight = weight * pd.to_numeric(frame[ispec.weight]).astype(float)
-    positive = frame[ispec.event].isin(list(ispec.positive_events))
+    tables = []
+    for table, entity in ((users, spec.users), (items, spec.items)):
+        frame = table.frame  # read by this inspection alone: changed in place
+        frame[entity.id] = frame[entity.id].astype(str)
+        if entity.timestamp and table.times is not None:
+            frame[entity.timestamp] = table.times
+        tables.append(frame)
+
+    def column(name: str) -> np.ndarray:  # one column at a time, its chunks freed as it is joined
+        chunks = getattr(kept, name)
+        joined = np.concatenate(chunks)
+        chunks.clear()
+        return joined
+
+    weight, event = column("weight"), column("event")
+    positive = np.isin(event, [list(ispec.event_weights).index(e) for e in ispec.positive_events])
     if ispec.positive_min_weight is not None:
         positive &= weight >= ispec.positive_min_weight
     interactions = pd.DataFrame(
         {
-            USER: frame[ispec.user].astype(str),
-            ITEM: frame[ispec.item].astype(str),
-            TIME: times,
-            EVENT: frame[ispec.event].astype("category"),
-            WEIGHT: weight.to_numpy(),
-            POSITIVE: positive.to_numpy(),
-        }
+            USER: pd.Categorical.from_codes(column("user"), categories=pd.Index(tables[0][spec.users.id])),
+            ITEM: pd.Categorical.from_codes(column("item"), categories=pd.Index(tables[1][spec.items.id])),
+            TIME: _from_nanoseconds(column("time"), pd.RangeIndex(len(weight))),
+            EVENT: pd.Categorical.from_codes(event, categories=list(ispec.event_weights)),
+            WEIGHT: weight,
+            POSITIVE: positive,
+        },
+        copy=False,
     )
-    tables = []
-    for (table, stamps), entity in ((users, spec.users), (items, spec.items)):
-        table = table.copy()
-        table[entity.id] = table[entity.id].astype(str)
-        if entity.timestamp:
-            table[entity.timestamp] = stamps
-        tables.append(table)
-    return RawDataset(folder, spec, tables[0], tables[1], interactions, raw_hashes(folder, spec))
+    return RawDataset(folder, spec, tables[0], tables[1], interactions, hashes or raw_hashes(folder, spec))
 
 
 def raw_hashes(folder: Path, spec: DatasetSpec | None = None) -> dict[str, str]:
@@ -484,26 +463,29 @@ def raw_hashes(folder: Path, spec: DatasetSpec | None = None) -> dict[str, str]:
     return {name: sha256_file(folder / name) for name in files if (folder / name).is_file()}
 
 
-def check_dataset(folder: Path) -> tuple[list[Problem], list[Problem]]:
+def check_dataset(folder: Path, chunk_rows: int = CHUNK_ROWS) -> tuple[list[Problem], list[Problem]]:
     """(problems, warnings) of the dataset at ``folder``: it is valid when there are no problems.
 
     Warnings (e.g. timestamps in the future) do not make a dataset invalid.
     """
     try:
-        out, _ = _inspect(folder)
+        out, _ = _inspect(folder, chunk_rows, load=False)
     except DataError as exc:
         return exc.problems, []
     return out.problems, out.warnings
 
 
-def validate_dataset(folder: Path) -> list[Problem]:
+def validate_dataset(folder: Path, chunk_rows: int = CHUNK_ROWS) -> list[Problem]:
     """Every problem in the dataset at ``folder`` (empty when it is valid)."""
-    return check_dataset(folder)[0]
+    return check_dataset(folder, chunk_rows)[0]
 
 
-def load_dataset(folder: Path) -> RawDataset:
-    """Validate, then load the dataset at ``folder``; raise :class:`DataError` if invalid."""
-    out, dataset = _inspect(folder)
+def load_dataset(folder: Path, chunk_rows: int = CHUNK_ROWS, hashes: dict[str, str] | None = None) -> RawDataset:
+    """Validate, then load the dataset at ``folder``; raise :class:`DataError` if invalid.
+
+    ``hashes`` (the raw files' SHA-256, when the caller has them) spares hashing the files again.
+    """
+    out, dataset = _inspect(folder, chunk_rows, hashes)
     if out.problems:
         raise DataError(out.problems, heading=f"invalid dataset {folder}")
     assert dataset is not None

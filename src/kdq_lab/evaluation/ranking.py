@@ -4,8 +4,8 @@ How a rank is computed. Users are scored in batches (user representations @ item
 representations, threads over batches, memory bounded by the batch). The rank of a
 test positive is a *count*: how many other eligible items score at least as high.
 Counting costs a comparison per item and positive; no row is sorted, except the
-rows of the few users with very many positives (:data:`SORT_FROM` or more), where one
-sort is cheaper than the comparisons.
+rows of the few users with very many positives (``counting.SORT_FROM`` or more), where one
+sort is cheaper than the comparisons. The kernels live in :mod:`kdq_lab.evaluation.counting`.
 
 Ties. Two rules, chosen by the model:
 
@@ -30,6 +30,7 @@ a sampled threshold keeps a few candidates per row, and only those are sorted.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,13 +42,11 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from kdq_lab.errors import KdqError
+from kdq_lab.evaluation.counting import Workspace, band_counts, query_counts, tie_keys, top_by_keys, top_positions
 
 _EPS32 = float(np.finfo(np.float32).eps) / 2  # unit roundoff of float32
-_BATCH_BYTES = 1 << 22  # float32 scores per batch (a few MB: comparisons stay in cache)
-#: Users with at least this many test positives are ranked by one sort instead of counting.
-SORT_FROM = 48
-_SAMPLE_STRIDE = 32  # top-k: one column in this many decides the candidate threshold
-_LOW32 = np.uint64(0xFFFFFFFF)
+_BATCH_BYTES = 1 << 23  # float32 scores per batch: 8 MB keeps the comparisons in cache
+_MIN_BATCH = 16  # fewer rows per product and BLAS spends its time packing the item matrix
 
 
 # ----------------------------------------------------------------------------- score sources
@@ -62,19 +61,22 @@ class _ScorerSource:
         order = scorer.tie_order() if hasattr(scorer, "tie_order") else None
         self.order = None if order is None else _check_order(np.asarray(order), n_items, scorer)
 
-    def scores(self, users: np.ndarray) -> np.ndarray:
+    def scores(self, users: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """float32 scores of ``users`` written into ``out`` (rows × items; exclusions are written into it)."""
         scores = np.asarray(self.scorer.score(users))
         if scores.shape != (len(users), self.n_items):
             raise KdqError(
                 f"{type(self.scorer).__name__}.score returned shape {scores.shape}, "
                 f"expected {(len(users), self.n_items)}"
             )
-        scores = np.array(scores, dtype=np.float32)  # a writable copy: exclusions are written into it
-        if not np.isfinite(scores).all():
+        out = out[: len(users)]
+        np.copyto(out, scores, casting="unsafe")
+        if not np.isfinite(out).all():
             raise KdqError(f"{type(self.scorer).__name__} produced non-finite scores; cannot rank")
-        return scores
+        return out
 
-    def bound(self, users: np.ndarray) -> np.ndarray | None:
+    def band(self, users: np.ndarray, items: np.ndarray) -> np.ndarray | None:
+        """None: scores are compared exactly as given."""
         return None
 
 
@@ -85,44 +87,89 @@ def _check_order(order: np.ndarray, n_items: int, scorer: Any) -> np.ndarray:
 
 
 class _LightFMSource:
-    """float32 BLAS scores of a ``lightfm.LightFM`` model with per-user rounding bounds and exact fallback."""
+    """float32 BLAS scores of a ``lightfm.LightFM`` model with rounding bounds and exact fallback.
+
+    User-side arrays are built for ``users`` only (default: all), the users to be scored.
+    """
 
     order = None
 
-    def __init__(self, model: Any, user_features: sp.csr_matrix, item_features: sp.csr_matrix):
+    def __init__(
+        self, model: Any, user_features: sp.csr_matrix, item_features: sp.csr_matrix, users: np.ndarray | None = None
+    ):
         self.model = model
         self.user_features = sp.csr_matrix(user_features, dtype=np.float32)
         self.item_features = sp.csr_matrix(item_features, dtype=np.float32)
         self.n_items = self.item_features.shape[0]
-        ub, ue = _representation(self.user_features, model.user_biases, model.user_embeddings)
+        n_users = self.user_features.shape[0]
+        users = np.arange(n_users) if users is None else np.asarray(users, dtype=np.int64)
+        self.row = np.full(n_users, -1, dtype=np.int64)
+        self.row[users] = np.arange(len(users))
+        rows = self.user_features[users]
+        ub, ue = _representation(rows, model.user_biases, model.user_embeddings)
         ib, ie = _representation(self.item_features, model.item_biases, model.item_embeddings)
         # augmented so that one product gives embeddings · embeddings + user bias + item bias
         self.left = np.hstack([ue, ub[:, None], np.ones((len(ub), 1), np.float32)])
         self.right = np.ascontiguousarray(np.hstack([ie, np.ones((len(ib), 1), np.float32), ib[:, None]]).T)
-        # |representation| bounds: A_u = |F_u| @ |E| (embedding part and bias part)
-        ua = abs(self.user_features) @ np.hstack([np.abs(model.user_embeddings), np.abs(model.user_biases)[:, None]])
-        ia = abs(self.item_features) @ np.hstack([np.abs(model.item_embeddings), np.abs(model.item_biases)[:, None]])
-        ua, ia = np.asarray(ua, dtype=np.float64), np.asarray(ia, dtype=np.float64)
+        self._bounds(model, rows, ub, ue, ib, ie)
+
+    def _bounds(
+        self, model: Any, rows: sp.csr_matrix, ub: np.ndarray, ue: np.ndarray, ib: np.ndarray, ie: np.ndarray
+    ) -> None:
+        """Rounding bounds, per user row and per item (see :meth:`band`)."""
         d = model.no_components
-        item_terms = int(self.item_features.getnnz(axis=1).max(initial=0))
-        user_terms = self.user_features.getnnz(axis=1)
-        # LightFM's kernel and our float32 product each err by at most (d + 2 + feature terms) unit
-        # roundoffs of the magnitude, to first order, in any summation order (FMA or not); the bound
-        # is their sum, with 4 more roundoffs for the second-order terms.
-        gamma = 2 * _EPS32 * (d + 2 + user_terms + item_terms + 4)
-        magnitude = (
-            np.linalg.norm(ua[:, :d], axis=1) * np.linalg.norm(ia[:, :d], axis=1).max(initial=0)
-            + ua[:, d]
-            + ia[:, d].max(initial=0)
+        # |F| @ |E|: bounds of every representation entry's terms (its rounding scales with them)
+        self._user_terms = np.asarray(abs(rows) @ np.abs(model.user_embeddings), dtype=np.float64)
+        item_terms = abs(self.item_features) @ _magnitudes(model.item_embeddings, model.item_biases)
+        self._item_terms = np.asarray(item_terms, dtype=np.float64)
+        self._user = np.abs(ue.astype(np.float64))
+        self._user_bias = np.abs(ub.astype(np.float64))
+        self._item = np.abs(ie.astype(np.float64))
+        self._item_bias = np.abs(ib.astype(np.float64))
+        self._final = _gamma(d + 2)  # the score: d products and two biases, summed in any order
+        self._user_gamma = _gamma(rows.getnnz(axis=1) + 1)  # a user representation: its feature terms
+        self._item_gamma = _gamma(int(self.item_features.getnnz(axis=1).max(initial=0)) + 1)
+        # the largest error of any item's score in each user's row (Cauchy-Schwarz over the items)
+        largest_item = np.linalg.norm(self._item, axis=1).max(initial=0)
+        largest_terms = np.linalg.norm(self._item_terms[:, :d], axis=1).max(initial=0)
+        self._largest = (
+            self._final
+            * (self._user_bias + self._item_bias.max(initial=0) + np.linalg.norm(self._user, axis=1) * largest_item)
+            + 2 * self._user_gamma * np.linalg.norm(self._user_terms, axis=1) * largest_item
+            + 2
+            * self._item_gamma
+            * (self._item_terms[:, d].max(initial=0) + np.linalg.norm(self._user, axis=1) * largest_terms)
         )
-        self._bound = gamma * magnitude + 1e-30
 
-    def scores(self, users: np.ndarray) -> np.ndarray:
-        return self.left[users] @ self.right
+    def scores(self, users: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """float32 scores of ``users`` (one BLAS product) written into ``out``."""
+        return np.matmul(self.left[self.row[users]], self.right, out=out[: len(users)])
 
-    def bound(self, users: np.ndarray) -> np.ndarray:
-        """How far our score of any item may be from LightFM's, per user."""
-        return self._bound[users]
+    def band(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Per (user, item): how far apart our scores of that item and of any other item may be from LightFM's.
+
+        LightFM and this product compute the same score in float32 in different orders, from
+        representations they each sum in float32. What can make the two disagree on the order
+        of items i and p of one user row: each side's rounding of the two scores (at most
+        ``γ(d+2)`` times the scores' term magnitudes) and the two sides' different
+        representations of the items (``2γ(item terms)``) and of the user (``2γ(user terms)``)
+        as they weigh on the two items' scores. The user's bias is common to the row: its
+        representation error cancels, and only its size enters the score's rounding. The
+        band is item p's part plus the largest part of any item, to first order, with a 1%
+        margin for the second-order terms.
+        """
+        rows = self.row[users]
+        d = self._item_terms.shape[1] - 1
+        user, terms = self._user[rows], self._user_terms[rows]
+        own = (
+            self._final[None]
+            * (self._user_bias[rows] + self._item_bias[items] + np.einsum("ij,ij->i", user, self._item[items]))
+            + 2 * self._user_gamma[rows] * np.einsum("ij,ij->i", terms, self._item[items])
+            + 2
+            * self._item_gamma
+            * (self._item_terms[items, d] + np.einsum("ij,ij->i", user, self._item_terms[items, :d]))
+        )
+        return (self._largest[rows] + own) * 1.01 + 1e-30
 
     def exact(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """LightFM's own float32 scores of (user, item) pairs."""
@@ -132,6 +179,16 @@ class _LightFMSource:
             item_features=self.item_features,
             user_features=self.user_features,
         )
+
+
+def _gamma(terms: int | np.ndarray) -> np.ndarray:
+    """The relative rounding bound of a float32 sum of ``terms`` products, in any order: n u / (1 - n u)."""
+    n = np.asarray(terms, dtype=np.float64)
+    return n * _EPS32 / (1 - n * _EPS32)
+
+
+def _magnitudes(embeddings: np.ndarray, biases: np.ndarray) -> np.ndarray:
+    return np.hstack([np.abs(embeddings), np.abs(biases)[:, None]]).astype(np.float64)
 
 
 def _representation(
@@ -150,14 +207,19 @@ def score_source(
     n_items: int,
     user_features: sp.spmatrix | None = None,
     item_features: sp.spmatrix | None = None,
+    users: np.ndarray | None = None,
 ) -> _ScorerSource | _LightFMSource:
-    """How to score ``model``: a fitted ``lightfm.LightFM``, a kdq_lab LightFM wrapper, or any scorer."""
+    """How to score ``model``: a fitted ``lightfm.LightFM``, a kdq_lab LightFM wrapper, or any scorer.
+
+    ``users``: the users that will be scored (default: all).
+    """
     if hasattr(model, "lightfm_parts"):
-        return _LightFMSource(*model.lightfm_parts())
+        inner, user_rows, item_rows = model.lightfm_parts()
+        return _LightFMSource(inner, user_rows, item_rows, users)
     if _is_lightfm(model):
-        users = sp.identity(n_users, dtype=np.float32, format="csr") if user_features is None else user_features
+        rows = sp.identity(n_users, dtype=np.float32, format="csr") if user_features is None else user_features
         items = sp.identity(n_items, dtype=np.float32, format="csr") if item_features is None else item_features
-        return _LightFMSource(model, users, items)
+        return _LightFMSource(model, rows, items, users)
     if hasattr(model, "score"):
         return _ScorerSource(model, n_items)
     raise KdqError(
@@ -172,100 +234,46 @@ def default_threads(num_threads: int | None) -> int:
     return max(1, num_threads or os.cpu_count() or 1)
 
 
+def batch_rows(n_items: int, batch_size: int | None = None) -> int:
+    """Users per batch: a batch's float32 scores take about :data:`_BATCH_BYTES` (at least :data:`_MIN_BATCH` rows)."""
+    return batch_size or max(_MIN_BATCH, _BATCH_BYTES // (4 * max(n_items, 1)))
+
+
 def map_batches(
-    fn: Callable[[np.ndarray], Any],
-    users: np.ndarray,
+    fn: Callable[[slice, Workspace], Any],
+    n: int,
     n_items: int,
     num_threads: int | None = None,
     batch_size: int | None = None,
 ) -> list[Any]:
-    """Apply ``fn`` to consecutive batches of ``users`` in threads; results in batch order.
+    """Apply ``fn(span, workspace)`` to consecutive spans of ``range(n)`` in threads; results in span order.
 
-    BLAS runs single-threaded inside each batch: batches are small, and threads work on different batches.
+    Each thread allocates one :class:`Workspace` and reuses it for all its batches. BLAS runs
+    single-threaded inside each batch: threads work on different batches.
     """
     threads = default_threads(num_threads)
-    size = batch_size or max(8, _BATCH_BYTES // (4 * max(n_items, 1)))
-    batches = [users[i : i + size] for i in range(0, len(users), size)]
+    size = batch_rows(n_items, batch_size)
+    spans = [slice(i, min(i + size, n)) for i in range(0, n, size)]
+    local = threading.local()
+
+    def run(span: slice) -> Any:
+        if not hasattr(local, "workspace"):
+            local.workspace = Workspace(size, n_items)
+        return fn(span, local.workspace)
+
     with threadpool_limits(1, user_api="blas"):  # batches are small: threads over batches, not inside BLAS
-        if threads == 1 or len(batches) == 1:
-            return [fn(batch) for batch in batches]
-        with ThreadPoolExecutor(threads) as pool:
-            return list(pool.map(fn, batches))
+        if threads == 1 or len(spans) == 1:
+            return [run(span) for span in spans]
+        with ThreadPoolExecutor(min(threads, len(spans))) as pool:
+            return list(pool.map(run, spans))
 
 
-# ----------------------------------------------------------------------------- keys and counts
-
-
-def ordered_bits(scores: np.ndarray) -> np.ndarray:
-    """float32 scores as uint32 with the same order (``-0.0`` equals ``0.0``)."""
-    bits = (np.asarray(scores, dtype=np.float32) + np.float32(0.0)).view(np.uint32)
-    return np.where(bits >> np.uint32(31), ~bits, bits | np.uint32(0x80000000))
-
-
-def tie_keys(scores: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Distinct uint64 keys: the score in the high half, the tie order (earlier = higher) in the low half."""
-    keys = ordered_bits(scores).astype(np.uint64) << np.uint64(32)
-    keys |= _LOW32 - order.astype(np.uint64)
-    return keys
-
-
-def _slot_counts(matrix: np.ndarray, thresholds: np.ndarray, lengths: np.ndarray, strict: bool) -> np.ndarray:
-    """``counts[r, t]`` = entries of ``matrix[r]`` >= (``strict``: >) ``thresholds[r, t]``, for t < lengths[r].
-
-    Rows are sorted by ``lengths`` descending, so each slot is a prefix of the rows: one
-    vectorised comparison per slot, no copy of the matrix.
-    """
-    counts = np.zeros(thresholds.shape, dtype=np.int64)
-    compare = np.greater if strict else np.greater_equal
-    for slot in range(int(lengths.max(initial=0))):
-        rows = int(np.count_nonzero(lengths > slot))
-        hit = compare(matrix[:rows], thresholds[:rows, slot, None])
-        counts[:rows, slot] = np.add.reduce(hit.view(np.uint8), axis=1, dtype=np.uint64)
-    return counts
-
-
-def _sorted_counts(
-    matrix: np.ndarray, rows: np.ndarray, values: np.ndarray, strict: bool, presorted: bool = False
-) -> np.ndarray:
-    """For each query (row, value): entries of ``matrix[row]`` >= (or >) value, by one sort per row."""
-    ordered = matrix if presorted else np.sort(matrix, axis=1)
-    side = "right" if strict else "left"
-    # a vectorised binary search over the sorted rows
-    n = ordered.shape[1]
-    lo = np.zeros(len(rows), dtype=np.int64)
-    hi = np.full(len(rows), n, dtype=np.int64)
-    while True:
-        active = lo < hi
-        if not active.any():
-            return n - lo
-        mid = (lo + hi) // 2
-        entry = ordered[rows, np.minimum(mid, n - 1)]
-        below = entry <= values if side == "right" else entry < values
-        lo = np.where(active & below, mid + 1, lo)
-        hi = np.where(active & ~below, mid, hi)
-
-
-def _count(
-    matrix: np.ndarray, rows: np.ndarray, slots: np.ndarray, lengths: np.ndarray, values: np.ndarray, strict: bool
-) -> np.ndarray:
-    """How many entries of ``matrix[rows[q]]`` are >= (or >) ``values[q]``, for every query q.
-
-    ``slots[q]`` is the query's position among its row's queries; rows are sorted by
-    ``lengths`` (queries per row) descending. Rows with many queries are sorted once.
-    """
-    heavy = int(np.count_nonzero(lengths >= SORT_FROM))
-    out = np.zeros(len(rows), dtype=np.int64)
-    light = rows >= heavy
-    if heavy:
-        out[~light] = _sorted_counts(matrix[:heavy], rows[~light], values[~light], strict)
-    if light.any():
-        table = np.zeros(
-            (len(lengths) - heavy, min(int(lengths[heavy:].max(initial=0)), SORT_FROM)), dtype=values.dtype
-        )
-        table[rows[light] - heavy, slots[light]] = values[light]
-        counts = _slot_counts(matrix[heavy:], table, lengths[heavy:], strict)
-        out[light] = counts[rows[light] - heavy, slots[light]]
-    return out
+def _span_entries(matrix: sp.csr_matrix, span: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row within the span, column, row lengths) of the stored entries of a span of CSR rows."""
+    pointers = matrix.indptr[span.start : span.stop + 1]
+    lengths = np.diff(pointers)
+    rows = np.repeat(np.arange(len(lengths)), lengths)
+    return rows, matrix.indices[pointers[0] : pointers[-1]].astype(np.int64), lengths
 
 
 # ----------------------------------------------------------------------------- one batch
@@ -281,117 +289,58 @@ class _Positives:
     lengths: np.ndarray
 
     @classmethod
-    def of(cls, test: sp.csr_matrix, users: np.ndarray) -> _Positives:
-        sub = test[users]
-        lengths = np.diff(sub.indptr)
-        rows = np.repeat(np.arange(len(users)), lengths)
-        return cls(rows, sub.indices.astype(np.int64), np.arange(len(rows)) - sub.indptr[rows], lengths)
+    def of(cls, test: sp.csr_matrix, span: slice) -> _Positives:
+        """The positives of a span of ``test``'s rows."""
+        rows, items, lengths = _span_entries(test, span)
+        starts = np.cumsum(lengths) - lengths
+        return cls(rows, items, np.arange(len(rows)) - starts[rows], lengths)
+
+    def counts(
+        self, ws: Workspace, matrix: np.ndarray, values: Sequence[np.ndarray], strict: bool = False
+    ) -> list[np.ndarray]:
+        """Per array of ``values``: entries of each positive's row of ``matrix`` >= (``strict``: >) its value."""
+        return query_counts(ws, matrix, self.rows, self.slots, self.lengths, values, strict)
 
 
-def _mask_excluded(scores: np.ndarray, users: np.ndarray, exclude: sp.csr_matrix | None) -> None:
-    """Give excluded items a score below every eligible one."""
-    if exclude is None:
-        return
-    sub = exclude[users]
-    scores[np.repeat(np.arange(len(users)), np.diff(sub.indptr)), sub.indices] = -np.inf
+def _mask_excluded(scores: np.ndarray, exclude: sp.csr_matrix | None, span: slice) -> None:
+    """Give the items ``exclude`` lists for a span of its rows a score below every eligible one."""
+    if exclude is not None:
+        rows, items, _ = _span_entries(exclude, span)
+        scores[rows, items] = -np.inf
 
 
-def _ranks_tie_order(scores: np.ndarray, order: np.ndarray, pos: _Positives) -> tuple[np.ndarray, np.ndarray]:
-    """Ranks under the tie order (strictly higher keys), and the batch's keys for top-k."""
-    keys = tie_keys(scores, order)
-    return _count(keys, pos.rows, pos.slots, pos.lengths, keys[pos.rows, pos.items], strict=True), keys
+def _ranks_tie_order(
+    ws: Workspace, scores: np.ndarray, order: np.ndarray, pos: _Positives
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks under the tie order (other items with strictly higher keys), and the keys."""
+    keys = tie_keys(scores, order, ws)
+    return pos.counts(ws, keys, [keys[pos.rows, pos.items]], strict=True)[0], keys
 
 
 def _ranks_pessimistic(
-    source: Any, users: np.ndarray, scores: np.ndarray, pos: _Positives, positive: np.ndarray
+    ws: Workspace, source: Any, users: np.ndarray, scores: np.ndarray, pos: _Positives, positive: np.ndarray
 ) -> np.ndarray:
-    """LightFM ranks: other eligible items scoring at least as high, near-ties settled exactly."""
-    bound = source.bound(users)
-    if bound is None:
-        return _count(scores, pos.rows, pos.slots, pos.lengths, positive, strict=False) - 1
-    band = 2 * bound[pos.rows]
+    """LightFM ranks: other eligible items scoring at least as high, near-ties settled exactly.
+
+    With a rounding bound, every positive gets a band [lo, hi) around its score: items at or
+    above ``hi`` surely score at least as high in LightFM's kernel too, items below ``lo``
+    surely not. Two counts give both numbers; only positives with another item inside their
+    band (rare, except with exact ties) look at those items, and LightFM's own kernel decides.
+    """
+    band = source.band(users[pos.rows], pos.items)
+    if band is None:
+        return pos.counts(ws, scores, [positive])[0] - 1
     hi = np.nextafter((positive + band).astype(np.float32), np.float32(np.inf))
     lo = np.nextafter((positive - band).astype(np.float32), np.float32(-np.inf))
-    certain, query, items = _band(scores, pos, lo, hi)
+    certain, query, items = band_counts(ws, scores, pos.rows, pos.slots, pos.lengths, lo, hi)
+    other = items != pos.items[query]
+    query, items = query[other], items[other]
     if len(query):  # other items inside a positive's rounding band: ask LightFM's kernel
-        mine = source.exact(users[pos.rows[query]], pos.items[query])
-        theirs = source.exact(users[pos.rows[query]], items)
+        owners = users[pos.rows[query]]
+        mine = source.exact(owners, pos.items[query])
+        theirs = source.exact(owners, items)
         certain += np.bincount(query, weights=theirs >= mine, minlength=len(certain)).astype(np.int64)
     return certain
-
-
-def _band(
-    scores: np.ndarray, pos: _Positives, lo: np.ndarray, hi: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per positive: items scoring >= ``hi`` (surely at least as high), and every other item in [lo, hi).
-
-    Returns the counts and the (positive, item) pairs inside the bands (the positive itself
-    included; the caller drops it). Rows with many positives are sorted once (argsort, to
-    know the items); the others are counted slot by slot, and the band items of a slot are
-    read off the same two comparisons.
-    """
-    certain = np.zeros(len(pos.rows), dtype=np.int64)
-    queries, found = [], []
-    heavy = int(np.count_nonzero(pos.lengths >= SORT_FROM))
-    if heavy:
-        picked = np.flatnonzero(pos.rows < heavy)
-        order = np.argsort(scores[:heavy], axis=1)
-        ordered = np.take_along_axis(scores[:heavy], order, axis=1)
-        n = scores.shape[1]
-        rows = pos.rows[picked]
-        above = _sorted_counts(ordered, rows, hi[picked], strict=False, presorted=True)
-        start = n - _sorted_counts(ordered, rows, lo[picked], strict=False, presorted=True)
-        certain[picked] = above
-        width = n - above - start
-        owner = np.repeat(np.arange(len(picked)), width)
-        offset = np.arange(len(owner)) - np.repeat(np.cumsum(width) - width, width)
-        queries.append(picked[owner])
-        found.append(order[rows[owner], start[owner] + offset])
-    light_rows = pos.lengths[heavy:]
-    n_items = scores.shape[1]
-    for slot in range(min(int(light_rows.max(initial=0)), SORT_FROM)):
-        n_rows = int(np.count_nonzero(light_rows > slot))
-        rows = scores[heavy : heavy + n_rows]
-        picked = np.flatnonzero((pos.slots == slot) & (pos.rows >= heavy))  # CSR order: ascending rows
-        at_lo = rows >= lo[picked, None]
-        inside = np.flatnonzero(at_lo ^ (rows >= hi[picked, None]))  # in [lo, hi): the positive and near-ties
-        owner, column = np.divmod(inside, n_items)
-        in_band = np.bincount(owner, minlength=n_rows)
-        certain[picked] = np.add.reduce(at_lo.view(np.uint8), axis=1, dtype=np.uint32) - in_band
-        queries.append(picked[owner])
-        found.append(column)
-    query = np.concatenate(queries) if queries else np.zeros(0, dtype=np.int64)
-    items = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
-    other = items != pos.items[query]
-    return certain, query[other], items[other]
-
-
-def select_top(keys: np.ndarray, k: int, eligible: np.ndarray | None = None) -> np.ndarray:
-    """The ``k`` largest of each row's distinct uint64 keys, best first, as column positions (-1 where fewer).
-
-    A threshold from a strided sample of the columns keeps about ``k × stride`` candidates
-    per row; only those are sorted. ``eligible`` (same shape, bool) marks columns that may
-    be returned (default: all).
-    """
-    n_rows, n = keys.shape
-    out = np.full((n_rows, k), -1, dtype=np.int64)
-    k = min(k, n)
-    if k == 0 or n_rows == 0:
-        return out
-    stride = max(1, min(_SAMPLE_STRIDE, n // (4 * k)))
-    sample = keys[:, ::stride]
-    threshold = np.partition(sample, sample.shape[1] - k, axis=1)[:, sample.shape[1] - k]
-    rows, cols = np.nonzero(keys >= threshold[:, None])
-    if eligible is not None:
-        keep = eligible[rows, cols]
-        rows, cols = rows[keep], cols[keep]
-    order = np.lexsort((~keys[rows, cols], rows))
-    rows, cols = rows[order], cols[order]
-    first = np.searchsorted(rows, np.arange(n_rows))
-    within = np.arange(len(rows)) - first[rows]
-    keep = within < k
-    out[rows[keep], within[keep]] = cols[keep]
-    return out
 
 
 def best_positions(scores: np.ndarray, n: int, order: np.ndarray | None = None) -> np.ndarray:
@@ -400,14 +349,17 @@ def best_positions(scores: np.ndarray, n: int, order: np.ndarray | None = None) 
     Equal scores follow ``order`` (0 = first; default: item position).
     """
     scores = np.atleast_2d(np.asarray(scores, dtype=np.float32))
+    scores = np.where(np.isfinite(scores), scores, np.float32(-np.inf))
     order = np.arange(scores.shape[1]) if order is None else order
-    return select_top(tie_keys(scores, order), n, np.isfinite(scores))
+    return top_positions(scores, order, n)
 
 
-def _top_and_ties(scores: np.ndarray, keys: np.ndarray, top: int, ks: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``top`` lists and, per k, whether the k-th and (k+1)-th eligible scores tie."""
-    eligible = np.isfinite(scores)
-    chosen = select_top(keys, max(top, max(ks, default=0) + 1), eligible)
+def _top_and_ties(
+    ws: Workspace, scores: np.ndarray, order: np.ndarray, keys: np.ndarray | None, top: int, ks: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``top`` lists and, per k, whether the k-th and (k+1)-th eligible scores tie (from ``keys`` if given)."""
+    length = max(top, max(ks, default=0) + 1)
+    chosen = top_positions(scores, order, length, ws) if keys is None else top_by_keys(keys, length, ws)
     valid = chosen >= 0
     picked = np.where(valid, scores[np.arange(len(scores))[:, None], np.maximum(chosen, 0)], np.nan)
     ties = np.zeros((len(scores), len(ks)), dtype=bool)
@@ -577,29 +529,31 @@ def evaluate_all(
         raise KdqError(f"k must be a positive integer or a list of them, not {k!r}")
     ks = sorted({int(v) for v in ks})
     test, exclude = _check_inputs(test, exclude)
-    source = score_source(model, test.shape[0], test.shape[1], user_features, item_features)
     n_test_all = test.getnnz(axis=1)
     users = np.flatnonzero(n_test_all > 0)
     users = users[np.argsort(-n_test_all[users], kind="stable")]  # many positives first: counting slots are prefixes
+    source = score_source(model, test.shape[0], test.shape[1], user_features, item_features, users)
     order = source.order if source.order is not None else np.arange(test.shape[1])
 
-    def batch(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        pos = _Positives.of(test, chunk)
-        scores = source.scores(chunk)
-        positive = scores[pos.rows, pos.items].copy()
-        _mask_excluded(scores, chunk, exclude)
+    sub = test[users]
+    excluded = exclude[users] if exclude is not None else None
+
+    def batch(span: slice, ws: Workspace) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        chunk = users[span]
+        pos = _Positives.of(sub, span)
+        scores = source.scores(chunk, ws.scores)
+        positive = scores[pos.rows, pos.items]
+        _mask_excluded(scores, excluded, span)
         keys = None
         if source.order is not None:
-            ranks, keys = _ranks_tie_order(scores, source.order, pos)
+            ranks, keys = _ranks_tie_order(ws, scores, source.order, pos)
         else:
-            ranks = _ranks_pessimistic(source, chunk, scores, pos, positive)
+            ranks = _ranks_pessimistic(ws, source, chunk, scores, pos, positive)
         if not top:
             return ranks, None, None
-        keys = tie_keys(scores, order) if keys is None else keys
-        return (ranks, *_top_and_ties(scores, keys, top, ks))
+        return (ranks, *_top_and_ties(ws, scores, order, keys, top, ks))
 
-    parts = map_batches(batch, users, test.shape[1], num_threads, batch_size)
-    sub = test[users]
+    parts = map_batches(batch, len(users), test.shape[1], num_threads, batch_size)
     ranks = pd.DataFrame(
         {
             "user": np.repeat(users, np.diff(sub.indptr)),
@@ -694,13 +648,16 @@ def top_k(model: Any, users: np.ndarray, k: int, *, exclude: sp.spmatrix, num_th
     Ties follow the model's tie order (item position for LightFM).
     """
     exclude = sp.csr_matrix(exclude)
-    source = score_source(model, exclude.shape[0], exclude.shape[1])
+    users = np.asarray(users)
+    source = score_source(model, exclude.shape[0], exclude.shape[1], users=users)
     order = source.order if source.order is not None else np.arange(exclude.shape[1])
 
-    def best(batch: np.ndarray) -> np.ndarray:
-        scores = np.array(source.scores(batch), dtype=np.float32)
-        _mask_excluded(scores, batch, exclude)
-        return select_top(tie_keys(scores, order), k, np.isfinite(scores))
+    excluded = exclude[users]
 
-    parts = map_batches(best, np.asarray(users), exclude.shape[1], num_threads)
+    def best(span: slice, ws: Workspace) -> np.ndarray:
+        scores = source.scores(users[span], ws.scores)
+        _mask_excluded(scores, excluded, span)
+        return top_positions(scores, order, k, ws)
+
+    parts = map_batches(best, len(users), exclude.shape[1], num_threads)
     return np.vstack(parts) if parts else np.zeros((0, k), dtype=np.int64)

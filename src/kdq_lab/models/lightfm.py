@@ -40,7 +40,7 @@ from lightfm import LightFM
 
 from kdq_lab.checks import check_bool, check_choice, check_number
 from kdq_lab.data.build import FeatureConfig, FeatureVocabulary, Normalization, UnknownValue, compose_features
-from kdq_lab.data.targets import Target
+from kdq_lab.data.targets import sample_users
 from kdq_lab.errors import DataError, KdqError, Problem
 from kdq_lab.evaluation.ranking import evaluate
 from kdq_lab.explain import ITEM_POPULARITY, OWN_AUDIENCE, OWN_HISTORY, USER_BIAS, Explanation, Term, feature_label
@@ -190,16 +190,6 @@ def _metric_of(table: pd.DataFrame, metric: str) -> float:
     return float(table[metric].mean()) if len(table) else float("nan")
 
 
-def _sample_users(validation: Target, size: int | None, rng: np.random.Generator) -> Target:
-    """The validation target restricted to a seeded sample of ``size`` of its users (all when ``None``)."""
-    users = np.flatnonzero(validation.positives.getnnz(axis=1) > 0)
-    if size is None or size >= len(users):
-        return validation
-    keep = np.zeros(validation.positives.shape[0], dtype=np.float32)
-    keep[rng.choice(users, size=size, replace=False)] = 1
-    return replace(validation, positives=sp.csr_matrix(sp.diags(keep) @ validation.positives))
-
-
 class LightFMHybrid:
     """A LightFM model with the lab's feature handling, early stopping and persistence.
 
@@ -306,7 +296,7 @@ class LightFMHybrid:
         metric = cfg.validation_metric
         k = parse_metric(metric).k or 10
         rng = np.random.default_rng(cfg.random_state)
-        validation = _sample_users(data.validation, cfg.validation_users, rng) if data.validation else None
+        validation = sample_users(data.validation, cfg.validation_users, rng) if data.validation else None
         trained = np.flatnonzero(seen_users)
         curve_users = rng.choice(trained, size=min(cfg.curve_users, len(trained)), replace=False)
         history, best, best_epoch, waited, snapshot = [], -np.inf, 0, 0, None

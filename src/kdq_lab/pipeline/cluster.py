@@ -131,7 +131,7 @@ def _local_split(split_id: str, payload: bytes | str) -> str:
 def execute_remote(job: dict[str, Any], notebook_text: str, inputs: dict[str, bytes | str],
                    shared_out: str | None) -> dict[str, Any]:  # fmt: skip
     """On a worker: execute one notebook whose prepared splits come as ``inputs``; return its outputs."""
-    from kdq_lab.pipeline.runner import Job, execute
+    from kdq_lab.pipeline.runner import Job, execute, with_html
 
     work = Path(tempfile.mkdtemp(prefix="kdq-run-"))
     parameters = dict(job["parameters"])
@@ -141,8 +141,8 @@ def execute_remote(job: dict[str, Any], notebook_text: str, inputs: dict[str, by
     parameters["OUTPUT_DIR"] = str(out)
     notebook = work / "notebook.ipynb"
     notebook.write_text(notebook_text, encoding="utf-8")
-    result = execute(Job(job["kind"], job["key"], notebook, out / Path(job["output"]).name, parameters,
-                         job["threads"], work))  # fmt: skip
+    task = Job(job["kind"], job["key"], notebook, out / Path(job["output"]).name, parameters, job["threads"], work)
+    result = with_html(task, execute(task, warm=False))
     result["files"] = None if shared_out else pack(out)
     shutil.rmtree(work, ignore_errors=True)
     return result

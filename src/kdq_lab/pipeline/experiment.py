@@ -21,7 +21,9 @@ seeds, the k list, the headline metric and the reference run for paired comparis
 Each seed sets the split seed and the model's seed unless the run's parameters fix it;
 one notebook runs a run on a split over every seed. ``exclude`` picks the items removed
 from each user's ranking (``seen``, the default, or ``train_positives``; see
-:mod:`kdq_lab.data.targets`). Names become folders, so they must be safe names
+:mod:`kdq_lab.data.targets`). ``sample_users: {n: 10000, seed: 0}`` evaluates a seeded
+sample of ``n`` test users (the same users for every run of a split and seed), for quick
+looks at scale; the runs' summaries and the manifest record it. Names become folders, so they must be safe names
 (:mod:`kdq_lab.names`); grids may expand to at most :data:`MAX_RUNS` runs.
 """
 
@@ -61,6 +63,7 @@ TOP_KEYS = {
     "refit",
     "exclude",
     "bootstrap",
+    "sample_users",
     "splits",
     "runs",
     "notebooks",
@@ -70,6 +73,7 @@ TOP_KEYS = {
 RUN_KEYS = {"model", "params", "grid", "label", "search"}
 TUNING_KEYS = {"trials", "timeout", "seed", "pruner"}
 BOOTSTRAP_KEYS = {"samples", "seed"}
+SAMPLE_KEYS = {"n", "seed"}
 NOTEBOOK_KEYS = {"notebook", "parameters"}
 
 
@@ -128,6 +132,7 @@ class Experiment:
     raw: dict[str, Any]
     tuning: TuningConfig = field(default_factory=TuningConfig)
     tuned: bool = False
+    sample_users: dict[str, int] | None = None  # {n, seed}: test users evaluated per run, seed and split
 
     def jobs(self, only: list[str] | None = None) -> list[RunSpec]:
         """Every run × split (each over all seeds), optionally only runs matching ``only`` (names or globs)."""
@@ -269,6 +274,15 @@ def load_experiment(
         check.add(("bootstrap", "samples"), samples, "expected an integer >= 100")
     if not isinstance(boot_seed, int) or isinstance(boot_seed, bool) or boot_seed < 0:
         check.add(("bootstrap", "seed"), boot_seed, "expected an integer >= 0")
+    sample = data.get("sample_users")
+    if sample is not None:
+        sample = check.mapping(sample, ("sample_users",), SAMPLE_KEYS, {"n"})
+        n, sample_seed = sample.get("n"), sample.get("seed", 0)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            check.add(("sample_users", "n"), n, "expected an integer >= 1 (test users evaluated per run)")
+        if not isinstance(sample_seed, int) or isinstance(sample_seed, bool) or sample_seed < 0:
+            check.add(("sample_users", "seed"), sample_seed, "expected an integer >= 0")
+        sample = {"n": n, "seed": sample_seed} if sample else None
     if any(seed < 0 for seed in seeds):
         check.add(("seeds",), list(seeds), "seeds must be >= 0")
     splits = _splits(check, data.get("splits"), spec)
@@ -306,6 +320,7 @@ def load_experiment(
         raw=data,
         tuning=tuning,
         tuned=tuned,
+        sample_users=sample,
     )
 
 

@@ -78,8 +78,8 @@ class RunSummary(_Record):
     (resolved, with the model seed), ``n_users``, ``n_test_positives``, ``dropped_seen``,
     ``fit_seconds``, ``eval_seconds``, ``best_epoch``, ``metrics`` (segment → metric →
     ``mean``/``lo``/``hi``, and ``n_users``), ``beyond`` (aggregate metrics), ``ties``
-    (``ties@k`` → users) and ``hits_by_popularity``. ``pooled`` has the same per-segment
-    metrics averaged over seeds, with ``std`` between seeds.
+    (``ties@k`` → users), ``hits_by_popularity`` and ``n_test_users`` (before any sampling).
+    ``pooled`` has the same per-segment metrics averaged over seeds, with ``std`` between seeds.
     """
 
     run: str
@@ -100,6 +100,7 @@ class RunSummary(_Record):
     deterministic: bool
     versions: dict[str, str]
     status: str = "ok"
+    sample_users: dict[str, int] | None = None  # {n, seed} when only a sample of test users was evaluated
 
     def seconds(self) -> float:
         """Fit plus evaluation seconds over every seed."""
@@ -136,3 +137,4 @@ class ExperimentInfo(_Record):
     splits: dict[str, dict[str, Any]]
     runs: list[dict[str, Any]]
     notebooks: list[str] = field(default_factory=list)
+    sample_users: dict[str, int] | None = None

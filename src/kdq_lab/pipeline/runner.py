@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import multiprocessing.util
 import os
 import shutil
 import signal
@@ -30,8 +31,9 @@ from tqdm import tqdm
 from kdq_lab.config import DATA_ENV, MAX_RUNS, ROOT_ENV, Paths
 from kdq_lab.data.registry import resolve_dataset
 from kdq_lab.data.store import split_folder
-from kdq_lab.data.validate import raw_hashes, validate_dataset
-from kdq_lab.errors import DataError, KdqError
+from kdq_lab.data.validate import raw_hashes
+from kdq_lab.data.validated import store_validated
+from kdq_lab.errors import KdqError
 from kdq_lab.files import atomic_dir, write_json
 from kdq_lab.models import Iterative, model_spec
 from kdq_lab.pipeline.backends import Backend, LocalBackend, OnDone, open_backend
@@ -80,6 +82,7 @@ class Plan:
     overrides: tuple[str, ...] = ()
     only: tuple[str, ...] = ()
     tuning: dict[str, Any] | None = None  # storage and the best trial behind each tuned run
+    validation: dict[str, Any] = field(default_factory=dict)  # when validating and hashing took place
 
     def steps(self) -> list[Step]:
         return [step for _, steps in self.stages for step in steps]
@@ -89,7 +92,10 @@ class Plan:
         e = self.experiment
         lines = [
             f"experiment {e.name}: dataset {self.dataset_dir}, seeds {list(e.seeds)}, k {list(e.k)}, "
-            f"metric {e.metric}, exclude {e.exclude}, refit {e.refit}",
+            f"metric {e.metric}, exclude {e.exclude}, refit {e.refit}"
+            + (
+                f", test users sampled: {e.sample_users['n']} (seed {e.sample_users['seed']})" if e.sample_users else ""
+            ),
             f"report: {self.report} ({self.jobs} job(s) x {self.threads} thread(s))",
         ]
         for ref in self.splits:
@@ -112,6 +118,7 @@ class Outcome:
     index: Path
     failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    stages: list[dict[str, Any]] = field(default_factory=list)  # stage, seconds, started, ended (Unix time)
 
     @property
     def ok(self) -> bool:
@@ -147,10 +154,12 @@ def plan_experiment(
     experiment = load_experiment(Path(path), overrides, paths, max_runs=max_runs)
     report = Path(out) if out else paths.reports / experiment.name
     dataset_dir = resolve_dataset(experiment.dataset, paths, progress=progress)
-    problems = validate_dataset(dataset_dir)
-    if problems:  # fail before any notebook starts, with every problem listed
-        raise DataError(problems, heading=f"invalid dataset {dataset_dir}")
+    started = time.time()
     hashes = raw_hashes(dataset_dir)
+    # validate once (fail before any notebook starts, with every problem listed) and store the
+    # validated copy that every notebook then loads; nothing is kept in this process
+    store_validated(dataset_dir, paths.processed, hashes)
+    validation = {"stage": "validate", "seconds": time.time() - started, "started": started, "ended": time.time()}
     run_specs = experiment.jobs(only)
     if not run_specs:
         raise KdqError(f"--only {' '.join(only or [])} matches no run; runs: {', '.join(experiment.runs)}")
@@ -195,6 +204,7 @@ def plan_experiment(
                         bootstrap_samples=experiment.bootstrap_samples,
                         bootstrap_seed=experiment.bootstrap_seed,
                         threads=threads,
+                        sample_users=experiment.sample_users,
                     )
                 ),
                 "SPLITS": by_split[spec.split],
@@ -253,6 +263,7 @@ def plan_experiment(
         tuple(overrides or ()),
         tuple(only or ()),
         tuning,
+        validation,
     )
 
 
@@ -305,8 +316,85 @@ def _export_html(notebook: Path) -> Path:
     return target
 
 
-def execute(job: Job) -> dict[str, Any]:
-    """Execute one notebook with papermill and export it to HTML (runs in a worker process)."""
+#: Run in the warm kernel before each notebook: a fresh namespace, the job's folder, no figures left open.
+_RESET = """get_ipython().run_line_magic("reset", "-f")
+import os as _os, sys as _sys
+_os.chdir({cwd!r})
+if "matplotlib.pyplot" in _sys.modules:
+    _sys.modules["matplotlib.pyplot"].close("all")
+del _os, _sys
+"""
+
+
+class _WarmKernel:
+    """This worker process's kernel, started on its first notebook and kept for the next ones.
+
+    A kernel start and the notebooks' imports cost seconds per notebook; a worker keeps one
+    kernel instead and clears its namespace (``%reset -f``), working folder and figures before
+    each notebook, so every notebook still starts from nothing of its own. Imported modules
+    stay imported: that is the saving. A kernel that died, or ran a failing notebook, is
+    replaced. Kernels never outlive their worker.
+    """
+
+    def __init__(self) -> None:
+        self.manager: Any = None
+        self.opened: list[Any] = []  # kernel clients opened on it (papermill leaves its own open)
+        multiprocessing.util.Finalize(None, self.stop, exitpriority=10)  # when the worker exits
+
+    def for_job(self, job: Job) -> Any:
+        """The kernel manager to run ``job`` in, reset for it."""
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        opened = self.opened
+
+        class Manager(AsyncKernelManager):
+            def client(self, **kwargs: Any) -> Any:
+                client = super().client(**kwargs)
+                opened.append(client)
+                return client
+
+        if self.manager is not None and not run_sync(self.manager.is_alive)():
+            self.manager = None
+        if self.manager is None:
+            self.manager = Manager(kernel_name=KERNEL)
+            run_sync(self.manager.start_kernel)(cwd=str(job.cwd))
+        client = self.manager.client()
+        client.start_channels()
+        run_sync(client.wait_for_ready)(timeout=60)
+        reply = run_sync(client.execute_interactive)(
+            _RESET.format(cwd=str(job.cwd)), timeout=60, store_history=False, output_hook=lambda message: None
+        )
+        self.release()
+        if reply["content"]["status"] != "ok":
+            raise RuntimeError(f"could not reset the kernel: {reply['content'].get('evalue')}")
+        return self.manager
+
+    def release(self) -> None:
+        """Close the kernel clients opened so far."""
+        for client in self.opened:
+            client.stop_channels()
+        self.opened.clear()
+
+    def stop(self) -> None:
+        """Shut the kernel down (after a failure, and when the worker exits)."""
+        from jupyter_core.utils import run_sync
+
+        self.release()
+        if self.manager is not None:
+            run_sync(self.manager.shutdown_kernel)(now=True)
+        self.manager = None
+
+
+_KERNEL = _WarmKernel()
+
+
+def execute(job: Job, warm: bool = True) -> dict[str, Any]:
+    """Execute one notebook with papermill (runs in a worker process).
+
+    ``warm``: in this process's :class:`_WarmKernel`; otherwise in a kernel of its own, started and
+    shut down by papermill (a Dask worker may run several tasks at once).
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -327,20 +415,30 @@ def execute(job: Job) -> dict[str, Any]:
             kernel_name=KERNEL,
             progress_bar=False,
             cwd=str(job.cwd),
+            km=_KERNEL.for_job(job) if warm else None,
         )
     except PapermillExecutionError as exc:
         status, error = "failed", f"{exc.ename}: {exc.evalue}"[:ERROR_EXCERPT]
     except Exception as exc:  # a dead kernel, a timeout: the run fails, the experiment goes on
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:ERROR_EXCERPT]
+    finally:
+        _KERNEL.release()
+    if warm and status != "ok":
+        _KERNEL.stop()  # the next notebook gets a new kernel
     seconds = time.perf_counter() - started
     if job.output.is_file() and job.output.stat().st_size == 0:
         job.output.unlink()  # papermill could not write the notebook: leave nothing empty behind
+    return {"kind": job.kind, "key": job.key, "status": status, "error": error, "seconds": seconds}
+
+
+def with_html(job: Job, result: dict[str, Any]) -> dict[str, Any]:
+    """Export an executed notebook to HTML (in the main process, while the workers run the next notebooks)."""
     if job.output.is_file():
         try:
             _export_html(job.output)
         except Exception as exc:  # the notebook itself is the record; HTML is a convenience
-            error = (error or "") + f" (HTML export failed: {exc})"
-    return {"kind": job.kind, "key": job.key, "status": status, "error": error, "seconds": seconds}
+            result["error"] = (result["error"] or "") + f" (HTML export failed: {exc})"
+    return result
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -362,7 +460,7 @@ def run_pool(jobs: list[Job], workers: int, progress: bool, label: str,
         results = []
         with tqdm(total=len(jobs), desc=label, disable=not progress, unit="nb", file=sys.stderr) as bar:
             for job, handle in zip(jobs, pending):
-                result = handle.get()
+                result = with_html(job, handle.get())
                 results.append(result)
                 if on_done is not None:
                     on_done(job, result)
@@ -516,6 +614,7 @@ def describe_experiment(plan: Plan) -> ExperimentInfo:
         splits={name: {k: v for k, v in config.to_dict().items() if k != "seed"} for name, config in e.splits.items()},
         runs=runs,
         notebooks=[step.output for step in plan.steps() if step.kind == "notebook"],
+        sample_users=e.sample_users,
     )
 
 
@@ -539,9 +638,11 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool, backend: Backend
     describe_experiment(plan).write(tmp / "experiment.json")
     steps: list[dict[str, Any]] = []
     failed_splits: set[str] = set()
+    timings = [plan.validation] if plan.validation else []
     for stage, stage_steps in plan.stages:
         if stage == "compare":
             continue
+        started = time.time()
         todo = [
             _job(step, plan, tmp, paths)
             for step in stage_steps
@@ -563,9 +664,11 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool, backend: Backend
                     tmp / "runs" / step.key / "status.json"
                 )
         steps += results
+        timings.append({"stage": stage, "seconds": time.time() - started, "started": started, "ended": time.time()})
     failed = sorted(f"{r['kind']} {r['key']}: {r['error']}" for r in steps if r["status"] != "ok")
     index = tmp / "index.html"
     for step in dict(plan.stages).get("compare", ()):
+        started = time.time()
         job = _job(step, plan, tmp, paths)
         result = run_pool([job], 1, progress, "compare")[0] | {"notebook": step.output}
         steps.append(result)
@@ -579,6 +682,7 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool, backend: Backend
         if not job.output.with_suffix(".html").is_file():
             raise KdqError(f"could not export the report to HTML: {result['error']}")
         shutil.move(str(job.output.with_suffix(".html")), index)
+        timings.append({"stage": "compare", "seconds": time.time() - started, "started": started, "ended": time.time()})
 
     ok_runs = [r for r in steps if r["kind"] == "run" and r["status"] == "ok" and not r.get("cached")]
     compute = sum(RunSummary.read(tmp / "runs" / r["key"] / "summary.json").seconds() for r in ok_runs)
@@ -595,6 +699,7 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool, backend: Backend
             "git_commit": git_commit(paths.root),
             "dataset": {"name": e.dataset, "folder": str(plan.dataset_dir), "hashes": plan.hashes},
             "seeds": list(e.seeds),
+            "sample_users": e.sample_users,
             "splits": [asdict(ref) for ref in plan.splits],
             "jobs": plan.jobs,
             "threads_per_job": plan.threads,
@@ -603,6 +708,7 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool, backend: Backend
             "versions": package_versions(),
             "steps": steps,
             "failed_splits": sorted(failed_splits),
+            "stages": timings,
             "papermill": {
                 "run_wall_seconds": wall,
                 "run_compute_seconds": compute,
@@ -613,4 +719,4 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool, backend: Backend
             "status": "failed" if failed else "ok",
         },
     )
-    return Outcome(tmp, index, failed)
+    return Outcome(tmp, index, failed, stages=timings)

@@ -28,7 +28,7 @@ from kdq_lab.config import Paths
 from kdq_lab.data.registry import resolve_dataset
 from kdq_lab.data.splits import SplitConfig
 from kdq_lab.data.store import SplitData, load_split, prepare
-from kdq_lab.data.targets import target
+from kdq_lab.data.targets import sample_users, target
 from kdq_lab.evaluation import add_segments, beyond_accuracy, bootstrap_ci, hits_by_popularity
 from kdq_lab.evaluation.ranking import Evaluation, evaluate_all
 from kdq_lab.evaluation.segments import HISTORY_BINS
@@ -64,6 +64,7 @@ class RunConfig:
     bootstrap_samples: int = 1000
     bootstrap_seed: int = 0
     threads: int | None = None
+    sample_users: dict[str, int] | None = None  # {n, seed}: a seeded sample of the test users
 
 
 @dataclass
@@ -150,6 +151,13 @@ def pooled(results: list[SeedResult], ks: list[int], n_boot: int, seed: int) -> 
     return out
 
 
+def _validation_share(history: pd.DataFrame | None) -> float | None:
+    """Time spent validating for early stopping, as a share of the epochs' training time."""
+    if history is None or "validation_seconds" not in history or not history["seconds"].sum():
+        return None
+    return float(history["validation_seconds"].sum() / history["seconds"].sum())
+
+
 def run_seed(config: RunConfig, split: SplitData, seed: int) -> SeedResult:
     """Fit and evaluate the run's model on one seed's split."""
     ks = sorted(config.ks)
@@ -160,6 +168,9 @@ def run_seed(config: RunConfig, split: SplitData, seed: int) -> SeedResult:
 
     started = time.perf_counter()
     goal = target(split, "test", config.exclude)
+    test_users = int((goal.positives.getnnz(axis=1) > 0).sum())
+    if config.sample_users:
+        goal = sample_users(goal, config.sample_users["n"], config.sample_users["seed"])
     evaluation = evaluate_all(
         model,
         goal.positives,
@@ -190,11 +201,13 @@ def run_seed(config: RunConfig, split: SplitData, seed: int) -> SeedResult:
         "split_folder": str(split.folder),
         "params": params,
         "n_users": len(per_user),
+        "n_test_users": test_users,  # before sampling
         "n_test_positives": int(goal.positives.nnz),
         "dropped_seen": int(goal.dropped),
         "fit_seconds": fit_seconds,
         "eval_seconds": eval_seconds,
         "best_epoch": model.best_epoch() if isinstance(model, Iterative) else None,
+        "validation_share": _validation_share(history),
         "metrics": summarise(per_user, ks, config.bootstrap_samples, config.bootstrap_seed),
         "beyond": beyond,
         "ties": {column: int(per_user[column].sum()) for column in ties_columns(ks)},
@@ -229,6 +242,7 @@ def run(config: RunConfig, splits: dict[int, SplitData]) -> RunResult:
         pooled=pooled(results, ks, config.bootstrap_samples, config.bootstrap_seed),
         deterministic=bool(deterministic),
         versions=package_versions(),
+        sample_users=config.sample_users,
     )
     return RunResult(config, results, summary)
 
