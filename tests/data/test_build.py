@@ -12,19 +12,7 @@ from kdq_lab.data.build import FeatureConfig, FeatureVocabulary, compose_feature
 from kdq_lab.data.schema import EntitySpec, NumericFeature
 from kdq_lab.data.validate import load_dataset
 from kdq_lab.errors import KdqError
-
-
-def identical(ours: sp.spmatrix, theirs: sp.spmatrix) -> bool:
-    a, b = sp.csr_matrix(ours), sp.csr_matrix(theirs)
-    a.sort_indices()
-    b.sort_indices()
-    return (
-        a.shape == b.shape
-        and a.dtype == b.dtype
-        and np.array_equal(a.indptr, b.indptr)
-        and np.array_equal(a.indices, b.indices)
-        and np.array_equal(a.data, b.data)
-    )
+from kdq_lab.linalg import identical
 
 
 def feature_lists(matrix: sp.csr_matrix, names) -> list[list[str]]:

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from kdq_lab.bench.memory import peak_rss_mb
 from kdq_lab.data.schema import EntitySpec
+from kdq_lab.linalg import identical
 
 MULTI_SEP = "|"
 
@@ -164,19 +165,6 @@ def _load(path: Path) -> dict[str, sp.csr_matrix]:
     }
 
 
-def _identical(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
-    a, b = a.copy(), b.copy()
-    a.sort_indices()
-    b.sort_indices()
-    return (
-        a.shape == b.shape
-        and a.dtype == b.dtype
-        and np.array_equal(a.indptr, b.indptr)
-        and np.array_equal(a.indices, b.indices)
-        and np.array_equal(a.data, b.data)
-    )
-
-
 def run(size: BuilderSize = BuilderSize(), repeats: int = 3) -> dict[str, float]:
     """Time both sides ``repeats`` times (fresh processes), check identity, return median figures."""
     with tempfile.TemporaryDirectory(prefix="kdq-bench-") as tmp:
@@ -198,7 +186,7 @@ def run(size: BuilderSize = BuilderSize(), repeats: int = 3) -> dict[str, float]
                 )
                 results[side].append(json.loads(proc.stdout.strip().splitlines()[-1]))
         ours, theirs = _load(data / "ours.npz"), _load(data / "lightfm.npz")
-        same = all(_identical(ours[k], theirs[k]) for k in theirs)
+        same = all(identical(ours[k], theirs[k]) for k in theirs)
     median = {
         side: {k: float(np.median([r[k] for r in runs])) for k in ("seconds", "peak_mb")}
         for side, runs in results.items()

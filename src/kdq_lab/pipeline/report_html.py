@@ -82,15 +82,7 @@ def split_tables(comparison: pd.DataFrame, paired: pd.DataFrame, info: Experimen
         "학습 초 (fit s)",
         "주의 (flags)",
     ]
-    numeric = [
-        metric,
-        "95% 구간 (CI)",
-        "± 시드 (seed std)",
-        *extra,
-        f"Δ {info.reference}",
-        "p (Holm)",
-        "학습 초 (fit s)",
-    ]
+    numeric = columns[1:-1]  # every column but the run's name and its flags sorts as a number
     parts = []
     for i, split in enumerate(info.splits):
         body = []

@@ -15,7 +15,6 @@ untouched. A failing run does not stop the others.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import multiprocessing.util
 import os
 import shutil
@@ -41,6 +40,7 @@ from kdq_lab.pipeline.cache import keep, lookup, restore, unit_key
 from kdq_lab.pipeline.experiment import Experiment, RunSpec, declared_parameters, load_experiment
 from kdq_lab.pipeline.records import ExperimentInfo, RunStatus, RunSummary, SplitRef
 from kdq_lab.pipeline.runs import RunConfig
+from kdq_lab.processes import map_in_processes
 from kdq_lab.provenance import git_commit, package_versions
 from kdq_lab.tuning.study import TUNING_FOLDER, best_trial, default_storage, study_name, tuned_params
 
@@ -449,30 +449,20 @@ def run_pool(jobs: list[Job], workers: int, progress: bool, label: str,
              on_done: OnDone | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """Execute jobs in ``workers`` processes with a progress bar; results in job order.
 
-    ``on_done(job, result)`` runs here as each job finishes, in job order.
+    Each finished notebook is exported to HTML here, while the workers run the next ones;
+    then ``on_done(job, result)`` runs, in job order.
     """
-    if not jobs:
-        return []
-    context = multiprocessing.get_context("spawn")
-    pool = context.Pool(processes=max(1, min(workers, len(jobs))))
-    try:
-        pending = [pool.apply_async(execute, (job,)) for job in jobs]
-        results = []
-        with tqdm(total=len(jobs), desc=label, disable=not progress, unit="nb", file=sys.stderr) as bar:
-            for job, handle in zip(jobs, pending):
-                result = with_html(job, handle.get())
-                results.append(result)
-                if on_done is not None:
-                    on_done(job, result)
-                bar.set_postfix_str(f"{result['key']}: {result['status']}", refresh=False)
-                bar.update()
-        pool.close()
-        return results
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
+    with tqdm(total=len(jobs), desc=label, disable=not progress, unit="nb", file=sys.stderr) as bar:
+
+        def finished(i: int, result: dict[str, Any]) -> dict[str, Any]:
+            result = with_html(jobs[i], result)
+            if on_done is not None:
+                on_done(jobs[i], result)
+            bar.set_postfix_str(f"{result['key']}: {result['status']}", refresh=False)
+            bar.update()
+            return result
+
+        return map_in_processes(execute, [(job,) for job in jobs], workers, finished)
 
 
 def _job(step: Step, plan: Plan, tmp: Path, paths: Paths) -> Job:

@@ -17,7 +17,6 @@ best trial is always reproduced from its stored parameters.
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 import time
 import warnings
@@ -34,6 +33,7 @@ from kdq_lab.errors import KdqError
 from kdq_lab.evaluation.ranking import evaluate
 from kdq_lab.metrics import parse_metric
 from kdq_lab.models import Iterative, TrainData, model_spec
+from kdq_lab.processes import map_in_processes
 from kdq_lab.tuning.space import parse_range
 
 PRUNERS = ("median", "hyperband", "none")
@@ -288,18 +288,7 @@ def run_studies(tasks: list[StudyTask], jobs: int = 1, progress: bool = True) ->
     """Run every study, ``jobs`` at a time in processes (local backend); results in task order."""
     if jobs <= 1 or len(tasks) <= 1:
         return [run_study(task, progress) for task in tasks]
-    context = multiprocessing.get_context("spawn")
-    pool = context.Pool(processes=min(jobs, len(tasks)))
-    try:
-        handles = [pool.apply_async(run_study, (task, progress, i % jobs)) for i, task in enumerate(tasks)]
-        results = [handle.get() for handle in handles]
-        pool.close()
-        return results
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
+    return map_in_processes(run_study, [(task, progress, i % jobs) for i, task in enumerate(tasks)], jobs)
 
 
 def results_table(results: list[StudyResult]) -> list[dict[str, Any]]:
