@@ -161,6 +161,7 @@ def _tune(args: argparse.Namespace) -> int:
         out=Path(args.out) if args.out else None,
         cluster=args.cluster,
         shared_dir=Path(args.shared_dir) if args.shared_dir else None,
+        force=args.force,
     )
     for r in results:
         best = "no complete trial" if r.best_value is None else f"best {r.best_value:.4f} (trial {r.best_trial})"
@@ -403,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a YAML key; repeatable")
     tune.add_argument("--dataset", help="tune on this dataset instead of the experiment's")
     tune.add_argument("--out", help="the experiment's report folder, whose tuning/ keeps the studies")
+    tune.add_argument("--force", action="store_true", help=FORCE_HELP)
     _cluster_options(tune)
     tune.set_defaults(run=_tune)
 

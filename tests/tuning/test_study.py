@@ -143,3 +143,22 @@ def test_cli_tune_and_tuned_run_without_studies(tmp_path):
     assert "smoke/popularity/global: 1 complete" in tuned.stdout and "Traceback" not in tuned.stderr
     bad = cli("tune", str(SMOKE), "--trials", "2", "--timeout", "5")
     assert bad.returncode == 2 and "not allowed with argument" in bad.stderr
+    for url, fragment in (("foo", "Could not parse"), (f"sqlite:///{tmp_path}/no/such/dir/x.db", "unable to open")):
+        storage = cli("tune", str(SMOKE), "--out", str(tmp_path / "s"), "--trials", "1", "--storage", url)
+        assert storage.returncode == 2 and "cannot open the tuning storage" in storage.stderr, storage.stderr
+        assert fragment in storage.stderr and "Traceback" not in storage.stderr
+        assert not (tmp_path / "s").exists(), "nothing written"
+
+
+def test_tune_refuses_a_folder_the_lab_did_not_make_and_ignores_tuned(tmp_path):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me", encoding="utf-8")
+    with pytest.raises(KdqError, match="did not make"):
+        tune_experiment(SMOKE, trials=1, only=["popularity"], out=foreign, progress=False)
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"], "nothing written, no marker added"
+    # an experiment that says `tuned: true` is tuned from its own parameters, never from earlier studies
+    tuned_yaml = tmp_path / "smoke.yaml"
+    tuned_yaml.write_text(SMOKE.read_text(encoding="utf-8") + "\ntuned: true\n", encoding="utf-8")
+    results, _ = tune_experiment(tuned_yaml, trials=1, only=["popularity"], out=tmp_path / "r", progress=False)
+    assert [r.complete + r.pruned + r.failed for r in results] == [1]

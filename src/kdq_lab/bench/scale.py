@@ -116,7 +116,7 @@ def run(repeats: int = 1, jobs: int = 2) -> list[dict[str, float | str]]:
         rows.append({"stage": "generate kdq-catalog-large", "seconds": seconds, "peak_mb": sampler.peak()})
     _clear_derived(paths.processed / DATASET)  # measure validation and prepare, not the cache
     experiment = paths.notebooks / "experiments" / f"{EXPERIMENT}.yaml"
-    seconds, sampler = _run_measured([*kdq, "run", str(experiment), "--jobs", str(jobs)])
+    seconds, sampler = _run_measured([*kdq, "run", str(experiment), "--jobs", str(jobs), "--fresh"])
     manifest = json.loads((paths.reports / EXPERIMENT / "manifest.json").read_text(encoding="utf-8"))
     for stage in manifest["stages"]:
         rows.append(

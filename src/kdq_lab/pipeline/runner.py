@@ -400,10 +400,10 @@ def execute(job: Job, warm: bool = True) -> dict[str, Any]:
 
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = str(job.threads)
-    # kernels inherit this process's stderr; their start-up chatter would scramble the progress bar
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
+    if warm:  # a local pool worker: kernels inherit its stderr, and their chatter would scramble the progress bar
+        devnull = os.open(os.devnull, os.O_WRONLY)  # (a Dask worker's stderr is its log: left alone)
+        os.dup2(devnull, 2)
+        os.close(devnull)
     job.output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     status, error = "ok", None

@@ -8,7 +8,7 @@ from pathlib import Path
 from kdq_lab.config import Paths
 from kdq_lab.data.store import prepare
 from kdq_lab.errors import KdqError
-from kdq_lab.files import MARKER, MARKER_TEXT, write_json
+from kdq_lab.files import MARKER, MARKER_TEXT, check_replaceable, write_json
 from kdq_lab.pipeline.backends import open_backend
 from kdq_lab.pipeline.runner import Plan, plan_experiment
 from kdq_lab.tuning.study import (
@@ -50,25 +50,30 @@ def tune_experiment(path: Path, *, trials: int | None = None, timeout: float | N
                     only: list[str] | None = None, jobs: int = 1, storage: str | None = None,
                     overrides: list[str] | None = None, out: Path | None = None, paths: Paths | None = None,
                     progress: bool = True, cluster: str | None = None,
-                    shared_dir: Path | None = None) -> tuple[list[StudyResult], str]:  # fmt: skip
+                    shared_dir: Path | None = None, force: bool = False) -> tuple[list[StudyResult], str]:  # fmt: skip
     """Tune every run of an experiment that has a search space; return the studies and the storage URL.
 
     ``trials`` or ``timeout`` (per study) override the experiment's ``tuning:`` budget. ``cluster``
-    (or ``KDQ_LAB_CLUSTER``) spreads every study's trials over a Dask cluster's workers.
+    (or ``KDQ_LAB_CLUSTER``) spreads every study's trials over a Dask cluster's workers. The
+    report folder must be absent, empty or made by the lab, unless ``force``: tuning marks it as
+    the lab's, and a later ``run`` replaces it whole.
     """
     paths = paths or Paths.default()
     plan = plan_experiment(Path(path), jobs=jobs, only=only, overrides=overrides, out=out, paths=paths,
-                           progress=progress)  # fmt: skip
+                           progress=progress, tuned=False)  # fmt: skip
     budget = plan.experiment.tuning
     if trials is not None or timeout is not None:
         budget = TuningConfig(trials=trials, timeout=timeout, seed=budget.seed, pruner=budget.pruner)
-    (plan.report / TUNING_FOLDER).mkdir(parents=True, exist_ok=True)
-    if not (plan.report / MARKER).exists():  # the lab made this folder: `run` may replace it (keeping tuning/)
-        (plan.report / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+    check_replaceable(plan.report, force)
+    if storage:
+        open_storage(storage)  # a bad URL is refused before anything is written
     storage = storage or default_storage(plan.report)
     tasks = study_tasks(plan, storage, budget, paths)
     if not tasks:
         raise KdqError(f"no run of {plan.experiment.name} has a search: block; add `search: default` to a run")
+    (plan.report / TUNING_FOLDER).mkdir(parents=True, exist_ok=True)
+    if not (plan.report / MARKER).exists():  # the lab made this folder: `run` may replace it (keeping tuning/)
+        (plan.report / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
     open_storage(storage)  # create the schema once, before studies in several processes open it
     backend = open_backend(cluster, jobs, shared_dir)
     try:
