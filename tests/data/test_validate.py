@@ -220,6 +220,13 @@ SPEC_BASE = (
         ("format_version: 1", "format_version: 2", "format_version", "unsupported format version"),
         ("name: x", "name: 5", "name", "expected a non-empty text value, found an integer"),
         ("name: x", "name: ''", "name", "found an empty string"),
+        ("name: x", "name:", "name", "expected a name"),
+        (
+            "event_weights: {view: 1}",
+            "event_weights: {" + ", ".join(f"e{i}: 1" for i in range(128)) + ", view: 1}",
+            "interactions.event_weights",
+            "at most 127 event types",
+        ),  # fmt: skip
         (
             "categorical: [c]",
             "categorical: c",

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from kdq_lab.data.schema import DatasetSpec, EntitySpec, InteractionSpec, NumericFeature, write_spec
-from kdq_lab.data.validate import load_dataset
+from kdq_lab.data.validate import validate_dataset
 from kdq_lab.errors import DataError, Problem
 from kdq_lab.files import atomic_dir, check_replaceable
 from kdq_lab.names import check_name
@@ -197,5 +197,7 @@ def import_movielens(src: Path, out: Path, name: str | None = None, force: bool 
             for split, frame in splits.items():
                 frame.to_csv(tmp / "splits" / f"{split}.csv", index=False)
         write_spec(movielens_spec(name, tuple(splits)), tmp)
-        load_dataset(tmp)
+        problems = validate_dataset(tmp)  # checked without loading: nothing invalid is ever published
+        if problems:
+            raise DataError(problems, heading=f"the imported dataset {out} would be invalid")
     return out

@@ -23,6 +23,7 @@ from kdq_lab.yamlfile import YamlChecker, YamlDocument, describe_type
 
 SPEC_FILE = "dataset.yaml"
 FORMAT_VERSION = 1
+MAX_EVENT_TYPES = 127  # event codes are int8
 TimestampFormat = Literal["iso", "unix"]
 FileFormat = Literal["csv", "parquet"]
 FILE_FORMATS: tuple[str, ...] = ("csv", "parquet")
@@ -400,6 +401,9 @@ class _SpecReader(YamlChecker):
                     self.add((*path, "event_weights", str(event)), weight, "expected a non-negative number")
                 else:
                     clean_weights[str(event)] = float(weight)
+        if len(clean_weights) > MAX_EVENT_TYPES:
+            self.add((*path, "event_weights"), f"{len(clean_weights)} event types",
+                     f"expected at most {MAX_EVENT_TYPES} event types (events are stored as 8-bit codes)")  # fmt: skip
         positives = self.string_list(data, (*path, "positive_events"))
         for event in positives:
             if clean_weights and event not in clean_weights:
@@ -470,6 +474,8 @@ class _SpecReader(YamlChecker):
         for split, file in splits.items():
             self.check_path(("predefined_splits", str(split)), file)
         name = self.string(data, ("name",)) or ""
+        if "name" in data and data["name"] is None:
+            self.add(("name",), None, "expected a name (the name becomes a folder under data/processed/)")
         if name and (problem := name_problem(name)):
             self.add(("name",), name, f"{problem} (the name becomes a folder under data/processed/)")
         users = self.entity(data.get("users"), "users", "users.csv")

@@ -143,6 +143,7 @@ def prepare(
     ``hashes`` (the raw files' SHA-256, when the caller has them) spares hashing them again.
     """
     dataset_dir = Path(dataset_dir)
+    hashes = hashes if hashes is not None else raw_hashes(dataset_dir)  # once, for the folder and the data
     out = split_folder(dataset_dir, config, processed_root, hashes)
     if (out / "manifest.json").is_file() and not force:
         return out
