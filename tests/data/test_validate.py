@@ -226,7 +226,7 @@ SPEC_BASE = (
             "event_weights: {" + ", ".join(f"e{i}: 1" for i in range(128)) + ", view: 1}",
             "interactions.event_weights",
             "at most 127 event types",
-        ),  # fmt: skip
+        ),
         (
             "categorical: [c]",
             "categorical: c",

@@ -66,13 +66,23 @@ def test_early_stopping_restores_the_best_epoch(tiny_split):
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
-def test_divergence_is_a_clear_error(data):
+@pytest.mark.parametrize(
+    "sides, hint",
+    [
+        ({"normalize": "none"}, "(user_normalize='l1', item_normalize='l1')"),
+        ({"normalize": "l1", "user_normalize": "none"}, "(user_normalize='l1')"),
+        ({"normalize": "l1"}, None),
+    ],
+)
+def test_divergence_is_a_clear_error(data, sides, hint):
     with pytest.raises(ModelDivergedError) as caught:
-        LightFMHybrid(
-            LightFMConfig(no_components=8, epochs=20, learning_rate=1e30, features="both", normalize="none")
-        ).fit(data)
+        LightFMHybrid(LightFMConfig(no_components=8, epochs=20, learning_rate=1e30, features="both", **sides)).fit(data)
     message = str(caught.value)
-    assert "diverged in epoch" in message and "learning_rate=1e+29" in message and "normalize='l1'" in message
+    assert "diverged in epoch" in message and "learning_rate=1e+29" in message
+    if hint is None:
+        assert "normalise feature rows" not in message
+    else:
+        assert f"normalise feature rows {hint}" in message
 
 
 def test_save_load_round_trip_and_corruption(data, tiny_split, tmp_path):

@@ -55,6 +55,19 @@ def test_static_checks_find_what_is_broken(broken):
     assert any("no Findings section" in p for p in static_problems(broken))
 
 
+def test_a_folder_the_lab_did_not_write_is_a_problem_not_a_crash(tmp_path):
+    from kdq_lab.cli import main
+
+    (tmp_path / "outside.html").write_text("<p>elsewhere</p>", encoding="utf-8")
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "index.html").write_text('<a href="../outside.html">out</a>', encoding="utf-8")
+    assert linked_pages(report) == [(report / "index.html").resolve()], "pages outside the report are not its own"
+    assert any("../outside.html leads out of the report folder" in p for p in static_problems(report))
+    (report / "index.html").write_bytes(b"<p>caf\xe9</p>")
+    assert main(["check-report", str(report)]) == 2, "not UTF-8: a clear error, not a traceback"
+
+
 @needs_browser
 def test_every_page_works_in_chromium(smoke_report):
     assert CHROMIUM is not None, "CI must have a browser: .ci/run installs Debian's chromium"

@@ -367,14 +367,18 @@ class LightFMHybrid:
     def _divergence_message(self, epoch: int) -> str:
         cfg = self.config
         hints = [f"lower the learning rate (try learning_rate={cfg.learning_rate / 10:g})"]
-        if cfg.normalize == "none":
-            hints.append("normalise feature rows (normalize='l1')")
+        sides = {name: cfg.side(name == "user") for name in ("user", "item")}
+        unnormalised = [name for name, (uses, features) in sides.items() if uses and features.normalize == "none"]
+        if unnormalised:
+            settings = ", ".join(f"{name}_normalize='l1'" for name in unnormalised)
+            hints.append(f"normalise feature rows ({settings})")
         if cfg.use_weights:
             hints.append("train without sample weights (use_weights=false) or with smaller weights")
         hints.append("add regularisation (item_alpha/user_alpha=1e-6)")
         return (
             f"LightFM diverged in epoch {epoch}: its parameters are no longer finite "
-            f"(loss={cfg.loss}, learning_rate={cfg.learning_rate:g}, normalize={cfg.normalize}, "
+            f"(loss={cfg.loss}, learning_rate={cfg.learning_rate:g}, "
+            f"{', '.join(f'{n}_normalize={f.normalize}' for n, (uses, f) in sides.items() if uses) or 'ids only'}, "
             f"use_weights={cfg.use_weights}). Likely causes: a learning rate too high for this data, or "
             f"unnormalised feature values / sample weights. Try: {'; '.join(hints)}."
         )

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from kdq_lab.errors import KdqError
 from kdq_lab.files import atomic_file
 
 CHROMIUM_ENV = "KDQ_LAB_CHROMIUM"
@@ -95,7 +96,10 @@ class _Page(HTMLParser):
 
 def _parse(path: Path) -> _Page:
     page = _Page()
-    page.feed(path.read_text(encoding="utf-8"))
+    try:
+        page.feed(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise KdqError(f"{path}: not a UTF-8 page (byte {exc.start}); not a report the lab wrote") from None
     return page
 
 
@@ -110,12 +114,16 @@ def _target(page: Path, href: str) -> tuple[Path, str] | None:
 
 def linked_pages(report: Path) -> list[Path]:
     """``index.html`` and every local HTML page it links to, in link order (resolved paths)."""
-    index = (Path(report) / "index.html").resolve()
+    root = Path(report).resolve()
+    index = root / "index.html"
     pages = [index]
     for href in _parse(index).links:
         target = _target(index, href)
-        if target and target[0].suffix == ".html" and target[0].is_file() and target[0].resolve() not in pages:
-            pages.append(target[0].resolve())
+        if target is None or target[0].suffix != ".html" or not target[0].is_file():
+            continue
+        page = target[0].resolve()
+        if page.is_relative_to(root) and page not in pages:  # pages outside the report are not its own
+            pages.append(page)
     return pages
 
 
@@ -145,6 +153,9 @@ def static_problems(report: Path) -> list[str]:
             if target is None:
                 continue
             path, anchor = target
+            if not path.resolve().is_relative_to(report.resolve()):
+                problems.append(f"{name}: link {href} leads out of the report folder")
+                continue
             if not path.exists():
                 problems.append(f"{name}: link {href} leads to a missing file")
                 continue

@@ -17,6 +17,7 @@ best trial is always reproduced from its stored parameters.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 import warnings
@@ -159,11 +160,15 @@ def make_objective(task: StudyTask, split: SplitData) -> Callable[[Any], float]:
     space = {name: parse_range(name, raw) for name, raw in task.space.items()}
     k = parse_metric(task.metric).k or 10
 
+    @functools.cache
+    def train_data() -> TrainData:  # the same for every trial: built once, inside a trial (errors count as failures)
+        return TrainData.from_split(split, exclude=task.exclude)
+
     def objective(trial: optuna.Trial) -> float:
         proposed = {name: span.suggest(trial) for name, span in space.items()}
         params = spec.resolve({**task.params, **proposed}, seed=task.seed, metric=task.metric)
         try:
-            data = TrainData.from_split(split, exclude=task.exclude)
+            data = train_data()
             if data.validation is None:
                 raise KdqError(f"split {task.split} has no validation positives to tune on")
             model = spec.make(params)
