@@ -18,8 +18,6 @@ from kdq_lab.errors import KdqError
 PER_USER_AT_K: tuple[str, ...] = ("precision", "recall", "ndcg", "map", "hit")
 PER_USER_PLAIN: tuple[str, ...] = ("mrr", "auc")
 AGGREGATE_AT_K: tuple[str, ...] = ("coverage", "novelty", "diversity", "popularity")
-#: Aggregates where lower is better (average popularity of recommended items: lower is less biased).
-LOWER_IS_BETTER: frozenset[str] = frozenset({"popularity"})
 
 
 @dataclass(frozen=True)
@@ -35,10 +33,6 @@ class Metric:
     @property
     def per_user(self) -> bool:
         return self.name in PER_USER_AT_K or self.name in PER_USER_PLAIN
-
-    @property
-    def higher_is_better(self) -> bool:
-        return self.name not in LOWER_IS_BETTER
 
 
 def parse_metric(text: object, ks: Sequence[int] | None = None, per_user: bool = True) -> Metric:

@@ -13,7 +13,6 @@ from kdq_lab.models.registry import (
     ModelSpec,
     load_model,
     make_model,
-    model_parameters,
     model_spec,
     run_role,
 )
@@ -32,7 +31,6 @@ __all__ = [
     "TrainData",
     "load_model",
     "make_model",
-    "model_parameters",
     "model_spec",
     "run_role",
 ]

@@ -124,11 +124,6 @@ def make_model(kind: str, params: dict[str, Any] | None = None) -> Scorer:
     return model_spec(kind).make(params)
 
 
-def model_parameters(kind: str) -> dict[str, Any]:
-    """The parameters a model kind accepts, with their defaults."""
-    return model_spec(kind).defaults()
-
-
 def load_model(folder: Path) -> Any:
     """Load a saved model of any persistable kind (the kind is read from ``model.json``)."""
     folder = Path(folder)
