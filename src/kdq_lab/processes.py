@@ -1,9 +1,12 @@
-"""Calls in spawned worker processes, a few at a time, with results in submission order."""
+"""Calls in spawned worker processes, a few at a time, with results in submission order; signals held back."""
 
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -37,3 +40,25 @@ def map_in_processes(
         raise
     finally:
         pool.join()
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back until the block is done, then deliver the first one.
+
+    For steps that must not be cut in half (replacing a stored copy). Only the main thread
+    handles signals in Python; elsewhere the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}  # fmt: skip
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if caught:
+            signal.raise_signal(caught[0])

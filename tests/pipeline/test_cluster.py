@@ -118,7 +118,9 @@ def test_a_cluster_report_equals_the_local_one(cluster, tmp_path):
 def test_shared_dir_instead_of_shipping_bytes(cluster, tmp_path):
     shared = tmp_path / "shared"
     out = run(tmp_path / "report", cluster=cluster.address, shared_dir=shared)
-    assert list((shared / "splits").iterdir()) and list((shared / "outputs").iterdir())
+    splits = list((shared / "splits").iterdir())
+    assert splits and all((split / "manifest.json").is_file() for split in splits), "splits copied whole, renamed"
+    assert (shared / "outputs").is_dir() and not list((shared / "outputs").iterdir()), "outputs copied, then removed"
     assert (out / "runs" / "popularity__global" / "summary.json").is_file()
 
 

@@ -23,6 +23,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
+import uuid
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -34,6 +35,7 @@ import kdq_lab
 from kdq_lab.errors import KdqError
 from kdq_lab.pipeline.backends import OnDone
 from kdq_lab.pipeline.cache import code_fingerprint
+from kdq_lab.processes import signals_deferred
 from kdq_lab.tuning.study import StudyResult, StudyTask, counted, make_objective, open_storage, summarise
 
 #: The scheduler address ``kdq-lab run`` and ``kdq-lab tune`` use when ``--cluster`` is not given.
@@ -194,6 +196,7 @@ class DaskBackend:
         self.shared_dir = Path(shared_dir).resolve() if shared_dir else None
         self.retries = retries
         self._scattered: dict[str, Any] = {}
+        self._session = uuid.uuid4().hex[:12]  # names this invocation's output folders in the shared folder
 
     def close(self) -> None:
         self.client.close()
@@ -215,13 +218,23 @@ class DaskBackend:
         if known is None or (not isinstance(known, str) and known.status != "finished"):  # new, or lost with a worker
             if self.shared_dir is not None:
                 target = self.shared_dir / "splits" / split_id
-                if not (target / "manifest.json").is_file():
-                    shutil.copytree(folder, target, dirs_exist_ok=True)
+                if not (target / "manifest.json").is_file():  # copied whole under a temporary name, then renamed
+                    staging = target.parent / f".{split_id}.{self._session}"
+                    shutil.copytree(folder, staging)
+                    try:
+                        staging.rename(target)
+                    except OSError:  # another invocation placed it first
+                        shutil.rmtree(staging, ignore_errors=True)
                 self._scattered[split_id] = str(target)
             else:
                 # to every worker; the scheduler may later keep fewer copies, and scatters again if all are lost
                 self._scattered[split_id] = self.client.scatter(pack(Path(folder)), broadcast=True, hash=False)
         return self._scattered[split_id]
+
+    def _shared_output(self, key: str, attempt: int) -> Path:
+        """Where a unit's worker writes its outputs in the shared folder (one folder per invocation and attempt)."""
+        assert self.shared_dir is not None
+        return self.shared_dir / "outputs" / f"{self._session}-{key}-{attempt}"
 
     # ------------------------------------------------------------------ notebooks
 
@@ -240,7 +253,7 @@ class DaskBackend:
         def submit(index: int, attempt: int) -> Any:
             job = jobs[index]
             inputs = {Path(r["folder"]).name: self._input(r["folder"]) for r in job.parameters.get("SPLITS") or []}
-            shared = str(self.shared_dir / "outputs" / f"{job.key}-{attempt}") if self.shared_dir else None
+            shared = str(self._shared_output(job.key, attempt)) if self.shared_dir else None
             spec = {"kind": job.kind, "key": job.key, "output": str(job.output), "parameters": job.parameters,
                     "threads": job.threads}  # fmt: skip
             future = self.client.submit(execute_remote, spec, job.notebook.read_text(encoding="utf-8"), inputs,
@@ -273,8 +286,9 @@ class DaskBackend:
                     if files is not None:
                         unpack(files, target)
                     elif self.shared_dir is not None:
-                        shutil.copytree(self.shared_dir / "outputs" / f"{job.key}-{attempt}", target,
-                                        dirs_exist_ok=True)  # fmt: skip
+                        written = self._shared_output(job.key, attempt)
+                        shutil.copytree(written, target, dirs_exist_ok=True)
+                        shutil.rmtree(written)  # this invocation's own folder: copied, so no longer needed
                     results[index] = result
                 results[index]["retries"] = retried[index]  # type: ignore[index]
                 if on_done is not None:
@@ -397,12 +411,17 @@ def _batches(n: int, workers: int) -> list[range]:
 
 
 def _checkpoint(task: StudyTask, shared: Any) -> None:
-    """Copy a study from the scheduler into its SQLite file (nothing to do for a database server)."""
+    """Copy a study from the scheduler into its SQLite file (nothing to do for a database server).
+
+    The file's copy is replaced (deleted, then copied) with Ctrl-C and SIGTERM held back until
+    both steps are done, so an interrupt never leaves the study missing from the file.
+    """
     import optuna
 
     if reached_by_workers(task.storage):
         return
     local = open_storage(task.storage)
-    if task.name in optuna.get_all_study_names(local):
-        optuna.delete_study(study_name=task.name, storage=local)
-    optuna.copy_study(from_study_name=task.name, from_storage=shared, to_storage=local)
+    with signals_deferred():
+        if task.name in optuna.get_all_study_names(local):
+            optuna.delete_study(study_name=task.name, storage=local)
+        optuna.copy_study(from_study_name=task.name, from_storage=shared, to_storage=local)
