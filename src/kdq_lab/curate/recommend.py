@@ -24,7 +24,7 @@ SHOWN_COLUMNS = ("title", "title_en", "content_type", "topics", "difficulty", "g
 #: Said (as a warning and in :attr:`Curation.notes`) when no profile value reaches the model.
 EMPTY_PROFILE_NOTE = (
     "the profile gives no feature value this model uses, so the list is ranked by item "
-    "popularity alone (the model's item biases), not personalised; add occupations, interests "
+    "popularity alone (the model's item terms), not personalised; add occupations, interests "
     "or goals to personalise it"
 )
 
@@ -74,7 +74,7 @@ def recommend(
         The item table (row i = item i); defaults to the one saved with the model.
     """
     if not 0 <= diversify <= 1:
-        raise KdqError(f"--diversify must be between 0 and 1, not {diversify}")
+        raise KdqError(f"diversify must be between 0 and 1, not {diversify}")
     if k < 1:
         raise KdqError(f"k must be >= 1, not {k}")
     if not isinstance(model, FeatureAware):
@@ -83,7 +83,7 @@ def recommend(
     if not used:
         raise KdqError(
             "this model does not use user features, so a profile cannot change its ranking; "
-            "train one with user features (LightFM: features users or both)"
+            "train one with user features"
         )
     ignored = sorted((set(profile.values) & set(model.user_vocab_.columns)) - set(used))
     if ignored:

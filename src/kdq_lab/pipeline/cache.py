@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import kdq_lab
-from kdq_lab.files import atomic_dir, stable_hash
+from kdq_lab.files import atomic_dir, sha256_file, stable_hash
 from kdq_lab.provenance import package_versions
 
 CACHE = "run-cache"
@@ -46,7 +46,7 @@ def _portable(parameters: dict[str, Any]) -> dict[str, Any]:
 def unit_key(notebook: Path, parameters: dict[str, Any]) -> str:
     """The content key of executing ``notebook`` with ``parameters``."""
     payload = {
-        "notebook": hashlib.sha256(Path(notebook).read_bytes()).hexdigest(),
+        "notebook": sha256_file(Path(notebook)),
         "parameters": _portable(parameters),
         "code": code_fingerprint(),
         "versions": package_versions(),

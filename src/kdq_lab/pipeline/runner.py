@@ -33,7 +33,7 @@ from kdq_lab.data.store import split_folder
 from kdq_lab.data.validate import raw_hashes
 from kdq_lab.data.validated import store_validated
 from kdq_lab.errors import KdqError
-from kdq_lab.files import atomic_dir, write_json
+from kdq_lab.files import atomic_dir, atomic_file, write_json
 from kdq_lab.models import Iterative, model_spec
 from kdq_lab.pipeline.backends import Backend, LocalBackend, OnDone, open_backend
 from kdq_lab.pipeline.cache import keep, lookup, restore, unit_key
@@ -666,7 +666,8 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool, backend: Backend
             kept = ""
             if job.output.is_file():
                 keep = plan.report.parent / f"{e.name}.failed-compare.ipynb"
-                shutil.copy(job.output, keep)
+                with atomic_file(keep, "wb", encoding=None) as handle:  # never a half-written copy
+                    handle.write(job.output.read_bytes())
                 kept = f" Executed notebook: {keep}"
             raise KdqError(f"04_compare_models failed ({result['error']}); the previous report is untouched.{kept}")
         if not job.output.with_suffix(".html").is_file():
