@@ -126,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
         storage=args.storage,
     )
     if args.dry_run:
-        print(plan.describe())
+        print(plan.describe(Paths.default(), fresh=args.fresh))
         return 0
     backend = open_backend(args.cluster, args.jobs, Path(args.shared_dir) if args.shared_dir else None, args.retries)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,23 @@ def test_kept_outputs_are_restored_and_unfinished_entries_are_misses(tmp_path):
     ]
     (processed / cache.CACHE / "k2").mkdir()  # a copy that never finished: no .complete marker
     assert lookup(processed, "k2") is None
+
+
+def test_the_dry_run_says_which_runs_the_cache_holds(tmp_path):
+    from kdq_lab.config import Paths
+    from kdq_lab.pipeline.runner import execute_plan, plan_experiment
+
+    smoke = ROOT / "notebooks" / "experiments" / "smoke.yaml"
+    unique = [f"bootstrap.seed={os.getpid()}"]  # a key no other test of the session has filled
+    plan = plan_experiment(smoke, out=tmp_path / "report", only=["popularity"], overrides=unique, compare=False,
+                           progress=False)  # fmt: skip
+    paths = Paths.default()
+
+    def run_line(text: str) -> str:
+        return next(line for line in text.splitlines() if "-> runs/popularity__global/" in line)
+
+    assert run_line(plan.describe(paths)).endswith("; to run]")
+    outcome = execute_plan(plan, progress=False, fresh=True)
+    assert outcome.ok, outcome.failed
+    assert run_line(plan.describe(paths)).endswith("; in the run cache]")
+    assert run_line(plan.describe(paths, fresh=True)).endswith("2 seed(s)]"), "--fresh: nothing comes from the cache"

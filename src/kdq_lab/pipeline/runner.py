@@ -87,7 +87,7 @@ class Plan:
     def steps(self) -> list[Step]:
         return [step for _, steps in self.stages for step in steps]
 
-    def describe(self) -> str:
+    def describe(self, paths: Paths, fresh: bool = False) -> str:
         """What would run, what is cached and why: the text of ``kdq-lab run --dry-run``."""
         e = self.experiment
         lines = [
@@ -104,9 +104,12 @@ class Plan:
             lines.append(f"  split {ref.name} seed {ref.seed}: {ref.folder} ({why})")
         for stage, steps in self.stages:
             lines.append(f"{stage}: {len(steps)} notebook(s)")
-            lines += [
-                f"  {step.notebook} -> {step.output}" + (f"  [{step.note}]" if step.note else "") for step in steps
-            ]
+            for step in steps:
+                notes = [step.note] if step.note else []
+                if step.kind == "run" and not fresh:
+                    key = unit_key(_notebook_path(paths, step.notebook), step.parameters)
+                    notes.append("in the run cache" if lookup(paths.processed, key) else "to run")
+                lines.append(f"  {step.notebook} -> {step.output}" + (f"  [{'; '.join(notes)}]" if notes else ""))
         return "\n".join(lines)
 
 
