@@ -10,10 +10,10 @@ from pathlib import Path
 import optuna
 import pytest
 
-import kdq_lab.models.base as base
 from kdq_lab.data.splits import SplitConfig
 from kdq_lab.data.store import load_split, prepare
 from kdq_lab.errors import KdqError
+from kdq_lab.models.registry import ModelSpec
 from kdq_lab.pipeline.runner import plan_experiment
 from kdq_lab.tuning.study import StudyTask, TuningConfig, counted, make_objective, open_storage, run_study
 from kdq_lab.tuning.tune import tune_experiment
@@ -47,15 +47,15 @@ def trials_of(t: StudyTask) -> list[optuna.trial.FrozenTrial]:
 def test_resume_runs_only_the_missing_trials(tmp_path, split_folder, monkeypatch):
     study = task(tmp_path, split_folder, {"no_components": {"int": [4, 16]}}, trials=3)
     calls = {"n": 0}
-    from_split = base.TrainData.from_split
+    make = ModelSpec.make  # called once per trial, to build the trial's model
 
-    def interrupt_second(*args, **kwargs):
+    def interrupt_second(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt  # Ctrl-C during the second trial
-        return from_split(*args, **kwargs)
+        return make(self, *args, **kwargs)
 
-    monkeypatch.setattr(base.TrainData, "from_split", interrupt_second)
+    monkeypatch.setattr(ModelSpec, "make", interrupt_second)
     with pytest.raises(KeyboardInterrupt):
         run_study(study, progress=False)
     monkeypatch.undo()
