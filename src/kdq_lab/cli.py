@@ -9,23 +9,24 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from kdq_lab.config import DEFAULT_SEED, MAX_RUNS, Paths
+from kdq_lab import limits
+from kdq_lab.config import DEFAULT_SEED, Paths
 from kdq_lab.errors import KdqError
 from kdq_lab.files import atomic_dir, check_replaceable
 
 FORCE_HELP = "replace --out even if it is a non-empty folder that kdq-lab did not make (its content is deleted)"
 
 
-def _integer(low: int) -> Callable[[str], int]:
-    """An argparse type: an integer >= ``low``, with a message saying so."""
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in [``low``, ``high``], with a message saying so."""
 
     def parse(text: str) -> int:
         try:
-            value = int(text)
+            value = int(text) if len(text) <= len(str(high)) + 1 else None
         except ValueError:
             value = None
-        if value is None or value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, not {text!r}")
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low} (at most {high:,}), not {text!r}")
         return value
 
     return parse
@@ -42,15 +43,19 @@ def _number(text: str) -> float:
     return value
 
 
-def _positive_number(text: str) -> float:
-    """An argparse type: a number > 0, with a message saying so."""
+def _seconds(text: str) -> float:
+    """An argparse type: seconds > 0 (at most :data:`~kdq_lab.limits.MAX_TUNING_SECONDS`)."""
     value = _number(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, not {text!r}")
+    if not 0 < value <= limits.MAX_TUNING_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"expected a number > 0 (at most {limits.MAX_TUNING_SECONDS:,} seconds), not {text!r}"
+        )
     return value
 
 
-_positive, _non_negative = _integer(1), _integer(0)
+_seed = _integer(0, limits.MAX_SEED)
+_k = _integer(1, limits.MAX_K)
+_workers = _integer(1, limits.MAX_WORKERS)
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -332,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="write a built-in synthetic dataset")
     generate.add_argument("kind", choices=["kdq-catalog"], help="what to generate")
     generate.add_argument("--scale", choices=["tiny", "small", "default", "large"], default="default")
-    generate.add_argument("--seed", type=_non_negative, default=DEFAULT_SEED)
+    generate.add_argument("--seed", type=_seed, default=DEFAULT_SEED)
     generate.add_argument(
         "--format", choices=["csv", "parquet"], default=None, help="how tables are stored (default: parquet for large)"
     )
@@ -360,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prep.add_argument("--test-fraction", type=_number, default=0.2)
     prep.add_argument("--validation-fraction", type=_number, default=0.1)
-    prep.add_argument("--seed", type=_non_negative, default=42)
+    prep.add_argument("--seed", type=_seed, default=42)
     prep.add_argument("--cutoff", help="global_temporal: ISO 8601 cutoff time")
     prep.add_argument("--predefined", help="predefined: the split's name in dataset.yaml (e.g. ua)")
     prep.add_argument("--force", action="store_true", help="rebuild even if the same split is stored")
@@ -368,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run an experiment through papermill into reports/<experiment>/")
     run.add_argument("experiment", help="experiment YAML (see notebooks/experiments/)")
-    run.add_argument("--jobs", type=_positive, default=2, help="notebooks executed at once (processes)")
+    run.add_argument("--jobs", type=_workers, default=2, help="notebooks executed at once (processes)")
     run.add_argument(
         "--only", action="append", metavar="RUN", help="run only this run (name, glob or grid base name); repeatable"
     )
@@ -385,21 +390,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tuned", action="store_true", help="use each run's best tuning trial (see `kdq-lab tune`)")
     run.add_argument("--fresh", action="store_true", help="run everything again; do not reuse finished runs")
     _cluster_options(run)
-    run.add_argument("--retries", type=_non_negative, default=2,
+    run.add_argument("--retries", type=_integer(0, limits.MAX_RETRIES), default=2,
                      help="cluster: resubmit a run whose workers all died this many times")  # fmt: skip
     run.add_argument("--storage", help="Optuna storage URL of the studies (default: the report's tuning/optuna.db)")
     run.add_argument(
-        "--max-runs", type=_positive, default=MAX_RUNS, help=f"refuse grids expanding beyond this (default {MAX_RUNS})"
+        "--max-runs",
+        type=_integer(1, limits.MAX_TRAININGS_CEILING),
+        default=limits.MAX_TRAININGS,
+        help=f"refuse experiments of more trainings (runs x splits x seeds; default {limits.MAX_TRAININGS})",
     )
     run.set_defaults(run=_run)
 
     tune = commands.add_parser("tune", help="tune every run with a search: block, the same budget each (Optuna)")
     tune.add_argument("experiment", help="experiment YAML (see notebooks/experiments/)")
     budget = tune.add_mutually_exclusive_group()
-    budget.add_argument("--trials", type=_positive, help="trials per run x split (default: the experiment's tuning:)")
-    budget.add_argument("--timeout", type=_positive_number, help="seconds of trials per run x split")
+    budget.add_argument(
+        "--trials",
+        type=_integer(1, limits.MAX_TRIALS),
+        help="trials per run x split (default: the experiment's tuning:)",
+    )
+    budget.add_argument("--timeout", type=_seconds, help="seconds of trials per run x split")
     tune.add_argument("--only", action="append", metavar="RUN", help="tune only this run (name, glob, grid base)")
-    tune.add_argument("--jobs", type=_positive, default=1, help="studies tuned at once (processes)")
+    tune.add_argument("--jobs", type=_workers, default=1, help="studies tuned at once (processes)")
     tune.add_argument("--storage", help="any SQLAlchemy URL (default: sqlite in reports/<experiment>/tuning/)")
     tune.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a YAML key; repeatable")
     tune.add_argument("--dataset", help="tune on this dataset instead of the experiment's")
@@ -417,9 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--test-fraction", type=_number, default=0.2)
     train.add_argument("--validation-fraction", type=_number, default=0.1)
-    train.add_argument("--seed", type=_non_negative, default=42)
+    train.add_argument("--seed", type=_seed, default=42)
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="a LightFM parameter, e.g. no_components=64")
-    train.add_argument("--k", type=_positive, default=10)
+    train.add_argument("--k", type=_k, default=10)
     train.add_argument("--out", help="run folder (default reports/models/<dataset>__<split>__lightfm/)")
     train.add_argument("--force", action="store_true", help=FORCE_HELP)
     train.set_defaults(run=_train)
@@ -427,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec = commands.add_parser("recommend", help="curate items for a new user's profile, with reasons")
     rec.add_argument("--model", required=True, help="a saved model folder (or a run folder containing model/)")
     rec.add_argument("--profile", required=True, help="YAML or JSON profile: user feature columns, optional seen")
-    rec.add_argument("--k", type=_positive, default=10)
+    rec.add_argument("--k", type=_k, default=10)
     rec.add_argument("--exclude", nargs="+", metavar="ITEM", help="item ids never to recommend")
     rec.add_argument("--diversify", type=_number, default=0.0, metavar="LAMBDA", help="MMR re-ranking, 0..1")
     rec.add_argument("--json", action="store_true", help="scores and every explanation term, as JSON")
@@ -438,7 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "which", choices=["builder", "evaluation", "training", "cluster", "all", "scale"], nargs="?", default="all"
     )
-    bench.add_argument("--repeats", type=_positive, default=3, help="runs per side; medians are reported")
+    bench.add_argument(
+        "--repeats", type=_integer(1, limits.MAX_REPEATS), default=3, help="runs per side; medians are reported"
+    )
     bench.set_defaults(run=_bench)
 
     check = commands.add_parser("check-report", help="check a report folder: files, links, no network (and a browser)")

@@ -16,8 +16,6 @@ from pathlib import Path
 
 DEFAULT_DATASET = "kdq-catalog"
 DEFAULT_SEED = 7
-#: Most runs (after grid expansion) an experiment may define; ``kdq-lab run --max-runs`` raises it.
-MAX_RUNS = 200
 ROOT_ENV = "KDQ_LAB_ROOT"
 DATA_ENV = "KDQ_LAB_DATA"
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kdq_lab.errors import KdqError
+from kdq_lab.limits import MAX_K
 
 PER_USER_AT_K: tuple[str, ...] = ("precision", "recall", "ndcg", "map", "hit")
 PER_USER_PLAIN: tuple[str, ...] = ("mrr", "auc")
@@ -48,8 +49,8 @@ def parse_metric(text: object, ks: Sequence[int] | None = None, per_user: bool =
         if at:
             raise KdqError(f"metric {text!r}: {name} takes no @k")
         return Metric(name)
-    if not k.isdigit() or int(k) < 1:
-        raise KdqError(f"metric {text!r}: {name} needs a cut-off, e.g. {name}@10")
+    if not (k.isascii() and k.isdigit()) or len(k) > len(str(MAX_K)) or not 1 <= int(k) <= MAX_K:
+        raise KdqError(f"metric {text!r}: {name} needs a cut-off from 1 to {MAX_K}, e.g. {name}@10")
     if ks is not None and int(k) not in ks:
         raise KdqError(f"metric {text!r}: k={k} is not in the experiment's k list {list(ks)}")
     return Metric(name, int(k))

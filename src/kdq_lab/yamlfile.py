@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from kdq_lab.checks import first_repeat
 from kdq_lab.errors import DataError, KdqError, Problem
 
 NULL_TAG = "tag:yaml.org,2002:null"
@@ -166,9 +167,17 @@ class YamlDocument:
                 break
         return line
 
-    def problem(self, path: tuple[str, ...], value: Any, message: str) -> Problem:
+    def item_line(self, path: tuple[str, ...], index: int, length: int) -> int | None:
+        """Line of item ``index`` of the list at ``path``, if the document holds that list (of ``length`` items)."""
+        node = self.node(path)
+        if isinstance(node, yaml.SequenceNode) and len(node.value) == length:
+            return node.value[index].start_mark.line + 1
+        return None
+
+    def problem(self, path: tuple[str, ...], value: Any, message: str, line: int | None = None) -> Problem:
+        """A problem at ``path`` (on ``line``, by default the line of its deepest key)."""
         shown = None if value is None else str(value)
-        return Problem(self.filename, self.line(path), ".".join(path) or None, shown, message, "key")
+        return Problem(self.filename, line or self.line(path), ".".join(path) or None, shown, message, "key")
 
 
 def scalar_texts(node: yaml.Node | None) -> list[str] | None:
@@ -190,8 +199,23 @@ class YamlChecker:
         self.document = document
         self.problems: list[Problem] = []
 
-    def add(self, path: tuple[str, ...], value: Any, message: str) -> None:
-        self.problems.append(self.document.problem(path, value, message))
+    def add(self, path: tuple[str, ...], value: Any, message: str, line: int | None = None) -> None:
+        self.problems.append(self.document.problem(path, value, message, line))
+
+    def repeated(self, path: tuple[str, ...], values: list[Any]) -> bool:
+        """Whether a list holds a value twice as YAML reads it (``1``, ``01``, ``0x1``); adds a problem at the copy."""
+        repeat = first_repeat(values)
+        if repeat is None:
+            return False
+        first, again = repeat
+        self.add(
+            path,
+            values[again],
+            f"the same value as item {first + 1} (YAML reads both alike, e.g. 1, 01 and 0x1, or l1 and 'l1'); "
+            "each value may be listed once",
+            self.document.item_line(path, again, len(values)),
+        )
+        return True
 
     def mapping(
         self, data: Any, path: tuple[str, ...], allowed: set[str], required: frozenset[str] | set[str] = frozenset()

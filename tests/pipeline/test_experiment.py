@@ -88,7 +88,7 @@ BAD = [
     ({"splits": {"cold": {"kind": "by_magic"}}}, "splits.cold", "choose one of random"),
     ({"splits": {"cold": {"kind": "random", "test_fraction": 2}}}, "splits.cold", "between 0 and 1"),
     ({"splits": {"cold": {"kind": "random", "seed": 3}}}, "splits.cold.seed", "unknown key"),
-    ({"k": [0]}, "k", "every k must be >= 1"),
+    ({"k": [0]}, "k", "every k value must be an integer >= 1 (at most 1,000)"),
     ({"metric": "ndcg@50"}, "metric", "is not in the experiment's k list [5, 10]"),
     ({"metric": "hit"}, "metric", "needs a cut-off"),
     ({"exclude": "everything"}, "exclude", "expected one of seen, train_positives"),
@@ -99,11 +99,11 @@ BAD = [
         {
             "runs": {
                 "pop": {"model": "popularity"},
-                "big": {"model": "itemknn", "grid": {"neighbors": list(range(1, 30)), "shrink": list(range(10))}},
+                "big": {"model": "itemknn", "grid": {"neighbors": list(range(1, 101)), "shrink": list(range(10))}},
             }
         },
         "runs",
-        "more than the cap of 200",
+        "1,001 runs (after grid expansion) x 1 splits x 1 seeds make 1,001 trainings, more than the cap of 1,000",
     ),
     (
         {"notebooks": [{"notebook": "01_explore_catalog", "parameters": {"import os; os.system('x'); X": 1}}]},
@@ -188,3 +188,171 @@ def test_shipped_experiments_are_valid(ml100k_source, tmp_path):
         overrides = [f"dataset={movielens}"] if data["dataset"] == "ml-100k" else []
         experiment = load_experiment(path, overrides)
         assert experiment.jobs(), path
+
+
+def _refused(tmp_path: Path, change: dict, key: str, fragment: str, overrides: list[str] | None = None) -> None:
+    with pytest.raises(DataError) as caught:
+        load_experiment(write(tmp_path, BASE | change), overrides)
+    matches = [p for p in caught.value.problems if p.column == key and fragment in p.message]
+    assert matches, "\n".join(map(str, caught.value.problems))
+    assert matches[0].line is not None
+
+
+@pytest.mark.parametrize(
+    "change, key, fragment",
+    [
+        ({"seeds": [10**29]}, "seeds", "every seeds value must be an integer >= 0 (at most 4,294,967,295)"),
+        ({"seeds": 2**32}, "seeds", "(at most 4,294,967,295)"),
+        ({"seeds": [1, -3]}, "seeds", "every seeds value must be an integer >= 0"),
+        ({"k": [5, 1001]}, "k", "every k value must be an integer >= 1 (at most 1,000)"),
+        ({"k": list(range(1, 22)), "metric": "ndcg@10"}, "k", "21 k values: at most 20 are allowed"),
+        ({"seeds": list(range(101))}, "seeds", "101 seeds: at most 100 are allowed"),
+        ({"bootstrap": {"samples": 100_001}}, "bootstrap.samples", "expected an integer >= 100 (at most 100,000)"),
+        ({"bootstrap": {"samples": 99}}, "bootstrap.samples", "expected an integer >= 100"),
+        ({"bootstrap": {"seed": 2**40}}, "bootstrap.seed", "(at most 4,294,967,295)"),
+        ({"sample_users": {"n": 10**12}}, "sample_users.n", "(at most 10,000,000)"),
+        ({"sample_users": {"n": 5, "seed": 10**29}}, "sample_users.seed", "(at most 4,294,967,295)"),
+        ({"tuning": {"seed": 10**29}}, "tuning", "tuning seed must be an integer >= 0 (at most 4,294,967,295)"),
+        ({"tuning": {"trials": 10**6}}, "tuning", "tuning trials must be an integer >= 1 or null (at most 10,000)"),
+        ({"tuning": {"timeout": float("inf")}}, "tuning", "tuning timeout must be a number > 0"),
+        ({"tuning": {"timeout": float("nan")}}, "tuning", "tuning timeout must be a number > 0"),
+        (
+            {"runs": {"pop": {"model": "lightfm", "params": {"no_components": 10**9}}}},
+            "runs.pop",
+            "no_components must be an integer >= 1 (at most 1,024)",
+        ),
+        (
+            {"runs": {"pop": {"model": "lightfm", "params": {"random_state": 10**29}}}},
+            "runs.pop",
+            "random_state must be an integer >= 0 (at most 4,294,967,295)",
+        ),
+        (
+            {"runs": {"pop": {"model": "lightfm", "params": {"learning_rate": float("inf")}}}},
+            "runs.pop",
+            "learning_rate must be a number > 0",
+        ),
+        (
+            {"splits": {"cold": {"kind": "random", "positive_min_weight": float("nan")}}},
+            "splits.cold",
+            "positive_min_weight must be a finite number",
+        ),
+        ({"metric": "ndcg@100000000000000000000"}, "metric", "needs a cut-off from 1 to 1000"),
+    ],
+)
+def test_values_numpy_or_lightfm_cannot_take_are_refused_with_key_and_line(tmp_path, change, key, fragment):
+    _refused(tmp_path, change, key, fragment)
+
+
+def test_yaml_spellings_of_huge_seeds_are_refused(tmp_path):
+    path = tmp_path / "experiment.yaml"
+    text = yaml.safe_dump(BASE, sort_keys=False) + "seeds: [42, 100000000000000000000000000000]\n"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        load_experiment(path)
+    (problem,) = [p for p in caught.value.problems if p.column == "seeds"]
+    assert problem.line == text.count("\n") and "at most 4,294,967,295" in problem.message
+
+
+class _Expanded(Exception):
+    """Raised by the stand-ins below: the experiment was expanded before its size was checked."""
+
+
+@pytest.fixture
+def no_expansion(monkeypatch):
+    """Make building a split config, expanding a grid or building a model fail loudly."""
+    import kdq_lab.pipeline.experiment as experiment
+
+    def refuse(*args, **kwargs):
+        raise _Expanded
+
+    monkeypatch.setattr(experiment, "SplitConfig", refuse)
+    monkeypatch.setattr(experiment, "expand_grid", refuse)
+    monkeypatch.setattr(experiment, "model_spec", refuse)
+    monkeypatch.setattr(experiment, "dataset_exists", refuse)
+
+
+SPLITS_40 = "splits={" + ", ".join(f"s{i}: {{kind: random}}" for i in range(40)) + "}"
+GRID_1600 = {"g": {"model": "lightfm", "grid": {"epochs": list(range(1, 41)), "no_components": list(range(1, 41))}}}
+GRID_2_60 = {"g": {"model": "lightfm", "grid": {f"p{i}": [1, 2] for i in range(60)}}}
+NOTEBOOKS_51 = [{"notebook": "01_explore_catalog"} for _ in range(51)]
+
+
+@pytest.mark.parametrize(
+    "change, overrides, fragment",
+    [
+        ({"seeds": list(range(10_000))}, [], "10,000 seeds: at most 100 are allowed"),
+        ({"splits": {f"s{i}": {"kind": "random"} for i in range(3_000)}}, [], "3,000 splits: at most 50 are allowed"),
+        ({"seeds": list(range(60))}, [SPLITS_40], "5 runs (after grid expansion) x 40 splits x 60 seeds make 12,000"),
+        ({"runs": GRID_1600, "reference": None}, [], "1,600 runs (after grid expansion) x 1 splits x 1 seeds"),
+        ({"runs": GRID_2_60, "reference": None}, [], "1,152,921,504,606,846,976 runs (after grid expansion)"),
+        ({"k": list(range(1, 500))}, [], "499 k values: at most 20 are allowed"),
+        ({"notebooks": NOTEBOOKS_51}, [], "51 extra notebooks: at most 50 are allowed"),
+    ],
+)
+def test_sizes_are_counted_before_anything_is_expanded(tmp_path, no_expansion, change, overrides, fragment):
+    with pytest.raises(DataError) as caught:
+        load_experiment(write(tmp_path, BASE | change), overrides)
+    assert any(fragment in p.message for p in caught.value.problems), "\n".join(map(str, caught.value.problems))
+
+
+def test_max_runs_counts_trainings(tmp_path):
+    path = write(tmp_path, BASE | {"seeds": [1, 2, 3]})  # 5 runs x 1 split x 3 seeds = 15 trainings
+    assert len(load_experiment(path, max_runs=15).runs) == 5
+    with pytest.raises(DataError, match="make 15 trainings, more than the cap of 14"):
+        load_experiment(path, max_runs=14)
+    with pytest.raises(KdqError, match="--max-runs: 100,001 trainings: at most 100,000"):
+        load_experiment(path, max_runs=100_001)
+
+
+def test_kdq_default_fits_the_default_cap():
+    from kdq_lab.limits import MAX_TRAININGS
+
+    experiment = load_experiment(ROOT / "notebooks" / "experiments" / "kdq-default.yaml")
+    assert len(experiment.runs) * len(experiment.splits) * len(experiment.seeds) == 84 <= MAX_TRAININGS
+
+
+def test_dry_run_of_ten_thousand_seeds_is_refused(tmp_path):
+    path = write(tmp_path, BASE | {"seeds": list(range(10_000))})
+    proc = subprocess.run(
+        [sys.executable, "-m", "kdq_lab.cli", "run", str(path), "--dry-run"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2 and "10,000 seeds: at most 100 are allowed" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+GRID_REPEATS = [  # (grid lines, parameter, first item, line of the repeat)
+    pytest.param("epochs: [1, 01, 0x1]", "epochs", 1, 8, id="int-spellings"),
+    pytest.param("learning_rate: [0.1, 1.0e-1]", "learning_rate", 1, 8, id="float-spellings"),
+    pytest.param("learning_rate: [0.5, 1, 1.0]", "learning_rate", 2, 8, id="int-and-float"),
+    pytest.param("normalize: [l1, 'l1']", "normalize", 1, 8, id="quoted-text"),
+    pytest.param("user_identity: [null, ~]", "user_identity", 1, 8, id="two-nulls"),
+    pytest.param('normalize:\n        - none\n        - l1\n        - "none"', "normalize", 1, 11, id="block-list"),
+]
+
+
+@pytest.mark.parametrize("grid, parameter, first, line", GRID_REPEATS)
+def test_grid_values_equal_after_parsing_are_refused_on_their_line(tmp_path, grid, parameter, first, line):
+    text = (
+        "name: t\ndataset: kdq-catalog-tiny\nsplits: {cold: {kind: cold_users}}\nruns:\n  h:\n    model: lightfm\n"
+        f"    grid:\n      {grid}\n"
+    )
+    path = tmp_path / "experiment.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        load_experiment(path)
+    (problem,) = [p for p in caught.value.problems if p.column == f"runs.h.grid.{parameter}"]
+    assert f"the same value as item {first} " in problem.message and problem.line == line
+
+
+def test_true_and_one_are_different_grid_values(tmp_path):
+    """``true`` is not the number 1 in a grid (Python's ``True == 1`` would say otherwise): the config decides."""
+    change = {"runs": {"h": {"model": "lightfm", "grid": {"identity": [True, 1]}}}, "reference": None}
+    _refused(tmp_path, change, "runs.h", "identity must be true or false")
+
+
+def test_repeated_seeds_and_k_are_refused(tmp_path):
+    _refused(tmp_path, {"seeds": [1, 2, 1]}, "seeds", "the same value as item 1")
+    _refused(tmp_path, {"k": [10, 5, 10]}, "k", "the same value as item 1")

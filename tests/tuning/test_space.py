@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kdq_lab.errors import DataError
+from kdq_lab.errors import DataError, KdqError
 from kdq_lab.models import model_spec
 from kdq_lab.pipeline.experiment import load_experiment
 from kdq_lab.tuning.space import parse_range, parse_space
@@ -100,3 +100,35 @@ def test_ranges_round_trip_and_keep_their_types():
     assert parse_range("no_components", span.to_dict()) == span
     space, problems = parse_space({"window_days": {"choice": [None, 30]}}, model_spec("popularity"), {})
     assert not problems and space["window_days"].values() == [None, 30]
+
+
+@pytest.mark.parametrize(
+    "choices",
+    [
+        "[8, 010, 0x8]",  # one number in three spellings (YAML 1.1 reads 010 as octal 8)
+        "[16, 16.0]",
+        "[l1, 'l1']",
+        "[null, ~]",
+        "[[a, b], ['a', \"b\"]]",
+    ],
+)
+def test_choices_equal_after_parsing_are_refused(choices):
+    raw = yaml.safe_load(f"c: {{choice: {choices}}}")["c"]
+    with pytest.raises(KdqError, match="a choice lists a value twice"):
+        parse_range("no_components", raw)
+
+
+def test_true_and_one_are_two_choices():
+    assert parse_range("user_identity", {"choice": [True, 1]}).choices == (True, 1)
+
+
+@pytest.mark.parametrize("bounds", [[0.01, float("inf")], [float("nan"), 0.1], [float("-inf"), 0.1]])
+def test_float_ranges_must_be_finite(bounds):
+    with pytest.raises(KdqError, match="two numbers"):
+        parse_range("learning_rate", {"float": bounds})
+
+
+def test_choice_lists_are_bounded():
+    parse_range("no_components", {"choice": list(range(1, 1001))})
+    with pytest.raises(KdqError, match="1,001 choices: at most 1,000"):
+        parse_range("no_components", {"choice": list(range(1, 1002))})

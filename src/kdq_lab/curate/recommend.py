@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from kdq_lab.checks import check_number
 from kdq_lab.curate.profile import Profile, check_profile, profile_frame
 from kdq_lab.curate.rerank import mmr
 from kdq_lab.data.build import UnknownValue
@@ -16,6 +17,7 @@ from kdq_lab.errors import KdqError
 from kdq_lab.evaluation.beyond import intra_list_diversity
 from kdq_lab.evaluation.ranking import best_positions
 from kdq_lab.explain import Explanation, explain
+from kdq_lab.limits import MAX_K
 from kdq_lab.models.base import FeatureAware
 
 SHOWN_COLUMNS = ("title", "title_en", "content_type", "topics", "difficulty", "genres")
@@ -66,6 +68,8 @@ def recommend(
         (:class:`~kdq_lab.models.base.FeatureAware`, e.g. the LightFM hybrid).
     profile
         The new user's feature values (and items already seen).
+    k, candidates
+        Items curated, and the best items MMR re-ranks (each at most :data:`~kdq_lab.limits.MAX_K`).
     exclude
         Item ids never to recommend (added to ``profile.seen``).
     diversify
@@ -75,8 +79,8 @@ def recommend(
     """
     if not 0 <= diversify <= 1:
         raise KdqError(f"diversify must be between 0 and 1, not {diversify}")
-    if k < 1:
-        raise KdqError(f"k must be >= 1, not {k}")
+    check_number("recommend", "k", k, 1, high=MAX_K, integer=True)
+    check_number("recommend", "candidates", candidates, 1, high=MAX_K, integer=True)
     if not isinstance(model, FeatureAware):
         raise KdqError(f"{getattr(model, 'name', type(model).__name__)} cannot score a new profile from its features")
     used = model.profile_columns()

@@ -32,8 +32,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from kdq_lab.checks import check_number, is_finite
 from kdq_lab.data.validate import ITEM, POSITIVE, TIME, USER, WEIGHT, RawDataset
 from kdq_lab.errors import KdqError
+from kdq_lab.limits import MAX_SEED
 
 SplitKind = Literal["random", "user_temporal", "global_temporal", "cold_users", "cold_items", "predefined"]
 SPLIT_KINDS: tuple[str, ...] = ("random", "user_temporal", "global_temporal", "cold_users", "cold_items", "predefined")
@@ -82,8 +84,9 @@ class SplitConfig:
             raise KdqError(f"validation_fraction must be in [0, 1), not {self.validation_fraction}")
         if self.kind == "predefined" and not self.predefined:
             raise KdqError("a predefined split needs 'predefined: <name>' (a split listed in dataset.yaml)")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise KdqError(f"split seed must be an integer >= 0, not {self.seed!r}")
+        check_number("split", "seed", self.seed, 0, high=MAX_SEED, integer=True)
+        if self.positive_min_weight is not None and not is_finite(self.positive_min_weight):
+            raise KdqError(f"positive_min_weight must be a finite number or null, not {self.positive_min_weight!r}")
         if self.cutoff is not None:
             try:
                 pd.Timestamp(self.cutoff)

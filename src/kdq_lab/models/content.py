@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from kdq_lab.checks import check_number
 from kdq_lab.explain import Explanation, Term, feature_label, unavailable
+from kdq_lab.limits import MAX_WEIGHT
 from kdq_lab.linalg import unit_rows
 from kdq_lab.models.base import ModelConfig, TrainData, item_popularity, ranked_order
 from kdq_lab.models.registry import PROFILE, ModelSpec, register
@@ -31,7 +32,7 @@ class ContentConfig(ModelConfig):
     history_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        check_number("content", "history_weight", self.history_weight, 0)
+        check_number("content", "history_weight", self.history_weight, 0, high=MAX_WEIGHT)
 
 
 def _tfidf_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:

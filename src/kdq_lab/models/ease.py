@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from kdq_lab.checks import check_number
 from kdq_lab.errors import KdqError
+from kdq_lab.limits import MAX_EASE_ITEMS, MAX_L2
 from kdq_lab.models.base import ModelConfig, TrainData, item_popularity, ranked_order
 from kdq_lab.models.registry import IDS, ModelSpec, register
 
@@ -24,8 +25,8 @@ class EASEConfig(ModelConfig):
     max_items: int = 20_000
 
     def __post_init__(self) -> None:
-        check_number("ease", "l2", self.l2, 0, strict=True)
-        check_number("ease", "max_items", self.max_items, 1, integer=True)
+        check_number("ease", "l2", self.l2, 0, high=MAX_L2, strict=True)
+        check_number("ease", "max_items", self.max_items, 1, high=MAX_EASE_ITEMS, integer=True)
 
 
 class EASEScorer:

@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from kdq_lab.checks import check_number
+from kdq_lab.limits import MAX_NEIGHBORS, MAX_SHRINK
 from kdq_lab.models.base import ModelConfig, TrainData, item_popularity, ranked_order
 from kdq_lab.models.registry import IDS, ModelSpec, register
 
@@ -23,8 +24,8 @@ class ItemKNNConfig(ModelConfig):
     shrink: float = 0.0
 
     def __post_init__(self) -> None:
-        check_number("itemknn", "neighbors", self.neighbors, 1, integer=True)
-        check_number("itemknn", "shrink", self.shrink, 0)
+        check_number("itemknn", "neighbors", self.neighbors, 1, high=MAX_NEIGHBORS, integer=True)
+        check_number("itemknn", "shrink", self.shrink, 0, high=MAX_SHRINK)
 
 
 class ItemKNNScorer:

@@ -38,6 +38,7 @@ import pandas as pd
 import scipy.sparse as sp
 from lightfm import LightFM
 
+from kdq_lab import limits
 from kdq_lab.checks import check_bool, check_choice, check_number
 from kdq_lab.data.build import FeatureConfig, FeatureVocabulary, Normalization, UnknownValue, compose_features
 from kdq_lab.data.targets import sample_users
@@ -146,15 +147,21 @@ class LightFMConfig(ModelConfig):
             check_bool("lightfm", name, getattr(self, name))
         for name in ("user_identity", "item_identity"):
             check_bool("lightfm", name, getattr(self, name), optional=True)
-        for name in ("no_components", "epochs", "num_threads", "max_sampled", "curve_users"):
-            check_number("lightfm", name, getattr(self, name), 1, integer=True)
-        for name in ("patience", "validation_users"):
-            check_number("lightfm", name, getattr(self, name), 1, integer=True, optional=True)
-        check_number("lightfm", "random_state", self.random_state, 0, integer=True)
-        for name in ("learning_rate", "identity_weight"):
-            check_number("lightfm", name, getattr(self, name), 0, strict=True)
+        for name, high in (
+            ("no_components", limits.MAX_COMPONENTS),
+            ("epochs", limits.MAX_EPOCHS),
+            ("num_threads", limits.MAX_WORKERS),
+            ("max_sampled", limits.MAX_SAMPLED),
+            ("curve_users", limits.MAX_ENTITY_ROWS),
+        ):
+            check_number("lightfm", name, getattr(self, name), 1, high=high, integer=True)
+        for name, high in (("patience", limits.MAX_EPOCHS), ("validation_users", limits.MAX_ENTITY_ROWS)):
+            check_number("lightfm", name, getattr(self, name), 1, high=high, integer=True, optional=True)
+        check_number("lightfm", "random_state", self.random_state, 0, high=limits.MAX_SEED, integer=True)
+        for name, top in (("learning_rate", limits.MAX_LEARNING_RATE), ("identity_weight", limits.MAX_WEIGHT)):
+            check_number("lightfm", name, getattr(self, name), 0, high=top, strict=True)
         for name in ("item_alpha", "user_alpha"):
-            check_number("lightfm", name, getattr(self, name), 0)
+            check_number("lightfm", name, getattr(self, name), 0, high=limits.MAX_ALPHA)
         parse_metric(self.validation_metric)
 
     @property

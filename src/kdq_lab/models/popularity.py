@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from kdq_lab.checks import check_number
 from kdq_lab.explain import Explanation, Term
+from kdq_lab.limits import MAX_WINDOW_DAYS
 from kdq_lab.models.base import ModelConfig, TrainData, item_popularity, ranked_order
 from kdq_lab.models.registry import ModelSpec, register
 
@@ -23,7 +24,7 @@ class PopularityConfig(ModelConfig):
     window_days: float | None = None
 
     def __post_init__(self) -> None:
-        check_number("popularity", "window_days", self.window_days, 0, strict=True, optional=True)
+        check_number("popularity", "window_days", self.window_days, 0, high=MAX_WINDOW_DAYS, strict=True, optional=True)
 
 
 class PopularityScorer:

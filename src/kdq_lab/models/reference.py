@@ -12,6 +12,7 @@ import pandas as pd
 
 from kdq_lab.checks import check_number
 from kdq_lab.errors import KdqError
+from kdq_lab.limits import MAX_SEED
 from kdq_lab.models.base import ModelConfig, TrainData, ranked_order
 from kdq_lab.models.registry import CEILING, ModelSpec, register
 
@@ -23,7 +24,7 @@ class RandomConfig(ModelConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_number("random", "seed", self.seed, 0, integer=True)
+        check_number("random", "seed", self.seed, 0, high=MAX_SEED, integer=True)
 
 
 class RandomScorer:

@@ -24,7 +24,9 @@ from each user's ranking (``seen``, the default, or ``train_positives``; see
 :mod:`kdq_lab.data.targets`). ``sample_users: {n: 10000, seed: 0}`` evaluates a seeded
 sample of ``n`` test users (the same users for every run of a split and seed), for quick
 looks at scale; the runs' summaries and the manifest record it. Names become folders, so they must be safe names
-(:mod:`kdq_lab.names`); grids may expand to at most :data:`MAX_RUNS` runs.
+(:mod:`kdq_lab.names`). Every size the file asks for is bounded (:mod:`kdq_lab.limits`): the trainings
+(runs after grid expansion × splits × seeds, at most ``max_runs``) are counted from the YAML before anything
+is expanded.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ from typing import Any
 
 import yaml
 
-from kdq_lab.config import MAX_RUNS, Paths
+from kdq_lab import limits
+from kdq_lab.checks import is_int
+from kdq_lab.config import Paths
 from kdq_lab.data.registry import BUILTIN, dataset_exists, dataset_spec
 from kdq_lab.data.schema import DatasetSpec
 from kdq_lab.data.splits import SplitConfig
@@ -196,7 +200,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 class _Checker(YamlChecker):
     """Problems of an experiment file (adds integer lists and names to the shared YAML checks)."""
 
-    def int_list(self, data: dict, key: str, default: list[int]) -> tuple[int, ...]:
+    def int_list(self, data: dict, key: str, default: list[int], low: int, high: int) -> tuple[int, ...]:
+        """An integer or a non-empty list of distinct integers in [low, high] (``default`` when absent or bad)."""
         value = data.get(key, default)
         value = [value] if isinstance(value, int) and not isinstance(value, bool) else value
         if (
@@ -206,7 +211,52 @@ class _Checker(YamlChecker):
         ):
             self.add((key,), value, "expected an integer or a non-empty list of integers")
             return tuple(default)
+        outside = [v for v in value if not low <= v <= high]
+        if outside:
+            self.add((key,), outside[0], f"every {key} value must be an integer >= {low} (at most {high:,})")
+            return tuple(default)
+        if self.repeated((key,), value):
+            return tuple(default)
         return tuple(value)
+
+    def sizes(self, data: dict[str, Any], max_runs: int) -> bool:
+        """Refuse, from the YAML alone, an experiment asking for too much; whether it does.
+
+        Counts seeds, splits, k values, extra notebooks and trainings (runs after grid expansion ×
+        splits × seeds) without expanding or checking anything one by one.
+        """
+        before = len(self.problems)
+        seeds, splits = limits.size_of(data.get("seeds", [42])), limits.size_of(data.get("splits"))
+        for key, count, limit, what in (
+            ("seeds", seeds, limits.MAX_SEEDS, "seeds"),
+            ("splits", splits, limits.MAX_SPLITS, "splits"),
+            ("k", limits.size_of(data.get("k", [10])), limits.MAX_K_VALUES, "k values"),
+            ("notebooks", limits.size_of(data.get("notebooks")), limits.MAX_NOTEBOOKS, "extra notebooks"),
+        ):
+            if problem := limits.too_many(count, limit, what):
+                self.add((key,), f"{count:,} entries", problem)
+        runs = data.get("runs")
+        expanded = sum(
+            math.prod(len(v) if isinstance(v, list) else 1 for v in run["grid"].values())
+            if isinstance(run, dict) and isinstance(run.get("grid"), dict)
+            else 1
+            for run in (runs.values() if isinstance(runs, dict) else ())
+        )
+        trainings = expanded * max(splits, 1) * max(seeds, 1)
+        if trainings > max_runs:
+            self.add(
+                ("runs",),
+                f"{trainings:,} trainings",
+                f"{expanded:,} runs (after grid expansion) x {splits:,} splits x {seeds:,} seeds make "
+                f"{trainings:,} trainings, more than the cap of {max_runs:,}; shrink a grid or the seeds or "
+                f"splits, or raise the cap with --max-runs (at most {limits.MAX_TRAININGS_CEILING:,})",
+            )
+        return len(self.problems) > before
+
+    def integer(self, path: tuple[str, ...], value: Any, low: int, high: int, what: str = "") -> None:
+        """Adds a problem unless ``value`` is an integer in [low, high]."""
+        if not is_int(value) or not low <= value <= high:
+            self.add(path, value, f"expected an integer >= {low} (at most {high:,}){what}")
 
     def name(self, path: tuple[str, ...], value: Any, what: str) -> bool:
         """Whether ``value`` is a safe name (it becomes a folder); adds a problem if not."""
@@ -217,17 +267,19 @@ class _Checker(YamlChecker):
 
 
 def load_experiment(
-    path: Path, overrides: list[str] | None = None, paths: Paths | None = None, max_runs: int = MAX_RUNS
+    path: Path, overrides: list[str] | None = None, paths: Paths | None = None, max_runs: int = limits.MAX_TRAININGS
 ) -> Experiment:
     """Read, override and validate an experiment; raise :class:`DataError` listing every problem.
 
-    Checks keys, names (they become folders), models, parameters and their values, splits,
-    the reference run, the metric, the exclusion rule, the extra notebooks, the number of
-    runs (at most ``max_runs`` after grid expansion) and that the dataset can be found
-    (built-ins count).
+    First refuses, from the YAML alone, an experiment asking for too much (more than ``max_runs``
+    trainings: runs after grid expansion × splits × seeds; too many seeds, splits, k values or
+    notebooks). Then checks keys, names (they become folders), models, parameters and their
+    values, splits, the reference run, the metric, the exclusion rule, the extra notebooks and
+    that the dataset can be found (built-ins count).
     """
     path = Path(path)
     paths = paths or Paths.default()
+    limits.check_at_most("--max-runs", max_runs, limits.MAX_TRAININGS_CEILING, "trainings")
     document = YamlDocument.from_path(path, "experiment file")
     check = _Checker(document)
     raw = document.data
@@ -235,6 +287,8 @@ def load_experiment(
         check.add((), raw, "expected a mapping with name, dataset, splits and runs")
         raise DataError(check.problems, heading=f"invalid experiment {path}")
     data = check.mapping(apply_overrides(raw, overrides or []), (), TOP_KEYS, {"name", "dataset", "splits", "runs"})
+    if check.sizes(data, max_runs):  # before anything is expanded or checked one by one
+        raise DataError(check.problems, heading=f"invalid experiment {path}")
     name = data.get("name", path.stem)
     check.name(("name",), name, "the experiment name names the report folder")
     dataset = data.get("dataset")
@@ -248,10 +302,8 @@ def load_experiment(
             f"not built in ({', '.join(BUILTIN)}); import or generate it first",
         )
     spec = dataset_spec(dataset, paths) if isinstance(dataset, str) and dataset_exists(dataset, paths) else None
-    seeds = check.int_list(data, "seeds", [42])
-    ks = check.int_list(data, "k", [10])
-    if any(k < 1 for k in ks):
-        check.add(("k",), list(ks), "every k must be >= 1")
+    seeds = check.int_list(data, "seeds", [42], 0, limits.MAX_SEED)
+    ks = check.int_list(data, "k", [10], 1, limits.MAX_K)
     metric = data.get("metric", f"ndcg@{headline_k(ks)}")
     try:
         parse_metric(metric, ks)
@@ -270,26 +322,19 @@ def load_experiment(
         )
     bootstrap = check.mapping(data.get("bootstrap", {}) or {}, ("bootstrap",), BOOTSTRAP_KEYS)
     samples, boot_seed = bootstrap.get("samples", 1000), bootstrap.get("seed", 0)
-    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 100:
-        check.add(("bootstrap", "samples"), samples, "expected an integer >= 100")
-    if not isinstance(boot_seed, int) or isinstance(boot_seed, bool) or boot_seed < 0:
-        check.add(("bootstrap", "seed"), boot_seed, "expected an integer >= 0")
+    check.integer(("bootstrap", "samples"), samples, limits.MIN_BOOTSTRAP_SAMPLES, limits.MAX_BOOTSTRAP_SAMPLES)
+    check.integer(("bootstrap", "seed"), boot_seed, 0, limits.MAX_SEED)
     sample = data.get("sample_users")
     if sample is not None:
         sample = check.mapping(sample, ("sample_users",), SAMPLE_KEYS, {"n"})
         n, sample_seed = sample.get("n"), sample.get("seed", 0)
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            check.add(("sample_users", "n"), n, "expected an integer >= 1 (test users evaluated per run)")
-        if not isinstance(sample_seed, int) or isinstance(sample_seed, bool) or sample_seed < 0:
-            check.add(("sample_users", "seed"), sample_seed, "expected an integer >= 0")
+        check.integer(("sample_users", "n"), n, 1, limits.MAX_ENTITY_ROWS, "; test users evaluated per run")
+        check.integer(("sample_users", "seed"), sample_seed, 0, limits.MAX_SEED)
         sample = {"n": n, "seed": sample_seed} if sample else None
-    if any(seed < 0 for seed in seeds):
-        check.add(("seeds",), list(seeds), "seeds must be >= 0")
     splits = _splits(check, data.get("splits"), spec)
-    runs = _runs(check, data.get("runs"), max_runs)
+    runs = _runs(check, data.get("runs"))
     reference = data.get("reference")
-    capped = any("more than the cap" in p.message for p in check.problems)
-    if reference is not None and not capped and (not isinstance(reference, str) or reference not in runs):
+    if reference is not None and (not isinstance(reference, str) or reference not in runs):
         check.add(("reference",), reference, f"not a run of this experiment; runs: {', '.join(runs) or 'none'}")
     notebooks = _notebooks(check, data.get("notebooks", []), paths)
     tuning = _tuning(check, data.get("tuning"))
@@ -358,24 +403,11 @@ def _splits(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, S
     return out
 
 
-def _runs(check: _Checker, data: Any, max_runs: int) -> dict[str, RunDef]:
+def _runs(check: _Checker, data: Any) -> dict[str, RunDef]:
     out: dict[str, RunDef] = {}
     runs = check.mapping(data, ("runs",), set(data) if isinstance(data, dict) else set())
     if isinstance(data, dict) and not data:
         check.add(("runs",), None, "expected at least one run")
-    total = sum(
-        math.prod(len(v) for v in (run.get("grid") or {}).values() if isinstance(v, list))
-        for run in runs.values()
-        if isinstance(run, dict) and isinstance(run.get("grid") or {}, dict)
-    )
-    if total > max_runs:
-        check.add(
-            ("runs",),
-            total,
-            f"the grids expand to {total} runs, more than the cap of {max_runs}; "
-            "shrink a grid or raise the cap with --max-runs",
-        )
-        return out
     for name, run in runs.items():
         where = ("runs", str(name))
         if not check.name(where, name, "run names name folders") or "-" in str(name):
@@ -407,6 +439,9 @@ def _runs(check: _Checker, data: Any, max_runs: int) -> dict[str, RunDef]:
                     f"unknown parameter for model '{kind}'; allowed: {', '.join(allowed) or 'none'}",
                 )
         if any(key not in allowed for key in [*params, *grid]):
+            continue
+        repeats = [key for key, values in grid.items() if check.repeated((*where, "grid", str(key)), values)]
+        if repeats:  # each would expand to the same run twice
             continue
         label = run.get("label", str(name))
         for expanded, values in expand_grid(str(name), params, grid).items():

@@ -27,13 +27,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from kdq_lab.config import DATA_ENV, MAX_RUNS, ROOT_ENV, Paths
+from kdq_lab.config import DATA_ENV, ROOT_ENV, Paths
 from kdq_lab.data.registry import resolve_dataset
 from kdq_lab.data.store import split_folder
 from kdq_lab.data.validate import raw_hashes
 from kdq_lab.data.validated import store_validated
 from kdq_lab.errors import KdqError
 from kdq_lab.files import atomic_dir, atomic_file, write_json
+from kdq_lab.limits import MAX_TRAININGS
 from kdq_lab.models import Iterative, model_spec
 from kdq_lab.pipeline.backends import Backend, LocalBackend, OnDone, open_backend
 from kdq_lab.pipeline.cache import keep, lookup, restore, unit_key
@@ -142,7 +143,7 @@ def plan_experiment(
     compare: bool = True,
     paths: Paths | None = None,
     progress: bool = True,
-    max_runs: int = MAX_RUNS,
+    max_runs: int = MAX_TRAININGS,
     tuned: bool | None = None,
     storage: str | None = None,
     extras: bool = True,
@@ -488,7 +489,7 @@ def run_experiment(
     compare: bool = True,
     paths: Paths | None = None,
     progress: bool = True,
-    max_runs: int = MAX_RUNS,
+    max_runs: int = MAX_TRAININGS,
     force: bool = False,
     tuned: bool | None = None,
     storage: str | None = None,

@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kdq_lab.checks import is_int, is_number
+from kdq_lab.checks import first_repeat, is_finite, is_int
 from kdq_lab.errors import KdqError
+from kdq_lab.limits import MAX_CHOICES, too_many
 from kdq_lab.models import ModelSpec
 
 KINDS = ("int", "float", "choice")
@@ -70,10 +71,15 @@ def parse_range(name: str, raw: Any) -> Range:
             raise KdqError("log applies to int and float ranges, not to a choice")
         if not isinstance(bounds, list) or not bounds:
             raise KdqError("a choice needs a non-empty list of values")
-        if len({repr(b) for b in bounds}) != len(bounds):
-            raise KdqError("a choice lists a value twice")
+        if problem := too_many(len(bounds), MAX_CHOICES, "choices"):
+            raise KdqError(problem)
+        if repeat := first_repeat(bounds):
+            raise KdqError(
+                f"a choice lists a value twice: {bounds[repeat[1]]!r} is the same as {bounds[repeat[0]]!r} "
+                "once YAML has read them (1, 01 and 0x1 are one number; l1 and 'l1' one text)"
+            )
         return Range(name, "choice", choices=tuple(bounds))
-    wanted = is_int if kind == "int" else is_number
+    wanted = is_int if kind == "int" else is_finite
     if not isinstance(bounds, list) or len(bounds) != 2 or not all(wanted(b) for b in bounds):
         raise KdqError(f"{kind} expects [low, high] with two {'integers' if kind == 'int' else 'numbers'}, "
                        f"not {bounds!r}")  # fmt: skip

@@ -32,6 +32,7 @@ from kdq_lab.checks import check_choice, check_number
 from kdq_lab.data.store import SplitData, load_split
 from kdq_lab.errors import KdqError
 from kdq_lab.evaluation.ranking import evaluate
+from kdq_lab.limits import MAX_SEED, MAX_TRIALS, MAX_TUNING_SECONDS
 from kdq_lab.metrics import parse_metric
 from kdq_lab.models import Iterative, TrainData, model_spec
 from kdq_lab.processes import map_in_processes
@@ -65,9 +66,9 @@ class TuningConfig:
     pruner: str = "median"
 
     def __post_init__(self) -> None:
-        check_number("tuning", "trials", self.trials, 1, integer=True, optional=True)
-        check_number("tuning", "timeout", self.timeout, 0, strict=True, optional=True)
-        check_number("tuning", "seed", self.seed, 0, integer=True)
+        check_number("tuning", "trials", self.trials, 1, high=MAX_TRIALS, integer=True, optional=True)
+        check_number("tuning", "timeout", self.timeout, 0, high=MAX_TUNING_SECONDS, strict=True, optional=True)
+        check_number("tuning", "seed", self.seed, 0, high=MAX_SEED, integer=True)
         check_choice("tuning", "pruner", self.pruner, PRUNERS)
         if (self.trials is None) == (self.timeout is None):
             raise KdqError("tuning needs exactly one budget: trials (per run) or timeout (seconds per run)")

@@ -9,6 +9,7 @@ from kdq_lab.config import Paths
 from kdq_lab.data.store import prepare
 from kdq_lab.errors import KdqError
 from kdq_lab.files import MARKER, MARKER_TEXT, check_replaceable, write_json
+from kdq_lab.limits import MAX_SEED
 from kdq_lab.pipeline.backends import open_backend
 from kdq_lab.pipeline.runner import Plan, plan_experiment
 from kdq_lab.tuning.study import (
@@ -41,7 +42,7 @@ def study_tasks(plan: Plan, storage: str, budget: TuningConfig, paths: Paths) ->
             name=study_name(experiment.name, run["run"], run["split"]), run=run["run"], split=run["split"],
             model=run["model"], params=dict(run["params"]), space=search, split_folder=folders[run["split"]],
             seed=seed, metric=experiment.metric, exclude=experiment.exclude, storage=storage, budget=budget,
-            sampler_seed=budget.seed + position,
+            sampler_seed=(budget.seed + position) % (MAX_SEED + 1),
         ))  # fmt: skip
     return tasks
 
