@@ -122,3 +122,19 @@ def test_benchmark_sides_build_identical_matrices():
     ours, theirs = build_ours(users, items, interactions), build_lightfm(users, items, interactions)
     assert set(ours) == set(theirs) == {"user_features", "item_features", "interactions", "weights"}
     assert all(identical(ours[name], theirs[name]) for name in ours)
+
+
+@pytest.mark.parametrize("side", ["users", "items"])
+def test_the_vocabulary_size_is_bounded_when_it_is_built_and_loaded(raw, side, monkeypatch):
+    import kdq_lab.data.build as build
+
+    frame, entity = getattr(raw, side), getattr(raw.spec, side)
+    size = len(FeatureVocabulary.fit(frame, entity, "|"))
+    monkeypatch.setattr(build, "MAX_VOCABULARY", size)
+    saved = FeatureVocabulary.fit(frame, entity, "|").to_dict()  # exactly at the bound: fine
+    assert len(FeatureVocabulary.from_dict(saved)) == size
+    monkeypatch.setattr(build, "MAX_VOCABULARY", size - 1)
+    with pytest.raises(KdqError, match=f"{entity.file}: {size:,} distinct feature values: at most {size - 1:,}"):
+        FeatureVocabulary.fit(frame, entity, "|")
+    with pytest.raises(KdqError, match=f"feature vocabulary: {size:,} feature names: at most {size - 1:,}"):
+        FeatureVocabulary.from_dict(saved)

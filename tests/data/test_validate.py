@@ -274,7 +274,7 @@ SPEC_BASE = (
             "items: {id: i}",
             "items: {id: i, features: {numeric: {d: {bins: '4'}}}}",
             "items.features.numeric.d.bins",
-            "expected an integer >= 2, found a string",
+            "expected an integer >= 2 (at most 1,000), found a string",
         ),
     ],
 )
@@ -286,3 +286,55 @@ def test_wrong_types_say_what_was_found_and_expected(old, new, key, fragment):
     problem = only(caught.value.problems, column=key)
     assert fragment in problem.message, problem
     assert problem.line == next(i for i, line in enumerate(text.split("\n"), 1) if key.split(".")[0] in line)
+
+
+@pytest.mark.parametrize("spelling", [".nan", ".NaN", ".inf", ".Inf", "-.inf", "-.Inf", "+.inf"])
+@pytest.mark.parametrize(
+    "old, new, key",
+    [
+        ("{view: 1}", "{view: X}", "interactions.event_weights.view"),
+        ("[view]}", "[view], positive_min_weight: X}", "interactions.positive_min_weight"),
+        (
+            "items: {id: i}",
+            "items: {id: i, features: {numeric: {d: {edges: [0, X]}}}}",
+            "items.features.numeric.d.edges",
+        ),
+    ],
+)
+def test_nan_and_infinite_numbers_are_refused_on_their_line(spelling, old, new, key):
+    text = SPEC_BASE.replace(old, new.replace("X", spelling), 1)
+    with pytest.raises(DataError) as caught:
+        parse_spec(text, "dataset.yaml")
+    problem = only(caught.value.problems, column=key)
+    assert ("found NaN" if "nan" in spelling.lower() else "found an infinite number") in problem.message, problem
+    assert problem.line == next(i for i, line in enumerate(text.split("\n"), 1) if key.split(".")[0] in line)
+
+
+@pytest.mark.parametrize(
+    "old, new, key, fragment",
+    [
+        ("items: {id: i}", "items: {id: i, features: {numeric: {d: {bins: 1001}}}}", "items.features.numeric.d.bins",
+         "expected an integer >= 2 (at most 1,000)"),
+        ("items: {id: i}", "items: {id: i, features: {numeric: {d: {bins: 100000000000000000000}}}}",
+         "items.features.numeric.d.bins", "(at most 1,000)"),
+        ("items: {id: i}", "items: {id: i, features: {numeric: {d: {edges: [" + ", ".join(map(str, range(1001)))
+         + "]}}}}", "items.features.numeric.d.edges", "1,001 edges: at most 1,000 are allowed"),
+        ("categorical: [c]", "categorical: [" + ", ".join(f"c{i}" for i in range(101)) + "]", "users.features",
+         "101 feature columns: at most 100 are allowed"),
+        ("categorical: [c]", "categorical: [" + ", ".join(f"c{i}" for i in range(60)) + "], multi_valued: ["
+         + ", ".join(f"m{i}" for i in range(41)) + "]", "users.features", "101 feature columns: at most 100"),
+    ],
+)  # fmt: skip
+def test_sizes_a_dataset_yaml_asks_for_are_bounded(old, new, key, fragment):
+    text = SPEC_BASE.replace(old, new, 1)
+    with pytest.raises(DataError) as caught:
+        parse_spec(text, "dataset.yaml")
+    problem = only(caught.value.problems, column=key)
+    assert fragment in problem.message and problem.line is not None, problem
+
+
+def test_a_hundred_feature_columns_and_a_thousand_bins_are_fine():
+    columns = ", ".join(f"c{i}" for i in range(100))
+    spec = parse_spec(SPEC_BASE.replace("categorical: [c]", f"categorical: [{columns}]").replace(
+        "items: {id: i}", "items: {id: i, features: {numeric: {d: {bins: 1000}}}}"), "dataset.yaml")  # fmt: skip
+    assert len(spec.users.feature_columns) == 100 and spec.items.numeric[0].bins == 1000

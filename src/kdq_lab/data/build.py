@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from kdq_lab.data.rawfiles import arrow_text
 from kdq_lab.data.schema import EntitySpec
 from kdq_lab.errors import KdqError
+from kdq_lab.limits import MAX_VOCABULARY, check_at_most, too_many
 
 Normalization = Literal["none", "l1"]
 
@@ -76,11 +77,11 @@ class FeatureVocabulary:
                 qs = qs if len(qs) > 1 else np.repeat(qs, 2)  # a constant column: one bin
                 edges[feature.column] = tuple(float(q) for q in qs)
         vocab = cls(separator, entity.categorical, entity.multi_valued, edges, (), dict(entity.labels))
-        names = [
-            f"{column}:{value}"
-            for column, _, values in vocab._occurrences(frame)
-            for value in sorted(pc.unique(values).to_pylist())
-        ]
+        distinct = [(column, pc.unique(values)) for column, _, values in vocab._occurrences(frame)]
+        size = sum(len(values) for _, values in distinct) + sum(len(e) - 1 for e in edges.values())
+        if problem := too_many(size, MAX_VOCABULARY, "distinct feature values"):
+            raise KdqError(f"{entity.file}: {problem} per side (features are one-hot: each value is a column)")
+        names = [f"{column}:{value}" for column, values in distinct for value in sorted(values.to_pylist())]
         names += [label for column in edges for label in _bin_labels(column, edges[column])]
         return cls(separator, entity.categorical, entity.multi_valued, edges, tuple(names), dict(entity.labels))
 
@@ -150,6 +151,8 @@ class FeatureVocabulary:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureVocabulary:
+        """The inverse of :meth:`to_dict`; more names than :data:`~kdq_lab.limits.MAX_VOCABULARY` are refused."""
+        check_at_most("feature vocabulary", len(data["names"]), MAX_VOCABULARY, "feature names")
         return cls(
             data["separator"],
             tuple(data["categorical"]),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -17,7 +18,9 @@ from zoneinfo import available_timezones
 
 import yaml
 
+from kdq_lab.checks import is_finite, is_int, is_number
 from kdq_lab.errors import DataError, Problem
+from kdq_lab.limits import MAX_BINS, MAX_EDGES, MAX_FEATURE_COLUMNS, too_many
 from kdq_lab.names import name_problem
 from kdq_lab.yamlfile import YamlChecker, YamlDocument, describe_type
 
@@ -262,7 +265,15 @@ def _found(value: Any) -> str:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite number (YAML reads ``.nan``, ``.inf`` and ``-.Inf`` as floats: they are not numbers here)."""
+    return is_finite(value)
+
+
+def _not_number(value: Any) -> str:
+    """Why a value is not a finite number: ``found NaN``, ``found an infinite number``, ``found a string`` ..."""
+    if is_number(value):
+        return "found NaN" if math.isnan(value) else "found an infinite number"
+    return _found(value)
 
 
 class _SpecReader(YamlChecker):
@@ -329,19 +340,22 @@ class _SpecReader(YamlChecker):
                 )
                 continue
             if edges is not None:
+                if isinstance(edges, list) and (problem := too_many(len(edges), MAX_EDGES, "edges")):
+                    self.add((*where, "edges"), f"{len(edges):,} edges", problem)
+                    continue
                 wrong = [e for e in edges if not _is_number(e)] if isinstance(edges, list) else [edges]
                 ok = not wrong and len(edges) >= 2 and all(a < b for a, b in itertools.pairwise(edges))
                 if not ok:
-                    found = f"; found {describe_type(wrong[0])} {wrong[0]!r}" if wrong else ""
+                    found = f"; {_not_number(wrong[0])} {wrong[0]!r}" if wrong else ""
                     self.add(
                         (*where, "edges"), edges, f"expected a strictly rising list of at least two numbers{found}"
                     )
                     continue
                 out.append(NumericFeature(str(column), edges=tuple(float(e) for e in edges)))
             else:
-                if not isinstance(bins, int) or isinstance(bins, bool) or bins < 2:
-                    found = "" if isinstance(bins, int) and not isinstance(bins, bool) else f", {_found(bins)}"
-                    self.add((*where, "bins"), bins, f"expected an integer >= 2{found}")
+                if not is_int(bins) or not 2 <= bins <= MAX_BINS:
+                    found = "" if is_int(bins) else f", {_found(bins)}"
+                    self.add((*where, "bins"), bins, f"expected an integer >= 2 (at most {MAX_BINS:,}){found}")
                     continue
                 out.append(NumericFeature(str(column), bins=bins))
         return tuple(out)
@@ -367,6 +381,8 @@ class _SpecReader(YamlChecker):
             text=self.string_list(data, (key, "text")),
             labels={str(k): v for k, v in labels.items()},
         )
+        if problem := too_many(len(spec.feature_columns), MAX_FEATURE_COLUMNS, "feature columns"):
+            self.add((key, "features"), f"{len(spec.feature_columns):,} columns", problem)
         seen: set[str] = set()
         for column in spec.columns:
             if column in seen:
@@ -395,7 +411,7 @@ class _SpecReader(YamlChecker):
                     self.add(
                         (*path, "event_weights", str(event)),
                         weight,
-                        f"expected a non-negative number, {_found(weight)}",
+                        f"expected a non-negative number, {_not_number(weight)}",
                     )
                 elif weight < 0:
                     self.add((*path, "event_weights", str(event)), weight, "expected a non-negative number")
@@ -414,7 +430,9 @@ class _SpecReader(YamlChecker):
                 )
         min_weight = data.get("positive_min_weight")
         if min_weight is not None and not _is_number(min_weight):
-            self.add((*path, "positive_min_weight"), min_weight, f"expected a number or null, {_found(min_weight)}")
+            self.add(
+                (*path, "positive_min_weight"), min_weight, f"expected a number or null, {_not_number(min_weight)}"
+            )
             min_weight = None
         return InteractionSpec(
             file=self.relative_path(data, (*path, "file"), "interactions.csv") or "interactions.csv",
