@@ -353,7 +353,7 @@ class _SpecReader(YamlChecker):
                     continue
                 out.append(NumericFeature(str(column), edges=tuple(float(e) for e in edges)))
             else:
-                if not is_int(bins) or not 2 <= bins <= MAX_BINS:
+                if not isinstance(bins, int) or isinstance(bins, bool) or not 2 <= bins <= MAX_BINS:
                     found = "" if is_int(bins) else f", {_found(bins)}"
                     self.add((*where, "bins"), bins, f"expected an integer >= 2 (at most {MAX_BINS:,}){found}")
                     continue
