@@ -91,6 +91,8 @@ def _read_with(reader: str, text: str, tmp_path: Path) -> None:
     [
         ("a: &a [1, 2]\nb: *a", "aliases are not allowed"),
         ("a: 1\nb: 2\na: 3", "duplicate key"),
+        ("a: 1\nb: " + "[" * 70 + "]" * 70, "nested more than 64 levels deep"),
+        ("a: 1\nb: 2025-13-45", "not a readable value .ValueError: month must be in 1..12"),
     ],
 )
 def test_every_reader_refuses(reader, text, fragment, tmp_path):
@@ -128,3 +130,75 @@ def test_scalar_texts_keep_the_spelling(text, expected):
 def test_scalar_texts_refuse_nested_values():
     assert scalar_texts(YamlDocument("seen: [[1], 2]", "p.yaml").node(("seen",))) is None
     assert scalar_texts(YamlDocument("seen: {a: 1}", "p.yaml").node(("seen",))) is None
+
+
+def nested(depth: int, block: bool) -> str:
+    """YAML with ``depth`` mappings or lists inside each other."""
+    if block:
+        return "".join("  " * level + f"k{level}:\n" for level in range(depth - 1)) + "  " * (depth - 1) + "x: 1\n"
+    return "a: " + "[" * (depth - 1) + "1" + "]" * (depth - 1) + "\n"
+
+
+@pytest.mark.parametrize("block", [True, False], ids=["block", "flow"])
+def test_nesting_is_bounded_while_composing(block):
+    assert YamlDocument(nested(64, block), "ok.yaml").data is not None
+    with pytest.raises(DataError) as caught:
+        YamlDocument(nested(65, block), "deep.yaml")
+    problem = caught.value.problems[0]
+    assert problem.file == "deep.yaml" and "nested more than 64 levels deep" in problem.message
+    assert problem.line == (65 if block else 1)
+
+
+def test_nesting_deeper_than_python_recurses_is_refused():
+    with pytest.raises(DataError, match="nested more than 64 levels deep"):
+        YamlDocument("[" * 200_000 + "]" * 200_000, "bomb.yaml")
+
+
+@pytest.mark.parametrize(
+    "text, line, value, fragment",
+    [
+        ("a: 1\nb: 2025-13-45\n", 2, "2025-13-45", "ValueError: month must be in 1..12"),
+        ("a:\n  - 1\n  - " + "9" * 5000 + "\n", 3, "9" * 37 + "...", "ValueError: Exceeds the limit"),
+        ("2025-02-30: x\n", 1, "2025-02-30", "ValueError: day is out of range for month"),
+        ("a: !!timestamp soon\n", 1, "soon", "AttributeError"),
+        ("a: !!float fast\n", 1, "fast", "ValueError: could not convert string to float"),
+        ("a: !!bool maybe\n", 1, "maybe", "KeyError"),
+    ],
+)
+def test_values_python_cannot_build_name_the_file_and_line(text, line, value, fragment):
+    with pytest.raises(DataError) as caught:
+        YamlDocument(text, "crafted.yaml")
+    problem = caught.value.problems[0]
+    assert (problem.file, problem.line, problem.value) == ("crafted.yaml", line, value)
+    assert "not a readable value" in problem.message and fragment in problem.message
+
+
+def test_files_are_read_only_up_to_their_bound(tmp_path):
+    from kdq_lab.limits import MAX_YAML_BYTES
+
+    path = tmp_path / "big.yaml"
+    path.write_text("a: '" + "x" * (MAX_YAML_BYTES - 8) + "'\n", encoding="utf-8")
+    assert path.stat().st_size == MAX_YAML_BYTES - 2 and YamlDocument.from_path(path).data
+    path.write_text("a: '" + "x" * MAX_YAML_BYTES + "'\n", encoding="utf-8")
+    with pytest.raises(KdqError, match=f"big.yaml: {MAX_YAML_BYTES + 6:,} bytes, more than the {MAX_YAML_BYTES:,}"):
+        YamlDocument.from_path(path, "experiment file")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "device"])
+def test_only_regular_files_are_opened(tmp_path, kind):
+    """A FIFO would make ``open`` wait for a writer forever, ``/dev/zero`` never end: both are refused unread."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "experiment.yaml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to("/dev/zero")
+    code = "from kdq_lab.pipeline.experiment import load_experiment; import sys; load_experiment(sys.argv[1])"
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    expected = {"fifo": "a FIFO (named pipe)", "folder": "a folder", "device": "a device"}[kind]
+    assert f"is {expected}, not a regular file (experiment file expected)" in proc.stderr

@@ -1,12 +1,17 @@
 """YAML read with ``safe_load`` plus the line of every key, for errors that point at the right line.
 
 Every YAML the lab reads (``dataset.yaml``, experiment files, profiles, ``--set`` values) goes
-through :func:`compose`, which refuses two things PyYAML accepts silently:
+through :func:`compose`, which refuses what PyYAML accepts silently:
 
 * aliases (``*name``): an alias bomb ("billion laughs") expands exponentially in whatever walks
   the data afterwards, and the lab's files never need them, so every alias is refused;
 * duplicate mapping keys: PyYAML keeps the last one, so an edit near the top of a file could be
-  overridden without notice.
+  overridden without notice;
+* nesting deeper than :data:`~kdq_lab.limits.MAX_YAML_DEPTH` (PyYAML composes recursively: a file of
+  ``[[[[...`` would exhaust Python's recursion), counted while composing.
+
+Files are read whole only up to :data:`~kdq_lab.limits.MAX_YAML_BYTES`, and any error Python raises
+while a crafted file is parsed (a date like ``2025-13-45``, an integer of 5,000 digits) names the file.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import yaml
 
 from kdq_lab.checks import first_repeat
 from kdq_lab.errors import DataError, KdqError, Problem
+from kdq_lab.inputs import read_bounded
+from kdq_lab.limits import MAX_YAML_BYTES, MAX_YAML_DEPTH
 
 NULL_TAG = "tag:yaml.org,2002:null"
 
@@ -31,7 +38,9 @@ class _Refused(yaml.YAMLError):
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """``SafeLoader`` that refuses aliases while composing (before anything expands)."""
+    """``SafeLoader`` that refuses aliases and deep nesting while composing (before anything expands)."""
+
+    depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         if self.check_event(yaml.AliasEvent):
@@ -43,7 +52,36 @@ class _StrictLoader(yaml.SafeLoader):
                 "YAML aliases are not allowed in kdq-lab files (they can expand without bound): "
                 "write the value out in full",
             )
-        return super().compose_node(parent, index)
+        if not self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
+            return super().compose_node(parent, index)
+        if self.depth == MAX_YAML_DEPTH:
+            raise _Refused(
+                self.peek_event().start_mark.line + 1,
+                None,
+                None,
+                f"nested more than {MAX_YAML_DEPTH} levels deep (lists and mappings inside each other); "
+                "kdq-lab files need a few",
+            )
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # PyYAML's constructors trust the text: whatever they raise, the value is unreadable
+            raise _unreadable(node, exc) from None
+
+
+def _unreadable(node: yaml.Node, exc: Exception) -> _Refused:
+    """A value Python cannot build (a date like ``2025-13-45``, an integer of 5,000 digits), at its line."""
+    value = node.value if isinstance(node, yaml.ScalarNode) else None
+    shown = value if value is None or len(value) <= 40 else value[:37] + "..."
+    return _Refused(node.start_mark.line + 1, None, shown, f"not a readable value ({type(exc).__name__}: {exc})")
 
 
 def _duplicate_keys(node: yaml.Node | None) -> None:
@@ -59,7 +97,12 @@ def _duplicate_keys(node: yaml.Node | None) -> None:
             first: dict[Any, int] = {}
             for key, value in current.value:
                 if isinstance(key, yaml.ScalarNode):
-                    read = constructor.construct_object(key)
+                    try:
+                        read = constructor.construct_object(key)
+                    except yaml.YAMLError:
+                        raise
+                    except Exception as exc:
+                        raise _unreadable(key, exc) from None
                     identity, line = (type(read), read), key.start_mark.line + 1
                     if identity in first:
                         raise _Refused(
@@ -93,6 +136,12 @@ def compose(text: str, filename: str) -> tuple[yaml.Node | None, Any]:
         raise DataError(
             [Problem(filename, line, None, None, f"malformed YAML: {reason}")], heading=f"invalid {filename}"
         ) from None
+    except (RecursionError, MemoryError, TypeError, ValueError, OverflowError) as exc:  # a crafted value
+        reason = "too deep or too large to read" if isinstance(exc, (RecursionError, MemoryError)) else exc
+        raise DataError(
+            [Problem(filename, None, None, None, f"malformed YAML: {type(exc).__name__}: {reason}")],
+            heading=f"invalid {filename}",
+        ) from None
     finally:
         loader.dispose()
     return root, data
@@ -124,12 +173,14 @@ class YamlDocument:
     def from_path(cls, path: Path, what: str = "file") -> YamlDocument:
         """Read and parse a UTF-8 YAML (or JSON) file; a missing file or bad bytes are clear errors."""
         path = Path(path)
-        if not path.is_file():
-            raise KdqError(f"no {what} {path}")
         try:
-            text = path.read_text(encoding="utf-8")
+            data = read_bounded(path, what, MAX_YAML_BYTES)
+        except FileNotFoundError:
+            raise KdqError(f"no {what} {path}") from None
+        try:
+            text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            line = path.read_bytes()[: exc.start].count(b"\n") + 1
+            line = data[: exc.start].count(b"\n") + 1
             raise DataError(
                 [
                     Problem(

@@ -174,7 +174,7 @@ def read_spec(folder: Path) -> DatasetSpec:
     Declared files must resolve inside ``folder`` (symbolic links included).
     """
     path = Path(folder) / SPEC_FILE
-    if not path.is_file():
+    if not path.exists():
         raise DataError([Problem(str(path), None, None, None, "missing file: every dataset needs a dataset.yaml")])
     document = YamlDocument.from_path(path, SPEC_FILE)
     return _parse(document, Path(folder))
