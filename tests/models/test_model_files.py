@@ -82,8 +82,9 @@ ARRAY_DAMAGE = {
     "shape of three": (
         lambda a: a.update(item_features_shape=np.array([1, 2, 3])),
         "item_features_shape",
-        "two integers",
+        "claims 3 values (shape (3,))",
     ),
+    "shape of one": (lambda a: a.update(item_features_shape=np.array([7])), "item_features_shape", "two integers"),
     "negative shape": (
         lambda a: a.update(user_features_shape=np.array([-1, 5])),
         "user_features_shape",
@@ -152,7 +153,8 @@ JSON_DAMAGE = {
     "wrong type": (lambda m: m["config"].update(no_components="4"), "no_components"),
     "bad choice": (lambda m: m["config"].update(loss="hinge"), "loss"),
     "config not a mapping": (lambda m: m.update(config=[1, 2]), "'config' must be a mapping"),
-    "fewer item ids": (lambda m: m.update(item_ids=m["item_ids"][:-1]), "item feature matrix has"),
+    "fewer item ids": (lambda m: m.update(item_ids=m["item_ids"][:-1]), "claims 161 values .* allow at most 160"),
+    "more item ids": (lambda m: m.update(item_ids=[*m["item_ids"], "extra"]), "but the item feature matrix has"),
     "repeated user ids": (lambda m: m["user_ids"].__setitem__(1, m["user_ids"][0]), "repeated id"),
     "ids not text": (lambda m: m.update(user_ids=list(range(len(m["user_ids"])))), "ids as text"),
 }

@@ -17,16 +17,17 @@ datasets with one, ``ground_truth/``.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from kdq_lab.checks import is_int
 from kdq_lab.data.build import FeatureVocabulary, pair_matrices
 from kdq_lab.data.schema import read_spec
 from kdq_lab.data.splits import PARTS, SplitConfig, seen_pairs, split_events, withheld_items
@@ -34,6 +35,9 @@ from kdq_lab.data.validate import raw_hashes
 from kdq_lab.data.validated import load_validated
 from kdq_lab.errors import KdqError
 from kdq_lab.files import atomic_dir, stable_hash, write_json
+from kdq_lab.jsonfile import read_json
+from kdq_lab.limits import MAX_ENTITY_ROWS, MAX_INTERACTION_ROWS
+from kdq_lab.npzfile import read_csr, read_npz
 from kdq_lab.provenance import package_versions
 
 STORE_FORMAT = 2
@@ -216,33 +220,56 @@ def prepare(
 
 
 def load_split(folder: Path) -> SplitData:
-    """Load a split folder written by :func:`prepare`."""
+    """Load a split folder written by :func:`prepare`.
+
+    Every array is read through :mod:`kdq_lab.npzfile`, bounded by the sizes the manifest and the
+    vocabularies declare, and every sparse matrix's structure is checked before it is used.
+    """
     folder = Path(folder)
     manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise KdqError(f"{folder} is not a prepared split (no manifest.json); run `kdq-lab prepare` first")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    if manifest.get("format") != STORE_FORMAT:
-        raise KdqError(
-            f"{manifest_path}: store format {manifest.get('format')} is not {STORE_FORMAT}; prepare it again"
-        )
-    vocab = json.loads((folder / "features.json").read_text(encoding="utf-8"))
-    parts = {part: Part.from_weights(sp.load_npz(folder / f"{part}.npz").tocsr()) for part in PARTS}
-    with np.load(folder / "withheld.npz", allow_pickle=False) as withheld:
-        until_test, until_validation = withheld["until_test"], withheld["until_validation"]
+    try:
+        manifest = read_json(manifest_path, "split manifest")
+    except FileNotFoundError:
+        raise KdqError(f"{folder} is not a prepared split (no manifest.json); run `kdq-lab prepare` first") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != STORE_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise KdqError(f"{manifest_path}: store format {found} is not {STORE_FORMAT}; prepare it again")
+    try:
+        return _load(folder, manifest)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise KdqError(f"{folder}: damaged split ({type(exc).__name__}: {exc}); prepare it again") from None
+
+
+def _load(folder: Path, manifest: dict[str, Any]) -> SplitData:
+    shape = manifest["shape"]
+    if not (
+        isinstance(shape, list) and len(shape) == 2 and all(is_int(n) and 0 <= n <= MAX_ENTITY_ROWS for n in shape)
+    ):
+        raise KdqError(f"{folder / 'manifest.json'}: shape {shape!r} is not two counts of at most {MAX_ENTITY_ROWS:,}")
+    n_users, n_items = shape
+    vocab = read_json(folder / "features.json", "split vocabularies")
+    user_vocab, item_vocab = FeatureVocabulary.from_dict(vocab["user"]), FeatureVocabulary.from_dict(vocab["item"])
+
+    def matrix(name: str, rows: int, columns: int, entries: int | None = None) -> sp.csr_matrix:
+        """A stored matrix of ``rows x columns``, at most ``entries`` stored (default: every cell)."""
+        bound = rows * columns if entries is None else entries
+        return read_csr(folder / f"{name}.npz", (rows, columns), bound, f"split matrix {name}")
+
+    parts = {part: Part.from_weights(matrix(part, n_users, n_items, MAX_INTERACTION_ROWS)) for part in PARTS}
+    withheld = read_npz(folder / "withheld.npz", {"until_test": n_items, "until_validation": n_items}, "withheld items")
     return SplitData(
         folder=folder,
         manifest=manifest,
         users=pd.read_parquet(folder / "users.parquet"),
         items=pd.read_parquet(folder / "items.parquet"),
         events=pd.read_parquet(folder / "events.parquet"),
-        user_vocab=FeatureVocabulary.from_dict(vocab["user"]),
-        item_vocab=FeatureVocabulary.from_dict(vocab["item"]),
-        user_features=sp.load_npz(folder / "user_features.npz").tocsr(),
-        item_features=sp.load_npz(folder / "item_features.npz").tocsr(),
-        seen_train=sp.load_npz(folder / "seen_train.npz").tocsr(),
-        seen_known=sp.load_npz(folder / "seen_known.npz").tocsr(),
-        withheld_until_test=until_test,
-        withheld_until_validation=until_validation,
+        user_vocab=user_vocab,
+        item_vocab=item_vocab,
+        user_features=matrix("user_features", n_users, len(user_vocab)),
+        item_features=matrix("item_features", n_items, len(item_vocab)),
+        seen_train=matrix("seen_train", n_users, n_items, MAX_INTERACTION_ROWS),
+        seen_known=matrix("seen_known", n_users, n_items, MAX_INTERACTION_ROWS),
+        withheld_until_test=withheld["until_test"],
+        withheld_until_validation=withheld["until_validation"],
         **parts,
     )

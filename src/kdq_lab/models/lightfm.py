@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import time
 import warnings
-import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -46,9 +45,12 @@ from kdq_lab.errors import DataError, KdqError, Problem
 from kdq_lab.evaluation.ranking import evaluate
 from kdq_lab.explain import ITEM_POPULARITY, OWN_AUDIENCE, OWN_HISTORY, USER_BIAS, Explanation, Term, feature_label
 from kdq_lab.files import atomic_dir
+from kdq_lab.jsonfile import read_json
+from kdq_lab.limits import MAX_MODEL_JSON_BYTES
 from kdq_lab.metrics import parse_metric
 from kdq_lab.models.base import ModelConfig, TrainData
 from kdq_lab.models.registry import IDS, OTHER, PROFILE, ModelSpec, register
+from kdq_lab.npzfile import csr_problems, read_npz
 
 LOSSES = ("warp", "bpr", "logistic", "warp-kos")
 SCHEDULES = ("adagrad", "adadelta")
@@ -527,7 +529,7 @@ class LightFMHybrid:
         folder = Path(folder)
         meta = _read_meta(folder, cls.name)
         config = _read_config(folder, meta)
-        arrays = _read_arrays(folder)
+        arrays = _read_arrays(folder, meta, config.no_components)
         items, problems = _read_items(folder, meta)
         problems = _array_problems(str(folder / "model.npz"), arrays, config.no_components) + problems
         problems += _id_problems(str(folder / "model.json"), meta, arrays)
@@ -581,64 +583,17 @@ def _read_config(folder: Path, meta: dict[str, Any]) -> LightFMConfig:
         raise KdqError(f"{file}: bad 'config' ({type(exc).__name__}: {exc})") from None
 
 
-def _csr_problems(file: str, side: str, arrays: dict[str, np.ndarray]) -> list[Problem]:
-    """Every invariant of a saved CSR feature matrix (a bad index would crash LightFM's C code)."""
-    name = f"{side}_features"
-
-    def bad(part: str, message: str, value: Any = None) -> Problem:
-        return Problem(file, None, f"{name}_{part}", None if value is None else str(value), message, "array")
-
-    found = {part: arrays.get(f"{name}_{part}") for part in ("data", "indices", "indptr", "shape")}
-    missing = [bad(part, "missing array") for part, array in found.items() if array is None]
-    if missing:
-        return missing
-    parts = cast(dict[str, np.ndarray], found)
-    data, indices, indptr, shape = parts.values()
-    if shape.shape != (2,) or shape.dtype.kind not in "iu" or (shape < 0).any():
-        return [bad("shape", "expected two integers >= 0 (rows, columns)", shape.tolist())]
-    rows, cols = (int(n) for n in shape)
-    kinds = {"data": "iuf", "indices": "iu", "indptr": "iu"}
-    wrong = [
-        bad(
-            part,
-            f"expected a one-dimensional {'numeric' if part == 'data' else 'integer'} array, "
-            f"found {parts[part].dtype} with shape {parts[part].shape}",
-        )
-        for part, allowed in kinds.items()
-        if parts[part].ndim != 1 or parts[part].dtype.kind not in allowed
-    ]
-    if wrong:
-        return wrong
-    out = []
-    if len(indptr) != rows + 1:
-        out.append(bad("indptr", f"has {len(indptr)} entries; expected rows + 1 = {rows + 1}"))
-    else:
-        if indptr[0] != 0:
-            out.append(bad("indptr", "must start at 0", indptr[0]))
-        falls = np.flatnonzero(np.diff(indptr) < 0)
-        if falls.size:
-            out.append(bad("indptr", f"must not decrease; it does after entry {falls[0]}", indptr[falls[0] + 1]))
-        if indptr[-1] != len(indices):
-            out.append(bad("indptr", f"must end at the number of stored entries ({len(indices)})", indptr[-1]))
-    if len(data) != len(indices):
-        out.append(bad("data", f"has {len(data)} entries, but indices has {len(indices)}"))
-    outside = np.flatnonzero((indices < 0) | (indices >= cols))
-    if outside.size:
-        out.append(
-            bad(
-                "indices",
-                f"{outside.size} column indices outside [0, {cols}) (first at position {outside[0]})",
-                indices[outside[0]],
-            )
-        )
-    if data.dtype.kind == "f" and not np.isfinite(data).all():
-        out.append(bad("data", f"{int((~np.isfinite(data)).sum())} values are not finite (NaN or infinite)"))
-    return out
-
-
 def _array_problems(file: str, arrays: dict[str, np.ndarray], d: int) -> list[Problem]:
     """Feature matrices, then parameters: present, finite, and shaped like the feature columns."""
-    out = _csr_problems(file, "user", arrays) + _csr_problems(file, "item", arrays)
+    out = [
+        problem
+        for side in ("user", "item")
+        for problem in csr_problems(
+            file,
+            f"{side}_features_",
+            {part: arrays.get(f"{side}_features_{part}") for part in ("data", "indices", "indptr", "shape")},
+        )
+    ]
     columns = {
         side: int(arrays[f"{side}_features_shape"][1])
         if not any((p.column or "").startswith(side) for p in out)
@@ -778,11 +733,9 @@ def _new_lightfm(cfg: LightFMConfig) -> LightFM:
 
 def _read_meta(folder: Path, kind: str) -> dict[str, Any]:
     try:
-        meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        meta = read_json(folder / "model.json", "saved model's model.json", MAX_MODEL_JSON_BYTES)
     except FileNotFoundError:
         raise KdqError(f"{folder}: no model.json; not a saved kdq_lab model") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise KdqError(f"{folder / 'model.json'}: corrupt ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT or meta.get("kind") != kind:
         found = (meta.get("format"), meta.get("kind")) if isinstance(meta, dict) else (None, None)
         raise KdqError(
@@ -792,14 +745,36 @@ def _read_meta(folder: Path, kind: str) -> dict[str, Any]:
     return meta
 
 
-def _read_arrays(folder: Path) -> dict[str, np.ndarray]:
+def _array_bounds(meta: dict[str, Any], d: int) -> dict[str, int]:
+    """The most elements each array of ``model.npz`` may hold, from the sizes ``model.json`` declares.
+
+    A side's feature matrix has a row per id and at most a column per id (the identity block) plus
+    one per vocabulary feature; its embeddings have ``d`` values per column.
+    """
+    bounds: dict[str, int] = {}
+    for side in ("user", "item"):
+        ids, vocab = meta.get(f"{side}_ids"), meta.get(f"{side}_vocab")
+        names = vocab.get("names") if isinstance(vocab, dict) else None
+        rows = len(ids) if isinstance(ids, list) else 0
+        columns = rows + (len(names) if isinstance(names, list) else 0)
+        entries = rows * columns
+        bounds |= {
+            f"{side}_embeddings": columns * d,
+            f"{side}_biases": columns,
+            f"{side}_features_data": entries,
+            f"{side}_features_indices": entries,
+            f"{side}_features_indptr": rows + 1,
+            f"{side}_features_shape": 2,
+        }
+    return bounds
+
+
+def _read_arrays(folder: Path, meta: dict[str, Any], d: int) -> dict[str, np.ndarray]:
     try:
-        with np.load(folder / "model.npz", allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
+        basis = f"the ids and vocabularies in {folder / 'model.json'}"
+        return read_npz(folder / "model.npz", _array_bounds(meta, d), "saved model's arrays", basis)
     except FileNotFoundError:
         raise KdqError(f"{folder}: model.npz is missing") from None
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise KdqError(f"{folder / 'model.npz'}: truncated or corrupt ({exc})") from None
 
 
 _PARAMETERS = ("user_embeddings", "user_biases", "item_embeddings", "item_biases")

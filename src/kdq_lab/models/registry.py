@@ -7,13 +7,14 @@ in the lab names a model kind.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from kdq_lab.errors import KdqError
+from kdq_lab.jsonfile import read_json
+from kdq_lab.limits import MAX_MODEL_JSON_BYTES
 from kdq_lab.models.base import ModelConfig, Persistable, Scorer
 
 #: What a run learns from; the report's Findings compare runs by it (see ``ModelSpec.role``).
@@ -128,11 +129,12 @@ def load_model(folder: Path) -> Any:
     """Load a saved model of any persistable kind (the kind is read from ``model.json``)."""
     folder = Path(folder)
     try:
-        kind = json.loads((folder / "model.json").read_text(encoding="utf-8")).get("kind")
+        meta = read_json(folder / "model.json", "saved model's model.json", MAX_MODEL_JSON_BYTES)
     except FileNotFoundError:
         raise KdqError(f"{folder}: no model.json; not a saved kdq_lab model") from None
-    except (OSError, ValueError, AttributeError) as exc:
-        raise KdqError(f"{folder / 'model.json'}: corrupt ({exc})") from None
+    if not isinstance(meta, dict):
+        raise KdqError(f"{folder / 'model.json'}: corrupt (expected a JSON object, found {type(meta).__name__})")
+    kind = meta.get("kind")
     model = model_spec(kind).build
     if not isinstance(model, type) or not issubclass(model, Persistable):
         raise KdqError(f"{folder}: models of kind {kind!r} cannot be loaded")
