@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from kdq_lab.config import DEFAULT_SEED, Paths
 from kdq_lab.data.catalog import GENERATOR_VERSION, SCALES, catalog_spec, generate_catalog
 from kdq_lab.data.schema import SPEC_FILE, DatasetSpec, read_spec
 from kdq_lab.errors import KdqError
+from kdq_lab.jsonfile import read_json
 from kdq_lab.names import RULE, name_problem
 
 #: Built-in datasets: name -> (scale, seed). ``kdq-catalog`` is the lab's default; ``-large`` (1.2M users,
@@ -25,9 +25,10 @@ def _generated_version(folder: Path) -> int | None:
     """The generator version that made ``folder``, or ``None`` if the lab did not generate it."""
     params = folder / "ground_truth" / "params.json"
     try:
-        return json.loads(params.read_text(encoding="utf-8")).get("generator_version")
-    except (OSError, ValueError, AttributeError):
+        data = read_json(params, "generator parameters")
+    except (OSError, KdqError):
         return None
+    return data.get("generator_version") if isinstance(data, dict) else None
 
 
 def _given_folder(name_or_path: str | Path) -> Path | None:

@@ -11,7 +11,6 @@ same raw files loads that instead: no second validation, no second hashing.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,9 @@ import pyarrow as pa
 
 from kdq_lab.data.schema import read_spec
 from kdq_lab.data.validate import EVENT, ITEM, POSITIVE, TIME, USER, WEIGHT, RawDataset, load_dataset, raw_hashes
+from kdq_lab.errors import KdqError
 from kdq_lab.files import atomic_dir, stable_hash, write_json
+from kdq_lab.jsonfile import read_json
 
 VALIDATED_FORMAT = 1
 MANIFEST = "manifest.json"
@@ -100,7 +101,11 @@ def store_validated(dataset_dir: Path, processed_root: Path, hashes: dict[str, s
 
 def _stored(folder: Path, hashes: dict[str, str]) -> bool:
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        manifest = read_json(folder / MANIFEST, "validated dataset's manifest")
+    except (OSError, KdqError):
         return False
-    return manifest.get("format") == VALIDATED_FORMAT and manifest.get("raw_hashes") == hashes
+    return (
+        isinstance(manifest, dict)
+        and manifest.get("format") == VALIDATED_FORMAT
+        and manifest.get("raw_hashes") == hashes
+    )

@@ -11,13 +11,13 @@ an error naming the file. Nothing else in the lab reads these files by key.
 
 from __future__ import annotations
 
-import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 from kdq_lab.errors import KdqError
 from kdq_lab.files import write_json
+from kdq_lab.jsonfile import read_json
 
 FORMAT = 1
 R = TypeVar("R", bound="_Record")
@@ -36,11 +36,9 @@ class _Record:
         """Read and check a record written by :meth:`write`."""
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = read_json(path, cls.__name__)
         except FileNotFoundError:
             raise KdqError(f"{path}: missing ({cls.__name__})") from None
-        except (OSError, ValueError) as exc:
-            raise KdqError(f"{path}: not a readable {cls.__name__} ({exc})") from None
         return cls.from_dict(data, str(path))
 
     @classmethod
