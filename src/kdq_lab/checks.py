@@ -83,6 +83,8 @@ def value_key(value: Any) -> Any:
         return ("list", tuple(value_key(v) for v in value))
     if isinstance(value, dict):
         return ("mapping", frozenset((value_key(k), value_key(v)) for k, v in value.items()))
+    if isinstance(value, (set, frozenset)):
+        return ("set", frozenset(value_key(v) for v in value))
     return (type(value).__name__, value)
 
 

@@ -110,6 +110,8 @@ def test_ranges_round_trip_and_keep_their_types():
         "[l1, 'l1']",
         "[null, ~]",
         "[[a, b], ['a', \"b\"]]",
+        "[!!set {a, b}, !!set {b, a}]",
+        "[{x: 1}, {x: 01}]",
     ],
 )
 def test_choices_equal_after_parsing_are_refused(choices):

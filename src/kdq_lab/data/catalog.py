@@ -34,7 +34,9 @@ from tqdm import tqdm
 from kdq_lab.data import catalog_vocab as V
 from kdq_lab.data.schema import DatasetSpec, EntitySpec, InteractionSpec, NumericFeature, write_spec
 from kdq_lab.files import atomic_dir
+from kdq_lab.limits import MAX_ENTITY_ROWS
 from kdq_lab.names import check_name
+from kdq_lab.parquetfile import read_parquet
 
 START = np.datetime64("2024-02-29T15:00:00", "s")  # 2024-03-01 00:00 KST, KDQ's launch
 END = np.datetime64("2026-10-31T14:59:59", "s")  # 2026-10-31 23:59:59 KST, the snapshot
@@ -609,8 +611,8 @@ class GroundTruth:
     @classmethod
     def load(cls, folder: Path) -> GroundTruth:
         folder = Path(folder)
-        users = pd.read_parquet(folder / "users.parquet")
-        items = pd.read_parquet(folder / "items.parquet")
+        users = read_parquet(folder / "users.parquet", MAX_ENTITY_ROWS, "ground truth")
+        items = read_parquet(folder / "items.parquet", MAX_ENTITY_ROWS, "ground truth")
         return cls(pd.Index(users["user_id"].astype(str)), pd.Index(items["item_id"].astype(str)), users, items)
 
     def scores(self, user_rows: np.ndarray, item_rows: np.ndarray | None = None) -> np.ndarray:

@@ -3,6 +3,14 @@
 Every cell is read as text, exactly as written (CSV) or as its text form (Parquet; a
 missing value is an empty cell), so one set of checks serves both formats. A problem's
 line is the CSV line (header = line 1) or the Parquet row (1 = first row).
+
+Sizes are checked before pandas or Arrow decode anything (:mod:`kdq_lab.limits`): only a
+regular file is opened; a CSV header is read with a bounded read (at most
+:data:`~kdq_lab.limits.MAX_LINE_BYTES`, :data:`~kdq_lab.limits.MAX_COLUMNS` columns), then one
+vectorised pass over the raw bytes (numpy, in blocks) checks UTF-8, finds any line longer than
+:data:`~kdq_lab.limits.MAX_LINE_BYTES` (quoted fields may hold commas and newlines) and counts the
+lines against the table's row bound; a Parquet file is judged from its footer and metadata
+(:mod:`kdq_lab.parquetfile`).
 """
 
 from __future__ import annotations
@@ -12,21 +20,25 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from kdq_lab.errors import Problem
+from kdq_lab.errors import KdqError, Problem
+from kdq_lab.inputs import not_regular, open_regular
+from kdq_lab.limits import MAX_COLUMNS, MAX_ENTITY_ROWS, MAX_LINE_BYTES, too_many
+from kdq_lab.parquetfile import open_checked
 
 DETAILS_PER_CHECK = 10
 #: How an undecodable byte reads once decoded with ``backslashreplace`` (bytes 0x80-0xff).
 _ESCAPED_BYTE = r"\\x[89a-f][0-9a-f]"
 _TEXT = pd.StringDtype("pyarrow")
 _WHOLE = 1 << 30  # rows per chunk when a table is read whole
+_BLOCK = 1 << 23  # bytes per block of the pass over a CSV file
+_QUOTE, _COMMA, _NEWLINE = ord('"'), ord(","), ord("\n")
 
 
 @dataclass(frozen=True)
@@ -128,17 +140,62 @@ class Collector:
 # ----------------------------------------------------------------------------- CSV
 
 
-def _is_utf8(path: Path, block: int = 1 << 24) -> bool:
-    """Whether the file decodes as UTF-8 (checked in blocks, without loading it whole)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with open(path, "rb") as handle:
-        try:
-            while chunk := handle.read(block):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return False
-    return True
+def _outside_quotes(data: np.ndarray, inside: int = 0) -> np.ndarray:
+    """Whether each byte is outside a quoted field (``inside``: whether the bytes start inside one).
+
+    A doubled quote inside a field toggles twice, so the parity of quotes seen so far tells.
+    """
+    return (np.bitwise_xor.accumulate((data == _QUOTE).view(np.uint8)) ^ inside) == 0
+
+
+@dataclass
+class _Scan:
+    """What one pass over a CSV file's bytes found, before pandas reads it."""
+
+    utf8: bool = True
+    long_line: tuple[int, int] | None = None  # (offset of its first byte, its line) of a line too long
+    lines: int = 0  # lines outside quoted fields, the header included
+
+
+def _scan(handle: BinaryIO, max_lines: int) -> _Scan:
+    """UTF-8, line lengths and the number of lines, in blocks of bytes; stops at a line too long or too many lines.
+
+    Vectorised: per block, the quote parity (a cumulative XOR), then the newlines outside quotes.
+    """
+    decoder, scan = codecs.getincrementaldecoder("utf-8")(), _Scan()
+    base, start, start_line, newlines, inside = 0, 0, 1, 0, 0  # start: first byte of the open line
+    while block := handle.read(_BLOCK):
+        if scan.utf8:
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError:
+                scan.utf8 = False
+        data = np.frombuffer(block, dtype=np.uint8)
+        outside = _outside_quotes(data, inside)
+        is_newline = data == _NEWLINE
+        ends = np.flatnonzero(is_newline & outside)
+        starts = np.concatenate(([start - base], ends + 1))
+        lengths = np.append(ends, len(data)) - starts  # the last one: the open line so far
+        too_long = np.flatnonzero(lengths > MAX_LINE_BYTES)
+        if too_long.size:
+            first = int(starts[too_long[0]])
+            line = start_line if too_long[0] == 0 else newlines + int(np.count_nonzero(is_newline[:first])) + 1
+            scan.long_line = (base + first, line)
+            return scan
+        scan.lines += len(ends)
+        if scan.lines > max_lines:
+            return scan
+        if len(ends):
+            start = base + int(ends[-1]) + 1
+            start_line = newlines + int(np.count_nonzero(is_newline[: ends[-1] + 1])) + 1
+        newlines += int(np.count_nonzero(is_newline))
+        inside, base = int(not outside[-1]), base + len(data)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        scan.utf8 = False
+    scan.lines += base > start  # a last line without a newline
+    return scan
 
 
 def _repeated_header(name: str, header: pd.Series, out: Collector) -> bool:
@@ -178,21 +235,68 @@ def _bad_bytes(rows: Rows, out: Collector) -> None:
         out.rows(rows, bad, column, "not valid UTF-8; save the file as UTF-8")
 
 
-def _csv_chunks(path: Path, name: str, columns: tuple[str, ...], out: Collector, chunk_rows: int) -> Iterator[Rows]:
-    utf8 = _is_utf8(path)
+def _header_fields(handle: BinaryIO) -> int | None:
+    """Fields of the header line, read with one bounded read (``None``: longer than a line may be)."""
+    data = np.frombuffer(handle.read(MAX_LINE_BYTES + 1), dtype=np.uint8)
+    handle.seek(0)
+    outside = _outside_quotes(data)
+    ends = np.flatnonzero((data == _NEWLINE) & outside)
+    length = int(ends[0]) if len(ends) else len(data)
+    if length > MAX_LINE_BYTES:
+        return None
+    return int(np.count_nonzero((data[:length] == _COMMA) & outside[:length])) + 1
+
+
+def _long_line(handle: BinaryIO, name: str, header: pd.Series | None, scan: _Scan, out: Collector) -> None:
+    """Report the line too long to read: its line, and the column where it passes the bound."""
+    assert scan.long_line is not None
+    offset, line = scan.long_line
+    handle.seek(offset)
+    data = np.frombuffer(handle.read(MAX_LINE_BYTES), dtype=np.uint8)
+    position = int(np.count_nonzero((data == _COMMA) & _outside_quotes(data)))
+    column = str(header.iloc[position]) if header is not None and position < len(header) else f"field {position + 1}"
+    out.add(
+        name,
+        line,
+        column,
+        None,
+        f"line longer than {MAX_LINE_BYTES:,} bytes (it passes the limit in this column); "
+        "a table's line holds one row of short values: is a quote left open, or a file not CSV?",
+    )
+
+
+def _csv_chunks(
+    handle: BinaryIO, name: str, columns: tuple[str, ...], out: Collector, chunk_rows: int, max_rows: int
+) -> Iterator[Rows]:
+    fields = _header_fields(handle)
+    if fields is None or fields > MAX_COLUMNS:
+        problem = f"a header line longer than {MAX_LINE_BYTES:,} bytes" if fields is None else None
+        out.add(name, 1, None, None, problem or too_many(fields or 0, MAX_COLUMNS, "columns in the header") or "")
+        return
+    scan = _scan(handle, max_rows + 1)
+    handle.seek(0)
     options: dict[str, Any] = {
         "keep_default_na": False,
         "na_filter": False,
         "encoding": "utf-8",
-        "encoding_errors": "strict" if utf8 else "backslashreplace",
+        "encoding_errors": "strict" if scan.utf8 else "backslashreplace",
         "dtype": _TEXT,
     }
     try:
-        header = pd.read_csv(path, header=None, nrows=1, **options).iloc[0]
+        header = pd.read_csv(handle, header=None, nrows=1, **options).iloc[0]  # at most a line long
     except pd.errors.EmptyDataError:
+        header = None
+    handle.seek(0)
+    if scan.long_line is not None:
+        _long_line(handle, name, header, scan, out)
+        return
+    if header is None:
         out.add(name, None, None, None, "empty file: expected a header line naming the columns")
         return
-    if not utf8:
+    if scan.lines - 1 > max_rows:
+        out.add(name, None, None, None, f"more than {max_rows:,} rows below the header: at most {max_rows:,} are read")
+        return
+    if not scan.utf8:
         for column in header:
             if re.search(_ESCAPED_BYTE, str(column)):
                 out.add(name, 1, column, None, "not valid UTF-8 in the header; save the file as UTF-8")
@@ -200,10 +304,10 @@ def _csv_chunks(path: Path, name: str, columns: tuple[str, ...], out: Collector,
         return
     seen = 0
     try:
-        with pd.read_csv(path, chunksize=chunk_rows, **options) as reader:
+        with pd.read_csv(handle, chunksize=chunk_rows, **options) as reader:
             for frame in reader:
                 rows = Rows(name, frame.reset_index(drop=True), seen + 2)
-                if not utf8:
+                if not scan.utf8:
                     _bad_bytes(rows, out)
                 seen += len(frame)
                 yield rows
@@ -243,11 +347,12 @@ def _text_frame(batch: pa.RecordBatch) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _parquet_chunks(path: Path, name: str, columns: tuple[str, ...], out: Collector, chunk_rows: int) -> Iterator[Rows]:
-    try:
-        table = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps every row group read in memory
-    except (pa.ArrowException, OSError) as exc:
-        out.add(name, None, None, None, f"unreadable Parquet file: {exc}")
+def _parquet_chunks(
+    handle: BinaryIO, name: str, columns: tuple[str, ...], out: Collector, chunk_rows: int, max_rows: int
+) -> Iterator[Rows]:
+    table, problem = open_checked(handle, max_rows)
+    if table is None:
+        out.add(name, None, None, None, problem or "unreadable Parquet file")
         return
     if not _header_problems(name, pd.Series(table.schema_arrow.names, dtype=object), columns, out):
         return
@@ -269,27 +374,47 @@ def _parquet_chunks(path: Path, name: str, columns: tuple[str, ...], out: Collec
 
 
 def table_chunks(
-    folder: Path, name: str, columns: tuple[str, ...], file_format: str, out: Collector, chunk_rows: int
+    folder: Path,
+    name: str,
+    columns: tuple[str, ...],
+    file_format: str,
+    out: Collector,
+    chunk_rows: int,
+    max_rows: int = MAX_ENTITY_ROWS,
 ) -> Iterator[Rows]:
     """The rows of ``folder/name`` in chunks of text columns; problems (missing file or columns ...) go to ``out``.
 
-    Nothing is yielded when the file cannot be checked at all.
+    Nothing is yielded when the file cannot be checked at all, when it has more than
+    ``max_rows`` rows, or when a size check above refuses it.
     """
     path = folder / name
-    if not path.is_file():
-        out.add(name, None, None, None, "missing file (declared in dataset.yaml)")
-        return iter(())
+    try:
+        kind = not_regular(path.stat().st_mode)
+    except FileNotFoundError:
+        kind = "missing"
+    if kind is not None:
+        why = "missing file" if kind == "missing" else f"{kind}, not a regular file"
+        out.add(name, None, None, None, f"{why} (declared in dataset.yaml)")
+        return
     if path.stat().st_size == 0:
         out.add(name, None, None, None, "empty file: expected a header line naming the columns")
-        return iter(())
+        return
+    try:
+        handle = open_regular(path, name)
+    except KdqError as exc:  # replaced by something else since it was looked at
+        out.add(name, None, None, None, str(exc))
+        return
     reader = _parquet_chunks if file_format == "parquet" else _csv_chunks
-    return reader(path, name, columns, out, chunk_rows)
+    with handle:
+        yield from reader(handle, name, columns, out, chunk_rows, max_rows)
 
 
-def read_table(folder: Path, name: str, columns: tuple[str, ...], file_format: str, out: Collector) -> Rows | None:
+def read_table(
+    folder: Path, name: str, columns: tuple[str, ...], file_format: str, out: Collector, max_rows: int = MAX_ENTITY_ROWS
+) -> Rows | None:
     """A whole table as text columns, or ``None`` (with problems in ``out``) when it cannot be checked."""
     before = len(out.problems)
-    frames = [rows.frame for rows in table_chunks(folder, name, columns, file_format, out, _WHOLE)]
+    frames = [rows.frame for rows in table_chunks(folder, name, columns, file_format, out, _WHOLE, max_rows)]
     if not frames or _fatal(out.problems[before:]):
         return None
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

@@ -32,6 +32,7 @@ from kdq_lab.data.rawfiles import DETAILS_PER_CHECK, Collector, Rows, arrow_text
 from kdq_lab.data.schema import SPEC_FILE, DatasetSpec, EntitySpec, read_spec
 from kdq_lab.errors import DataError, Problem
 from kdq_lab.files import sha256_file
+from kdq_lab.limits import MAX_INTERACTION_ROWS
 
 MISSING_ID_TEXT = frozenset({"", "nan", "null", "none", "na", "n/a", "<na>"})
 #: An ISO 8601 date-time ending in a zone: ``Z`` or an offset such as ``+09:00``, ``-0500``, ``+09``.
@@ -360,7 +361,7 @@ def _check_splits(
     ispec = spec.interactions
     known = np.unique(np.concatenate(kept.pairs)) if kept.pairs else None
     for split, file in spec.predefined_splits.items():
-        rows = read_table(folder, file, (ispec.user, ispec.item, "part"), "csv", out)
+        rows = read_table(folder, file, (ispec.user, ispec.item, "part"), "csv", out, MAX_INTERACTION_ROWS)
         if rows is None:
             continue
         frame = rows.frame
@@ -414,7 +415,9 @@ def _inspect(
     items = _check_entity(folder, spec, spec.items, "item", out)
     ispec = spec.interactions
     kept = _Compact(load)
-    chunks: Iterator[Rows] = table_chunks(folder, ispec.file, ispec.columns, spec.file_format, out, chunk_rows)
+    chunks: Iterator[Rows] = table_chunks(
+        folder, ispec.file, ispec.columns, spec.file_format, out, chunk_rows, MAX_INTERACTION_ROWS
+    )
     for rows in chunks:
         _check_chunk(rows, spec, users, items, out, kept)
     _check_zones(spec, out)

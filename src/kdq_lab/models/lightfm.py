@@ -46,11 +46,12 @@ from kdq_lab.evaluation.ranking import evaluate
 from kdq_lab.explain import ITEM_POPULARITY, OWN_AUDIENCE, OWN_HISTORY, USER_BIAS, Explanation, Term, feature_label
 from kdq_lab.files import atomic_dir
 from kdq_lab.jsonfile import read_json
-from kdq_lab.limits import MAX_MODEL_JSON_BYTES
+from kdq_lab.limits import MAX_ENTITY_ROWS, MAX_MODEL_JSON_BYTES
 from kdq_lab.metrics import parse_metric
 from kdq_lab.models.base import ModelConfig, TrainData
 from kdq_lab.models.registry import IDS, OTHER, PROFILE, ModelSpec, register
 from kdq_lab.npzfile import csr_problems, read_npz
+from kdq_lab.parquetfile import read_parquet
 
 LOSSES = ("warp", "bpr", "logistic", "warp-kos")
 SCHEDULES = ("adagrad", "adadelta")
@@ -665,9 +666,9 @@ def _read_items(folder: Path, meta: dict[str, Any]) -> tuple[pd.DataFrame | None
     extra = meta.get("extra") or {}
     column = extra.get("item_id_column") if isinstance(extra, dict) else None
     try:
-        items = pd.read_parquet(path)
-    except (OSError, ValueError) as exc:
-        return None, [Problem(str(path), None, None, None, f"unreadable ({exc})")]
+        items = read_parquet(path, MAX_ENTITY_ROWS, "saved item table")
+    except DataError as exc:
+        return None, exc.problems
     if column not in items.columns:
         return None, [
             Problem(
