@@ -72,9 +72,9 @@ MAX_YAML_BYTES = 1 << 20
 #: Nesting depth of YAML (mappings and lists inside each other).
 MAX_YAML_DEPTH = 64
 #: Bytes of a JSON record (summaries, manifests, vocabularies).
-MAX_JSON_BYTES = 64 << 20
-#: Bytes of a saved model's ``model.json`` (it lists every user and item id).
-MAX_MODEL_JSON_BYTES = 512 << 20
+MAX_JSON_BYTES = 16 << 20
+#: Bytes of a saved model's ``model.json`` (it lists every user and item id: 10 million ids fit).
+MAX_MODEL_JSON_BYTES = 256 << 20
 #: Arrays in one ``.npz`` file.
 MAX_NPZ_MEMBERS = 64
 #: Elements of one array in an ``.npz`` file, whatever sizes its companion files declare.
