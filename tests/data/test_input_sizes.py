@@ -222,3 +222,17 @@ def test_a_saved_item_table_is_checked_before_it_is_read(tmp_path, monkeypatch):
     assert read_parquet(path, 3)["item_id"].tolist() == ["a", "b", "c"]
     with pytest.raises(DataError, match="3 rows: at most 2 are allowed"):
         read_parquet(path, 2, "saved item table")
+
+
+@pytest.mark.parametrize("link", [False, True], ids=["fifo", "link-to-fifo"])
+def test_a_fifo_inside_ground_truth_is_refused_before_it_is_copied(catalog_copy, link):
+    from kdq_lab.data.validate import validate_dataset
+
+    fifo = catalog_copy / "ground_truth" / ("pipe" if not link else "real-pipe")
+    os.mkfifo(fifo)
+    if link:
+        os.symlink(fifo, catalog_copy / "ground_truth" / "pipe")
+    problems = [p for p in validate_dataset(catalog_copy) if p.column == "ground_truth"]
+    assert any(
+        p.value == "ground_truth/pipe" and "a FIFO (named pipe), not a regular file" in p.message for p in problems
+    )

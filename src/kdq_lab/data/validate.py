@@ -32,6 +32,7 @@ from kdq_lab.data.rawfiles import DETAILS_PER_CHECK, Collector, Rows, arrow_text
 from kdq_lab.data.schema import SPEC_FILE, DatasetSpec, EntitySpec, read_spec
 from kdq_lab.errors import DataError, Problem
 from kdq_lab.files import sha256_file
+from kdq_lab.inputs import not_regular
 from kdq_lab.limits import MAX_INTERACTION_ROWS
 
 MISSING_ID_TEXT = frozenset({"", "nan", "null", "none", "na", "n/a", "<na>"})
@@ -399,6 +400,9 @@ def _check_ground_truth(folder: Path, declared: str, out: Collector) -> None:
                 str(path.relative_to(folder)),
                 f"a symbolic link leading out of the dataset folder (to {path.resolve()})",
             )
+        elif (kind := not_regular(path.stat().st_mode)) not in (None, "a folder"):
+            out.add(SPEC_FILE, None, "ground_truth", str(path.relative_to(folder)),
+                    f"{kind}, not a regular file (the folder is copied whole: it could wait forever)")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- the whole dataset
