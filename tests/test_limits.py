@@ -20,7 +20,7 @@ def test_the_readme_lists_every_bound():
 
 
 FLAGS = [
-    (["recommend", "--model", "m", "--profile", "p", "--k", "1001"], "--k", "at most 1,000"),
+    (["recommend", "--model", "m", "--profile", "p", "--k", "1001"], "--k", "at most 1,000 is allowed, not '1001'"),
     (["recommend", "--model", "m", "--profile", "p", "--k", "0"], "--k", "expected an integer >= 1"),
     (["train", "--k", "100000000000000000000000"], "--k", "at most 1,000"),
     (["train", "--seed", str(2**32)], "--seed", "at most 4,294,967,295"),
@@ -31,7 +31,7 @@ FLAGS = [
     (["run", "e.yaml", "--retries", "101"], "--retries", "at most 100"),
     (["tune", "e.yaml", "--trials", "10001"], "--trials", "at most 10,000"),
     (["tune", "e.yaml", "--timeout", "inf"], "--timeout", "expected a number"),
-    (["tune", "e.yaml", "--timeout", "1e9"], "--timeout", "at most 604,800 seconds"),
+    (["tune", "e.yaml", "--timeout", "1e9"], "--timeout", "at most 604,800 seconds are allowed, not '1e9'"),
     (["tune", "e.yaml", "--jobs", "1000"], "--jobs", "at most 256"),
     (["bench", "--repeats", "1000"], "--repeats", "at most 100"),
 ]

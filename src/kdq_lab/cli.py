@@ -22,11 +22,13 @@ def _integer(low: int, high: int) -> Callable[[str], int]:
 
     def parse(text: str) -> int:
         try:
-            value = int(text) if len(text) <= len(str(high)) + 1 else None
-        except ValueError:
+            value = int(text)
+        except ValueError:  # not an integer, or more digits than Python converts
             value = None
-        if value is None or not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low} (at most {high:,}), not {text!r}")
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, not {text!r}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"at most {high:,} is allowed, not {text!r}")
         return value
 
     return parse
@@ -46,10 +48,10 @@ def _number(text: str) -> float:
 def _seconds(text: str) -> float:
     """An argparse type: seconds > 0 (at most :data:`~kdq_lab.limits.MAX_TUNING_SECONDS`)."""
     value = _number(text)
-    if not 0 < value <= limits.MAX_TUNING_SECONDS:
-        raise argparse.ArgumentTypeError(
-            f"expected a number > 0 (at most {limits.MAX_TUNING_SECONDS:,} seconds), not {text!r}"
-        )
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, not {text!r}")
+    if value > limits.MAX_TUNING_SECONDS:
+        raise argparse.ArgumentTypeError(f"at most {limits.MAX_TUNING_SECONDS:,} seconds are allowed, not {text!r}")
     return value
 
 
