@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -44,12 +45,21 @@ def test_size_is_bounded_before_reading(tmp_path):
         read_json(path, "record", limit=100)
 
 
-@pytest.mark.parametrize("kind", ["fifo", "folder"])
+@pytest.mark.parametrize("kind", ["fifo", "folder", "socket"])
 def test_only_regular_files_are_read(tmp_path, kind):
+    import socket
+
     path = tmp_path / "manifest.json"
-    os.mkfifo(path) if kind == "fifo" else path.mkdir()
-    with pytest.raises(KdqError, match="not a regular file"):  # opened without blocking: never waits for a writer
+    if kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+    else:
+        os.mkfifo(path) if kind == "fifo" else path.mkdir()
+    expected = {"fifo": "a FIFO (named pipe)", "folder": "a folder", "socket": "a socket"}[kind]
+    with pytest.raises(KdqError, match=rf"is {re.escape(expected)}, not a regular file"):  # never waits for a writer
         read_json(path)
+    if kind == "socket":
+        server.close()
 
 
 def test_a_deeply_nested_run_record_is_a_clear_error(tmp_path):

@@ -8,6 +8,7 @@ a check and the open cannot hang it either).
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -36,7 +37,13 @@ def open_regular(path: Path, what: str = "file") -> BinaryIO:
 
     A missing file raises :class:`FileNotFoundError`, for the caller to word.
     """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:  # a socket cannot be opened at all
+        kind = not_regular(os.stat(path).st_mode) if exc.errno == errno.ENXIO else None
+        if kind is None:
+            raise
+        raise KdqError(f"{path} is {kind}, not a regular file ({what} expected)") from None
     try:
         kind = not_regular(os.fstat(fd).st_mode)
         if kind is not None:

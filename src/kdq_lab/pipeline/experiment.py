@@ -198,7 +198,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 class _Checker(YamlChecker):
-    """Problems of an experiment file (adds integer lists and names to the shared YAML checks)."""
+    """Problems of an experiment file (adds sizes, integers, integer lists and names to the shared YAML checks)."""
 
     def int_list(self, data: dict, key: str, default: list[int], low: int, high: int) -> tuple[int, ...]:
         """An integer or a non-empty list of distinct integers in [low, high] (``default`` when absent or bad)."""
