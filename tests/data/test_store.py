@@ -27,18 +27,18 @@ def test_prepare_writes_and_loads(tiny_catalog, tmp_path):
 
 
 def test_unchanged_inputs_are_reused_and_changes_rebuild(catalog_copy, tmp_path):
-    config = SplitConfig(kind="random")
-    first = prepare(catalog_copy, config, tmp_path)
+    config, processed = SplitConfig(kind="random"), tmp_path / "processed"
+    first = prepare(catalog_copy, config, processed)
     stamp = (first / "manifest.json").stat().st_mtime_ns
-    assert prepare(catalog_copy, config, tmp_path) == first
+    assert prepare(catalog_copy, config, processed) == first
     assert (first / "manifest.json").stat().st_mtime_ns == stamp
-    assert prepare(catalog_copy, SplitConfig(kind="random", seed=5), tmp_path) != first
+    assert prepare(catalog_copy, SplitConfig(kind="random", seed=5), processed) != first
     with open(catalog_copy / "interactions.csv", "a", encoding="utf-8") as handle:
         handle.write("")  # same bytes: still reused
-    assert prepare(catalog_copy, config, tmp_path) == first
+    assert prepare(catalog_copy, config, processed) == first
     lines = (catalog_copy / "interactions.csv").read_text(encoding="utf-8").split("\n")
     (catalog_copy / "interactions.csv").write_text("\n".join(lines[:-5]) + "\n", encoding="utf-8")
-    assert prepare(catalog_copy, config, tmp_path) != first
+    assert prepare(catalog_copy, config, processed) != first
 
 
 def test_invalid_dataset_writes_nothing(catalog_copy, tmp_path):
@@ -61,6 +61,6 @@ def test_known_part_is_train_plus_validation(tiny_catalog, tmp_path):
 def test_zero_weight_positive_events_stay_known(catalog_copy, tmp_path):
     spec = (catalog_copy / "dataset.yaml").read_text(encoding="utf-8")
     (catalog_copy / "dataset.yaml").write_text(spec.replace("like: 2.0", "like: 0.0"), encoding="utf-8")
-    split = load_split(prepare(catalog_copy, SplitConfig(kind="random", validation_fraction=0.2), tmp_path))
+    split = load_split(prepare(catalog_copy, SplitConfig(kind="random", validation_fraction=0.2), tmp_path / "p"))
     assert (split.train.weights.data == 0).any(), "the fixture must have zero-weight positive pairs"
     assert split.known.interactions.nnz == split.train.interactions.nnz + split.validation.interactions.nnz

@@ -240,13 +240,13 @@ def test_ctrl_c_cancels_the_runs_and_leaves_the_cluster_usable(cluster, tmp_path
 
 def test_losing_the_scheduler_keeps_the_report_and_the_finished_runs(tmp_path):
     from kdq_lab.config import Paths
+    from kdq_lab.files import atomic_dir
     from kdq_lab.pipeline.cache import CACHE
     from kdq_lab.pipeline.runner import run_experiment
 
     out = tmp_path / "report"
-    out.mkdir()
-    (out / ".kdq-lab").write_text("made by the lab\n")
-    (out / "index.html").write_text("<p>previous</p>")
+    with atomic_dir(out) as tmp:  # a report the lab made
+        (tmp / "index.html").write_text("<p>previous</p>")
     cache = Paths.default().processed / CACHE
     before = set(cache.iterdir()) if cache.is_dir() else set()
     cluster = start_cluster(tmp_path / "dask", workers=1)

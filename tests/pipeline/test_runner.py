@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from kdq_lab.files import MARKER, MARKER_TEXT
+from kdq_lab.files import atomic_dir
 from kdq_lab.pipeline.runs import SEGMENTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,10 +182,9 @@ def wait_for_runs(out: Path, proc: subprocess.Popen, timeout: float = 120) -> No
 
 
 def previous_report(out: Path) -> dict[str, bytes]:
-    out.mkdir(parents=True)
-    (out / MARKER).write_text(MARKER_TEXT, encoding="utf-8")  # a report the lab made
-    (out / "index.html").write_text("<p>previous report</p>", encoding="utf-8")
-    (out / "comparison.csv").write_text("run,split\nold,old\n", encoding="utf-8")
+    with atomic_dir(out) as tmp:  # a report the lab made
+        (tmp / "index.html").write_text("<p>previous report</p>", encoding="utf-8")
+        (tmp / "comparison.csv").write_text("run,split\nold,old\n", encoding="utf-8")
     return {p.name: p.read_bytes() for p in out.iterdir()}
 
 

@@ -33,7 +33,7 @@ from kdq_lab.data.splits import PARTS, SplitConfig, seen_pairs, split_events, wi
 from kdq_lab.data.validate import raw_hashes
 from kdq_lab.data.validated import load_validated
 from kdq_lab.errors import KdqError
-from kdq_lab.files import atomic_dir, stable_hash, write_json
+from kdq_lab.files import atomic_dir, check_apart, stable_hash, write_json
 from kdq_lab.provenance import package_versions
 
 STORE_FORMAT = 2
@@ -122,11 +122,16 @@ class SplitData:
 def split_folder(
     dataset_dir: Path, config: SplitConfig, processed_root: Path, hashes: dict[str, str] | None = None
 ) -> Path:
-    """Where the split of this dataset version and config lives (``hashes``: the raw files', if known)."""
+    """Where the split of this dataset version and config lives (``hashes``: the raw files', if known).
+
+    Refused if that folder would be, hold or lie inside the dataset folder (the split replaces it whole).
+    """
     spec = read_spec(dataset_dir)
     hashes = hashes if hashes is not None else raw_hashes(dataset_dir, spec)
     key = stable_hash({"format": STORE_FORMAT, "raw": hashes, "split": config.to_dict()})
-    return Path(processed_root) / spec.name / f"{config.kind}-{key}"
+    folder = Path(processed_root) / spec.name / f"{config.kind}-{key}"
+    check_apart(folder, {"the dataset folder": dataset_dir})
+    return folder
 
 
 def prepare(

@@ -33,7 +33,7 @@ from kdq_lab.data.store import split_folder
 from kdq_lab.data.validate import raw_hashes
 from kdq_lab.data.validated import store_validated
 from kdq_lab.errors import KdqError
-from kdq_lab.files import atomic_dir, atomic_file, write_json
+from kdq_lab.files import atomic_dir, atomic_file, check_apart, record_in_marker, write_json
 from kdq_lab.models import Iterative, model_spec
 from kdq_lab.pipeline.backends import Backend, LocalBackend, OnDone, open_backend
 from kdq_lab.pipeline.cache import keep, lookup, restore, unit_key
@@ -42,7 +42,15 @@ from kdq_lab.pipeline.records import ExperimentInfo, RunStatus, RunSummary, Spli
 from kdq_lab.pipeline.runs import RunConfig
 from kdq_lab.processes import map_in_processes
 from kdq_lab.provenance import git_commit, package_versions
-from kdq_lab.tuning.study import TUNING_FOLDER, best_trial, default_storage, study_name, tuned_params
+from kdq_lab.tuning.study import (
+    TUNING_FOLDER,
+    best_trial,
+    default_storage,
+    storage_inputs,
+    study_files,
+    study_name,
+    tuned_params,
+)
 
 ERROR_EXCERPT = 600
 KERNEL = "kdq-lab"  # registered in .venv by `make venv`; every notebook declares it
@@ -132,6 +140,16 @@ def _notebook_path(paths: Paths, name: str) -> Path:
     return paths.notebooks / f"{name}.ipynb"
 
 
+def _inputs(experiment: Path, dataset_dir: Path, paths: Paths) -> dict[str, Path | None]:
+    """What running (or tuning) an experiment reads: its report folder may be none of these, nor hold or lie in one."""
+    return {
+        "the experiment file": experiment,
+        "the dataset folder": dataset_dir,
+        "the notebooks folder": paths.notebooks,
+        "the processed data folder (prepared splits, validated copies, the run cache)": paths.processed,
+    }
+
+
 def plan_experiment(
     path: Path,
     *,
@@ -157,6 +175,10 @@ def plan_experiment(
     experiment = load_experiment(Path(path), overrides, paths, max_runs=max_runs)
     report = Path(out) if out else paths.reports / experiment.name
     dataset_dir = resolve_dataset(experiment.dataset, paths, progress=progress)
+    use_tuned = experiment.tuned if tuned is None else tuned
+    check_apart(
+        report, _inputs(Path(path), dataset_dir, paths) | (storage_inputs(storage, report) if use_tuned else {})
+    )
     started = time.time()
     hashes = raw_hashes(dataset_dir)
     # validate once (fail before any notebook starts, with every problem listed) and store the
@@ -168,7 +190,7 @@ def plan_experiment(
         raise KdqError(f"--only {' '.join(only or [])} matches no run; runs: {', '.join(experiment.runs)}")
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     tuning = None
-    if experiment.tuned if tuned is None else tuned:
+    if use_tuned:
         run_specs, tuning = _tuned(experiment, run_specs, storage or default_storage(report))
     refs = tuple(
         SplitRef(name, seed, config.to_dict(), str(split_folder(dataset_dir, config, paths.processed, hashes)))
@@ -612,10 +634,14 @@ def describe_experiment(plan: Plan) -> ExperimentInfo:
 
 
 def _carry_over(plan: Plan, tmp: Path) -> None:
-    """Keep the previous report's studies; a tuned report also keeps the untuned comparison beside them."""
+    """Keep the previous report's studies; a tuned report also keeps the untuned comparison beside them.
+
+    The study file stays mutable in the new report's marker: ``kdq-lab tune`` keeps changing it.
+    """
     previous = plan.report / TUNING_FOLDER
     if previous.is_dir():
         shutil.copytree(previous, tmp / TUNING_FOLDER)
+        record_in_marker(tmp, study_files(tmp), mutable=True)
     manifest = plan.report / "manifest.json"
     untuned = manifest.is_file() and not json.loads(manifest.read_text(encoding="utf-8")).get("tuned", False)
     if plan.tuning and untuned:
