@@ -1,4 +1,4 @@
-"""Atomic writes: complete or absent, never half-written; orphans of killed writers are cleaned."""
+"""Atomic writes, the marker that lists what the lab wrote, copies that never follow links; orphans are cleaned."""
 
 from __future__ import annotations
 
@@ -8,16 +8,20 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import warnings
 from pathlib import Path
 
 import pytest
 
 from kdq_lab import files
+from kdq_lab.errors import KdqError
 from kdq_lab.files import (
     MARKER,
     FolderInUseError,
     atomic_dir,
     atomic_file,
+    check_apart,
     check_replaceable,
     made_by_lab,
     record_in_marker,
@@ -445,3 +449,91 @@ def test_safe_names_pass():
 
     for value in ("kdq-default", "lightfm_hybrid-identity=true-normalize=l1", "ml-100k", "a.b", "0x"):
         assert check_name(value, "run") == value
+
+
+def hostile_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """A lab folder holding links and a FIFO beside its regular files; and a file outside it."""
+    outside = tmp_path / "secret.txt"
+    outside.write_text("outside the folder")
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("a")
+    (src / "sub" / "b.bin").write_bytes(b"\0b")
+    (src / "empty").mkdir()
+    (src / "to-file").symlink_to(outside)  # a link to a file outside
+    (src / "sub" / "to-source").symlink_to(Path(files.__file__).parent, target_is_directory=True)  # the source tree
+    (src / "loop-a").symlink_to(src / "loop-b")  # a link loop
+    (src / "loop-b").symlink_to(src / "loop-a")
+    (src / "dangling").symlink_to(tmp_path / "nothing")
+    (src / "sub" / "inside").symlink_to(src / "a.txt")  # a link even to a file inside is not followed
+    os.mkfifo(src / "pipe")  # reading it would block forever
+    return src, outside
+
+
+SKIPPED = ["to-file", "sub/to-source", "loop-a", "loop-b", "dangling", "sub/inside", "pipe"]
+
+
+def _in_thread(function, *args):
+    """Run ``function`` in a thread and return its result; a copy that reads a FIFO would never return."""
+    result: list = []
+    worker = threading.Thread(target=lambda: result.append(function(*args)), daemon=True)
+    worker.start()
+    worker.join(60)  # a liveness guard, not a speed check: the copy takes milliseconds
+    assert not worker.is_alive(), "the copy blocked: it opened a FIFO"
+    return result[0]
+
+
+def test_copying_a_lab_folder_never_follows_links_or_reads_special_files(tmp_path):
+    src, outside = hostile_folder(tmp_path)
+    dst = tmp_path / "dst"
+    with pytest.warns(files.SkippedEntryWarning) as caught:
+        copied = _in_thread(files.copy_lab_folder, src, dst)
+    assert sorted(copied) == ["a.txt", "empty", "sub", "sub/b.bin"]
+    assert sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*")) == ["a.txt", "empty", "sub", "sub/b.bin"]
+    assert (dst / "sub" / "b.bin").read_bytes() == b"\0b"
+    messages = [str(w.message) for w in caught]
+    for name in SKIPPED:
+        assert any(message.startswith(f"{src / name}:") for message in messages), name
+    assert any("a FIFO" in m for m in messages) and any("a symbolic link" in m for m in messages)
+    assert outside.read_text() == "outside the folder"
+
+
+def test_a_copy_never_writes_through_a_link_in_its_target(tmp_path):
+    src, outside = hostile_folder(tmp_path)
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    (dst / "a.txt").symlink_to(outside)
+    with pytest.raises(OSError, match=re.escape(str(dst / "a.txt"))), warnings.catch_warnings():
+        warnings.simplefilter("ignore", files.SkippedEntryWarning)
+        files.copy_lab_folder(src, dst)
+    assert outside.read_text() == "outside the folder"
+
+
+@pytest.mark.parametrize("root", ["link to a folder", "link to a file", "fifo"])
+def test_a_folder_that_is_itself_a_link_is_not_copied(root, tmp_path):
+    src, outside = hostile_folder(tmp_path)
+    given = tmp_path / "given"
+    if root == "fifo":
+        os.mkfifo(given)
+    else:
+        given.symlink_to(src if root == "link to a folder" else outside)
+    with pytest.warns(files.SkippedEntryWarning, match=re.escape(str(given))):
+        assert _in_thread(files.copy_lab_folder, given, tmp_path / "dst") == []
+    assert not (tmp_path / "dst").exists()
+
+
+@pytest.mark.parametrize("name", ["to-file", "pipe", "dangling"])
+def test_a_single_lab_file_copy_skips_links_and_special_files(name, tmp_path):
+    src, _ = hostile_folder(tmp_path)
+    with pytest.warns(files.SkippedEntryWarning, match=re.escape(str(src / name))):
+        assert not _in_thread(files.copy_lab_file, src / name, tmp_path / "copy")
+    assert not (tmp_path / "copy").exists()
+    assert files.copy_lab_file(src / "a.txt", tmp_path / "copy") and (tmp_path / "copy").read_text() == "a"
+
+
+def test_an_output_path_that_is_a_link_loop_is_refused_not_a_crash(tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    for output, given in ((tmp_path / "a", tmp_path / "input"), (tmp_path / "out", tmp_path / "b")):
+        with pytest.raises(KdqError, match="loop"):
+            check_apart(output, {"the input": given})

@@ -422,17 +422,25 @@ def adopt(folder: Path, allowed: Collection[str], limit: int = SHOWN) -> list[st
     return offending[:limit]
 
 
+def _resolved(path: Path) -> Path:
+    """``path`` with every symbolic link resolved; a link loop is refused, naming it."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:  # Python raises RuntimeError for a loop
+        raise KdqError(f"{path}: cannot be resolved ({exc}); a symbolic link loop?") from None
+
+
 def check_apart(output: Path, inputs: Mapping[str, Path | None]) -> None:
     """Refuse an output folder that is, contains or lies inside one of ``inputs`` (label -> path).
 
     Paths are compared resolved (symbolic links followed), in both directions; ``None``
     inputs are ignored. The error names the input, so the user knows what would be replaced.
     """
-    out = Path(output).resolve()
+    out = _resolved(Path(output))
     for label, given in inputs.items():
         if given is None:
             continue
-        source = Path(given).resolve()
+        source = _resolved(Path(given))
         if out == source:
             relation = "is"
         elif out.is_relative_to(source):

@@ -9,10 +9,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 import yaml
+from links_fixture import outside_file, plant_links, regular_tree
 
 from kdq_lab.files import atomic_dir
 from kdq_lab.pipeline.runs import SEGMENTS
@@ -200,3 +202,46 @@ def test_an_interrupted_run_leaves_the_previous_report_intact(tmp_path, signum):
     if signum == signal.SIGINT:
         assert proc.returncode == 130
         assert not list(out.parent.glob(f".{out.name}.kdq-*")), "a clean interrupt removes its temporary folder"
+
+
+def test_the_previous_report_s_studies_are_copied_without_following_links(tmp_path):
+    from kdq_lab.files import SkippedEntryWarning, made_by_lab
+    from kdq_lab.pipeline.runner import _carry_over
+
+    previous = tmp_path / "report"
+    outside = outside_file(tmp_path)
+    with atomic_dir(previous) as tmp:
+        (tmp / "tuning").mkdir()
+        (tmp / "tuning" / "optuna.db").write_bytes(b"studies")
+        (tmp / "tuning" / "summary.json").write_text("{}", encoding="utf-8")
+        (tmp / "manifest.json").write_text('{"tuned": false}', encoding="utf-8")
+        (tmp / "paired.csv").write_text("run\n", encoding="utf-8")
+        (tmp / "comparison.csv").symlink_to(outside)
+        planted = plant_links(tmp / "tuning", outside)
+    with pytest.warns(SkippedEntryWarning) as caught, atomic_dir(tmp_path / "next") as tmp:
+        _carry_over(SimpleNamespace(report=previous, tuning={"storage": "sqlite:///x"}), tmp)
+    skipped = {str(w.message).split(": ")[0] for w in caught}
+    assert skipped == {str(previous / "tuning" / name) for name in planted} | {str(previous / "comparison.csv")}
+    copied = ["tuning", "tuning/optuna.db", "tuning/summary.json", "tuning/untuned_paired.csv"]
+    assert regular_tree(tmp_path / "next") == [".kdq-lab", *copied]
+    assert made_by_lab(tmp_path / "next")
+    assert outside.read_text(encoding="utf-8").startswith("root:")
+
+
+@pytest.mark.parametrize("kind", ["link to a folder", "fifo"])
+def test_a_previous_tuning_folder_that_is_not_a_folder_is_not_copied(kind, tmp_path):
+    from kdq_lab.files import SkippedEntryWarning
+    from kdq_lab.pipeline.runner import _carry_over
+
+    previous = tmp_path / "report"
+    previous.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "optuna.db").write_bytes(b"someone else's")
+    if kind == "fifo":
+        os.mkfifo(previous / "tuning")
+    else:
+        (previous / "tuning").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.warns(SkippedEntryWarning, match="tuning"), atomic_dir(tmp_path / "next") as tmp:
+        _carry_over(SimpleNamespace(report=previous, tuning=None), tmp)
+    assert not (tmp_path / "next" / "tuning").exists()

@@ -18,7 +18,6 @@ datasets with one, ``ground_truth/``.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -33,7 +32,7 @@ from kdq_lab.data.splits import PARTS, SplitConfig, seen_pairs, split_events, wi
 from kdq_lab.data.validate import raw_hashes
 from kdq_lab.data.validated import load_validated
 from kdq_lab.errors import KdqError
-from kdq_lab.files import atomic_dir, check_apart, stable_hash, write_json
+from kdq_lab.files import atomic_dir, check_apart, copy_lab_folder, stable_hash, write_json
 from kdq_lab.provenance import package_versions
 
 STORE_FORMAT = 2
@@ -197,7 +196,7 @@ def prepare(
             "until_validation": int(until_validation.sum()),
         }
         if spec.ground_truth:
-            shutil.copytree(dataset_dir / spec.ground_truth, tmp / "ground_truth")
+            copy_lab_folder(dataset_dir / spec.ground_truth, tmp / "ground_truth")  # links skipped, never followed
         write_json(
             tmp / "manifest.json",
             {

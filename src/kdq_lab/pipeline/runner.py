@@ -33,7 +33,15 @@ from kdq_lab.data.store import split_folder
 from kdq_lab.data.validate import raw_hashes
 from kdq_lab.data.validated import store_validated
 from kdq_lab.errors import KdqError
-from kdq_lab.files import atomic_dir, atomic_file, check_apart, record_in_marker, write_json
+from kdq_lab.files import (
+    atomic_dir,
+    atomic_file,
+    check_apart,
+    copy_lab_file,
+    copy_lab_folder,
+    record_in_marker,
+    write_json,
+)
 from kdq_lab.models import Iterative, model_spec
 from kdq_lab.pipeline.backends import Backend, LocalBackend, OnDone, open_backend
 from kdq_lab.pipeline.cache import keep, lookup, restore, unit_key
@@ -639,16 +647,16 @@ def _carry_over(plan: Plan, tmp: Path) -> None:
     The study file stays mutable in the new report's marker: ``kdq-lab tune`` keeps changing it.
     """
     previous = plan.report / TUNING_FOLDER
-    if previous.is_dir():
-        shutil.copytree(previous, tmp / TUNING_FOLDER)
+    if os.path.lexists(previous):  # links and special files in it are skipped with a warning, never followed
+        copy_lab_folder(previous, tmp / TUNING_FOLDER)
         record_in_marker(tmp, study_files(tmp), mutable=True)
     manifest = plan.report / "manifest.json"
     untuned = manifest.is_file() and not json.loads(manifest.read_text(encoding="utf-8")).get("tuned", False)
     if plan.tuning and untuned:
         for name in ("comparison.csv", "paired.csv"):
-            if (plan.report / name).is_file():
+            if os.path.lexists(plan.report / name):
                 (tmp / TUNING_FOLDER).mkdir(exist_ok=True)
-                shutil.copy(plan.report / name, tmp / TUNING_FOLDER / f"untuned_{name}")
+                copy_lab_file(plan.report / name, tmp / TUNING_FOLDER / f"untuned_{name}")
 
 
 def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool, backend: Backend, fresh: bool) -> Outcome:
