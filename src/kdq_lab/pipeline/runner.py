@@ -34,8 +34,8 @@ from kdq_lab.data.validate import raw_hashes
 from kdq_lab.data.validated import store_validated
 from kdq_lab.errors import KdqError
 from kdq_lab.files import (
+    FolderInUseError,
     atomic_dir,
-    atomic_file,
     check_apart,
     copy_lab_file,
     copy_lab_folder,
@@ -61,6 +61,8 @@ from kdq_lab.tuning.study import (
 )
 
 ERROR_EXCERPT = 600
+#: Where a failed 04_compare_models notebook is kept: a subfolder of the report folder (the previous report's).
+FAILED_COMPARE = "failed-compare"
 KERNEL = "kdq-lab"  # registered in .venv by `make venv`; every notebook declares it
 
 
@@ -659,6 +661,32 @@ def _carry_over(plan: Plan, tmp: Path) -> None:
                 copy_lab_file(plan.report / name, tmp / TUNING_FOLDER / f"untuned_{name}")
 
 
+def _keep_failed_compare(report: Path, notebook: Path) -> str:
+    """Keep a failed compare notebook inside the report folder, in ``failed-compare/``; what to tell the user.
+
+    The previous report gains that one subfolder (written atomically, recorded in its marker)
+    and nothing else; a report that does not exist yet becomes a lab folder holding just it.
+    Nothing is ever written beside the report folder.
+    """
+    if not notebook.is_file():
+        return "."
+    target = report / FAILED_COMPARE
+    try:
+        if not os.path.lexists(report):
+            with atomic_dir(report) as tmp:
+                (tmp / FAILED_COMPARE).mkdir()
+                copy_lab_file(notebook, tmp / FAILED_COMPARE / notebook.name)
+        elif report.is_dir() and not report.is_symlink():
+            with atomic_dir(target) as tmp:
+                copy_lab_file(notebook, tmp / notebook.name)
+            record_in_marker(report, [target])
+        else:
+            return f"; the executed notebook was not kept ({report} is not a folder)."
+    except FolderInUseError as exc:
+        return f"; the executed notebook was not kept: {exc}"
+    return f" but for {FAILED_COMPARE}/, which holds the executed notebook: {target / notebook.name}"
+
+
 def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool, backend: Backend, fresh: bool) -> Outcome:
     e = plan.experiment
     _carry_over(plan, tmp)
@@ -700,13 +728,8 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool, backend: Backend
         result = run_pool([job], 1, progress, "compare")[0] | {"notebook": step.output}
         steps.append(result)
         if result["status"] != "ok":
-            kept = ""
-            if job.output.is_file():
-                keep = plan.report.parent / f"{e.name}.failed-compare.ipynb"
-                with atomic_file(keep, "wb", encoding=None) as handle:  # never a half-written copy
-                    handle.write(job.output.read_bytes())
-                kept = f" Executed notebook: {keep}"
-            raise KdqError(f"04_compare_models failed ({result['error']}); the previous report is untouched.{kept}")
+            kept = _keep_failed_compare(plan.report, job.output)
+            raise KdqError(f"04_compare_models failed ({result['error']}); the previous report is untouched{kept}")
         if not job.output.with_suffix(".html").is_file():
             raise KdqError(f"could not export the report to HTML: {result['error']}")
         shutil.move(str(job.output.with_suffix(".html")), index)
