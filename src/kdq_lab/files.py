@@ -1,4 +1,9 @@
-"""Atomic writes and content hashes: nothing half-written is ever left behind."""
+"""Atomic writes and content hashes: nothing half-written is ever left behind.
+
+Also what keeps the lab off folders it must not touch: the marker listing what the lab wrote
+in a folder (only such a folder is replaced), copies of lab folders that never follow a link,
+and outputs kept apart from the inputs of the same command.
+"""
 
 from __future__ import annotations
 
@@ -23,11 +28,15 @@ from kdq_lab.errors import KdqError
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
+    """Hex SHA-256 of a file's bytes (streamed)."""
     with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
+        return _digest(handle, chunk)
+
+
+def _digest(handle: BinaryIO, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    while block := handle.read(chunk):
+        digest.update(block)
     return digest.hexdigest()
 
 
@@ -228,12 +237,7 @@ def copy_lab_folder(src: Path, dst: Path, skip: Collection[str] = ()) -> list[st
 def _hash_regular(path: Path) -> str | None:
     """SHA-256 of a regular file, streamed; ``None`` if it is not one (never read through a link)."""
     with open_regular(path) as handle:
-        if handle is None:
-            return None
-        digest = hashlib.sha256()
-        while block := handle.read(1 << 20):
-            digest.update(block)
-        return digest.hexdigest()
+        return None if handle is None else _digest(handle)
 
 
 def _read_marker(folder: Path) -> dict[str, Any] | None:
