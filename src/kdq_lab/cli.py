@@ -6,13 +6,14 @@ import argparse
 import math
 import signal
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 from kdq_lab import limits
 from kdq_lab.config import DEFAULT_SEED, Paths
 from kdq_lab.errors import KdqError
-from kdq_lab.files import atomic_dir, check_replaceable
+from kdq_lab.files import SkippedEntryWarning, atomic_dir, check_apart, check_replaceable
 
 FORCE_HELP = "replace --out even if it is a non-empty folder that kdq-lab did not make (its content is deleted)"
 
@@ -67,8 +68,18 @@ def describe_os_error(exc: OSError) -> str:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    import kdq_lab
     from kdq_lab.data.catalog import generate_catalog
 
+    paths = Paths.default()
+    check_apart(
+        Path(args.out),
+        {
+            "the lab's notebooks folder": paths.notebooks,
+            "the lab's source folder": paths.root / "src",
+            "the lab's installed package": Path(kdq_lab.__file__).parent,
+        },
+    )
     out = generate_catalog(Path(args.out), scale=args.scale, seed=args.seed, force=args.force, file_format=args.format)
     print(f"wrote {out}")
     return 0
@@ -178,12 +189,15 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from kdq_lab.data.registry import resolve_dataset
     from kdq_lab.pipeline.runs import save_run, train_and_evaluate
     from kdq_lab.yamlfile import parse_assignment
 
     params = dict(parse_assignment(item) for item in args.set or [])
     paths = Paths.default()
     out = Path(args.out) if args.out else paths.reports / "models" / f"{Path(args.dataset).name}__{args.split}__lightfm"
+    inputs = {"the dataset folder": resolve_dataset(args.dataset, paths), "the processed data folder": paths.processed}
+    check_apart(out, inputs)
     check_replaceable(out, args.force)  # before training, not after
     split = {
         "kind": args.split,
@@ -468,9 +482,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_python_format = warnings.formatwarning
+
+
+def _format_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    """The lab's own warnings in one line, like its errors; others as Python shows them."""
+    if issubclass(category, SkippedEntryWarning):
+        return f"warning: {message}\n"
+    return _python_format(message, category, filename, lineno, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``kdq-lab``; returns the exit code."""
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `kdq-lab ... | head` ends quietly
+    warnings.formatwarning = _format_warning
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

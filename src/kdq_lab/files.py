@@ -1,4 +1,9 @@
-"""Atomic writes and content hashes: nothing half-written is ever left behind."""
+"""Atomic writes and content hashes: nothing half-written is ever left behind.
+
+Also what keeps the lab off folders it must not touch: the marker listing what the lab wrote
+in a folder (only such a folder is replaced), copies of lab folders that never follow a link,
+and outputs kept apart from the inputs of the same command.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +17,26 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 import tempfile
-from collections.abc import Iterator
+import warnings
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from kdq_lab.errors import KdqError
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
+    """Hex SHA-256 of a file's bytes (streamed)."""
     with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
+        return _digest(handle, chunk)
+
+
+def _digest(handle: BinaryIO, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    while block := handle.read(chunk):
+        digest.update(block)
     return digest.hexdigest()
 
 
@@ -81,54 +92,373 @@ def write_json(path: Path, obj: Any) -> None:
         handle.write(to_json(obj))
 
 
-#: Hidden file in every folder :func:`atomic_dir` writes: the lab may replace such a folder whole.
+#: Hidden file in every folder :func:`atomic_dir` publishes: the list of what the lab wrote there.
 MARKER = ".kdq-lab"
-MARKER_TEXT = "This folder was written by kdq-lab, which may replace it whole. Do not keep other files here.\n"
-#: Folders written before the marker existed, recognised by a JSON file the lab writes there and its keys.
-LEGACY_SIGNATURES: tuple[tuple[str, frozenset[str]], ...] = (
-    ("manifest.json", frozenset({"split_id", "raw_hashes", "split"})),  # a prepared split (data/store.py)
-    ("manifest.json", frozenset({"experiment", "steps", "resolved"})),  # an experiment report (runner)
-    ("ground_truth/params.json", frozenset({"generator_version", "seed"})),  # a generated KDQ catalog
-    ("model.json", frozenset({"format", "kind", "item_ids", "config"})),  # a saved model
-    ("summary.json", frozenset({"run", "split_id", "metrics"})),  # `kdq-lab train`'s run folder
-)
+MARKER_FORMAT = 2
+#: A marker larger than this is not the lab's (a report's lists a few hundred files: tens of KB).
+MARKER_MAX_BYTES = 16 << 20
+#: Offending entries an error names before it says "and more".
+SHOWN = 5
 _HOST = hashlib.sha256(socket.gethostname().encode("utf-8")).hexdigest()[:8]
 #: What follows ``.<folder name>.`` in the name of a temporary sibling: tag, host, pid, random part.
 _TEMP_NAME = re.compile(r"kdq-(?:tmp|old)-(?P<host>[0-9a-f]{8})-(?P<pid>[1-9][0-9]{0,9})-[0-9a-f]{8}")
 
 
 class FolderInUseError(KdqError):
-    """An output folder exists, is not empty, and was not made by the lab."""
+    """An output folder exists, is not empty, and holds something the lab did not write."""
+
+
+class SkippedEntryWarning(UserWarning):
+    """A symbolic link or special file was left out of a copy of a lab folder."""
+
+
+def _kind(mode: int) -> str:
+    """What a non-regular, non-folder entry is, in words."""
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file"
+
+
+def _entries(folder: Path, skip: Collection[str] = ()) -> Iterator[tuple[str, os.stat_result]]:
+    """Every entry under ``folder``: (relative POSIX path, its own ``lstat``), a folder before what it holds.
+
+    Links are never followed. ``skip``: relative paths left out (a folder with everything under it).
+    """
+    pending = [""]
+    while pending:
+        relative = pending.pop()
+        with os.scandir(folder / relative if relative else folder) as scan:
+            children = sorted((entry.name, entry.stat(follow_symlinks=False)) for entry in scan)
+        inner = []
+        for name, info in children:
+            path = f"{relative}/{name}" if relative else name
+            if path in skip:
+                continue
+            yield path, info
+            if stat.S_ISDIR(info.st_mode):
+                inner.append(path)
+        pending.extend(reversed(inner))
+
+
+def lab_entries(folder: Path, skip: Collection[str] = ()) -> Iterator[tuple[str, bool]]:
+    """The folders and regular files under ``folder`` as (relative POSIX path, is a folder), parents first.
+
+    Symbolic links (to files or folders, inside or outside) and special files (FIFOs, sockets,
+    devices) are skipped with a :class:`SkippedEntryWarning` naming them; nothing is read
+    through them. ``skip``: relative paths left out silently.
+    """
+    for path, info in _entries(Path(folder), skip):
+        if stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode):
+            yield path, stat.S_ISDIR(info.st_mode)
+        else:
+            warn_skipped(Path(folder) / path, _kind(info.st_mode))
+
+
+def warn_skipped(path: Path | str, what: str) -> None:
+    """Warn that ``path`` (``what``: e.g. "a symbolic link") was left out of a copy of a lab folder."""
+    message = f"{path}: {what}, not copied (the lab copies only folders and regular files)"
+    warnings.warn(message, SkippedEntryWarning, stacklevel=3)
+
+
+@contextlib.contextmanager
+def open_regular(path: Path) -> Iterator[BinaryIO | None]:
+    """``path`` opened for reading if it is a regular file; ``None`` for a link or a special file.
+
+    The file is opened without following a link and without blocking on a FIFO, then checked
+    on the open handle, so a file swapped for a link meanwhile is never read through.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symbolic link
+            yield None
+            return
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            yield None
+            return
+        os.set_blocking(fd, True)
+        yield handle
+
+
+def copy_lab_file(src: Path, dst: Path) -> bool:
+    """Copy the regular file ``src`` to ``dst`` (never writing through a link there); whether it was copied.
+
+    A link or a special file at ``src`` is skipped with a :class:`SkippedEntryWarning`.
+    """
+    mode = os.lstat(src).st_mode
+    if not stat.S_ISREG(mode):
+        warn_skipped(src, _kind(mode))
+        return False
+    with open_regular(src) as source:
+        if source is None:  # swapped for a link or a special file since
+            warn_skipped(src, "no longer a regular file")
+            return False
+        try:
+            fd = os.open(
+                dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666
+            )
+        except OSError as exc:
+            raise naming(exc, Path(dst)) from exc
+        with os.fdopen(fd, "wb") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+    return True
+
+
+def copy_lab_folder(src: Path, dst: Path, skip: Collection[str] = ()) -> list[str]:
+    """Copy the folders and regular files under ``src`` into ``dst`` (created if needed); the paths copied.
+
+    Links are never followed: symbolic links (to files or folders, inside or outside ``src``)
+    and special files (FIFOs, sockets, devices) are skipped with a :class:`SkippedEntryWarning`
+    naming them. Files already in ``dst`` are overwritten, never through a link. ``skip``:
+    relative paths (and everything under them) left out silently.
+    """
+    src, dst = Path(src), Path(dst)
+    mode = os.lstat(src).st_mode
+    if not stat.S_ISDIR(mode):  # the folder itself is a link (or no folder): nothing is read through it
+        warn_skipped(src, "not a folder" if stat.S_ISREG(mode) else _kind(mode))
+        return []
+    dst.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for path, is_folder in lab_entries(src, skip):
+        if is_folder:
+            (dst / path).mkdir(exist_ok=True)
+            copied.append(path)
+        elif copy_lab_file(src / path, dst / path):
+            copied.append(path)
+    return copied
+
+
+def _hash_regular(path: Path) -> str | None:
+    """SHA-256 of a regular file, streamed; ``None`` if it is not one (never read through a link)."""
+    with open_regular(path) as handle:
+        return None if handle is None else _digest(handle)
+
+
+def _read_marker(folder: Path) -> dict[str, Any] | None:
+    """The folder's marker if it is a regular file holding a format-2 listing, else ``None``."""
+    path = Path(folder) / MARKER
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        with open_regular(path) as handle:
+            text = handle.read(MARKER_MAX_BYTES + 1) if handle is not None else b""
+        data = json.loads(text.decode("utf-8")) if 0 < len(text) <= MARKER_MAX_BYTES else None
+    except (OSError, ValueError):
+        return None
+    valid = (
+        isinstance(data, dict)
+        and data.get("format") == MARKER_FORMAT
+        and isinstance(data.get("token"), str)
+        and isinstance(data.get("files"), dict)
+        and all(
+            isinstance(entry, dict) and isinstance(entry.get("size"), int) and isinstance(entry.get("sha256"), str)
+            for entry in data["files"].values()
+        )
+        and all(
+            isinstance(data.get(key), list) and all(isinstance(p, str) for p in data[key])
+            for key in ("mutable", "folders")
+        )
+    )
+    return data if valid else None
+
+
+def _implied_folders(paths: Iterable[str]) -> set[str]:
+    """Every folder above the given relative paths."""
+    return {"/".join(parts[:i]) for parts in (p.split("/") for p in paths) for i in range(1, len(parts))}
+
+
+def foreign_entries(folder: Path, limit: int = SHOWN) -> list[str]:
+    """Why ``folder`` is not provably the lab's: up to ``limit`` offending paths with the reason (none: it is).
+
+    A folder is the lab's when it is empty, or when its :data:`MARKER` is a regular file
+    listing, in format 2, every entry under it: each regular file with the same size and
+    SHA-256 (files listed as *mutable* only need to be regular files), each folder (or a
+    file under it). An unlisted or changed file, a symbolic link, a special file, a missing,
+    linked, empty, text or old-format marker: all make it foreign.
+    """
+    folder = Path(folder)
+    entries = [(path, info) for path, info in _entries(folder) if path != MARKER]
+    marker = _read_marker(folder)
+    if marker is None:
+        if not entries and not os.path.lexists(folder / MARKER):
+            return []
+        problem = "missing" if not os.path.lexists(folder / MARKER) else "not a list of what the lab wrote (format 2)"
+        if os.path.islink(folder / MARKER):
+            problem = "a symbolic link"
+        unlisted = [f"{path}: not on the marker's list" for path, _ in entries[: limit - 1]]
+        return [f"{MARKER}: {problem}", *unlisted]
+    files, mutable = marker["files"], set(marker["mutable"])
+    folders = set(marker["folders"]) | _implied_folders([*files, *mutable])
+    problems, to_hash = [], []
+    for path, info in entries:
+        if stat.S_ISDIR(info.st_mode):
+            if path not in folders:
+                problems.append(f"{path}/: a folder not on the marker's list")
+        elif not stat.S_ISREG(info.st_mode):
+            problems.append(f"{path}: {_kind(info.st_mode)}")
+        elif path in mutable:
+            continue
+        elif path not in files:
+            problems.append(f"{path}: not on the marker's list")
+        elif files[path]["size"] != info.st_size:
+            problems.append(f"{path}: changed since kdq-lab wrote it")
+        else:
+            to_hash.append(path)
+    for path in to_hash:
+        if len(problems) >= limit:
+            break
+        if _hash_regular(folder / path) != files[path]["sha256"]:
+            problems.append(f"{path}: changed since kdq-lab wrote it")
+    return problems[:limit]
 
 
 def made_by_lab(folder: Path) -> bool:
-    """Whether ``folder`` carries the lab's marker, or is lab output from before the marker existed."""
+    """Whether ``folder`` is a real folder (not a link) that the lab provably wrote (see :func:`foreign_entries`)."""
     folder = Path(folder)
-    return (folder / MARKER).is_file() or any(keys <= _json_keys(folder / name) for name, keys in LEGACY_SIGNATURES)
-
-
-def _json_keys(path: Path) -> set[str]:
-    """Top-level keys of a JSON object file (empty if absent or not such a file)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return set()
-    return set(data) if isinstance(data, dict) else set()
+    real = folder.is_dir() and not folder.is_symlink()
+    return real and _read_marker(folder) is not None and not foreign_entries(folder, 1)
 
 
 def check_replaceable(path: Path, force: bool = False) -> None:
-    """Raise :class:`FolderInUseError` unless ``path`` is absent, empty, made by the lab, or ``force`` is set."""
+    """Raise :class:`FolderInUseError` unless ``path`` is absent, empty, provably the lab's, or ``force`` is set."""
     path = Path(path)
-    if force or not (path.exists() or path.is_symlink()):
+    if force or not os.path.lexists(path):
         return
-    if path.is_dir() and (not any(path.iterdir()) or made_by_lab(path)):
-        return
-    what = f"a folder that kdq-lab did not make (no {MARKER} marker inside)" if path.is_dir() else "not a folder"
+    if path.is_symlink() or not path.is_dir():
+        what = "a symbolic link" if path.is_symlink() else "not a folder"
+        problems = [f"{path} already exists and is {what}; the lab replaces only folders it made."]
+    else:
+        offending = foreign_entries(path, SHOWN + 1)
+        if not offending:
+            return
+        problems = [
+            f"{path} already exists and holds what kdq-lab did not make: the lab replaces a folder only when "
+            f"its {MARKER} marker lists everything in it, unchanged. First offending entries:",
+            *(f"  {entry}" for entry in offending[:SHOWN]),
+            *(["  ... and more"] if len(offending) > SHOWN else []),
+        ]
     raise FolderInUseError(
-        f"{path} already exists and is {what}; the lab replaces only folders it made. "
-        f"Choose another output folder, move this one away, or pass --force (force=True) to replace it, "
-        f"deleting everything in it"
+        "\n".join(problems) + "\nChoose another output folder, move it (or the entries named) away, or pass "
+        "--force (force=True) to replace it, deleting everything in it. A folder written by an older kdq-lab "
+        "(before the marker listed its files) needs --force once."
     )
+
+
+def _relative(folder: Path, path: Path | str) -> str:
+    """``path`` (absolute under ``folder``, or relative to it) as a relative POSIX path inside ``folder``."""
+    relative = Path(path).relative_to(folder) if Path(path).is_absolute() else Path(path)
+    if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+        raise ValueError(f"{path} is not inside {folder}")
+    return relative.as_posix()
+
+
+def record_in_marker(folder: Path, paths: Iterable[Path | str], mutable: bool = False) -> None:
+    """Add what the lab wrote at ``paths`` (files or folders inside ``folder``) to ``folder``'s marker.
+
+    Every lab writer that adds to a published lab folder calls this, so the folder stays
+    replaceable. A folder path records everything under it (and forgets what it listed there
+    before); a file records its size and SHA-256. ``mutable``: files the lab keeps changing
+    (a study database and its journal): present or not, only required to be regular files.
+    A folder without a format-2 marker gets a new one listing only ``paths``: the caller must
+    have checked the folder (:func:`check_replaceable`) or been forced. Links and special
+    files are never listed.
+    """
+    folder = Path(folder)
+    fresh: dict[str, Any] = {"format": MARKER_FORMAT, "written_by": "kdq-lab", "token": secrets.token_hex(16)}
+    marker = _read_marker(folder) or fresh | {"files": {}, "mutable": [], "folders": []}
+    files: dict[str, dict[str, Any]] = marker["files"]
+    changing, folders = set(marker["mutable"]), set(marker["folders"])
+    for item in paths:
+        relative = _relative(folder, item)
+        if mutable:
+            changing.add(relative)
+            files.pop(relative, None)
+            continue
+        under = relative + "/"
+        files = {p: entry for p, entry in files.items() if p != relative and not p.startswith(under)}
+        folders = {p for p in folders if p != relative and not p.startswith(under)}
+        info = os.lstat(folder / relative)
+        found = [(relative, info)]
+        if stat.S_ISDIR(info.st_mode):
+            found += [(f"{relative}/{p}", i) for p, i in _entries(folder / relative)]
+        for path, entry in found:
+            if stat.S_ISDIR(entry.st_mode):
+                folders.add(path)
+            elif stat.S_ISREG(entry.st_mode) and path not in changing and path != MARKER:
+                digest = _hash_regular(folder / path)
+                if digest is not None:
+                    files[path] = {"size": entry.st_size, "sha256": digest}
+    marker["files"] = dict(sorted(files.items()))
+    marker["mutable"] = sorted(changing)
+    marker["folders"] = sorted(folders - _implied_folders([*files, *changing]))
+    with atomic_file(folder / MARKER) as handle:
+        handle.write(to_json(marker))
+
+
+def adopt(folder: Path, allowed: Collection[str], limit: int = SHOWN) -> list[str]:
+    """Make sure ``folder`` is provably the lab's, recording an older lab version's folder; what stands in the way.
+
+    A folder with a format-2 marker is judged by it (:func:`foreign_entries`). One without
+    (written before the marker listed files, for a kind of folder whose content is known
+    exactly, e.g. a generated catalog) is recorded in a new marker when every entry is a
+    folder or a regular file whose relative path is in ``allowed`` (an old marker included).
+    Returns up to ``limit`` offending entries; none: the folder is now provably the lab's.
+    """
+    folder = Path(folder)
+    if folder.is_symlink() or not folder.is_dir():
+        return [f"{folder}: {'a symbolic link' if folder.is_symlink() else 'not a folder'}"]
+    if _read_marker(folder) is not None:
+        return foreign_entries(folder, limit)
+    entries = list(_entries(folder))
+    offending = [
+        f"{path}: {'not a file this kind of folder holds' if path not in allowed else _kind(info.st_mode)}"
+        for path, info in entries
+        if path not in allowed or not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode))
+    ]
+    if not offending:
+        record_in_marker(folder, [path for path, _ in entries if "/" not in path and path != MARKER])
+    return offending[:limit]
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` with every symbolic link resolved; a link loop is refused, naming it."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:  # Python raises RuntimeError for a loop
+        raise KdqError(f"{path}: cannot be resolved ({exc}); a symbolic link loop?") from None
+
+
+def check_apart(output: Path, inputs: Mapping[str, Path | None]) -> None:
+    """Refuse an output folder that is, contains or lies inside one of ``inputs`` (label -> path).
+
+    Paths are compared resolved (symbolic links followed), in both directions; ``None``
+    inputs are ignored. The error names the input, so the user knows what would be replaced.
+    """
+    out = _resolved(Path(output))
+    for label, given in inputs.items():
+        if given is None:
+            continue
+        source = _resolved(Path(given))
+        if out == source:
+            relation = "is"
+        elif out.is_relative_to(source):
+            relation = "lies inside"
+        elif source.is_relative_to(out):
+            relation = "contains"
+        else:
+            continue
+        where = f"{given}" + (f" (resolved: {source})" if str(source) != str(given) else "")
+        raise KdqError(
+            f"the output folder {output} {relation} {label}, {where}; writing there could replace or change it. "
+            "Choose an output folder apart from every input of this command: none of them, holding none, "
+            "inside none"
+        )
 
 
 def _temp_sibling(path: Path, kind: str) -> Path:
@@ -150,11 +480,13 @@ def temp_owner(path: Path, sibling: Path) -> tuple[str, int] | None:
 def atomic_dir(path: Path, force: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it replaces ``path`` whole.
 
-    ``path`` may be replaced only if it is absent, empty or made by the lab (see
-    :func:`check_replaceable`); ``force`` replaces any folder. The new folder carries the
-    :data:`MARKER`. If the block raises (or the process is killed), ``path`` keeps its previous
-    content; the temporary folder is removed, or, after a kill, left as a hidden sibling that
-    the next writer of ``path`` on this host removes once its process is gone.
+    ``path`` may be replaced only if it is absent, empty or provably the lab's (see
+    :func:`check_replaceable`); ``force`` replaces any folder. When the block ends, the
+    :data:`MARKER` is written, listing every folder and regular file in it with its size and
+    SHA-256 (files recorded as mutable inside the block stay so). If the block raises (or the
+    process is killed), ``path`` keeps its previous content; the temporary folder is removed,
+    or, after a kill, left as a hidden sibling that the next writer of ``path`` on this host
+    removes once its process is gone.
     """
     path = Path(path)
     check_replaceable(path, force)
@@ -166,8 +498,8 @@ def atomic_dir(path: Path, force: bool = False) -> Iterator[Path]:
     except OSError as exc:
         raise naming(exc, path) from exc
     try:
-        (tmp / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
         yield tmp
+        record_in_marker(tmp, [p for p in tmp.iterdir() if p.name != MARKER])
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError) and exc.filename is None:

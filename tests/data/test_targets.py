@@ -97,7 +97,11 @@ def test_random_split_sees_view_only_pairs_not_held_out_pairs(dataset, tmp_path)
 
 def test_validation_target_uses_the_train_period(dataset, tmp_path):
     split = load_split(
-        prepare(dataset, SplitConfig(kind="user_temporal", test_fraction=0.25, validation_fraction=0.5), tmp_path)
+        prepare(
+            dataset,
+            SplitConfig(kind="user_temporal", test_fraction=0.25, validation_fraction=0.5),
+            tmp_path / "processed",
+        )
     )
     goal = target(split, "validation", "seen")
     assert goal.positives.multiply(goal.exclude).nnz == 0

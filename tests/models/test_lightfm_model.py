@@ -98,12 +98,12 @@ def test_save_load_round_trip_and_corruption(data, tiny_split, tmp_path):
     (folder / "model.npz").write_bytes(blob[: len(blob) // 2])
     with pytest.raises(KdqError, match="truncated or corrupt"):
         LightFMHybrid.load(folder)
-    model.save(folder)
+    folder = model.save(tmp_path / "again")  # a changed model folder is no longer the lab's to replace
     meta = (folder / "model.json").read_text(encoding="utf-8")
     (folder / "model.json").write_text(meta.replace('"format": 1', '"format": 99'), encoding="utf-8")
     with pytest.raises(KdqError, match="format 99"):
         LightFMHybrid.load(folder)
-    model.save(folder)
+    folder = model.save(tmp_path / "once more")
     (folder / "model.json").write_text(meta.replace('"no_components": 8', '"no_components": 9'), encoding="utf-8")
     with pytest.raises(KdqError, match="shape"):
         LightFMHybrid.load(folder)

@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
+from links_fixture import outside_file, plant_links, regular_tree
 
+from kdq_lab.files import MARKER, SkippedEntryWarning
 from kdq_lab.pipeline import cache
 from kdq_lab.pipeline.cache import keep, lookup, restore, unit_key
 
@@ -95,3 +97,22 @@ def test_the_dry_run_says_which_runs_the_cache_holds(tmp_path):
     assert outcome.ok, outcome.failed
     assert run_line(plan.describe(paths)).endswith("; in the run cache]")
     assert run_line(plan.describe(paths, fresh=True)).endswith("2 seed(s)]"), "--fresh: nothing comes from the cache"
+
+
+def test_links_and_special_files_never_enter_or_leave_the_cache(tmp_path):
+    outputs = tmp_path / "run"
+    (outputs / "model").mkdir(parents=True)
+    (outputs / "summary.json").write_text("{}")
+    (outputs / "model" / "model.npz").write_bytes(b"npz")
+    planted = plant_links(outputs / "model", outside_file(tmp_path))
+    processed = tmp_path / "processed"
+    with pytest.warns(SkippedEntryWarning) as caught:
+        keep(processed, "k1", outputs)
+    assert {str(outputs / "model" / name) for name in planted} <= {str(w.message).split(":")[0] for w in caught}
+    hit = lookup(processed, "k1")
+    assert hit is not None and regular_tree(hit) == [".complete", MARKER, "model", "model/model.npz", "summary.json"]
+    plant_links(hit / "model", outside_file(tmp_path))  # planted in the cache itself
+    target = tmp_path / "report" / "runs" / "pop__global"
+    with pytest.warns(SkippedEntryWarning):
+        restore(hit, target)
+    assert regular_tree(target) == ["model", "model/model.npz", "summary.json"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from links_fixture import SOURCE, outside_file, plant_links, regular_tree
 
 from kdq_lab.errors import KdqError
 
@@ -240,13 +241,13 @@ def test_ctrl_c_cancels_the_runs_and_leaves_the_cluster_usable(cluster, tmp_path
 
 def test_losing_the_scheduler_keeps_the_report_and_the_finished_runs(tmp_path):
     from kdq_lab.config import Paths
+    from kdq_lab.files import atomic_dir
     from kdq_lab.pipeline.cache import CACHE
     from kdq_lab.pipeline.runner import run_experiment
 
     out = tmp_path / "report"
-    out.mkdir()
-    (out / ".kdq-lab").write_text("made by the lab\n")
-    (out / "index.html").write_text("<p>previous</p>")
+    with atomic_dir(out) as tmp:  # a report the lab made
+        (tmp / "index.html").write_text("<p>previous</p>")
     cache = Paths.default().processed / CACHE
     before = set(cache.iterdir()) if cache.is_dir() else set()
     cluster = start_cluster(tmp_path / "dask", workers=1)
@@ -264,3 +265,67 @@ def test_losing_the_scheduler_keeps_the_report_and_the_finished_runs(tmp_path):
     outcome = run_experiment(SMOKE, out=out, progress=False, compare=False)  # the same command, here: reuses
     steps = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["steps"]
     assert outcome.ok and any(step.get("cached") for step in steps if step["kind"] == "run")
+
+
+def lab_folder_with_links(tmp_path: Path) -> tuple[Path, list[str]]:
+    folder = tmp_path / "split-abc"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "manifest.json").write_text("{}", encoding="utf-8")
+    (folder / "sub" / "train.npz").write_bytes(b"npz")
+    planted = plant_links(folder, outside_file(tmp_path)) + [f"sub/{n}" for n in plant_links(folder / "sub", SOURCE)]
+    return folder, planted
+
+
+def test_packing_a_split_skips_links_and_special_files(tmp_path):
+    from kdq_lab.files import SkippedEntryWarning
+    from kdq_lab.pipeline.cluster import pack, unpack
+
+    folder, planted = lab_folder_with_links(tmp_path)
+    with pytest.warns(SkippedEntryWarning) as caught:
+        data = pack(folder)
+    assert {str(folder / name) for name in planted} == {str(w.message).split(": ")[0] for w in caught}
+    target = unpack(data, tmp_path / "unpacked")
+    assert regular_tree(target) == ["manifest.json", "sub", "sub/train.npz"]
+    assert (target / "sub" / "train.npz").read_bytes() == b"npz"
+
+
+@pytest.mark.parametrize("kind", ["symlink out", "symlink in", "hard link", "fifo", "device"])
+def test_unpacking_skips_links_and_special_files(kind, tmp_path):
+    import io
+    import tarfile
+
+    from kdq_lab.files import SkippedEntryWarning
+    from kdq_lab.pipeline.cluster import unpack
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        data = b"{}"
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        odd = tarfile.TarInfo("odd")
+        odd.type, odd.linkname = {
+            "symlink out": (tarfile.SYMTYPE, str(outside_file(tmp_path))),
+            "symlink in": (tarfile.SYMTYPE, "manifest.json"),
+            "hard link": (tarfile.LNKTYPE, "manifest.json"),
+            "fifo": (tarfile.FIFOTYPE, ""),
+            "device": (tarfile.CHRTYPE, ""),
+        }[kind]
+        tar.addfile(odd)
+    with pytest.warns(SkippedEntryWarning, match="odd"):
+        target = unpack(buffer.getvalue(), tmp_path / "unpacked")
+    assert regular_tree(target) == ["manifest.json"]
+
+
+def test_shared_dir_copies_of_splits_skip_links_and_special_files(tmp_path):
+    from kdq_lab.files import SkippedEntryWarning
+    from kdq_lab.pipeline.cluster import DaskBackend
+
+    folder, planted = lab_folder_with_links(tmp_path)
+    backend = DaskBackend.__new__(DaskBackend)  # no scheduler needed to copy into the shared folder
+    backend.shared_dir, backend._scattered, backend._session = tmp_path / "shared", {}, "session"
+    with pytest.warns(SkippedEntryWarning) as caught:
+        copied = Path(backend._input(str(folder)))
+    assert len(caught) == len(planted)
+    assert copied == tmp_path / "shared" / "splits" / folder.name
+    assert regular_tree(copied) == ["manifest.json", "sub", "sub/train.npz"]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from kdq_lab.files import MARKER, made_by_lab
 from kdq_lab.pipeline.report_checks import browser_problems, find_chromium, linked_pages, screenshots, static_problems
 
 CHROMIUM = find_chromium()
@@ -96,9 +97,15 @@ def test_sorting_that_does_nothing_is_caught(broken):
 def test_screenshots_of_first_screen_and_best_run(smoke_report, tmp_path):
     assert CHROMIUM is not None, "CI must have a browser: .ci/run installs Debian's chromium"
     copy = Path(shutil.copytree(smoke_report, tmp_path / "shots"))
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file() and p.name != MARKER}
     saved = screenshots(copy, CHROMIUM)
     assert [p.name for p in saved] == ["first-screen.png", "run-page.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000 for p in saved)
+    after = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file() and p.name != MARKER}
+    assert {p: b for p, b in after.items() if p.parent.name != "screenshots"} == before, "only screenshots/ is added"
+    assert made_by_lab(copy), "what it added is listed in the report's marker: `run` may still replace the report"
+    screenshots(copy, CHROMIUM)  # again: the lab's own screenshots/ is replaced
+    assert made_by_lab(copy)
 
 
 def test_check_report_command(smoke_report, broken, tmp_path):

@@ -9,12 +9,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 import yaml
+from links_fixture import outside_file, plant_links, regular_tree
 
-from kdq_lab.files import MARKER, MARKER_TEXT
+from kdq_lab.errors import KdqError
+from kdq_lab.files import MARKER, atomic_dir, made_by_lab
 from kdq_lab.pipeline.runs import SEGMENTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,10 +185,9 @@ def wait_for_runs(out: Path, proc: subprocess.Popen, timeout: float = 120) -> No
 
 
 def previous_report(out: Path) -> dict[str, bytes]:
-    out.mkdir(parents=True)
-    (out / MARKER).write_text(MARKER_TEXT, encoding="utf-8")  # a report the lab made
-    (out / "index.html").write_text("<p>previous report</p>", encoding="utf-8")
-    (out / "comparison.csv").write_text("run,split\nold,old\n", encoding="utf-8")
+    with atomic_dir(out) as tmp:  # a report the lab made
+        (tmp / "index.html").write_text("<p>previous report</p>", encoding="utf-8")
+        (tmp / "comparison.csv").write_text("run,split\nold,old\n", encoding="utf-8")
     return {p.name: p.read_bytes() for p in out.iterdir()}
 
 
@@ -201,3 +203,117 @@ def test_an_interrupted_run_leaves_the_previous_report_intact(tmp_path, signum):
     if signum == signal.SIGINT:
         assert proc.returncode == 130
         assert not list(out.parent.glob(f".{out.name}.kdq-*")), "a clean interrupt removes its temporary folder"
+
+
+def test_the_previous_report_s_studies_are_copied_without_following_links(tmp_path):
+    from kdq_lab.files import SkippedEntryWarning
+    from kdq_lab.pipeline.runner import _carry_over
+
+    previous = tmp_path / "report"
+    outside = outside_file(tmp_path)
+    with atomic_dir(previous) as tmp:
+        (tmp / "tuning").mkdir()
+        (tmp / "tuning" / "optuna.db").write_bytes(b"studies")
+        (tmp / "tuning" / "summary.json").write_text("{}", encoding="utf-8")
+        (tmp / "manifest.json").write_text('{"tuned": false}', encoding="utf-8")
+        (tmp / "paired.csv").write_text("run\n", encoding="utf-8")
+        (tmp / "comparison.csv").symlink_to(outside)
+        planted = plant_links(tmp / "tuning", outside)
+    with pytest.warns(SkippedEntryWarning) as caught, atomic_dir(tmp_path / "next") as tmp:
+        _carry_over(SimpleNamespace(report=previous, tuning={"storage": "sqlite:///x"}), tmp)
+    skipped = {str(w.message).split(": ")[0] for w in caught}
+    assert skipped == {str(previous / "tuning" / name) for name in planted} | {str(previous / "comparison.csv")}
+    copied = ["tuning", "tuning/optuna.db", "tuning/summary.json", "tuning/untuned_paired.csv"]
+    assert regular_tree(tmp_path / "next") == [".kdq-lab", *copied]
+    assert made_by_lab(tmp_path / "next")
+    assert outside.read_text(encoding="utf-8").startswith("root:")
+
+
+@pytest.mark.parametrize("kind", ["link to a folder", "fifo"])
+def test_a_previous_tuning_folder_that_is_not_a_folder_is_not_copied(kind, tmp_path):
+    from kdq_lab.files import SkippedEntryWarning
+    from kdq_lab.pipeline.runner import _carry_over
+
+    previous = tmp_path / "report"
+    previous.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "optuna.db").write_bytes(b"someone else's")
+    if kind == "fifo":
+        os.mkfifo(previous / "tuning")
+    else:
+        (previous / "tuning").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.warns(SkippedEntryWarning, match="tuning"), atomic_dir(tmp_path / "next") as tmp:
+        _carry_over(SimpleNamespace(report=previous, tuning=None), tmp)
+    assert not (tmp_path / "next" / "tuning").exists()
+
+
+@pytest.fixture
+def failing_compare(tmp_path, monkeypatch):
+    """Plan the smoke experiment in a workspace of its own; every notebook 'runs' and fails, compare included."""
+    import kdq_lab.pipeline.runner as runner
+    from kdq_lab.config import Paths
+
+    def pool(jobs, workers, progress, label, on_done=None):
+        results = []
+        for job in jobs:
+            job.output.parent.mkdir(parents=True, exist_ok=True)
+            job.output.write_text(json.dumps({"cells": [], "executed": job.key}), encoding="utf-8")
+            results.append({"kind": job.kind, "key": job.key, "status": "failed", "error": "boom", "seconds": 0.0})
+        return results
+
+    monkeypatch.setattr(runner, "run_pool", pool)
+    paths = Paths(ROOT, tmp_path / "workspace")
+
+    def run(out: Path, force: bool = False) -> str:
+        plan = runner.plan_experiment(SMOKE, only=["popularity"], out=out, paths=paths, progress=False)
+        with pytest.raises(KdqError) as caught:
+            runner.execute_plan(plan, paths=paths, progress=False, force=force, fresh=True)
+        return str(caught.value)
+
+    return run
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_failed_compare_without_a_previous_report_leaves_a_lab_folder_holding_just_it(failing_compare, tmp_path):
+    out = tmp_path / "out" / "report"
+    message = failing_compare(out)
+    kept = out / "failed-compare" / "04_compare_models.ipynb"
+    assert str(kept) in message and "04_compare_models failed (boom)" in message
+    assert json.loads(kept.read_text(encoding="utf-8"))["executed"] == "04_compare_models"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["report"], "nothing beside --out"
+    assert sorted(tree(out)) == [MARKER, "failed-compare/04_compare_models.ipynb"]
+    assert made_by_lab(out), "the next run replaces it"
+
+
+def test_a_failed_compare_adds_one_subfolder_to_the_previous_report_and_nothing_beside_it(failing_compare, tmp_path):
+    out = tmp_path / "out" / "report"
+    previous_report(out)
+    sibling = tmp_path / "out" / "smoke.failed-compare.ipynb"  # where older labs wrote it: someone's file now
+    sibling.write_text("my notebook", encoding="utf-8")
+    before = {k: v for k, v in tree(out).items() if k != MARKER}
+    for _ in range(2):  # a second failure replaces the lab's own failed-compare/
+        message = failing_compare(out)
+        assert str(out / "failed-compare" / "04_compare_models.ipynb") in message
+        after = tree(out)
+        assert {k: v for k, v in after.items() if not k.startswith("failed-compare/") and k != MARKER} == before
+        assert sorted(k for k in after if k.startswith("failed-compare/")) == [
+            "failed-compare/.kdq-lab",
+            "failed-compare/04_compare_models.ipynb",
+        ]
+        assert made_by_lab(out), "what was added is in the report's marker"
+    assert sibling.read_text(encoding="utf-8") == "my notebook"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report", "smoke.failed-compare.ipynb"]
+
+
+def test_a_failed_compare_never_replaces_a_failed_compare_folder_the_lab_did_not_write(failing_compare, tmp_path):
+    out = tmp_path / "report"
+    previous_report(out)
+    (out / "failed-compare").mkdir()
+    (out / "failed-compare" / "04_compare_models.ipynb").write_text("my analysis", encoding="utf-8")
+    message = failing_compare(out, force=True)  # --force was about replacing the report once it succeeds
+    assert "not kept" in message and str(out / "failed-compare") in message
+    assert (out / "failed-compare" / "04_compare_models.ipynb").read_text(encoding="utf-8") == "my analysis"

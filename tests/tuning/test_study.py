@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import replace
@@ -162,3 +163,38 @@ def test_tune_refuses_a_folder_the_lab_did_not_make_and_ignores_tuned(tmp_path):
     tuned_yaml.write_text(SMOKE.read_text(encoding="utf-8") + "\ntuned: true\n", encoding="utf-8")
     results, _ = tune_experiment(tuned_yaml, trials=1, only=["popularity"], out=tmp_path / "r", progress=False)
     assert [r.complete + r.pruned + r.failed for r in results] == [1]
+
+
+def test_what_tuning_adds_keeps_the_report_the_lab_s(tmp_path):
+    from types import SimpleNamespace
+
+    from kdq_lab.files import MARKER, atomic_dir, made_by_lab
+    from kdq_lab.pipeline.runner import _carry_over
+
+    out = tmp_path / "report"
+    with atomic_dir(out) as tmp:  # a published report
+        (tmp / "index.html").write_text("<p>report</p>", encoding="utf-8")
+    tune_experiment(SMOKE, trials=1, only=["popularity"], out=out, progress=False)
+    marker = json.loads((out / MARKER).read_text(encoding="utf-8"))
+    assert "tuning/optuna.db" in marker["mutable"] and "tuning/summary.json" in marker["files"]
+    assert made_by_lab(out), "run may replace it after tuning"
+    tune_experiment(SMOKE, trials=2, only=["popularity"], out=out, progress=False)  # the study file changes
+    assert made_by_lab(out)
+    (out / "tuning" / "mine.txt").write_text("mine", encoding="utf-8")
+    assert not made_by_lab(out), "only what tuning wrote is listed"
+    (out / "tuning" / "mine.txt").unlink()
+    # the next report carries the studies over, and the study file stays mutable in its marker
+    with atomic_dir(tmp_path / "next") as tmp:
+        _carry_over(SimpleNamespace(report=out, tuning=None), tmp)
+    with open(tmp_path / "next" / "tuning" / "optuna.db", "ab") as handle:
+        handle.write(b"\0")  # tune changes it again
+    assert made_by_lab(tmp_path / "next")
+
+
+@pytest.mark.parametrize("where", ["tuning/mine.db", "studies.db"])
+def test_a_study_file_of_its_own_inside_the_report_is_refused(where, tmp_path):
+    out = tmp_path / "report"
+    storage = f"sqlite:///{out / where}"
+    with pytest.raises(KdqError, match="the tuning storage"):
+        tune_experiment(SMOKE, trials=1, only=["popularity"], out=out, storage=storage, progress=False)
+    assert not out.exists()

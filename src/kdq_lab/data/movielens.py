@@ -19,7 +19,7 @@ import pandas as pd
 from kdq_lab.data.schema import DatasetSpec, EntitySpec, InteractionSpec, NumericFeature, write_spec
 from kdq_lab.data.validate import validate_dataset
 from kdq_lab.errors import DataError, Problem
-from kdq_lab.files import atomic_dir, check_replaceable
+from kdq_lab.files import atomic_dir, check_apart, check_replaceable
 from kdq_lab.names import check_name
 
 AGE_EDGES = (0, 18, 25, 35, 45, 50, 56, 200)
@@ -123,10 +123,12 @@ def import_movielens(src: Path, out: Path, name: str | None = None, force: bool 
     """Convert the ml-100k folder ``src`` into a contract dataset at ``out``.
 
     The result is validated before it replaces ``out``; on any problem nothing is written.
-    An existing ``out`` is replaced only if the lab made it, unless ``force``.
+    An existing ``out`` is replaced only if the lab made it, unless ``force``; it may never
+    be, hold or lie inside ``src``.
     """
     src, out = Path(src), Path(out)
     name = check_name(name or out.name, "dataset name (by default the output folder's name)")
+    check_apart(out, {"the MovieLens folder (SRC)": src})
     check_replaceable(out, force)
     problems: list[Problem] = []
     ratings = _ratings(src, "u.data", problems)

@@ -17,7 +17,6 @@ datasets with one, ``ground_truth/``.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -34,7 +33,7 @@ from kdq_lab.data.splits import PARTS, SplitConfig, seen_pairs, split_events, wi
 from kdq_lab.data.validate import raw_hashes
 from kdq_lab.data.validated import load_validated
 from kdq_lab.errors import KdqError
-from kdq_lab.files import atomic_dir, stable_hash, write_json
+from kdq_lab.files import atomic_dir, check_apart, copy_lab_folder, stable_hash, write_json
 from kdq_lab.jsonfile import read_json
 from kdq_lab.limits import MAX_ENTITY_ROWS, MAX_INTERACTION_ROWS
 from kdq_lab.npzfile import read_csr, read_npz
@@ -126,11 +125,16 @@ class SplitData:
 def split_folder(
     dataset_dir: Path, config: SplitConfig, processed_root: Path, hashes: dict[str, str] | None = None
 ) -> Path:
-    """Where the split of this dataset version and config lives (``hashes``: the raw files', if known)."""
+    """Where the split of this dataset version and config lives (``hashes``: the raw files', if known).
+
+    Refused if that folder would be, hold or lie inside the dataset folder (the split replaces it whole).
+    """
     spec = read_spec(dataset_dir)
     hashes = hashes if hashes is not None else raw_hashes(dataset_dir, spec)
     key = stable_hash({"format": STORE_FORMAT, "raw": hashes, "split": config.to_dict()})
-    return Path(processed_root) / spec.name / f"{config.kind}-{key}"
+    folder = Path(processed_root) / spec.name / f"{config.kind}-{key}"
+    check_apart(folder, {"the dataset folder": dataset_dir})
+    return folder
 
 
 def prepare(
@@ -196,7 +200,7 @@ def prepare(
             "until_validation": int(until_validation.sum()),
         }
         if spec.ground_truth:
-            shutil.copytree(dataset_dir / spec.ground_truth, tmp / "ground_truth")
+            copy_lab_folder(dataset_dir / spec.ground_truth, tmp / "ground_truth")  # links skipped, never followed
         write_json(
             tmp / "manifest.json",
             {

@@ -20,7 +20,7 @@ import pyarrow as pa
 from kdq_lab.data.schema import read_spec
 from kdq_lab.data.validate import EVENT, ITEM, POSITIVE, TIME, USER, WEIGHT, RawDataset, load_dataset, raw_hashes
 from kdq_lab.errors import KdqError
-from kdq_lab.files import atomic_dir, stable_hash, write_json
+from kdq_lab.files import atomic_dir, check_apart, stable_hash, write_json
 from kdq_lab.jsonfile import read_json
 
 VALIDATED_FORMAT = 1
@@ -28,9 +28,11 @@ MANIFEST = "manifest.json"
 
 
 def validated_folder(dataset_dir: Path, processed_root: Path, hashes: dict[str, str]) -> Path:
-    """Where the validated copy of this version of the dataset lives."""
+    """Where the validated copy of this version of the dataset lives (never in, around or inside the dataset)."""
     key = stable_hash({"format": VALIDATED_FORMAT, "raw": hashes})
-    return Path(processed_root) / read_spec(dataset_dir).name / f"validated-{key}"
+    folder = Path(processed_root) / read_spec(dataset_dir).name / f"validated-{key}"
+    check_apart(folder, {"the dataset folder": dataset_dir})
+    return folder
 
 
 def _write(raw: RawDataset, folder: Path) -> None:

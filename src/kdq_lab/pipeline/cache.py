@@ -9,16 +9,16 @@ in ``data/processed/run-cache/`` (derived data: ``make clean`` removes it).
 from __future__ import annotations
 
 import hashlib
-import shutil
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import kdq_lab
-from kdq_lab.files import atomic_dir, sha256_file, stable_hash
+from kdq_lab.files import MARKER, atomic_dir, copy_lab_folder, sha256_file, stable_hash
 from kdq_lab.provenance import package_versions
 
 CACHE = "run-cache"
+COMPLETE = ".complete"  # written last into a cached run: the copy is whole
 #: Parameters that only say where outputs go or how fast to work: never part of a key.
 VOLATILE = frozenset({"OUTPUT_DIR", "REPORT_DIR"})
 
@@ -57,16 +57,16 @@ def unit_key(notebook: Path, parameters: dict[str, Any]) -> str:
 def lookup(processed: Path, key: str) -> Path | None:
     """The cached outputs of ``key``, or ``None``."""
     folder = Path(processed) / CACHE / key
-    return folder if (folder / ".complete").is_file() else None
+    return folder if (folder / COMPLETE).is_file() else None
 
 
 def keep(processed: Path, key: str, outputs: Path) -> None:
-    """Copy a finished run's output folder into the cache (atomically)."""
+    """Copy a finished run's output folder into the cache (atomically; links and special files are skipped)."""
     with atomic_dir(Path(processed) / CACHE / key) as tmp:
-        shutil.copytree(outputs, tmp, dirs_exist_ok=True)
-        (tmp / ".complete").write_text(key + "\n", encoding="utf-8")
+        copy_lab_folder(outputs, tmp)
+        (tmp / COMPLETE).write_text(key + "\n", encoding="utf-8")
 
 
 def restore(cached: Path, target: Path) -> None:
-    """Put cached outputs where the run would have written them."""
-    shutil.copytree(cached, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete", ".kdq-lab"))
+    """Put cached outputs where the run would have written them (links and special files are skipped)."""
+    copy_lab_folder(cached, target, skip=(COMPLETE, MARKER))

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 import kdq_lab
 from kdq_lab.errors import KdqError
+from kdq_lab.files import copy_lab_folder, lab_entries, open_regular, warn_skipped
 from kdq_lab.pipeline.backends import OnDone
 from kdq_lab.pipeline.cache import code_fingerprint
 from kdq_lab.processes import signals_deferred
@@ -96,18 +97,40 @@ def connect(address: str, timeout: float = 15) -> Any:
 
 
 def pack(folder: Path) -> bytes:
-    """A folder as tar bytes (relative names)."""
+    """A lab folder as tar bytes (relative names): its folders and regular files.
+
+    Links and special files are skipped with a warning (:func:`kdq_lab.files.lab_entries`);
+    each file is read from a handle opened without following links.
+    """
+    folder = Path(folder)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(folder, arcname=".")
+        for path, is_folder in lab_entries(folder):
+            if is_folder:
+                tar.addfile(tar.gettarinfo(folder / path, arcname=path))
+                continue
+            with open_regular(folder / path) as handle:
+                if handle is None:  # swapped for a link or a special file since
+                    warn_skipped(folder / path, "no longer a regular file")
+                    continue
+                info = tar.gettarinfo(arcname=path, fileobj=handle)
+                tar.addfile(info, handle)
     return buffer.getvalue()
 
 
+def _plain(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+    """Extraction filter: folders and regular files only (links and special files skipped with a warning)."""
+    if not (member.isdir() or member.isreg()):
+        warn_skipped(member.name, "a link or special file in packed data")
+        return None
+    return tarfile.data_filter(member, path)
+
+
 def unpack(data: bytes, target: Path) -> Path:
-    """Extract tar bytes into ``target`` (only plain files and folders, never outside it)."""
+    """Extract tar bytes into ``target``: only folders and regular files, never outside it."""
     target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
-        tar.extractall(target, filter="data")
+        tar.extractall(target, filter=_plain)
     return target
 
 
@@ -220,7 +243,7 @@ class DaskBackend:
                 target = self.shared_dir / "splits" / split_id
                 if not (target / "manifest.json").is_file():  # copied whole under a temporary name, then renamed
                     staging = target.parent / f".{split_id}.{self._session}"
-                    shutil.copytree(folder, staging)
+                    copy_lab_folder(Path(folder), staging)
                     try:
                         staging.rename(target)
                     except OSError:  # another invocation placed it first
@@ -287,7 +310,7 @@ class DaskBackend:
                         unpack(files, target)
                     elif self.shared_dir is not None:
                         written = self._shared_output(job.key, attempt)
-                        shutil.copytree(written, target, dirs_exist_ok=True)
+                        copy_lab_folder(written, target)
                         shutil.rmtree(written)  # this invocation's own folder: copied, so no longer needed
                     results[index] = result
                 results[index]["retries"] = retried[index]  # type: ignore[index]

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from kdq_lab.errors import KdqError
-from kdq_lab.files import atomic_file
+from kdq_lab.files import atomic_dir, record_in_marker
 
 CHROMIUM_ENV = "KDQ_LAB_CHROMIUM"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
@@ -42,6 +42,8 @@ CHROMIUM_ARGS = (
     "--disable-default-apps",
     "--metrics-recording-only",
 )
+#: The subfolder ``kdq-lab screenshots`` writes into a report (its only change to it).
+SCREENSHOTS = "screenshots"
 REQUIRED_FILES = ("index.html", "comparison.csv", "comparison.md", "paired.csv", "manifest.json")
 SCREEN: Any = {"width": 1280, "height": 900}
 _REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)
@@ -254,22 +256,25 @@ def browser_problems(report: Path, chromium: Path) -> list[str]:
 
 def screenshots(report: Path, chromium: Path) -> list[Path]:
     """Save ``screenshots/first-screen.png`` (index.html as it opens) and ``screenshots/run-page.png`` (the
-    page of the first best run the Findings name, else the first run page linked)."""
+    page of the first best run the Findings name, else the first run page linked).
+
+    ``screenshots/`` is replaced whole (if the lab wrote it) and recorded in the report's marker.
+    """
     report = Path(report).resolve()
     pages = linked_pages(report)
     best = [run for run in _parse(pages[0]).best_runs if run]
     runs = [p for p in pages if p.is_relative_to(report / "runs")]
     runs.sort(key=lambda p: not (best and p.parent.name.startswith(f"{best[0]}__")))  # the best run's page first
     shots = [(pages[0], "first-screen.png"), *((runs[0], "run-page.png") for _ in runs[:1])]
-    saved = []
+    images = {}
     problems: list[str] = []
     with _browser(chromium) as context:
         for path, filename in shots:
             page = _open(context, path, problems, filename)
-            target = report / "screenshots" / filename
-            target.parent.mkdir(exist_ok=True)
-            with atomic_file(target, "wb", encoding=None) as handle:
-                handle.write(page.screenshot())
-            saved.append(target)
+            images[filename] = page.screenshot()
             page.close()
-    return saved
+    with atomic_dir(report / SCREENSHOTS) as tmp:  # the report's only change: this one subfolder, listed in its marker
+        for filename, image in images.items():
+            (tmp / filename).write_bytes(image)
+    record_in_marker(report, [report / SCREENSHOTS])
+    return [report / SCREENSHOTS / filename for filename in images]

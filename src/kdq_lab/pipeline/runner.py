@@ -33,7 +33,15 @@ from kdq_lab.data.store import split_folder
 from kdq_lab.data.validate import raw_hashes
 from kdq_lab.data.validated import store_validated
 from kdq_lab.errors import KdqError
-from kdq_lab.files import atomic_dir, atomic_file, write_json
+from kdq_lab.files import (
+    FolderInUseError,
+    atomic_dir,
+    check_apart,
+    copy_lab_file,
+    copy_lab_folder,
+    record_in_marker,
+    write_json,
+)
 from kdq_lab.limits import MAX_TRAININGS
 from kdq_lab.models import Iterative, model_spec
 from kdq_lab.pipeline.backends import Backend, LocalBackend, OnDone, open_backend
@@ -43,9 +51,19 @@ from kdq_lab.pipeline.records import ExperimentInfo, RunStatus, RunSummary, Spli
 from kdq_lab.pipeline.runs import RunConfig
 from kdq_lab.processes import map_in_processes
 from kdq_lab.provenance import git_commit, package_versions
-from kdq_lab.tuning.study import TUNING_FOLDER, best_trial, default_storage, study_name, tuned_params
+from kdq_lab.tuning.study import (
+    TUNING_FOLDER,
+    best_trial,
+    default_storage,
+    storage_inputs,
+    study_files,
+    study_name,
+    tuned_params,
+)
 
 ERROR_EXCERPT = 600
+#: Where a failed 04_compare_models notebook is kept: a subfolder of the report folder (the previous report's).
+FAILED_COMPARE = "failed-compare"
 KERNEL = "kdq-lab"  # registered in .venv by `make venv`; every notebook declares it
 
 
@@ -133,6 +151,16 @@ def _notebook_path(paths: Paths, name: str) -> Path:
     return paths.notebooks / f"{name}.ipynb"
 
 
+def _inputs(experiment: Path, dataset_dir: Path, paths: Paths) -> dict[str, Path | None]:
+    """What running (or tuning) an experiment reads: its report folder may be none of these, nor hold or lie in one."""
+    return {
+        "the experiment file": experiment,
+        "the dataset folder": dataset_dir,
+        "the notebooks folder": paths.notebooks,
+        "the processed data folder (prepared splits, validated copies, the run cache)": paths.processed,
+    }
+
+
 def plan_experiment(
     path: Path,
     *,
@@ -158,6 +186,10 @@ def plan_experiment(
     experiment = load_experiment(Path(path), overrides, paths, max_runs=max_runs)
     report = Path(out) if out else paths.reports / experiment.name
     dataset_dir = resolve_dataset(experiment.dataset, paths, progress=progress)
+    use_tuned = experiment.tuned if tuned is None else tuned
+    check_apart(
+        report, _inputs(Path(path), dataset_dir, paths) | (storage_inputs(storage, report) if use_tuned else {})
+    )
     started = time.time()
     hashes = raw_hashes(dataset_dir)
     # validate once (fail before any notebook starts, with every problem listed) and store the
@@ -169,7 +201,7 @@ def plan_experiment(
         raise KdqError(f"--only {' '.join(only or [])} matches no run; runs: {', '.join(experiment.runs)}")
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     tuning = None
-    if experiment.tuned if tuned is None else tuned:
+    if use_tuned:
         run_specs, tuning = _tuned(experiment, run_specs, storage or default_storage(report))
     refs = tuple(
         SplitRef(name, seed, config.to_dict(), str(split_folder(dataset_dir, config, paths.processed, hashes)))
@@ -613,17 +645,47 @@ def describe_experiment(plan: Plan) -> ExperimentInfo:
 
 
 def _carry_over(plan: Plan, tmp: Path) -> None:
-    """Keep the previous report's studies; a tuned report also keeps the untuned comparison beside them."""
+    """Keep the previous report's studies; a tuned report also keeps the untuned comparison beside them.
+
+    The study file stays mutable in the new report's marker: ``kdq-lab tune`` keeps changing it.
+    """
     previous = plan.report / TUNING_FOLDER
-    if previous.is_dir():
-        shutil.copytree(previous, tmp / TUNING_FOLDER)
+    if os.path.lexists(previous):  # links and special files in it are skipped with a warning, never followed
+        copy_lab_folder(previous, tmp / TUNING_FOLDER)
+        record_in_marker(tmp, study_files(tmp), mutable=True)
     manifest = plan.report / "manifest.json"
     untuned = manifest.is_file() and not json.loads(manifest.read_text(encoding="utf-8")).get("tuned", False)
     if plan.tuning and untuned:
         for name in ("comparison.csv", "paired.csv"):
-            if (plan.report / name).is_file():
+            if os.path.lexists(plan.report / name):
                 (tmp / TUNING_FOLDER).mkdir(exist_ok=True)
-                shutil.copy(plan.report / name, tmp / TUNING_FOLDER / f"untuned_{name}")
+                copy_lab_file(plan.report / name, tmp / TUNING_FOLDER / f"untuned_{name}")
+
+
+def _keep_failed_compare(report: Path, notebook: Path) -> str:
+    """Keep a failed compare notebook inside the report folder, in ``failed-compare/``; what to tell the user.
+
+    The previous report gains that one subfolder (written atomically, recorded in its marker)
+    and nothing else; a report that does not exist yet becomes a lab folder holding just it.
+    Nothing is ever written beside the report folder.
+    """
+    if not notebook.is_file():
+        return "."
+    target = report / FAILED_COMPARE
+    try:
+        if not os.path.lexists(report):
+            with atomic_dir(report) as tmp:
+                (tmp / FAILED_COMPARE).mkdir()
+                copy_lab_file(notebook, tmp / FAILED_COMPARE / notebook.name)
+        elif report.is_dir() and not report.is_symlink():
+            with atomic_dir(target) as tmp:
+                copy_lab_file(notebook, tmp / notebook.name)
+            record_in_marker(report, [target])
+        else:
+            return f"; the executed notebook was not kept ({report} is not a folder)."
+    except FolderInUseError as exc:
+        return f"; the executed notebook was not kept: {exc}"
+    return f" but for {FAILED_COMPARE}/, which holds the executed notebook: {target / notebook.name}"
 
 
 def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool, backend: Backend, fresh: bool) -> Outcome:
@@ -667,13 +729,8 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool, backend: Backend
         result = run_pool([job], 1, progress, "compare")[0] | {"notebook": step.output}
         steps.append(result)
         if result["status"] != "ok":
-            kept = ""
-            if job.output.is_file():
-                keep = plan.report.parent / f"{e.name}.failed-compare.ipynb"
-                with atomic_file(keep, "wb", encoding=None) as handle:  # never a half-written copy
-                    handle.write(job.output.read_bytes())
-                kept = f" Executed notebook: {keep}"
-            raise KdqError(f"04_compare_models failed ({result['error']}); the previous report is untouched.{kept}")
+            kept = _keep_failed_compare(plan.report, job.output)
+            raise KdqError(f"04_compare_models failed ({result['error']}); the previous report is untouched{kept}")
         if not job.output.with_suffix(".html").is_file():
             raise KdqError(f"could not export the report to HTML: {result['error']}")
         shutil.move(str(job.output.with_suffix(".html")), index)

@@ -122,7 +122,37 @@ def study_name(experiment: str, run: str, split: str) -> str:
 
 def default_storage(report: Path) -> str:
     """The SQLite file in the experiment's report folder (kept when the report is regenerated)."""
-    return f"sqlite:///{(Path(report) / TUNING_FOLDER / 'optuna.db').resolve()}"
+    return f"sqlite:///{study_files(report)[0].resolve()}"
+
+
+def study_files(report: Path) -> list[Path]:
+    """The report's default study file and the journal files SQLite keeps beside it: the lab keeps changing them."""
+    database = Path(report) / TUNING_FOLDER / "optuna.db"
+    return [database, *(database.with_name(database.name + suffix) for suffix in ("-journal", "-wal", "-shm"))]
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite storage URL (``sqlite:///path``); ``None`` for other URLs and in-memory SQLite."""
+    import sqlalchemy.engine
+    import sqlalchemy.exc
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        return None
+    database = parsed.database
+    return Path(database) if parsed.get_backend_name() == "sqlite" and database and database != ":memory:" else None
+
+
+def storage_inputs(storage: str | None, report: Path) -> dict[str, Path | None]:
+    """A study storage as an input of a command writing ``report``: its SQLite file, unless it is the report's own.
+
+    The report's own study file (``tuning/optuna.db``) is kept when the report is replaced: it
+    lies inside by design.
+    """
+    database = sqlite_file(storage) if storage else None
+    own = database is not None and database.resolve() == study_files(report)[0].resolve()
+    return {"the tuning storage": None if own else database}
 
 
 def open_storage(url: str) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 from kdq_lab.config import Paths
 from kdq_lab.data.store import prepare
 from kdq_lab.errors import KdqError
-from kdq_lab.files import MARKER, MARKER_TEXT, check_replaceable, write_json
+from kdq_lab.files import check_apart, check_replaceable, record_in_marker, write_json
 from kdq_lab.limits import MAX_SEED
 from kdq_lab.pipeline.backends import open_backend
 from kdq_lab.pipeline.runner import Plan, plan_experiment
@@ -20,6 +20,8 @@ from kdq_lab.tuning.study import (
     default_storage,
     open_storage,
     results_table,
+    storage_inputs,
+    study_files,
     study_name,
 )
 
@@ -56,8 +58,9 @@ def tune_experiment(path: Path, *, trials: int | None = None, timeout: float | N
 
     ``trials`` or ``timeout`` (per study) override the experiment's ``tuning:`` budget. ``cluster``
     (or ``KDQ_LAB_CLUSTER``) spreads every study's trials over a Dask cluster's workers. The
-    report folder must be absent, empty or made by the lab, unless ``force``: tuning marks it as
-    the lab's, and a later ``run`` replaces it whole.
+    report folder must be absent, empty or provably the lab's, unless ``force``; what tuning
+    adds is recorded in its marker (the study file as mutable), so a later ``run`` may still
+    replace it whole (keeping ``tuning/``). A SQLite ``storage`` elsewhere in the folder is refused.
     """
     paths = paths or Paths.default()
     plan = plan_experiment(Path(path), jobs=jobs, only=only, overrides=overrides, out=out, paths=paths,
@@ -67,14 +70,15 @@ def tune_experiment(path: Path, *, trials: int | None = None, timeout: float | N
         budget = TuningConfig(trials=trials, timeout=timeout, seed=budget.seed, pruner=budget.pruner)
     check_replaceable(plan.report, force)
     if storage:
+        check_apart(plan.report, storage_inputs(storage, plan.report))
         open_storage(storage)  # a bad URL is refused before anything is written
     storage = storage or default_storage(plan.report)
     tasks = study_tasks(plan, storage, budget, paths)
     if not tasks:
         raise KdqError(f"no run of {plan.experiment.name} has a search: block; add `search: default` to a run")
     (plan.report / TUNING_FOLDER).mkdir(parents=True, exist_ok=True)
-    if not (plan.report / MARKER).exists():  # the lab made this folder: `run` may replace it (keeping tuning/)
-        (plan.report / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+    # the report's marker lists what tuning adds, so `run` may still replace the folder (keeping tuning/)
+    record_in_marker(plan.report, study_files(plan.report), mutable=True)
     open_storage(storage)  # create the schema once, before studies in several processes open it
     backend = open_backend(cluster, jobs, shared_dir)
     try:
@@ -83,4 +87,5 @@ def tune_experiment(path: Path, *, trials: int | None = None, timeout: float | N
         backend.close()
     write_json(plan.report / TUNING_FOLDER / "summary.json",
                {"storage": storage, "budget": budget.describe(), "studies": results_table(results)})  # fmt: skip
+    record_in_marker(plan.report, [plan.report / TUNING_FOLDER / "summary.json"])
     return results, storage
