@@ -392,22 +392,22 @@ def _check_ground_truth(folder: Path, declared: str, out: Collector) -> None:
         return
     base = folder.resolve()
     for path in truth.rglob("*"):
+        where = str(path.relative_to(folder))
         if not path.is_symlink():
+            kind = not_regular(path.lstat().st_mode)
+            if kind not in (None, "a folder"):
+                out.add(SPEC_FILE, None, "ground_truth", where,
+                        f"{kind}, not a regular file (the folder is copied whole: it could wait forever)")  # fmt: skip
             continue
         try:
-            target = path.resolve()
-        except (RuntimeError, OSError):  # a link loop leads nowhere (and the copy skips every link)
+            target = path.resolve(strict=True)
+        except (RuntimeError, OSError):  # a link loop or a dangling link leads nowhere (the copy skips every link)
             continue
         if not target.is_relative_to(base):
-            out.add(
-                SPEC_FILE,
-                None,
-                "ground_truth",
-                str(path.relative_to(folder)),
-                f"a symbolic link leading out of the dataset folder (to {target})",
-            )
-        elif (kind := not_regular(path.stat().st_mode)) not in (None, "a folder"):
-            out.add(SPEC_FILE, None, "ground_truth", str(path.relative_to(folder)),
+            out.add(SPEC_FILE, None, "ground_truth", where,
+                    f"a symbolic link leading out of the dataset folder (to {target})")  # fmt: skip
+        elif (kind := not_regular(target.stat().st_mode)) not in (None, "a folder"):
+            out.add(SPEC_FILE, None, "ground_truth", where,
                     f"{kind}, not a regular file (the folder is copied whole: it could wait forever)")  # fmt: skip
 
 
