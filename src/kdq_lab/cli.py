@@ -110,8 +110,11 @@ def _prepare(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from kdq_lab.pipeline.backends import open_backend
+    from kdq_lab.pipeline.kernel import require_kernel
     from kdq_lab.pipeline.runner import execute_plan, plan_experiment
 
+    if not args.dry_run:
+        require_kernel()  # before a dataset is generated or validated
     overrides = list(args.set or [])
     if args.dataset:
         overrides.append(f"dataset={args.dataset}")
