@@ -118,3 +118,13 @@ def tiny_parquet_catalog(tmp_path_factory) -> Path:
     return generate_catalog(
         tmp_path_factory.mktemp("catalog") / "kdq-tiny", scale="tiny", seed=7, progress=False, file_format="parquet"
     )
+
+
+@pytest.fixture
+def matplotlib_defaults():
+    """matplotlib as a fresh process has it (restored afterwards): a figure function must set the lab's style."""
+    import matplotlib
+
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()
+        yield

@@ -82,10 +82,11 @@ def test_actionlint_fails_a_broken_workflow(tmp_path):
 def test_the_lab_kernel_runs_this_environment():
     from jupyter_client.kernelspec import KernelSpecManager
 
-    from kdq_lab.pipeline.runner import KERNEL
+    from kdq_lab.pipeline.kernel import KERNEL, kernel_problem
 
     spec = KernelSpecManager().get_kernel_spec(KERNEL)
     assert KERNEL == "kdq-lab" and Path(spec.argv[0]).resolve() == Path(sys.executable).resolve()
+    assert kernel_problem() is None
 
 
 def test_make_help_lists_the_targets():

@@ -9,12 +9,16 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NoReturn
 
 from kdq_lab import limits
 from kdq_lab.config import DEFAULT_SEED, Paths
 from kdq_lab.errors import KdqError
 from kdq_lab.files import SkippedEntryWarning, atomic_dir, check_apart, check_replaceable
+from kdq_lab.terminal import safe, safe_json
 
+#: Item columns `recommend` prints under each title, with their labels
+FACTS = (("topics", "주제"), ("difficulty", "난이도"), ("genres", "장르"))
 FORCE_HELP = "replace --out even if it is a non-empty folder that kdq-lab did not make (its content is deleted)"
 
 
@@ -61,6 +65,11 @@ _k = _integer(1, limits.MAX_K)
 _workers = _integer(1, limits.MAX_WORKERS)
 
 
+def _say(text: object, error: bool = False) -> None:
+    """Print a line (or lines) to stdout, or stderr: control characters and bidi overrides escaped."""
+    print(safe(text, multiline=True), file=sys.stderr if error else sys.stdout)
+
+
 def describe_os_error(exc: OSError) -> str:
     """One line: the path(s) and the cause, e.g. ``/data/out: Permission denied``."""
     paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
@@ -81,7 +90,7 @@ def _generate(args: argparse.Namespace) -> int:
         },
     )
     out = generate_catalog(Path(args.out), scale=args.scale, seed=args.seed, force=args.force, file_format=args.format)
-    print(f"wrote {out}")
+    _say(f"wrote {out}")
     return 0
 
 
@@ -89,7 +98,7 @@ def _import(args: argparse.Namespace) -> int:
     from kdq_lab.data.movielens import import_movielens
 
     out = import_movielens(Path(args.src), Path(args.out), force=args.force)
-    print(f"wrote {out}")
+    _say(f"wrote {out}")
     return 0
 
 
@@ -99,11 +108,11 @@ def _validate(args: argparse.Namespace) -> int:
 
     problems, warnings = check_dataset(Path(args.dataset))
     if warnings:
-        print(format_problems(warnings, f"warning: {args.dataset}", "warning"), file=sys.stderr)
+        _say(format_problems(warnings, f"warning: {args.dataset}", "warning"), error=True)
     if problems:
-        print(format_problems(problems, f"invalid dataset {args.dataset}"), file=sys.stderr)
+        _say(format_problems(problems, f"invalid dataset {args.dataset}"), error=True)
         return 2
-    print(f"{args.dataset}: valid" + (f" ({len(warnings)} warning(s) above)" if warnings else ""))
+    _say(f"{args.dataset}: valid" + (f" ({len(warnings)} warning(s) above)" if warnings else ""))
     return 0
 
 
@@ -122,14 +131,17 @@ def _prepare(args: argparse.Namespace) -> int:
     )
     paths = Paths.default()
     folder = prepare(resolve_dataset(args.dataset, paths), config, paths.processed, force=args.force)
-    print(folder)
+    _say(folder)
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
     from kdq_lab.pipeline.backends import open_backend
+    from kdq_lab.pipeline.kernel import require_kernel
     from kdq_lab.pipeline.runner import execute_plan, plan_experiment
 
+    if not args.dry_run:
+        require_kernel()  # before a dataset is generated or validated
     overrides = list(args.set or [])
     if args.dataset:
         overrides.append(f"dataset={args.dataset}")
@@ -144,7 +156,7 @@ def _run(args: argparse.Namespace) -> int:
         storage=args.storage,
     )
     if args.dry_run:
-        print(plan.describe(Paths.default(), fresh=args.fresh))
+        _say(plan.describe(Paths.default(), fresh=args.fresh))
         return 0
     backend = open_backend(args.cluster, args.jobs, Path(args.shared_dir) if args.shared_dir else None, args.retries)
     try:
@@ -152,10 +164,10 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         backend.close()
     for failure in outcome.failed:
-        print(f"failed: {failure}", file=sys.stderr)
+        _say(f"failed: {failure}", error=True)
     for stage in outcome.stages:
-        print(f"  {stage['stage']:<32} {stage['seconds']:8.1f} s")
-    print(
+        _say(f"  {stage['stage']:<32} {stage['seconds']:8.1f} s")
+    _say(
         f"report: {outcome.index} ({outcome.seconds:.0f} s"
         + (f", {len(outcome.failed)} failed)" if outcome.failed else ")")
     )
@@ -183,8 +195,8 @@ def _tune(args: argparse.Namespace) -> int:
     )
     for r in results:
         best = "no complete trial" if r.best_value is None else f"best {r.best_value:.4f} (trial {r.best_trial})"
-        print(f"{r.name}: {r.complete} complete, {r.pruned} pruned, {r.failed} failed, {r.seconds:.0f} s; {best}")
-    print(f"studies: {storage}")
+        _say(f"{r.name}: {r.complete} complete, {r.pruned} pruned, {r.failed} failed, {r.seconds:.0f} s; {best}")
+    _say(f"studies: {storage}")
     return 0
 
 
@@ -213,14 +225,13 @@ def _train(args: argparse.Namespace) -> int:
     metrics = result.summary.pooled["all"]
     for metric in (f"precision@{args.k}", f"ndcg@{args.k}", "auc"):
         ci = metrics[metric]
-        print(f"{metric:>14}: {ci['mean']:.4f} [{ci['lo']:.4f}, {ci['hi']:.4f}]")
-    print(f"model: {out / 'model'}")
+        _say(f"{metric:>14}: {ci['mean']:.4f} [{ci['lo']:.4f}, {ci['hi']:.4f}]")
+    _say(f"model: {out / 'model'}")
     return 0
 
 
 def _recommend(args: argparse.Namespace) -> int:
     import json
-    import warnings
 
     from kdq_lab.curate import read_profile, recommend
     from kdq_lab.models import load_model
@@ -237,7 +248,7 @@ def _recommend(args: argparse.Namespace) -> int:
             model, profile, k=args.k, exclude=tuple(args.exclude or ()), diversify=args.diversify, lenient=args.lenient
         )
     for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
+        _say(f"warning: {safe(warning.message)}", error=True)
     if args.json:
         items = [
             record | explanation.to_dict() | {"terms_total": explanation.total}
@@ -245,43 +256,39 @@ def _recommend(args: argparse.Namespace) -> int:
                 curation.items.drop(columns="reasons").to_dict(orient="records"), curation.explanations
             )
         ]
-        print(
-            json.dumps(
-                {
-                    "profile": args.profile,
-                    "model": str(folder),
-                    "k": args.k,
-                    "diversify": args.diversify,
-                    "diversity_before": curation.diversity_before,
-                    "diversity_after": curation.diversity_after,
-                    "ignored_values": [{"column": u.column, "value": u.value} for u in curation.unknown],
-                    "notes": curation.notes,
-                    "items": items,
-                },
-                ensure_ascii=False,
-                indent=2,
-                default=float,
-            )
+        document = json.dumps(
+            {
+                "profile": args.profile,
+                "model": str(folder),
+                "k": args.k,
+                "diversify": args.diversify,
+                "diversity_before": curation.diversity_before,
+                "diversity_after": curation.diversity_after,
+                "ignored_values": [{"column": u.column, "value": u.value} for u in curation.unknown],
+                "notes": curation.notes,
+                "items": items,
+            },
+            ensure_ascii=False,
+            indent=2,
+            default=float,
         )
+        print(safe_json(document))  # valid JSON: the escapes mean the same characters
         return 0
     trained = model.provenance_
-    origin = f" (run {trained['run']} on {trained['dataset']})" if {"run", "dataset"} <= set(trained) else ""
-    print(f"큰당큐 큐레이션 · {args.profile} · model {folder}{origin}")
-    for row in curation.items.itertuples(index=False):
-        data = row._asdict()
-        gloss = f" — {data['title_en']}" if data.get("title_en") else ""
-        kind = f"[{data['content_type']}] " if data.get("content_type") else ""
-        print(f"{data['rank']:>2}. {kind}{data.get('title', data['item_id'])}{gloss}")
-        facts = [
-            f"{label} {data[c]}"
-            for c, label in (("topics", "주제"), ("difficulty", "난이도"), ("genres", "장르"))
-            if data.get(c)
-        ]
-        score = format(data["score"], ".3f")
-        print(f"    {' · '.join([*facts, f'score {score}'])}")
-        print(f"    why: {data['reasons']}")
+    origin = (
+        f" (run {safe(trained['run'])} on {safe(trained['dataset'])})" if {"run", "dataset"} <= set(trained) else ""
+    )
+    _say(f"큰당큐 큐레이션 · {safe(args.profile)} · model {safe(folder)}{origin}")
+    for row in curation.items.to_dict(orient="records"):
+        data = {key: safe(value) for key, value in row.items() if value}  # one line each: a newline is escaped
+        gloss = f" — {data['title_en']}" if "title_en" in data else ""
+        kind = f"[{data['content_type']}] " if "content_type" in data else ""
+        _say(f"{row['rank']:>2}. {kind}{data.get('title', data['item_id'])}{gloss}")
+        facts = [f"{label} {data[c]}" for c, label in FACTS if c in data]
+        _say(f"    {' · '.join([*facts, 'score ' + format(row['score'], '.3f')])}")
+        _say(f"    why: {data.get('reasons', '')}")
     if args.diversify > 0:
-        print(
+        _say(
             f"intra-list diversity: {curation.diversity_before:.3f} -> {curation.diversity_after:.3f} "
             f"(MMR lambda={args.diversify:g})"
         )
@@ -329,9 +336,9 @@ def _check_report(args: argparse.Namespace) -> int:
     if args.browser:
         problems += browser_problems(report, _chromium())
     for problem in problems:
-        print(f"problem: {problem}", file=sys.stderr)
+        _say(f"problem: {problem}", error=True)
     checked = "files and links" + (", then in headless Chromium" if args.browser else "")
-    print(f"{report}: {len(linked_pages(report))} pages, {len(problems)} problem(s) ({checked})")
+    _say(f"{report}: {len(linked_pages(report))} pages, {len(problems)} problem(s) ({checked})")
     return 1 if problems else 0
 
 
@@ -342,12 +349,19 @@ def _screenshots(args: argparse.Namespace) -> int:
     if not (report / "index.html").is_file():
         raise KdqError(f"{report}: no index.html; not a report folder")
     for path in screenshots(report, _chromium()):
-        print(f"wrote {path}")
+        _say(f"wrote {path}")
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its error escaped: it quotes the arguments it refuses, control characters and all."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(safe(message, multiline=True))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kdq-lab", description="kdq_lab: recommender research for KDQ (큰당큐).")
+    parser = _Parser(prog="kdq-lab", description="kdq_lab: recommender research for KDQ (큰당큐).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     generate = commands.add_parser("generate", help="write a built-in synthetic dataset")
@@ -482,34 +496,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_python_format = warnings.formatwarning
-
-
-def _format_warning(
-    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
-) -> str:
-    """The lab's own warnings in one line, like its errors; others as Python shows them."""
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    """Warnings as the command prints them, escaped (a warning may quote a value): the lab's own in one line."""
     if issubclass(category, SkippedEntryWarning):
-        return f"warning: {message}\n"
-    return _python_format(message, category, filename, lineno, line)
+        text = f"warning: {message}\n"
+    else:
+        text = warnings.formatwarning(message, category, filename, lineno, line)
+    print(safe(text, multiline=True), end="", file=file or sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``kdq-lab``; returns the exit code."""
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `kdq-lab ... | head` ends quietly
-    warnings.formatwarning = _format_warning
     args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except KdqError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # read-only folder, disk full, permission denied: not a bug of the lab
-        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():  # restores the warning printer when the command ends
+        warnings.showwarning = _show_warning
+        try:
+            return args.run(args)
+        except KdqError as exc:
+            _say(f"error: {exc}", error=True)
+            return 2
+        except OSError as exc:  # read-only folder, disk full, permission denied: not a bug of the lab
+            _say(f"error: {describe_os_error(exc)}", error=True)
+            return 1
+        except KeyboardInterrupt:
+            _say("interrupted", error=True)
+            return 130
 
 
 if __name__ == "__main__":

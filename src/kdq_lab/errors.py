@@ -6,6 +6,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from kdq_lab.terminal import safe
+
 #: At most this many problems are listed per file; the rest are counted.
 PROBLEMS_SHOWN_PER_FILE = 20
 
@@ -27,6 +29,7 @@ class Problem:
     column_kind: str = "column"
 
     def __str__(self) -> str:
+        """One line, control characters and bidi overrides shown escaped (:mod:`kdq_lab.terminal`)."""
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         parts = [where]
         if self.column is not None:
@@ -34,7 +37,7 @@ class Problem:
         if self.value is not None:
             shown = self.value if len(self.value) <= 60 else self.value[:57] + "..."
             parts.append(f"value '{shown}'")
-        return ", ".join(parts) + f": {self.message}"
+        return safe(", ".join(parts) + f": {self.message}")
 
 
 class DataError(KdqError):
@@ -47,9 +50,9 @@ class DataError(KdqError):
 
 
 def format_problems(problems: list[Problem], heading: str, noun: str = "problem") -> str:
-    """Render problems (or warnings: ``noun``) grouped by file, at most ``PROBLEMS_SHOWN_PER_FILE`` each."""
+    """Render problems (or warnings: ``noun``) grouped by file, at most ``PROBLEMS_SHOWN_PER_FILE`` each, escaped."""
     per_file = Counter(p.file for p in problems)
-    lines = [f"{heading}: {len(problems)} {noun}(s)"]
+    lines = [f"{safe(heading)}: {len(problems)} {noun}(s)"]
     shown: Counter[str] = Counter()
     for problem in problems:
         if shown[problem.file] < PROBLEMS_SHOWN_PER_FILE:
@@ -57,5 +60,5 @@ def format_problems(problems: list[Problem], heading: str, noun: str = "problem"
         shown[problem.file] += 1
     for file, total in per_file.items():
         if total > PROBLEMS_SHOWN_PER_FILE:
-            lines.append(f"  {file}: ... and {total - PROBLEMS_SHOWN_PER_FILE} more {noun}(s) not shown")
+            lines.append(f"  {safe(file)}: ... and {total - PROBLEMS_SHOWN_PER_FILE} more {noun}(s) not shown")
     return "\n".join(lines)

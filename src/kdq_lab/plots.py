@@ -1,13 +1,23 @@
-"""Shared figures. Hangul renders on a fresh machine: the lab registers NanumGothic from
-the ``koreanize-matplotlib`` wheel (installed with the lab; nothing is downloaded)."""
+"""Shared figures, drawn the lab's way: Hangul renders, and text shows exactly what it says.
+
+Hangul renders on a fresh machine: the lab registers NanumGothic from the ``koreanize-matplotlib``
+wheel (installed with the lab; nothing is downloaded). Text is literal: matplotlib reads text
+between ``$`` signs as math, so a run label or an item title such as ``pop $\\notacommand$`` would
+stop the figure (and the notebook drawing it); :func:`use_lab_style` turns math parsing off for
+every text drawn after it (titles, axis and tick labels, legends, annotations). Every figure
+function of the lab calls it, and every notebook calls it first. Log axes need
+:func:`readable_log_ticks`: matplotlib writes their tick labels as math.
+"""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from matplotlib import font_manager
+from matplotlib import font_manager, ticker
+from matplotlib.scale import LogTransform
 
 from kdq_lab.explain import Explanation
 
@@ -21,16 +31,38 @@ def _font_files() -> list[Path]:
     return sorted(Path(next(iter(spec.submodule_search_locations)), "fonts").glob("*.ttf"))
 
 
-def use_hangul_font() -> str:
-    """Register the bundled NanumGothic fonts and make them matplotlib's default; return the family.
-
-    DejaVu Sans (shipped with matplotlib) is the fallback for the few symbols NanumGothic lacks (e.g. "−").
-    """
+@functools.cache
+def _register_fonts() -> None:
     for path in _font_files():
         font_manager.fontManager.addfont(str(path))
+
+
+def use_lab_style() -> str:
+    """Make matplotlib draw the lab's way (see the module docstring); return the font family.
+
+    NanumGothic is the default font, DejaVu Sans (shipped with matplotlib) the fallback for the
+    few symbols it lacks (e.g. "−"); ``text.parse_math`` is off, so ``$`` is a dollar sign.
+    """
+    _register_fonts()
     plt.rcParams["font.family"] = [HANGUL_FONT, "DejaVu Sans"]
     plt.rcParams["axes.unicode_minus"] = False
+    plt.rcParams["text.parse_math"] = False
     return HANGUL_FONT
+
+
+def readable_log_ticks(fig: plt.Figure) -> plt.Figure:
+    """Plain tick labels (``1``, ``10``, ``1e+04``) on every log axis of ``fig``.
+
+    matplotlib labels log axes with math (``$\\mathdefault{10^{2}}$``), which literal text
+    (:func:`use_lab_style`) would show as it is written.
+    """
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            transform = axis.get_transform()
+            if isinstance(transform, LogTransform):
+                axis.set_major_formatter(ticker.LogFormatter(transform.base))
+                axis.set_minor_formatter(ticker.LogFormatter(transform.base, labelOnlyBase=False))
+    return fig
 
 
 def save(fig: plt.Figure, path: Path, dpi: int = 120) -> Path:
@@ -45,6 +77,7 @@ def explanation_bars(explanation: Explanation, title: str, n: int = 10) -> plt.F
     """The ``n`` largest terms of one explanation (the user bias left out: it is the same for every item)."""
     terms = [t for t in explanation.terms if t.kind != "user_bias"]
     terms = sorted(terms, key=lambda t: -abs(t.value))[:n][::-1]
+    use_lab_style()
     fig, ax = plt.subplots(figsize=(9, 0.35 * len(terms) + 1.2))
     ax.barh(
         [t.label for t in terms],

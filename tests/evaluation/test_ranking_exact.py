@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from lightfm.evaluation import auc_score, precision_at_k, recall_at_k, reciprocal_rank
 from lightfm_fixtures import disjoint, random_features, random_interactions, random_model
@@ -76,11 +77,15 @@ def test_without_train_and_with_overlap():
         evaluate(model, test, exclude=test, k=10)
 
 
-def test_batches_and_threads_do_not_change_results():
-    model, train, test, uf, itf = case(1, 32, True, True, False)
-    one = evaluate(model, test, exclude=train, k=10, user_features=uf, item_features=itf, num_threads=1, batch_size=7)
-    many = evaluate(model, test, exclude=train, k=10, user_features=uf, item_features=itf, num_threads=2)
-    assert one.equals(many)
+@pytest.mark.parametrize("params", CASES)
+def test_batches_and_threads_do_not_change_results(params):
+    """BLAS may round a score differently for another batch shape; the band and LightFM's kernel settle it."""
+    model, train, test, uf, itf = case(*params)
+    kw = {"exclude": train, "k": [5, 10], "user_features": uf, "item_features": itf}
+    one = evaluate(model, test, num_threads=1, batch_size=1, **kw)
+    for threads, size in ((1, 7), (2, 7), (2, 33), (2, None)):
+        other = evaluate(model, test, num_threads=threads, batch_size=size, **kw)
+        pd.testing.assert_frame_equal(one, other, check_exact=True)
 
 
 def test_lab_lightfm_model_is_evaluated_exactly(tiny_split):

@@ -6,8 +6,10 @@ A new model is covered by registering it: these tests are parametrised over the 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from kdq_lab.evaluation.ranking import evaluate_all, score_source
 from kdq_lab.explain import explain
 from kdq_lab.models import REGISTRY, Explainable, FeatureAware, Iterative, Persistable, TrainData, model_spec
 from kdq_lab.models.registry import CEILING, IDS, OTHER, PROFILE
@@ -40,14 +42,61 @@ def test_scores_have_the_right_shape_and_dtype(kind, data):
     assert scores.shape == (7, data.n_items) and scores.dtype == np.float32 and np.isfinite(scores).all()
 
 
+def rounding_band(model, data, users: np.ndarray) -> np.ndarray | None:
+    """What the evaluator allows between two computations of the same scores (users x items).
+
+    A source with a rounding band (LightFM: float32 BLAS products, whose last bits may depend
+    on the batch's shape) is compared within it and settled by LightFM's own kernel; any other
+    source is compared exactly as given (None), so its scores must not depend on the batch at all.
+    """
+    source = score_source(model, data.n_users, data.n_items, users=users)
+    items = np.arange(data.n_items)
+    band = source.band(np.repeat(users, len(items)), np.tile(items, len(users)))
+    return None if band is None else band.reshape(len(users), len(items))
+
+
+def assert_same_scores(a: np.ndarray, b: np.ndarray, band: np.ndarray | None) -> None:
+    if band is None:
+        np.testing.assert_array_equal(a, b)
+    else:
+        difference = np.abs(a.astype(np.float64) - b.astype(np.float64))
+        assert (difference <= band).all(), f"{int((difference > band).sum())} scores differ beyond the band"
+
+
+def in_batches(score, users: np.ndarray, size: int) -> np.ndarray:
+    return np.vstack([np.asarray(score(users[i : i + size])) for i in range(0, len(users), size)])
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_scores_do_not_depend_on_the_batch(kind, data):
+    """Within the evaluator's rounding band (exactly, for a source without one), whatever the batch."""
     model = build(kind).fit(data)
     users = np.arange(40)
-    whole = np.asarray(model.score(users))
-    parts = np.vstack([np.asarray(model.score(users[i : i + 7])) for i in range(0, 40, 7)])
-    np.testing.assert_array_equal(whole, parts)
-    np.testing.assert_array_equal(whole[[5, 2]], np.asarray(model.score(np.array([5, 2]))))
+    band = rounding_band(model, data, users)
+    source = score_source(model, data.n_users, data.n_items, users=users)
+    buffer = np.empty((len(users), data.n_items), dtype=np.float32)
+
+    def evaluator_scores(chunk: np.ndarray) -> np.ndarray:
+        return source.scores(chunk, buffer).copy()
+
+    for score in (model.score, evaluator_scores):
+        whole = np.asarray(score(users))
+        for size in (1, 7, 16):
+            assert_same_scores(whole, in_batches(score, users, size), band)
+        picked = np.array([5, 2, 33])
+        assert_same_scores(whole[picked], np.asarray(score(picked)), None if band is None else band[picked])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_ranks_do_not_depend_on_batches_or_threads(kind, data, tiny_split):
+    """What the evaluator promises: identical ranks and per-user metrics for any batch size and thread count."""
+    model = build(kind).fit(data)
+    test, train = tiny_split.test.interactions, tiny_split.train.interactions
+    first = evaluate_all(model, test, exclude=train, k=[5, 10], num_threads=1, batch_size=1)
+    for threads, size in ((1, 7), (2, 7), (2, 16), (2, None)):
+        other = evaluate_all(model, test, exclude=train, k=[5, 10], num_threads=threads, batch_size=size)
+        pd.testing.assert_frame_equal(first.ranks, other.ranks, check_exact=True)
+        pd.testing.assert_frame_equal(first.per_user, other.per_user, check_exact=True)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -11,11 +11,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from figure_text import LITERAL, assert_literal
 from matplotlib.colors import to_hex
 
 from kdq_lab.pipeline import figures
 from kdq_lab.pipeline.figures import CEILING_STYLE, PALETTE, REFERENCE_STYLE, run_styles
-from kdq_lab.plots import use_hangul_font
+from kdq_lab.plots import use_lab_style
 
 RUNS = ["random", "pop", *(f"model_{i}" for i in range(13)), "oracle"]
 
@@ -53,7 +54,7 @@ def test_styles_are_unique_and_ceiling_and_reference_stand_apart(styles):
 
 
 def test_a_run_keeps_its_style_in_every_figure(view, styles):
-    use_hangul_font()
+    use_lab_style()
     seen: dict[str, set[str]] = {}
     lines = figures.metric_over_k(view, "ndcg", [5, 10, 20], "cold", styles)
     for line in lines.axes[0].get_lines():
@@ -76,16 +77,24 @@ def _overlap(a, b) -> bool:
     return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
 
 
-@pytest.mark.parametrize("name", ["metric_bars", "segment_bars", "metric_over_k", "tradeoff"])
+FIGURES = ["metric_bars", "segment_bars", "metric_over_k", "tradeoff"]
+
+
+def draw(name: str, view: pd.DataFrame, styles) -> plt.Figure:
+    """One of the report's figures, on the ``warm`` split where it draws one split."""
+    if name == "metric_bars":
+        return figures.metric_bars(view, "ndcg@10", styles)
+    if name == "segment_bars":
+        return figures.segment_bars(view, "ndcg@10", styles)
+    if name == "metric_over_k":
+        return figures.metric_over_k(view, "recall", [5, 10, 20], "warm", styles)
+    return figures.tradeoff(view, "ndcg@10", 10, "warm", styles)
+
+
+@pytest.mark.parametrize("name", FIGURES)
 def test_legends_never_cover_the_axes(view, styles, name):
-    use_hangul_font()
-    make = {
-        "metric_bars": lambda: figures.metric_bars(view, "ndcg@10", styles),
-        "segment_bars": lambda: figures.segment_bars(view, "ndcg@10", styles),
-        "metric_over_k": lambda: figures.metric_over_k(view, "recall", [5, 10, 20], "warm", styles),
-        "tradeoff": lambda: figures.tradeoff(view, "ndcg@10", 10, "cold", styles),
-    }
-    fig = make[name]()
+    use_lab_style()
+    fig = draw(name, view, styles)
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     legends = fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
@@ -93,3 +102,11 @@ def test_legends_never_cover_the_axes(view, styles, name):
     for legend, ax in itertools.product(legends, fig.axes):
         assert not _overlap(legend.get_window_extent(renderer), ax.get_window_extent(renderer)), (name, ax.get_title())
     plt.close(fig)
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_run_labels_are_drawn_as_written(view, styles, name, matplotlib_defaults):
+    """Labels matplotlib would read as math, split or drop (a leading ``_``) appear whole, in every figure."""
+    labels = {run: f"{LITERAL[i % len(LITERAL)]} {run}" for i, run in enumerate(RUNS)}
+    fig = draw(name, view.assign(label=view["run"].map(labels)), styles)
+    assert_literal(fig, list(labels.values()))

@@ -46,9 +46,7 @@ LOST = "lost the Dask scheduler"
 
 def environment() -> dict[str, str]:
     """What must be equal on the client and on every worker (the notebook kernel included)."""
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    from kdq_lab.pipeline.runner import KERNEL
+    from kdq_lab.pipeline.kernel import KERNEL, kernel_problem
 
     python = platform.python_version_tuple()
     return {
@@ -56,7 +54,7 @@ def environment() -> dict[str, str]:
         "code": code_fingerprint(),
         "lightfm": metadata.version("rectools-lightfm"),
         "python": f"{python[0]}.{python[1]}",
-        "kernel": KERNEL if KERNEL in KernelSpecManager().find_kernel_specs() else "missing (run `make venv`)",
+        "kernel": kernel_problem() or KERNEL,
     }
 
 

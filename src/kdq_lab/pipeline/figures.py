@@ -4,7 +4,10 @@
 (so a run looks the same in every figure of a report), no two runs sharing both; the
 ceiling (the oracle) is black and dashed with a star, the reference grey and dash-dotted,
 colours no other run gets. Figures use constrained layout with the legend placed
-``outside`` the axes, so a legend never covers data.
+``outside`` the axes, so a legend never covers data. Labels are the experiment's own text:
+each figure is drawn in the lab's style (:func:`kdq_lab.plots.use_lab_style`), where a ``$``
+is a dollar sign, and legends list their runs explicitly (matplotlib would leave out a label
+starting with ``_``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from matplotlib import colormaps
 from matplotlib.colors import to_hex
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+
+from kdq_lab.plots import use_lab_style
 
 _TAB20 = [to_hex(c) for c in colormaps["tab20"].colors]  # type: ignore[attr-defined]
 _GREYS = {14, 15}
@@ -78,6 +83,7 @@ def _marker_handles(runs: Sequence[str], styles: dict[str, RunStyle], labels: di
 
 def metric_bars(rows: pd.DataFrame, metric: str, styles: dict[str, RunStyle], segment: str = "all") -> plt.Figure:
     """One panel per split: the metric per run with its 95% interval, best on top; ceiling and reference marked."""
+    use_lab_style()
     rows = _ok(rows, segment)
     splits = list(dict.fromkeys(rows["split"]))
     labels = _labels(rows)
@@ -114,6 +120,7 @@ def segment_bars(
     rows: pd.DataFrame, metric: str, styles: dict[str, RunStyle], segments: tuple[str, ...] = ("new", "returning")
 ) -> plt.Figure:
     """Per split: the metric for each run on new users (solid) and returning users (hatched), with intervals."""
+    use_lab_style()
     rows = rows[rows["segment"].isin(segments) & (rows["status"] == "ok")]
     splits = list(dict.fromkeys(rows["split"]))
     labels = _labels(rows)
@@ -157,13 +164,15 @@ def segment_bars(
 
 def metric_over_k(rows: pd.DataFrame, base: str, ks: list[int], split: str, styles: dict[str, RunStyle]) -> plt.Figure:
     """``base@k`` against k for every run on one split (segment all), the legend to the right."""
+    use_lab_style()
     rows = _ok(rows, split=split)
     fig, ax = plt.subplots(figsize=(9, 4.2), layout="constrained")
     labels = _labels(rows)
+    lines = []
     for run in dict.fromkeys(rows["run"]):
         style = styles[run]
         values = [rows.loc[rows["run"] == run, f"{base}@{k}"].mean() for k in ks]
-        ax.plot(
+        (line,) = ax.plot(
             ks,
             values,
             color=style.color,
@@ -172,13 +181,15 @@ def metric_over_k(rows: pd.DataFrame, base: str, ks: list[int], split: str, styl
             linewidth=style.linewidth,
             label=labels[run],
         )
+        lines.append(line)
     ax.set(xlabel="k", ylabel=f"{base}@k", title=f"{base}@k: {split}", xticks=ks)
-    fig.legend(loc="outside right upper", fontsize=8, frameon=False)
+    fig.legend(handles=lines, loc="outside right upper", fontsize=8, frameon=False)
     return fig
 
 
 def tradeoff(rows: pd.DataFrame, metric: str, k: int, split: str, styles: dict[str, RunStyle]) -> plt.Figure:
     """Coverage, novelty and diversity against accuracy, one marker per run (segment all), the legend to the right."""
+    use_lab_style()
     rows = _ok(rows, split=split)
     measures = [m for m in (f"coverage@{k}", f"novelty@{k}", f"diversity@{k}") if m in rows]
     fig, axes = plt.subplots(

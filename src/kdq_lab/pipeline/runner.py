@@ -47,6 +47,7 @@ from kdq_lab.models import Iterative, model_spec
 from kdq_lab.pipeline.backends import Backend, LocalBackend, OnDone, open_backend
 from kdq_lab.pipeline.cache import keep, lookup, restore, unit_key
 from kdq_lab.pipeline.experiment import Experiment, RunSpec, declared_parameters, load_experiment
+from kdq_lab.pipeline.kernel import KERNEL, require_kernel
 from kdq_lab.pipeline.records import ExperimentInfo, RunStatus, RunSummary, SplitRef
 from kdq_lab.pipeline.runs import RunConfig
 from kdq_lab.processes import map_in_processes
@@ -64,7 +65,6 @@ from kdq_lab.tuning.study import (
 ERROR_EXCERPT = 600
 #: Where a failed 04_compare_models notebook is kept: a subfolder of the report folder (the previous report's).
 FAILED_COMPARE = "failed-compare"
-KERNEL = "kdq-lab"  # registered in .venv by `make venv`; every notebook declares it
 
 
 @dataclass(frozen=True)
@@ -537,6 +537,7 @@ def run_experiment(
     ``KDQ_LAB_CLUSTER``) sends the runs to a Dask scheduler (:mod:`kdq_lab.pipeline.cluster`);
     ``fresh`` runs everything again instead of reusing finished runs from the run cache.
     """
+    require_kernel()  # before a dataset is generated or validated
     plan = plan_experiment(
         path,
         jobs=jobs,
@@ -570,8 +571,10 @@ def execute_plan(
     """Execute every step of ``plan`` and publish the report atomically (``force``: over a foreign folder).
 
     The runs go to ``backend`` (default: local processes); the other notebooks run here.
-    Finished runs are reused from the run cache unless ``fresh``.
+    Finished runs are reused from the run cache unless ``fresh``. Without a ``kdq-lab`` kernel of this
+    interpreter nothing is executed and the report folder is not touched.
     """
+    require_kernel()
     started = time.perf_counter()
     paths = paths or Paths.default()
     backend = backend or LocalBackend(plan.jobs)
