@@ -84,6 +84,9 @@ class Plan:
     tuning: dict[str, Any] | None = None  # storage and the best trial behind each tuned run
     validation: dict[str, Any] = field(default_factory=dict)  # when validating and hashing took place
 
+    def __post_init__(self) -> None:
+        check_outputs(self.steps())
+
     def steps(self) -> list[Step]:
         return [step for _, steps in self.stages for step in steps]
 
@@ -111,6 +114,27 @@ class Plan:
                     notes.append("in the run cache" if lookup(paths.processed, key) else "to run")
                 lines.append(f"  {step.notebook} -> {step.output}" + (f"  [{'; '.join(notes)}]" if notes else ""))
         return "\n".join(lines)
+
+
+def _describe_step(step: Step) -> str:
+    if step.kind == "run":
+        return f"{step.notebook} of run {step.parameters['RUN']['run']} on split {step.parameters['RUN']['split']}"
+    return f"{step.notebook} ({step.kind} {step.key})"
+
+
+def check_outputs(steps: list[Step]) -> None:
+    """Refuse two steps that would write the same file or output folder (compared without case, as some
+    file systems do); raise :class:`KdqError` naming both."""
+    claimed: dict[str, int] = {}
+    for i, step in enumerate(steps):
+        claims = {step.output, *([str(Path(step.output).parent)] if step.wants_output_dir else [])}
+        for claim in sorted(claims):
+            other = claimed.setdefault(claim.casefold(), i)
+            if other != i:
+                raise KdqError(
+                    f"two steps of the plan would write {claim}: {_describe_step(steps[other])} and "
+                    f"{_describe_step(step)}; each step needs its own output"
+                )
 
 
 @dataclass
