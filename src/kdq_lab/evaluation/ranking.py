@@ -114,7 +114,8 @@ def check_finite_parameters(model: Any, user_features: sp.csr_matrix, item_featu
         "user feature values": user_features.data,
         "item feature values": item_features.data,
     }
-    suspect = [name for name, values in arrays.items() if not np.isfinite(values.sum(dtype=np.float64))]  # no copy
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: the NaN is the answer
+        suspect = [name for name, values in arrays.items() if not np.isfinite(values.sum(dtype=np.float64))]
     bad = {name: int(np.count_nonzero(~np.isfinite(arrays[name]))) for name in suspect}
     if bad:
         listed = ", ".join(f"{name} ({count} of {arrays[name].size})" for name, count in bad.items())
