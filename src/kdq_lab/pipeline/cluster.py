@@ -36,7 +36,15 @@ from kdq_lab.errors import KdqError
 from kdq_lab.pipeline.backends import OnDone
 from kdq_lab.pipeline.cache import code_fingerprint
 from kdq_lab.processes import signals_deferred
-from kdq_lab.tuning.study import StudyResult, StudyTask, counted, make_objective, open_storage, summarise
+from kdq_lab.tuning.study import (
+    StudyResult,
+    StudyTask,
+    counted,
+    make_objective,
+    open_storage,
+    open_study,
+    summarise,
+)
 
 #: The scheduler address ``kdq-lab run`` and ``kdq-lab tune`` use when ``--cluster`` is not given.
 CLUSTER_ENV = "KDQ_LAB_CLUSTER"
@@ -343,11 +351,10 @@ class DaskBackend:
         for task in tasks:
             local = open_storage(task.storage)
             live = task.storage if reached_by_workers(task.storage) else shared
-            if task.name not in optuna.get_all_study_names(local):
-                optuna.create_study(study_name=task.name, storage=local, direction="maximize")
-            trials = optuna.load_study(study_name=task.name, storage=local).trials
+            study = open_study(task, local)
             if live is shared:
                 optuna.copy_study(from_study_name=task.name, from_storage=local, to_storage=shared)
+            trials = study.get_trials(deepcopy=False)
             done = [t for t in trials if counted(t)]
             remote = replace(task, storage=live)
             if task.budget.trials is not None:

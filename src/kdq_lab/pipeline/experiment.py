@@ -50,7 +50,7 @@ from kdq_lab.metrics import headline_k, parse_metric
 from kdq_lab.models import REGISTRY, ModelSpec, model_spec
 from kdq_lab.names import name_problem
 from kdq_lab.tuning.space import parse_space
-from kdq_lab.tuning.study import TuningConfig
+from kdq_lab.tuning.study import TuningConfig, study_context
 from kdq_lab.yamlfile import YamlChecker, YamlDocument, parse_assignment
 
 TOP_KEYS = {
@@ -158,6 +158,12 @@ class Experiment:
             for run in [self.runs[name]]
             for split, config in self.splits.items()
         ]  # fmt: skip
+
+    def study_context(self, spec: RunSpec, hashes: dict[str, str]) -> dict[str, Any]:
+        """What the study of a run × split is tuned on (``hashes``: the dataset's raw files): see
+        :func:`kdq_lab.tuning.study.study_context`. Studies tune on the first seed's split."""
+        split = replace(spec.split_config, seed=self.seeds[0]).to_dict()
+        return study_context(spec.model, spec.params, spec.search, self.metric, self.exclude, hashes, split)
 
     def split_jobs(self) -> list[tuple[str, int, SplitConfig]]:
         """Every split × seed, each prepared once."""

@@ -42,7 +42,7 @@ from kdq_lab.pipeline.records import ExperimentInfo, RunStatus, RunSummary, Spli
 from kdq_lab.pipeline.runs import RunConfig
 from kdq_lab.processes import map_in_processes
 from kdq_lab.provenance import git_commit, package_versions
-from kdq_lab.tuning.study import TUNING_FOLDER, best_trial, default_storage, study_name, tuned_params
+from kdq_lab.tuning.study import TUNING_FOLDER, default_storage, tuned_params, tuned_trial
 
 ERROR_EXCERPT = 600
 KERNEL = "kdq-lab"  # registered in .venv by `make venv`; every notebook declares it
@@ -193,7 +193,7 @@ def plan_experiment(
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     tuning = None
     if experiment.tuned if tuned is None else tuned:
-        run_specs, tuning = _tuned(experiment, run_specs, storage or default_storage(report))
+        run_specs, tuning = _tuned(experiment, run_specs, storage or default_storage(report), hashes)
     refs = tuple(
         SplitRef(name, seed, config.to_dict(), str(split_folder(dataset_dir, config, paths.processed, hashes)))
         for name, seed, config in experiment.split_jobs()
@@ -294,22 +294,24 @@ def plan_experiment(
     )
 
 
-def _tuned(experiment: Experiment, specs: list[RunSpec], storage: str) -> tuple[list[RunSpec], dict[str, Any]]:
-    """Runs with a search space take their study's best trial; every missing study is one error."""
+def _tuned(experiment: Experiment, specs: list[RunSpec], storage: str,
+           hashes: dict[str, str]) -> tuple[list[RunSpec], dict[str, Any]]:  # fmt: skip
+    """Runs with a search space take the best trial of their study in the current context (dataset, split,
+    space, ...); every missing study is one error."""
     out, studies, missing = [], {}, []
     for spec in specs:
         if not spec.search:
             out.append(spec)
             continue
-        name = study_name(experiment.name, spec.run, spec.split)
         try:
-            best = best_trial(storage, name)
+            best = tuned_trial(storage, experiment.name, spec.run, spec.split, experiment.study_context(spec, hashes))
         except KdqError as exc:
             missing.append(str(exc))
             continue
         iterative = isinstance(model_spec(spec.model).make(spec.params), Iterative)
         params = tuned_params(spec.params, best, iterative)
-        studies[spec.folder] = {"study": name, "trial": best["number"], "value": best["value"], "params": params}
+        studies[spec.folder] = {"study": best["study"], "trial": best["number"], "value": best["value"],
+                                "params": params}  # fmt: skip
         out.append(replace(spec, params=params, label=f"{spec.label} · tuned"))
     if missing:
         raise KdqError("cannot use tuned parameters:\n  " + "\n  ".join(missing))

@@ -52,6 +52,13 @@ class Range:
         """Values that must all be valid for the model: the bounds, or every choice."""
         return list(self.choices) if self.kind == "choice" else [self.low, self.high]
 
+    def contains(self, value: Any) -> bool:
+        """Whether a trial could have proposed ``value`` (a choice compares type and value: ``1`` is not ``true``)."""
+        if self.kind == "choice":
+            return any(type(choice) is type(value) and choice == value for choice in self.choices)
+        wanted = is_int if self.kind == "int" else is_number
+        return wanted(value) and float(self.low or 0) <= value <= float(self.high or 0)
+
 
 def parse_range(name: str, raw: Any) -> Range:
     """One parameter's range from its YAML form; raises :class:`KdqError` saying what was expected."""
