@@ -20,12 +20,19 @@ the split's configuration (:func:`study_context`). The context is stored with th
 short hash of it ends the study's name, so a changed context gets a new study with its own
 budget, and ``run --tuned`` never takes parameters tuned in another context (:func:`tuned_trial`).
 
+Budgets hold when several processes tune one study: the storage numbers trials atomically,
+and each trial first counts the trials numbered below it that count against the budget or are
+still running (a killed process's trial stops counting once its heartbeat is older than the
+grace period). A trial started when the budget is already taken is *surplus*: it is failed
+without an error (so it never counts) and its process stops. A time budget is kept the same way
+from the seconds of finished trials, so processes may overrun it by the trials they are running.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 import time
 import warnings
@@ -48,6 +55,7 @@ from kdq_lab.tuning.space import parse_range
 
 PRUNERS = ("median", "hyperband", "none")
 ERROR_EXCERPT = 600
+SCHEMA_ATTEMPTS = 4  # opening a storage whose tables another process is creating
 #: The report's subfolder for tuning: the default study storage, its summary, the untuned comparison.
 TUNING_FOLDER = "tuning"
 
@@ -199,16 +207,26 @@ def default_storage(report: Path) -> str:
 
 
 def open_storage(url: str) -> Any:
-    """An Optuna RDB storage: SQLite waits for locks; stale trials of killed processes are failed."""
+    """An Optuna RDB storage: SQLite waits for locks; stale trials of killed processes are failed.
+
+    Processes that create a new storage's tables at once collide (a table or version row that already
+    exists): the losers open it again, a few times.
+    """
     import optuna
     import sqlalchemy
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=30, grace_period=90)
-    except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as exc:  # a bad URL, a missing driver
-        raise KdqError(f"cannot open the tuning storage {url!r}: {exc.__class__.__name__}: {exc}") from None
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=30, grace_period=90)
+        except sqlalchemy.exc.DBAPIError as exc:  # the database answered: maybe another process was creating it
+            if attempt == SCHEMA_ATTEMPTS - 1:
+                raise KdqError(f"cannot open the tuning storage {url!r}: {exc.__class__.__name__}: {exc}") from None
+            time.sleep(0.2 * (attempt + 1))
+        except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as exc:  # a bad URL, a missing driver
+            raise KdqError(f"cannot open the tuning storage {url!r}: {exc.__class__.__name__}: {exc}") from None
+    raise AssertionError("unreachable")
 
 
 def counted(trial: Any) -> bool:
@@ -224,6 +242,68 @@ def trial_seconds(trial: Any) -> float:
     if trial.datetime_start is None or trial.datetime_complete is None:
         return 0.0
     return (trial.datetime_complete - trial.datetime_start).total_seconds()
+
+
+class SurplusTrial(Exception):
+    """A trial that started when its study's budget was already taken (by this or another process)."""
+
+
+class _QuietSurplus(logging.Filter):
+    """Drops Optuna's two warnings (one with a traceback) about a surplus trial: no objective failed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trials: set[str] = set()  # "Trial N failed" of surplus trials whose second warning is still to come
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        head = " ".join(text.split()[:3])
+        if SurplusTrial.__name__ in text:
+            self.trials.add(head)
+            return False
+        if head in self.trials and "failed with value" in text:
+            self.trials.discard(head)
+            return False
+        return True
+
+
+_QUIET_SURPLUS = _QuietSurplus()
+
+
+def within_budget(objective: Callable[[Any], float], budget: TuningConfig) -> Callable[[Any], float]:
+    """``objective``, run only while the storage says the study's budget is not yet taken.
+
+    Before each trial: trials of killed processes are failed (their heartbeat is stale), then the
+    trials numbered below this one are counted from the storage (:func:`counted`, plus those still
+    running; for a time budget, the seconds of finished ones). When they reach the budget, the trial
+    is marked ``surplus``, fails without an error (it does not count) and the study stops.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    optimize_log = logging.getLogger("optuna.study._optimize")
+    if _QUIET_SURPLUS not in optimize_log.filters:
+        optimize_log.addFilter(_QUIET_SURPLUS)
+
+    def guarded(trial: optuna.Trial) -> float:
+        study = trial.study
+        optuna.storages.fail_stale_trials(study)
+        earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
+        if budget.trials is not None:
+            taken = sum(counted(t) or t.state == TrialState.RUNNING for t in earlier)
+            full = taken >= budget.trials
+            why = f"{taken} of its {budget.trials} trials are done or running"
+        else:
+            used = sum(trial_seconds(t) for t in earlier if counted(t))
+            full = used >= (budget.timeout or 0)
+            why = f"its trials took {used:.0f} of its {budget.timeout:g} s"
+        if full:
+            trial.set_user_attr("surplus", True)
+            study.stop()
+            raise SurplusTrial(f"not run: the study's budget is taken ({why})")
+        return objective(trial)
+
+    return guarded
 
 
 def make_objective(task: StudyTask, split: SplitData) -> Callable[[Any], float]:
@@ -313,12 +393,14 @@ def run_study(task: StudyTask, progress: bool = True, position: int = 0,
     if task.budget.timeout is not None:
         remaining_time = max(0.0, task.budget.timeout - sum(trial_seconds(t) for t in done))
     if remaining_trials != 0 and remaining_time != 0.0:
-        objective = objective or make_objective(task, load_split(Path(task.split_folder)))
+        objective = within_budget(objective or make_objective(task, load_split(Path(task.split_folder))), task.budget)
         bar = tqdm(total=task.budget.trials, initial=len(done), desc=task.name, unit="trial", position=position,
                    disable=not progress, file=sys.stderr, leave=True)  # fmt: skip
         started = time.perf_counter()
 
         def tick(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            if trial.user_attrs.get("surplus"):
+                return
             best = study.best_value if any(t.state.name == "COMPLETE" for t in study.trials) else float("nan")
             left = (
                 ""
