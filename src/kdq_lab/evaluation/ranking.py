@@ -53,7 +53,10 @@ _MIN_BATCH = 16  # fewer rows per product and BLAS spends its time packing the i
 
 
 class _ScorerSource:
-    """Scores of any kdq_lab model (or any object with ``score``), compared exactly in float32."""
+    """Scores of any kdq_lab model (or any object with ``score``), compared exactly in float32.
+
+    Its item count shows in its tie order and in every batch of scores; both must match the test's.
+    """
 
     def __init__(self, scorer: Any, n_items: int):
         self.scorer = scorer
@@ -66,8 +69,8 @@ class _ScorerSource:
         scores = np.asarray(self.scorer.score(users))
         if scores.shape != (len(users), self.n_items):
             raise KdqError(
-                f"{type(self.scorer).__name__}.score returned shape {scores.shape}, "
-                f"expected {(len(users), self.n_items)}"
+                f"test has {len(users)} users × {self.n_items} items in this batch, but "
+                f"{type(self.scorer).__name__}.score returned {' × '.join(map(str, scores.shape))} scores"
             )
         out = out[: len(users)]
         np.copyto(out, scores, casting="unsafe")
@@ -81,9 +84,58 @@ class _ScorerSource:
 
 
 def _check_order(order: np.ndarray, n_items: int, scorer: Any) -> np.ndarray:
-    if order.shape != (n_items,) or not np.array_equal(np.sort(order), np.arange(n_items)):
-        raise KdqError(f"{type(scorer).__name__}.tie_order() must be a permutation of the {n_items} item positions")
+    name, rule = type(scorer).__name__, f"a permutation of the {n_items} item positions"
+    if order.ndim != 1 or len(order) != n_items:
+        raise KdqError(f"test has {n_items} items, {name}.tie_order() orders {order.size} (expected {rule})")
+    if not np.array_equal(np.sort(order), np.arange(n_items)):
+        raise KdqError(f"{name}.tie_order() must be {rule}")
     return order.astype(np.int64)
+
+
+def check_count(what: str, test: int, model: int, how: str = "the model scores {}") -> None:
+    """Refuse a test matrix with another number of ``what`` (users, items) than the model: name both counts.
+
+    ``how`` says what the model's count is, e.g. ``"user_features has {} rows"``.
+    """
+    if test != model:
+        raise KdqError(f"test has {test} {what}, {how.format(model)}")
+
+
+def check_finite_parameters(model: Any, user_features: sp.csr_matrix, item_features: sp.csr_matrix) -> None:
+    """Refuse a LightFM model with a NaN or an infinity in its parameters or feature values, naming each array.
+
+    Non-finite scores compare as neither higher nor lower, so every positive would rank first.
+    """
+    arrays = {
+        "user_embeddings": model.user_embeddings,
+        "user_biases": model.user_biases,
+        "item_embeddings": model.item_embeddings,
+        "item_biases": model.item_biases,
+        "user feature values": user_features.data,
+        "item feature values": item_features.data,
+    }
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: the NaN is the answer
+        suspect = [name for name, values in arrays.items() if not np.isfinite(values.sum(dtype=np.float64))]
+    bad = {name: int(np.count_nonzero(~np.isfinite(arrays[name]))) for name in suspect}
+    if bad:
+        listed = ", ".join(f"{name} ({count} of {arrays[name].size})" for name, count in bad.items())
+        raise KdqError(
+            f"the LightFM model has non-finite entries (NaN or infinity) in {listed}: it cannot be ranked "
+            "(a diverged fit, or a damaged model file)"
+        )
+
+
+def _check_features(side: str, features: sp.csr_matrix, embeddings: np.ndarray, biases: np.ndarray) -> None:
+    """A side's feature matrix must have one column per embedding row and bias of the model."""
+    if embeddings.ndim != 2 or len(biases) != len(embeddings):
+        raise KdqError(
+            f"the LightFM model has {len(embeddings)} {side} feature embeddings but {len(biases)} {side} biases"
+        )
+    if features.shape[1] != len(embeddings):
+        raise KdqError(
+            f"{side}_features has {features.shape[1]} columns, the model has {len(embeddings)} {side} feature "
+            "embeddings"
+        )
 
 
 class _LightFMSource:
@@ -100,6 +152,9 @@ class _LightFMSource:
         self.model = model
         self.user_features = sp.csr_matrix(user_features, dtype=np.float32)
         self.item_features = sp.csr_matrix(item_features, dtype=np.float32)
+        _check_features("user", self.user_features, model.user_embeddings, model.user_biases)
+        _check_features("item", self.item_features, model.item_embeddings, model.item_biases)
+        check_finite_parameters(model, self.user_features, self.item_features)
         self.n_items = self.item_features.shape[0]
         n_users = self.user_features.shape[0]
         users = np.arange(n_users) if users is None else np.asarray(users, dtype=np.int64)
@@ -211,20 +266,31 @@ def score_source(
 ) -> _ScorerSource | _LightFMSource:
     """How to score ``model``: a fitted ``lightfm.LightFM``, a kdq_lab LightFM wrapper, or any scorer.
 
+    ``n_users`` × ``n_items`` is the shape of the test (or exclusion) matrix: the model must score exactly
+    that many users (unless there are none) and items, or :class:`KdqError` names both counts. A LightFM model
+    with a non-finite parameter or feature value is refused before anything is scored.
     ``users``: the users that will be scored (default: all).
     """
+    scores, rows_of = "the model scores {}", "{} has {{}} rows"
     if hasattr(model, "lightfm_parts"):
-        inner, user_rows, item_rows = model.lightfm_parts()
-        return _LightFMSource(inner, user_rows, item_rows, users)
-    if _is_lightfm(model):
-        rows = sp.identity(n_users, dtype=np.float32, format="csr") if user_features is None else user_features
-        items = sp.identity(n_items, dtype=np.float32, format="csr") if item_features is None else item_features
-        return _LightFMSource(model, rows, items, users)
-    if hasattr(model, "score"):
+        inner, rows, items = model.lightfm_parts()
+        user_how = item_how = scores
+    elif _is_lightfm(model):  # a pure-id side has one feature per user or item, as in lightfm.evaluation
+        inner = model
+        rows = sp.identity(len(model.user_biases), format="csr") if user_features is None else user_features
+        items = sp.identity(len(model.item_biases), format="csr") if item_features is None else item_features
+        user_how = scores if user_features is None else rows_of.format("user_features")
+        item_how = scores if item_features is None else rows_of.format("item_features")
+    elif hasattr(model, "score"):
         return _ScorerSource(model, n_items)
-    raise KdqError(
-        f"cannot evaluate {type(model).__name__}: expected a lightfm.LightFM or a kdq_lab model with score()"
-    )
+    else:
+        raise KdqError(
+            f"cannot evaluate {type(model).__name__}: expected a lightfm.LightFM or a kdq_lab model with score()"
+        )
+    if n_users:  # a test without users has none to match
+        check_count("users", n_users, rows.shape[0], user_how)
+    check_count("items", n_items, items.shape[0], item_how)
+    return _LightFMSource(inner, rows, items, users)
 
 
 # ----------------------------------------------------------------------------- batching
@@ -254,6 +320,8 @@ def map_batches(
     threads = default_threads(num_threads)
     size = batch_rows(n_items, batch_size)
     spans = [slice(i, min(i + size, n)) for i in range(0, n, size)]
+    if not spans:  # nothing to score (no thread pool of size 0)
+        return []
     local = threading.local()
 
     def run(span: slice) -> Any:
@@ -372,13 +440,20 @@ def _top_and_ties(
 # ----------------------------------------------------------------------------- metrics
 
 
-def _check_inputs(test: sp.spmatrix, exclude: sp.spmatrix | None) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
+def _check_inputs(
+    test: sp.spmatrix, exclude: sp.spmatrix | None, history: np.ndarray | None, user_ids: Sequence | None
+) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
+    """Test and exclusion as CSR; every per-user input must have one entry per test row (both counts named)."""
     test = sp.csr_matrix(test)
     test.sort_indices()
+    n_users, n_items = test.shape
+    for name, values in (("history", history), ("user_ids", user_ids)):
+        if values is not None and len(values) != n_users:
+            raise KdqError(f"test has {n_users} users, {name} has {len(values)} entries")
     if exclude is not None:
         exclude = sp.csr_matrix(exclude)
-        if exclude.shape != test.shape:
-            raise KdqError(f"exclusion shape {exclude.shape} differs from test shape {test.shape}")
+        check_count("users", n_users, exclude.shape[0], "exclude has {} rows")
+        check_count("items", n_items, exclude.shape[1], "exclude has {} columns")
         overlap = test.multiply(exclude).nnz
         if overlap:
             raise KdqError(f"test and excluded items share {overlap} user-item pairs; a pair must be in one part only")
@@ -528,7 +603,7 @@ def evaluate_all(
     if not ks or any(not isinstance(v, (int, np.integer)) or v < 1 for v in ks):
         raise KdqError(f"k must be a positive integer or a list of them, not {k!r}")
     ks = sorted({int(v) for v in ks})
-    test, exclude = _check_inputs(test, exclude)
+    test, exclude = _check_inputs(test, exclude, history, user_ids)
     n_test_all = test.getnnz(axis=1)
     users = np.flatnonzero(n_test_all > 0)
     users = users[np.argsort(-n_test_all[users], kind="stable")]  # many positives first: counting slots are prefixes
@@ -648,7 +723,10 @@ def top_k(model: Any, users: np.ndarray, k: int, *, exclude: sp.spmatrix, num_th
     Ties follow the model's tie order (item position for LightFM).
     """
     exclude = sp.csr_matrix(exclude)
-    users = np.asarray(users)
+    users = np.asarray(users, dtype=np.int64)
+    outside = users[(users < 0) | (users >= exclude.shape[0])]
+    if len(outside):
+        raise KdqError(f"top_k: user {outside[0]} is not a row of exclude, which has {exclude.shape[0]} users")
     source = score_source(model, exclude.shape[0], exclude.shape[1], users=users)
     order = source.order if source.order is not None else np.arange(exclude.shape[1])
 

@@ -37,7 +37,16 @@ from kdq_lab.files import copy_lab_folder, lab_entries, open_regular, warn_skipp
 from kdq_lab.pipeline.backends import OnDone
 from kdq_lab.pipeline.cache import code_fingerprint
 from kdq_lab.processes import signals_deferred
-from kdq_lab.tuning.study import StudyResult, StudyTask, counted, make_objective, open_storage, summarise
+from kdq_lab.tuning.study import (
+    StudyResult,
+    StudyTask,
+    counted,
+    make_objective,
+    open_storage,
+    open_study,
+    summarise,
+    within_budget,
+)
 
 #: The scheduler address ``kdq-lab run`` and ``kdq-lab tune`` use when ``--cluster`` is not given.
 CLUSTER_ENV = "KDQ_LAB_CLUSTER"
@@ -181,10 +190,11 @@ def run_trials(task: StudyTask, trials: int | None, timeout: float | None, paylo
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     split = load_split(Path(_local_split(Path(task.split_folder).name, payload)))
-    study = optuna.load_study(study_name=task.name, storage=task.storage,
+    storage = open_storage(task.storage) if isinstance(task.storage, str) else task.storage  # a URL: heartbeats
+    study = optuna.load_study(study_name=task.name, storage=storage,
                               sampler=optuna.samplers.TPESampler(seed=task.sampler_seed),
                               pruner=pruner(task.budget.pruner))  # fmt: skip
-    objective = make_objective(task, split)
+    objective = within_budget(make_objective(task, split), task.budget)
     worker = str(get_worker().name)
 
     def on_this_worker(trial: optuna.Trial) -> float:
@@ -364,11 +374,12 @@ class DaskBackend:
         for task in tasks:
             local = open_storage(task.storage)
             live = task.storage if reached_by_workers(task.storage) else shared
-            if task.name not in optuna.get_all_study_names(local):
-                optuna.create_study(study_name=task.name, storage=local, direction="maximize")
-            trials = optuna.load_study(study_name=task.name, storage=local).trials
-            if live is shared:
+            study = open_study(task, local)
+            optuna.storages.fail_stale_trials(study)
+            if live is shared:  # the file holds this client's copies: a worker's trial still running there is lost
+                _fail_orphans(study, local)
                 optuna.copy_study(from_study_name=task.name, from_storage=local, to_storage=shared)
+            trials = study.get_trials(deepcopy=False)
             done = [t for t in trials if counted(t)]
             remote = replace(task, storage=live)
             if task.budget.trials is not None:
@@ -408,6 +419,19 @@ class DaskBackend:
             _checkpoint(task, shared)
         return [summarise(task, optuna.load_study(study_name=task.name, storage=open_storage(task.storage)))
                 for task in tasks]  # fmt: skip
+
+
+def _fail_orphans(study: Any, storage: Any) -> None:
+    """Fail the trials a worker left running in a study's file: the scheduler's copy they belonged to is gone.
+
+    Such trials have no heartbeat (``DaskStorage`` has none), so they would otherwise count as
+    running, against the budget, for ever.
+    """
+    from optuna.trial import TrialState
+
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if "worker" in trial.user_attrs:
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
 
 
 def reached_by_workers(url: str) -> bool:

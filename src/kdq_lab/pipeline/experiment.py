@@ -26,7 +26,9 @@ sample of ``n`` test users (the same users for every run of a split and seed), f
 looks at scale; the runs' summaries and the manifest record it. Names become folders, so they must be safe names
 (:mod:`kdq_lab.names`). Every size the file asks for is bounded (:mod:`kdq_lab.limits`): the trainings
 (runs after grid expansion × splits × seeds, at most ``max_runs``) are counted from the YAML before anything
-is expanded.
+is expanded. A run on a split writes ``runs/<run>__<split>/`` (:func:`run_folder`), so run names, split names and
+expanded grid names may not contain ``__``: with it, runs ``x`` and ``x__y`` on splits ``y__z`` and ``z`` would
+share one folder.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from kdq_lab.metrics import headline_k, parse_metric
 from kdq_lab.models import REGISTRY, ModelSpec, model_spec
 from kdq_lab.names import name_problem
 from kdq_lab.tuning.space import parse_space
-from kdq_lab.tuning.study import TuningConfig
+from kdq_lab.tuning.study import TuningConfig, study_context
 from kdq_lab.yamlfile import YamlChecker, YamlDocument, parse_assignment
 
 TOP_KEYS = {
@@ -79,6 +81,18 @@ TUNING_KEYS = {"trials", "timeout", "seed", "pruner"}
 BOOTSTRAP_KEYS = {"samples", "seed"}
 SAMPLE_KEYS = {"n", "seed"}
 NOTEBOOK_KEYS = {"notebook", "parameters"}
+#: Separates the run from the split in a run's folder name; no run or split name may contain it.
+FOLDER_SEPARATOR = "__"
+
+
+def run_folder(run: str, split: str) -> str:
+    """The folder of ``run`` on ``split`` under ``runs/``.
+
+    One-to-one over the names an experiment accepts: neither name contains :data:`FOLDER_SEPARATOR` and a
+    split name starts with a letter or digit, so the last ``__`` of a folder name is the separator (a run
+    name may end with ``_``: run ``x_`` on split ``s`` is ``x___s``).
+    """
+    return f"{run}{FOLDER_SEPARATOR}{split}"
 
 
 @dataclass(frozen=True)
@@ -143,11 +157,17 @@ class Experiment:
         names = [n for n in self.runs if not only or any(_matches(n, pattern) for pattern in only)]
         return [
             RunSpec(name, run.label, run.model, dict(run.params), split, config, self.seeds,
-                    f"{name}__{split}", dict(run.search))
+                    run_folder(name, split), dict(run.search))
             for name in names
             for run in [self.runs[name]]
             for split, config in self.splits.items()
         ]  # fmt: skip
+
+    def study_context(self, spec: RunSpec, hashes: dict[str, str]) -> dict[str, Any]:
+        """What the study of a run × split is tuned on (``hashes``: the dataset's raw files): see
+        :func:`kdq_lab.tuning.study.study_context`. Studies tune on the first seed's split."""
+        split = replace(spec.split_config, seed=self.seeds[0]).to_dict()
+        return study_context(spec.model, spec.params, spec.search, self.metric, self.exclude, hashes, split)
 
     def split_jobs(self) -> list[tuple[str, int, SplitConfig]]:
         """Every split × seed, each prepared once."""
@@ -265,6 +285,17 @@ class _Checker(YamlChecker):
             self.add(path, value, f"{what}: {problem}")
         return problem is None
 
+    def folder_part(self, path: tuple[str, ...], value: Any, what: str) -> bool:
+        """Whether ``value`` is a safe name without :data:`FOLDER_SEPARATOR` (a run or split name); adds a problem
+        if not."""
+        if not self.name(path, value, what):
+            return False
+        if FOLDER_SEPARATOR in value:
+            why = f"it separates run and split in runs/<run>{FOLDER_SEPARATOR}<split>/: two pairs could share a folder"
+            self.add(path, value, f"{what}: may not contain '{FOLDER_SEPARATOR}' ({why})")
+            return False
+        return True
+
 
 def load_experiment(
     path: Path, overrides: list[str] | None = None, paths: Paths | None = None, max_runs: int = limits.MAX_TRAININGS
@@ -374,7 +405,7 @@ def _splits(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, S
     out = {}
     for name, config in check.mapping(data, ("splits",), set(data) if isinstance(data, dict) else set()).items():
         where = ("splits", str(name))
-        if not check.name(where, name, "split names name folders"):
+        if not check.folder_part(where, name, "split names name folders"):
             continue
         config = check.mapping(config, where, allowed - {"seed"}, {"kind"})
         if not config:
@@ -410,7 +441,7 @@ def _runs(check: _Checker, data: Any) -> dict[str, RunDef]:
         check.add(("runs",), None, "expected at least one run")
     for name, run in runs.items():
         where = ("runs", str(name))
-        if not check.name(where, name, "run names name folders") or "-" in str(name):
+        if not check.folder_part(where, name, "run names name folders") or "-" in str(name):
             if "-" in str(name):
                 check.add(where, name, "run names may not contain '-' (it separates grid values)")
             continue
@@ -444,8 +475,21 @@ def _runs(check: _Checker, data: Any) -> dict[str, RunDef]:
         if repeats:  # each would expand to the same run twice
             continue
         label = run.get("label", str(name))
-        for expanded, values in expand_grid(str(name), params, grid).items():
+        expanded_names = expand_grid(str(name), params, grid)
+        if len(expanded_names) < math.prod(len(v) for v in grid.values()):
+            key = next((k for k, v in grid.items() if len({_value_text(x) for x in v}) < len(v)), None)
+            at, value = ((*where, "grid", str(key)), grid[key]) if key is not None else ((*where, "grid"), grid)
+            check.add(at, value, "two grid points expand to the same run name (a value listed twice?): "
+                                 "they would share one folder")  # fmt: skip
+            continue
+        for expanded, values in expanded_names.items():
             if not check.name(where, expanded, "an expanded run name (grid values become part of it)"):
+                break
+            if FOLDER_SEPARATOR in expanded:
+                key = next(k for k in grid if FOLDER_SEPARATOR in f"{k}={_value_text(values[k])}")
+                check.add((*where, "grid", str(key)), values[key],
+                          f"a grid value may not contain '{FOLDER_SEPARATOR}': it becomes part of the run name "
+                          f"{expanded!r}, and run names may not contain it")  # fmt: skip
                 break
             try:
                 spec.make(values)

@@ -264,7 +264,8 @@ def screenshots(report: Path, chromium: Path) -> list[Path]:
     pages = linked_pages(report)
     best = [run for run in _parse(pages[0]).best_runs if run]
     runs = [p for p in pages if p.is_relative_to(report / "runs")]
-    runs.sort(key=lambda p: not (best and p.parent.name.startswith(f"{best[0]}__")))  # the best run's page first
+    # the best run's page first (folders are <run>__<split>: the last "__" ends the run, see experiment.run_folder)
+    runs.sort(key=lambda p: not (best and p.parent.name.rsplit("__", 1)[0] == best[0]))
     shots = [(pages[0], "first-screen.png"), *((runs[0], "run-page.png") for _ in runs[:1])]
     images = {}
     problems: list[str] = []

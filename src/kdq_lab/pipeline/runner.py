@@ -54,12 +54,11 @@ from kdq_lab.processes import map_in_processes
 from kdq_lab.provenance import git_commit, package_versions
 from kdq_lab.tuning.study import (
     TUNING_FOLDER,
-    best_trial,
     default_storage,
     storage_inputs,
     study_files,
-    study_name,
     tuned_params,
+    tuned_trial,
 )
 
 ERROR_EXCERPT = 600
@@ -103,6 +102,9 @@ class Plan:
     tuning: dict[str, Any] | None = None  # storage and the best trial behind each tuned run
     validation: dict[str, Any] = field(default_factory=dict)  # when validating and hashing took place
 
+    def __post_init__(self) -> None:
+        check_outputs(self.steps())
+
     def steps(self) -> list[Step]:
         return [step for _, steps in self.stages for step in steps]
 
@@ -130,6 +132,27 @@ class Plan:
                     notes.append("in the run cache" if lookup(paths.processed, key) else "to run")
                 lines.append(f"  {step.notebook} -> {step.output}" + (f"  [{'; '.join(notes)}]" if notes else ""))
         return "\n".join(lines)
+
+
+def _describe_step(step: Step) -> str:
+    if step.kind == "run":
+        return f"{step.notebook} of run {step.parameters['RUN']['run']} on split {step.parameters['RUN']['split']}"
+    return f"{step.notebook} ({step.kind} {step.key})"
+
+
+def check_outputs(steps: list[Step]) -> None:
+    """Refuse two steps that would write the same file or output folder (compared without case, as some
+    file systems do); raise :class:`KdqError` naming both."""
+    claimed: dict[str, int] = {}
+    for i, step in enumerate(steps):
+        claims = {step.output, *([str(Path(step.output).parent)] if step.wants_output_dir else [])}
+        for claim in sorted(claims):
+            other = claimed.setdefault(claim.casefold(), i)
+            if other != i:
+                raise KdqError(
+                    f"two steps of the plan would write {claim}: {_describe_step(steps[other])} and "
+                    f"{_describe_step(step)}; each step needs its own output"
+                )
 
 
 @dataclass
@@ -202,7 +225,7 @@ def plan_experiment(
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     tuning = None
     if use_tuned:
-        run_specs, tuning = _tuned(experiment, run_specs, storage or default_storage(report))
+        run_specs, tuning = _tuned(experiment, run_specs, storage or default_storage(report), hashes)
     refs = tuple(
         SplitRef(name, seed, config.to_dict(), str(split_folder(dataset_dir, config, paths.processed, hashes)))
         for name, seed, config in experiment.split_jobs()
@@ -303,22 +326,24 @@ def plan_experiment(
     )
 
 
-def _tuned(experiment: Experiment, specs: list[RunSpec], storage: str) -> tuple[list[RunSpec], dict[str, Any]]:
-    """Runs with a search space take their study's best trial; every missing study is one error."""
+def _tuned(experiment: Experiment, specs: list[RunSpec], storage: str,
+           hashes: dict[str, str]) -> tuple[list[RunSpec], dict[str, Any]]:  # fmt: skip
+    """Runs with a search space take the best trial of their study in the current context (dataset, split,
+    space, ...); every missing study is one error."""
     out, studies, missing = [], {}, []
     for spec in specs:
         if not spec.search:
             out.append(spec)
             continue
-        name = study_name(experiment.name, spec.run, spec.split)
         try:
-            best = best_trial(storage, name)
+            best = tuned_trial(storage, experiment.name, spec.run, spec.split, experiment.study_context(spec, hashes))
         except KdqError as exc:
             missing.append(str(exc))
             continue
         iterative = isinstance(model_spec(spec.model).make(spec.params), Iterative)
         params = tuned_params(spec.params, best, iterative)
-        studies[spec.folder] = {"study": name, "trial": best["number"], "value": best["value"], "params": params}
+        studies[spec.folder] = {"study": best["study"], "trial": best["number"], "value": best["value"],
+                                "params": params}  # fmt: skip
         out.append(replace(spec, params=params, label=f"{spec.label} · tuned"))
     if missing:
         raise KdqError("cannot use tuned parameters:\n  " + "\n  ".join(missing))

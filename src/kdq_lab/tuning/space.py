@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kdq_lab.checks import first_repeat, is_finite, is_int
+from kdq_lab.checks import first_repeat, is_finite, is_int, is_number
 from kdq_lab.errors import KdqError
 from kdq_lab.limits import MAX_CHOICES, too_many
 from kdq_lab.models import ModelSpec
@@ -52,6 +52,13 @@ class Range:
     def values(self) -> list[Any]:
         """Values that must all be valid for the model: the bounds, or every choice."""
         return list(self.choices) if self.kind == "choice" else [self.low, self.high]
+
+    def contains(self, value: Any) -> bool:
+        """Whether a trial could have proposed ``value`` (a choice compares type and value: ``1`` is not ``true``)."""
+        if self.kind == "choice":
+            return any(type(choice) is type(value) and choice == value for choice in self.choices)
+        wanted = is_int if self.kind == "int" else is_number
+        return wanted(value) and float(self.low or 0) <= value <= float(self.high or 0)
 
 
 def parse_range(name: str, raw: Any) -> Range:

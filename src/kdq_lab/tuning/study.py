@@ -13,11 +13,26 @@ process do not, and are run again. A failing trial is recorded with its error an
 study goes on. With a seeded TPE sampler and one process per study, an uninterrupted
 study is reproducible; a resumed one is not bit-identical (the sampler restarts), so the
 best trial is always reproduced from its stored parameters.
+
+A study is found by its *context*, not by its name alone: the model kind, the run's fixed
+parameters, the search space, the metric, the exclusion rule, the dataset's raw-file hashes and
+the split's configuration (:func:`study_context`). The context is stored with the study and a
+short hash of it ends the study's name, so a changed context gets a new study with its own
+budget, and ``run --tuned`` never takes parameters tuned in another context (:func:`tuned_trial`).
+
+Budgets hold when several processes tune one study: the storage numbers trials atomically,
+and each trial first counts the trials numbered below it that count against the budget or are
+still running (a killed process's trial stops counting once its heartbeat is older than the
+grace period). A trial started when the budget is already taken is *surplus*: it is failed
+without an error (so it never counts) and its process stops. A time budget is kept the same way
+from the seconds of finished trials, so processes may overrun it by the trials they are running.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import logging
 import sys
 import time
 import warnings
@@ -32,6 +47,7 @@ from kdq_lab.checks import check_choice, check_number
 from kdq_lab.data.store import SplitData, load_split
 from kdq_lab.errors import KdqError
 from kdq_lab.evaluation.ranking import evaluate
+from kdq_lab.files import stable_hash
 from kdq_lab.limits import MAX_SEED, MAX_TRIALS, MAX_TUNING_SECONDS
 from kdq_lab.metrics import parse_metric
 from kdq_lab.models import Iterative, TrainData, model_spec
@@ -40,6 +56,7 @@ from kdq_lab.tuning.space import parse_range
 
 PRUNERS = ("median", "hyperband", "none")
 ERROR_EXCERPT = 600
+SCHEMA_ATTEMPTS = 4  # opening a storage whose tables another process is creating
 #: The report's subfolder for tuning: the default study storage, its summary, the untuned comparison.
 TUNING_FOLDER = "tuning"
 
@@ -94,6 +111,7 @@ class StudyTask:
     storage: Any  # a URL, or (on a cluster) the shared storage object
     budget: TuningConfig
     sampler_seed: int
+    context: dict[str, Any] = field(default_factory=dict)  # what the study is tuned on (see study_context)
 
 
 @dataclass
@@ -115,9 +133,73 @@ class StudyResult:
     best_epoch: int | None = None
 
 
-def study_name(experiment: str, run: str, split: str) -> str:
-    """The storage name of a run × split's study."""
+#: The fields of a study's context, as they are named in messages.
+CONTEXT_FIELDS = {
+    "model": "model kind",
+    "params": "fixed parameters",
+    "space": "search space",
+    "metric": "metric",
+    "exclude": "exclusion rule",
+    "dataset": "dataset hashes",
+    "split": "split configuration",
+}
+
+
+def study_context(model: str, params: dict[str, Any], space: dict[str, dict[str, Any]], metric: str, exclude: str,
+                  hashes: dict[str, str], split: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """What a study is tuned on, as plain JSON (how Optuna stores it).
+
+    ``space`` is the run's search space in YAML form, ``hashes`` the dataset's raw-file hashes and
+    ``split`` the seeded split configuration (what the split id hashes besides the raw files).
+    """
+    context = {"model": model, "params": params, "space": space, "metric": metric, "exclude": exclude,
+               "dataset": hashes, "split": split}  # fmt: skip
+    return dict(json.loads(json.dumps(context, sort_keys=True, default=str)))
+
+
+def study_name(experiment: str, run: str, split: str, context: dict[str, Any]) -> str:
+    """The storage name of a run × split's study in ``context``, e.g. ``kdq-default/itemknn/temporal@3f9a1c20d4``."""
+    return f"{study_prefix(experiment, run, split)}@{stable_hash(context)}"
+
+
+def study_prefix(experiment: str, run: str, split: str) -> str:
+    """What the names of every study of a run × split start with (studies before contexts were named just so)."""
     return f"{experiment}/{run}/{split}"
+
+
+def context_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """What differs between a stored study's context and the current one, field by field (stored first)."""
+    out = []
+    for key, label in CONTEXT_FIELDS.items():
+        before, now = stored.get(key), current.get(key)
+        if before == now:
+            continue
+        if key == "dataset" or not (isinstance(before, dict) and isinstance(now, dict)):
+            out.append(f"{label} differ" if key == "dataset" else f"{label} differs: {_text(before)} vs {_text(now)}")
+            continue
+        changed = [f"{name} {_text(before.get(name))} vs {_text(now.get(name))}"
+                   for name in sorted(set(before) | set(now)) if before.get(name) != now.get(name)]  # fmt: skip
+        out.append(f"{label} differs: {'; '.join(changed)}")
+    return out
+
+
+def _text(value: Any) -> str:
+    return "absent" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def open_study(task: StudyTask, storage: Any, sampler: Any = None) -> Any:
+    """Create or load ``task``'s study; a new study stores its context, an existing one must have the same."""
+    import optuna
+
+    study = optuna.create_study(study_name=task.name, storage=storage, sampler=sampler, direction="maximize",
+                                pruner=pruner(task.budget.pruner), load_if_exists=True)  # fmt: skip
+    stored = study.user_attrs.get("context")
+    if stored is None:
+        study.set_user_attr("context", task.context)
+    elif stored != task.context:  # only a hash collision or a hand-edited database gets here
+        raise KdqError(f"tuning study {task.name!r} was tuned in another context: "
+                       + "; ".join(context_differences(stored, task.context)))  # fmt: skip
+    return study
 
 
 def default_storage(report: Path) -> str:
@@ -156,16 +238,26 @@ def storage_inputs(storage: str | None, report: Path) -> dict[str, Path | None]:
 
 
 def open_storage(url: str) -> Any:
-    """An Optuna RDB storage: SQLite waits for locks; stale trials of killed processes are failed."""
+    """An Optuna RDB storage: SQLite waits for locks; stale trials of killed processes are failed.
+
+    Processes that create a new storage's tables at once collide (a table or version row that already
+    exists): the losers open it again, a few times.
+    """
     import optuna
     import sqlalchemy
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=30, grace_period=90)
-    except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as exc:  # a bad URL, a missing driver
-        raise KdqError(f"cannot open the tuning storage {url!r}: {exc.__class__.__name__}: {exc}") from None
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=30, grace_period=90)
+        except sqlalchemy.exc.DBAPIError as exc:  # the database answered: maybe another process was creating it
+            if attempt == SCHEMA_ATTEMPTS - 1:
+                raise KdqError(f"cannot open the tuning storage {url!r}: {exc.__class__.__name__}: {exc}") from None
+            time.sleep(0.2 * (attempt + 1))
+        except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as exc:  # a bad URL, a missing driver
+            raise KdqError(f"cannot open the tuning storage {url!r}: {exc.__class__.__name__}: {exc}") from None
+    raise AssertionError("unreachable")
 
 
 def counted(trial: Any) -> bool:
@@ -181,6 +273,68 @@ def trial_seconds(trial: Any) -> float:
     if trial.datetime_start is None or trial.datetime_complete is None:
         return 0.0
     return (trial.datetime_complete - trial.datetime_start).total_seconds()
+
+
+class SurplusTrial(Exception):
+    """A trial that started when its study's budget was already taken (by this or another process)."""
+
+
+class _QuietSurplus(logging.Filter):
+    """Drops Optuna's two warnings (one with a traceback) about a surplus trial: no objective failed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trials: set[str] = set()  # "Trial N failed" of surplus trials whose second warning is still to come
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        head = " ".join(text.split()[:3])
+        if SurplusTrial.__name__ in text:
+            self.trials.add(head)
+            return False
+        if head in self.trials and "failed with value" in text:
+            self.trials.discard(head)
+            return False
+        return True
+
+
+_QUIET_SURPLUS = _QuietSurplus()
+
+
+def within_budget(objective: Callable[[Any], float], budget: TuningConfig) -> Callable[[Any], float]:
+    """``objective``, run only while the storage says the study's budget is not yet taken.
+
+    Before each trial: trials of killed processes are failed (their heartbeat is stale), then the
+    trials numbered below this one are counted from the storage (:func:`counted`, plus those still
+    running; for a time budget, the seconds of finished ones). When they reach the budget, the trial
+    is marked ``surplus``, fails without an error (it does not count) and the study stops.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    optimize_log = logging.getLogger("optuna.study._optimize")
+    if _QUIET_SURPLUS not in optimize_log.filters:
+        optimize_log.addFilter(_QUIET_SURPLUS)
+
+    def guarded(trial: optuna.Trial) -> float:
+        study = trial.study
+        optuna.storages.fail_stale_trials(study)
+        earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
+        if budget.trials is not None:
+            taken = sum(counted(t) or t.state == TrialState.RUNNING for t in earlier)
+            full = taken >= budget.trials
+            why = f"{taken} of its {budget.trials} trials are done or running"
+        else:
+            used = sum(trial_seconds(t) for t in earlier if counted(t))
+            full = used >= (budget.timeout or 0)
+            why = f"its trials took {used:.0f} of its {budget.timeout:g} s"
+        if full:
+            trial.set_user_attr("surplus", True)
+            study.stop()
+            raise SurplusTrial(f"not run: the study's budget is taken ({why})")
+        return objective(trial)
+
+    return guarded
 
 
 def make_objective(task: StudyTask, split: SplitData) -> Callable[[Any], float]:
@@ -262,10 +416,7 @@ def run_study(task: StudyTask, progress: bool = True, position: int = 0,
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(task.storage)
-    sampler = optuna.samplers.TPESampler(seed=task.sampler_seed)
-    study = optuna.create_study(study_name=task.name, storage=storage, sampler=sampler, direction="maximize",
-                                pruner=pruner(task.budget.pruner), load_if_exists=True)  # fmt: skip
+    study = open_study(task, open_storage(task.storage), optuna.samplers.TPESampler(seed=task.sampler_seed))
     optuna.storages.fail_stale_trials(study)  # trials of killed processes: failed, not counted
     done = [t for t in study.get_trials(deepcopy=False) if counted(t)]
     remaining_trials = None if task.budget.trials is None else max(0, task.budget.trials - len(done))
@@ -273,12 +424,14 @@ def run_study(task: StudyTask, progress: bool = True, position: int = 0,
     if task.budget.timeout is not None:
         remaining_time = max(0.0, task.budget.timeout - sum(trial_seconds(t) for t in done))
     if remaining_trials != 0 and remaining_time != 0.0:
-        objective = objective or make_objective(task, load_split(Path(task.split_folder)))
+        objective = within_budget(objective or make_objective(task, load_split(Path(task.split_folder))), task.budget)
         bar = tqdm(total=task.budget.trials, initial=len(done), desc=task.name, unit="trial", position=position,
                    disable=not progress, file=sys.stderr, leave=True)  # fmt: skip
         started = time.perf_counter()
 
         def tick(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            if trial.user_attrs.get("surplus"):
+                return
             best = study.best_value if any(t.state.name == "COMPLETE" for t in study.trials) else float("nan")
             left = (
                 ""
@@ -296,23 +449,50 @@ def run_study(task: StudyTask, progress: bool = True, position: int = 0,
     return summarise(task, study)
 
 
-def best_trial(storage: str, name: str) -> dict[str, Any]:
-    """The best complete trial of a stored study: ``number``, ``value``, ``params``, ``best_epoch``."""
+def tuned_trial(storage: str, experiment: str, run: str, split: str, context: dict[str, Any]) -> dict[str, Any]:
+    """The best complete trial of the run × split's study in ``context``: ``study``, ``number``, ``value``,
+    ``params``, ``best_epoch``.
+
+    Raises :class:`KdqError` when there is no such study (saying how the contexts of the run × split's
+    other studies differ, if there are any), when it has no complete trial, or when its best
+    parameters lie outside the context's search space.
+    """
     import optuna
     import sqlalchemy.exc
 
+    name = study_name(experiment, run, split, context)
     if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).is_file():
         raise KdqError(f"no tuning study {name!r}: {storage} does not exist; run `kdq-lab tune` first")
+    prefix = study_prefix(experiment, run, split)
     try:
-        study = optuna.load_study(study_name=name, storage=open_storage(storage))
-        best = study.best_trial
+        studies = [s for s in optuna.get_all_study_summaries(open_storage(storage), include_best_trial=False)
+                   if s.study_name == prefix or s.study_name.startswith(f"{prefix}@")]  # fmt: skip
     except sqlalchemy.exc.SQLAlchemyError as exc:
         raise KdqError(f"cannot read the tuning studies at {storage}: {exc.__class__.__name__}") from None
-    except KeyError:
-        raise KdqError(f"no tuning study {name!r} in {storage}; run `kdq-lab tune` first") from None
+    study = next((s for s in studies if s.study_name == name), None)
+    if study is None:
+        others = [
+            f"{s.study_name} ({'; '.join(context_differences(s.user_attrs['context'], context))})"
+            if "context" in s.user_attrs
+            else f"{s.study_name} (it records no context: tuned by an older kdq_lab)"
+            for s in studies
+        ]
+        elsewhere = f"; only studies tuned in another context: {', '.join(others)}" if others else ""
+        raise KdqError(f"no tuning study {name!r} in {storage}{elsewhere}; run `kdq-lab tune` first")
+    if study.user_attrs.get("context") != context:
+        raise KdqError(f"tuning study {name!r} in {storage} records another context: "
+                       + "; ".join(context_differences(study.user_attrs.get("context") or {}, context)))  # fmt: skip
+    try:
+        best = optuna.load_study(study_name=name, storage=open_storage(storage)).best_trial
     except ValueError:
         raise KdqError(f"tuning study {name!r} in {storage} has no complete trial; tune it (again) first") from None
-    return {"number": best.number, "value": best.value, "params": dict(best.params),
+    space = {key: parse_range(key, raw) for key, raw in context["space"].items()}
+    outside = [f"{key}={value!r}" for key, value in best.params.items()
+               if key not in space or not space[key].contains(value)]  # fmt: skip
+    if outside:
+        raise KdqError(f"the best trial ({best.number}) of tuning study {name!r} has parameters outside the search "
+                       f"space: {', '.join(outside)}; tune again")  # fmt: skip
+    return {"study": name, "number": best.number, "value": best.value, "params": dict(best.params),
             "best_epoch": best.user_attrs.get("best_epoch")}  # fmt: skip
 
 

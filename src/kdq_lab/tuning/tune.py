@@ -34,17 +34,18 @@ def study_tasks(plan: Plan, storage: str, budget: TuningConfig, paths: Paths) ->
     for name, config in experiment.splits.items():
         seeded = replace(config, seed=seed)
         folders[name] = str(prepare(plan.dataset_dir, seeded, paths.processed, hashes=plan.hashes))
+    specs = {spec.folder: spec for spec in experiment.jobs()}
     tasks = []
     for position, step in enumerate(s for s in plan.steps() if s.kind == "run"):
-        run = step.parameters["RUN"]
-        search = experiment.runs[run["run"]].search
-        if not search:
+        spec = specs[step.key]
+        if not spec.search:
             continue
+        context = experiment.study_context(spec, plan.hashes)
         tasks.append(StudyTask(
-            name=study_name(experiment.name, run["run"], run["split"]), run=run["run"], split=run["split"],
-            model=run["model"], params=dict(run["params"]), space=search, split_folder=folders[run["split"]],
+            name=study_name(experiment.name, spec.run, spec.split, context), run=spec.run, split=spec.split,
+            model=spec.model, params=dict(spec.params), space=spec.search, split_folder=folders[spec.split],
             seed=seed, metric=experiment.metric, exclude=experiment.exclude, storage=storage, budget=budget,
-            sampler_seed=(budget.seed + position) % (MAX_SEED + 1),
+            sampler_seed=(budget.seed + position) % (MAX_SEED + 1), context=context,
         ))  # fmt: skip
     return tasks
 
