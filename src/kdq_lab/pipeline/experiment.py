@@ -475,14 +475,7 @@ def _runs(check: _Checker, data: Any) -> dict[str, RunDef]:
         if repeats:  # each would expand to the same run twice
             continue
         label = run.get("label", str(name))
-        expanded_names = expand_grid(str(name), params, grid)
-        if len(expanded_names) < math.prod(len(v) for v in grid.values()):
-            key = next((k for k, v in grid.items() if len({_value_text(x) for x in v}) < len(v)), None)
-            at, value = ((*where, "grid", str(key)), grid[key]) if key is not None else ((*where, "grid"), grid)
-            check.add(at, value, "two grid points expand to the same run name (a value listed twice?): "
-                                 "they would share one folder")  # fmt: skip
-            continue
-        for expanded, values in expanded_names.items():
+        for expanded, values in expand_grid(str(name), params, grid).items():
             if not check.name(where, expanded, "an expanded run name (grid values become part of it)"):
                 break
             if FOLDER_SEPARATOR in expanded:
