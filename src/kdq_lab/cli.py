@@ -116,9 +116,10 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from kdq_lab.pipeline.backends import open_backend
+    from kdq_lab.pipeline.backends import cluster_address, open_backend
     from kdq_lab.pipeline.runner import execute_plan, plan_experiment
 
+    cluster_address(args.cluster)  # a malformed address is refused before anything is done
     overrides = list(args.set or [])
     if args.dataset:
         overrides.append(f"dataset={args.dataset}")

@@ -162,3 +162,37 @@ def test_tune_refuses_a_folder_the_lab_did_not_make_and_ignores_tuned(tmp_path):
     tuned_yaml.write_text(SMOKE.read_text(encoding="utf-8") + "\ntuned: true\n", encoding="utf-8")
     results, _ = tune_experiment(tuned_yaml, trials=1, only=["popularity"], out=tmp_path / "r", progress=False)
     assert [r.complete + r.pruned + r.failed for r in results] == [1]
+
+
+IN_MEMORY = [
+    "sqlite://",
+    "sqlite:///:memory:",
+    "sqlite+pysqlite:///:memory:",
+    "sqlite:///file:studies?mode=memory&cache=shared&uri=true",
+    "sqlite:///file::memory:?uri=true",
+    "sqlite:///?mode=memory",
+    "sqlite:///file:x?MODE=Memory&uri=true",
+    "sqlite:///file:/x.db?vfs=memdb&uri=true",
+]
+
+
+@pytest.mark.parametrize("url", IN_MEMORY)
+def test_in_memory_sqlite_is_refused_before_anything_is_written(url, tmp_path, monkeypatch):
+    from kdq_lab.cli import main
+
+    monkeypatch.setenv("KDQ_LAB_DATA", str(tmp_path / "home"))  # nothing may be written here either
+    monkeypatch.chdir(tmp_path)  # where a relative SQLite file would appear
+    with pytest.raises(KdqError, match="in-memory SQLite database: the studies would be lost"):
+        open_storage(url)
+    assert main(["tune", str(SMOKE), "--out", str(tmp_path / "r"), "--trials", "1", "--storage", url]) == 2
+    assert main(["run", str(SMOKE), "--out", str(tmp_path / "r"), "--tuned", "--storage", url, "--dry-run"]) == 2
+    assert list(tmp_path.iterdir()) == [], "refused before anything is written"
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:///{tmp}/studies.db", "sqlite:///{tmp}/memory.db", "sqlite:///file:{tmp}/x.db?mode=rwc&uri=true"]
+)
+def test_files_named_like_memory_are_studies_on_disk(url, tmp_path):
+    storage = open_storage(url.format(tmp=tmp_path))
+    optuna.create_study(study_name="s", storage=storage)
+    assert len(list(tmp_path.glob("*.db"))) == 1

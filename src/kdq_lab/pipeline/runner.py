@@ -35,14 +35,21 @@ from kdq_lab.data.validated import store_validated
 from kdq_lab.errors import KdqError
 from kdq_lab.files import atomic_dir, atomic_file, write_json
 from kdq_lab.models import Iterative, model_spec
-from kdq_lab.pipeline.backends import Backend, LocalBackend, OnDone, open_backend
+from kdq_lab.pipeline.backends import Backend, LocalBackend, OnDone, cluster_address, open_backend
 from kdq_lab.pipeline.cache import keep, lookup, restore, unit_key
 from kdq_lab.pipeline.experiment import Experiment, RunSpec, declared_parameters, load_experiment
 from kdq_lab.pipeline.records import ExperimentInfo, RunStatus, RunSummary, SplitRef
 from kdq_lab.pipeline.runs import RunConfig
 from kdq_lab.processes import map_in_processes
 from kdq_lab.provenance import git_commit, package_versions
-from kdq_lab.tuning.study import TUNING_FOLDER, best_trial, default_storage, study_name, tuned_params
+from kdq_lab.tuning.study import (
+    TUNING_FOLDER,
+    best_trial,
+    check_storage,
+    default_storage,
+    study_name,
+    tuned_params,
+)
 
 ERROR_EXCERPT = 600
 KERNEL = "kdq-lab"  # registered in .venv by `make venv`; every notebook declares it
@@ -153,6 +160,8 @@ def plan_experiment(
     trial's parameters from ``storage`` (default: the report folder's study file). ``extras=False``
     skips the extra notebooks (exploration, curation, tuning).
     """
+    if storage:
+        check_storage(storage)  # before a dataset is generated or validated
     paths = paths or Paths.default()
     experiment = load_experiment(Path(path), overrides, paths, max_runs=max_runs)
     report = Path(out) if out else paths.reports / experiment.name
@@ -504,6 +513,7 @@ def run_experiment(
     ``KDQ_LAB_CLUSTER``) sends the runs to a Dask scheduler (:mod:`kdq_lab.pipeline.cluster`);
     ``fresh`` runs everything again instead of reusing finished runs from the run cache.
     """
+    cluster_address(cluster)  # a malformed address is refused before anything is written
     plan = plan_experiment(
         path,
         jobs=jobs,

@@ -41,6 +41,8 @@ PRUNERS = ("median", "hyperband", "none")
 ERROR_EXCERPT = 600
 #: The report's subfolder for tuning: the default study storage, its summary, the untuned comparison.
 TUNING_FOLDER = "tuning"
+#: SQLite URI options that keep a database in memory (refused: the studies would be lost).
+IN_MEMORY = ("mode=memory", "vfs=memdb")
 
 
 @dataclass(frozen=True)
@@ -124,11 +126,41 @@ def default_storage(report: Path) -> str:
     return f"sqlite:///{(Path(report) / TUNING_FOLDER / 'optuna.db').resolve()}"
 
 
+def check_storage(url: str) -> None:
+    """Refuse a storage URL the studies would not outlive: an in-memory SQLite database (before anything is written).
+
+    In memory are ``sqlite://``, ``sqlite:///:memory:``, ``file::memory:`` and any SQLite URI with
+    ``mode=memory`` or ``vfs=memdb``; each process would also get a database of its own.
+    """
+    import sqlalchemy
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
+        raise KdqError(f"cannot open the tuning storage {url!r}: {exc.__class__.__name__}: {exc}") from None
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = (parsed.database or "").lower()
+    options = {f"{key.lower()}={value.lower()}" for key, values in parsed.query.items()
+               for value in ((values,) if isinstance(values, str) else values)}  # fmt: skip
+    if (
+        database in ("", ":memory:")
+        or database.startswith("file::memory:")
+        or any(option in database for option in IN_MEMORY)
+        or options & set(IN_MEMORY)
+    ):
+        raise KdqError(
+            f"--storage {url!r} is an in-memory SQLite database: the studies would be lost when kdq-lab exits; "
+            "give a file, e.g. sqlite:///tuning/optuna.db (default: the report's tuning/optuna.db)"
+        )
+
+
 def open_storage(url: str) -> Any:
     """An Optuna RDB storage: SQLite waits for locks; stale trials of killed processes are failed."""
     import optuna
     import sqlalchemy
 
+    check_storage(url)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     try:
@@ -270,6 +302,7 @@ def best_trial(storage: str, name: str) -> dict[str, Any]:
     import optuna
     import sqlalchemy.exc
 
+    check_storage(storage)
     if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).is_file():
         raise KdqError(f"no tuning study {name!r}: {storage} does not exist; run `kdq-lab tune` first")
     try:

@@ -9,13 +9,14 @@ from kdq_lab.config import Paths
 from kdq_lab.data.store import prepare
 from kdq_lab.errors import KdqError
 from kdq_lab.files import MARKER, MARKER_TEXT, check_replaceable, write_json
-from kdq_lab.pipeline.backends import open_backend
+from kdq_lab.pipeline.backends import cluster_address, open_backend
 from kdq_lab.pipeline.runner import Plan, plan_experiment
 from kdq_lab.tuning.study import (
     TUNING_FOLDER,
     StudyResult,
     StudyTask,
     TuningConfig,
+    check_storage,
     default_storage,
     open_storage,
     results_table,
@@ -58,6 +59,9 @@ def tune_experiment(path: Path, *, trials: int | None = None, timeout: float | N
     report folder must be absent, empty or made by the lab, unless ``force``: tuning marks it as
     the lab's, and a later ``run`` replaces it whole.
     """
+    cluster_address(cluster)  # a malformed address, like an in-memory storage, is refused before anything is written
+    if storage:
+        check_storage(storage)
     paths = paths or Paths.default()
     plan = plan_experiment(Path(path), jobs=jobs, only=only, overrides=overrides, out=out, paths=paths,
                            progress=progress, tuned=False)  # fmt: skip
@@ -66,7 +70,7 @@ def tune_experiment(path: Path, *, trials: int | None = None, timeout: float | N
         budget = TuningConfig(trials=trials, timeout=timeout, seed=budget.seed, pruner=budget.pruner)
     check_replaceable(plan.report, force)
     if storage:
-        open_storage(storage)  # a bad URL is refused before anything is written
+        open_storage(storage)  # a bad URL or a missing driver is refused before studies are prepared
     storage = storage or default_storage(plan.report)
     tasks = study_tasks(plan, storage, budget, paths)
     if not tasks:
