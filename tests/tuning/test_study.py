@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import subprocess
 import sys
 from dataclasses import replace
@@ -15,7 +16,15 @@ from kdq_lab.data.store import load_split, prepare
 from kdq_lab.errors import KdqError
 from kdq_lab.models.registry import ModelSpec
 from kdq_lab.pipeline.runner import plan_experiment
-from kdq_lab.tuning.study import StudyTask, TuningConfig, counted, make_objective, open_storage, run_study
+from kdq_lab.tuning.study import (
+    StudyTask,
+    TuningConfig,
+    counted,
+    make_objective,
+    open_storage,
+    run_study,
+    storage_failures,
+)
 from kdq_lab.tuning.tune import tune_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,3 +205,88 @@ def test_files_named_like_memory_are_studies_on_disk(url, tmp_path):
     storage = open_storage(url.format(tmp=tmp_path))
     optuna.create_study(study_name="s", storage=storage)
     assert len(list(tmp_path.glob("*.db"))) == 1
+
+
+def operational(message: str) -> Exception:
+    """An SQLite failure as Optuna raises it: its own error, caused by SQLAlchemy's, caused by sqlite3's."""
+    import sqlite3
+
+    import sqlalchemy.exc
+
+    try:
+        try:
+            raise sqlalchemy.exc.OperationalError("INSERT INTO trials ...", {}, sqlite3.OperationalError(message))
+        except sqlalchemy.exc.OperationalError as exc:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from exc
+    except optuna.exceptions.StorageInternalError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    "message, code, cause",
+    [
+        ("database or disk is full", errno.ENOSPC, "database or disk is full"),
+        ("disk I/O error", errno.EIO, "disk I/O error"),
+        ("attempt to write a readonly database", errno.EROFS, "attempt to write a readonly database"),
+        ("unable to open database file", errno.EACCES, "unable to open database file"),
+    ],
+)
+def test_system_failures_under_the_storage_name_it(message, code, cause):
+    url = "postgresql://lab:secret@db.example/studies"
+    with pytest.raises(OSError) as caught, storage_failures(url):
+        raise operational(message)
+    assert caught.value.errno == code and caught.value.strerror == f"{cause} (the tuning storage)"
+    assert caught.value.filename == "postgresql://lab:***@db.example/studies", "never the password"
+
+
+@pytest.mark.parametrize("message", ["no such table: trials", "database is locked", "UNIQUE constraint failed"])
+def test_other_storage_errors_pass_through(message):
+    with pytest.raises(optuna.exceptions.StorageInternalError), storage_failures("sqlite:///x.db"):
+        raise operational(message)
+
+
+def test_a_file_that_cannot_be_opened_is_the_user_s_when_opening():
+    with pytest.raises(optuna.exceptions.StorageInternalError), storage_failures("sqlite:///x.db", opening=True):
+        raise operational("unable to open database file")
+    with pytest.raises(OSError), storage_failures("sqlite:///x.db", opening=True):
+        raise operational("database or disk is full")
+
+
+@pytest.mark.parametrize("message", ["database or disk is full", "disk I/O error"])
+def test_a_storage_failure_while_tuning_is_one_line_exit_1(message, tmp_path, monkeypatch, capsys):
+    from kdq_lab.cli import main
+
+    def failing(self, *args, **kwargs):
+        raise operational(message)
+
+    monkeypatch.setattr(optuna.study.Study, "optimize", failing)
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    args = ["tune", str(SMOKE), "--out", str(tmp_path / "r"), "--trials", "1", "--only", "popularity"]
+    assert main([*args, "--storage", storage]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == f"error: {storage}: {message} (the tuning storage)"
+
+
+LIMITED = """
+import resource, signal, sys
+from kdq_lab.cli import main
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # no file may grow: the database cannot take another trial
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_storage_that_cannot_grow_is_one_line_exit_1(tmp_path):
+    """For real: the file size limit makes every write that extends a file fail, as a full disk does."""
+    args = ["tune", str(SMOKE), "--out", str(tmp_path / "r"), "--only", "popularity"]
+    first = subprocess.run([sys.executable, "-m", "kdq_lab.cli", *args, "--trials", "1"], capture_output=True,
+                           text=True, cwd=ROOT)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    before = (tmp_path / "r" / "tuning" / "optuna.db").read_bytes()
+    proc = subprocess.run([sys.executable, "-c", LIMITED, *args, "--trials", "3"], capture_output=True, text=True,
+                          cwd=ROOT)  # fmt: skip
+    storage = f"sqlite:///{(tmp_path / 'r' / 'tuning' / 'optuna.db').resolve()}"
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and [line for line in proc.stderr.splitlines() if "error" in line] == [
+        f"error: {storage}: disk I/O error (the tuning storage)"
+    ]
+    assert (tmp_path / "r" / "tuning" / "optuna.db").read_bytes() == before, "the studies are as they were"

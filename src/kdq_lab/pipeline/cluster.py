@@ -39,7 +39,15 @@ from kdq_lab.errors import KdqError
 from kdq_lab.pipeline.backends import OnDone
 from kdq_lab.pipeline.cache import code_fingerprint
 from kdq_lab.processes import signals_deferred
-from kdq_lab.tuning.study import StudyResult, StudyTask, counted, make_objective, open_storage, summarise
+from kdq_lab.tuning.study import (
+    StudyResult,
+    StudyTask,
+    counted,
+    make_objective,
+    open_storage,
+    storage_failures,
+    summarise,
+)
 
 #: The scheduler address ``kdq-lab run`` and ``kdq-lab tune`` use when ``--cluster`` is not given.
 CLUSTER_ENV = "KDQ_LAB_CLUSTER"
@@ -422,9 +430,10 @@ class DaskBackend:
         for task in tasks:
             local = open_storage(task.storage)
             live = task.storage if reached_by_workers(task.storage) else shared
-            if task.name not in optuna.get_all_study_names(local):
-                optuna.create_study(study_name=task.name, storage=local, direction="maximize")
-            trials = optuna.load_study(study_name=task.name, storage=local).trials
+            with storage_failures(task.storage):
+                if task.name not in optuna.get_all_study_names(local):
+                    optuna.create_study(study_name=task.name, storage=local, direction="maximize")
+                trials = optuna.load_study(study_name=task.name, storage=local).trials
             if live is shared:
                 optuna.copy_study(from_study_name=task.name, from_storage=local, to_storage=shared)
             done = [t for t in trials if counted(t)]
@@ -500,7 +509,7 @@ def _checkpoint(task: StudyTask, shared: Any) -> None:
     if reached_by_workers(task.storage):
         return
     local = open_storage(task.storage)
-    with signals_deferred():
+    with storage_failures(task.storage), signals_deferred():
         if task.name in optuna.get_all_study_names(local):
             optuna.delete_study(study_name=task.name, storage=local)
         optuna.copy_study(from_study_name=task.name, from_storage=shared, to_storage=local)

@@ -17,11 +17,13 @@ best trial is always reproduced from its stored parameters.
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,15 @@ ERROR_EXCERPT = 600
 TUNING_FOLDER = "tuning"
 #: SQLite URI options that keep a database in memory (refused: the studies would be lost).
 IN_MEMORY = ("mode=memory", "vfs=memdb")
+#: Errors of the system under a storage, as SQLite (and SQLAlchemy) word them, with the errno they stand for.
+SYSTEM_FAILURES = (
+    (errno.ENOSPC, "database or disk is full"),
+    (errno.EIO, "disk I/O error"),
+    (errno.EROFS, "attempt to write a readonly database"),
+    (errno.ENOSPC, "no space left on device"),
+)
+#: A database file SQLite cannot open: a missing folder when the storage is opened, the system's fault later.
+UNOPENABLE = (errno.EACCES, "unable to open database file")
 
 
 @dataclass(frozen=True)
@@ -164,9 +175,44 @@ def open_storage(url: str) -> Any:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=30, grace_period=90)
+        with storage_failures(url, opening=True):
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=30, grace_period=90)
     except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as exc:  # a bad URL, a missing driver
         raise KdqError(f"cannot open the tuning storage {url!r}: {exc.__class__.__name__}: {exc}") from None
+
+
+@contextmanager
+def storage_failures(url: str, opening: bool = False) -> Iterator[None]:
+    """Turn a failure of the system under the study storage into an ``OSError`` naming it (one line, exit 1).
+
+    A full disk, an I/O error, a read-only database or (after it was opened) a database file
+    that cannot be opened any more reach Optuna as an SQLAlchemy ``OperationalError``, which
+    Optuna may wrap in its own error: the chain of causes is searched. ``opening``: a file that
+    cannot be opened is the user's to fix (a missing folder), left to :func:`open_storage`.
+    """
+    try:
+        yield
+    except Exception as exc:
+        causes = SYSTEM_FAILURES if opening else (*SYSTEM_FAILURES, UNOPENABLE)
+        chain: list[str] = []
+        link: BaseException | None = exc
+        while link is not None and len(chain) < 20:
+            chain.append(str(link).lower())
+            link = link.__cause__ or link.__context__
+        found = next(((code, text) for code, text in causes if any(text.lower() in message for message in chain)), None)
+        if found is None:
+            raise
+        raise OSError(found[0], f"{found[1]} (the tuning storage)", _shown(url)) from exc
+
+
+def _shown(url: str) -> str:
+    """A storage URL as it may be printed: without its password."""
+    import sqlalchemy
+
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        return url
 
 
 def counted(trial: Any) -> bool:
@@ -264,6 +310,14 @@ def run_study(task: StudyTask, progress: bool = True, position: int = 0,
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(task.storage)
+    with storage_failures(task.storage):  # raised here, in the worker: a pickled error would lose its causes
+        return _run_study(task, storage, progress, position, objective)
+
+
+def _run_study(task: StudyTask, storage: Any, progress: bool, position: int,
+               objective: Callable[[Any], float] | None) -> StudyResult:  # fmt: skip
+    import optuna
+
     sampler = optuna.samplers.TPESampler(seed=task.sampler_seed)
     study = optuna.create_study(study_name=task.name, storage=storage, sampler=sampler, direction="maximize",
                                 pruner=pruner(task.budget.pruner), load_if_exists=True)  # fmt: skip
