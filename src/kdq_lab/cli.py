@@ -63,7 +63,15 @@ _positive, _non_negative = _integer(1), _integer(0)
 def describe_os_error(exc: OSError) -> str:
     """One line: the path(s) and the cause, e.g. ``/data/out: Permission denied``."""
     paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
-    return f"{paths or '(no path given)'}: {exc.strerror or exc}"
+    return printable(f"{paths or '(no path given)'}: {exc.strerror or exc}")
+
+
+def printable(text: str) -> str:
+    """``text`` on one line, its control characters (newlines, terminal escapes) shown as ``\\xNN``."""
+    return text.translate(_CONTROL)
+
+
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -316,7 +324,7 @@ def _check_report(args: argparse.Namespace) -> int:
     if args.browser:
         problems += browser_problems(report, _chromium())
     for problem in problems:
-        print(f"problem: {problem}", file=sys.stderr)
+        print(f"problem: {printable(problem)}", file=sys.stderr)
     checked = "files and links" + (", then in headless Chromium" if args.browser else "")
     print(f"{report}: {len(linked_pages(report))} pages, {len(problems)} problem(s) ({checked})")
     return 1 if problems else 0
@@ -495,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
 def describe_unexpected(exc: BaseException) -> str:
     """One line for an exception the lab has no message for, with the way to see its traceback."""
     lines = str(exc).strip().splitlines()
-    first = lines[0] if lines else ""
+    first = printable(lines[0]) if lines else ""
     detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     if len(detail) > UNEXPECTED_SHOWN:
         detail = detail[: UNEXPECTED_SHOWN - 3] + "..."
