@@ -4,9 +4,11 @@ loading are problems (exit 1) or a folder that is not a report (exit 2), never a
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -203,3 +205,16 @@ def test_screenshots_of_a_page_that_never_finishes_are_refused(tmp_path):
     with pytest.raises(KdqError, match="did not finish loading in 2 s"):
         screenshots(folder, CHROMIUM, page_seconds=2)
     assert not (folder / "screenshots").exists()
+
+
+@needs_browser
+@pytest.mark.parametrize("after", [0.5, 3.0])
+def test_ctrl_c_during_the_browser_checks_is_one_line(after, tmp_path):
+    """Ctrl-C reaches the browser and its driver too; what they leave behind is not printed."""
+    folder = report(tmp_path / "r", '<a href="stuck.html">s</a>', **{"stuck.html": STUCK})  # still running at `after`
+    command = [sys.executable, "-m", "kdq_lab.cli", "check-report", str(folder), "--browser"]
+    proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(after)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and err == "interrupted\n", err

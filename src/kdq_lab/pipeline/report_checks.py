@@ -23,6 +23,7 @@ next page opened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import re
@@ -312,8 +313,10 @@ async def _browser(chromium: Path) -> AsyncIterator[Any]:
     """A fresh headless Chromium (its own profile folder) with one context; requests off the machine are refused."""
     import tempfile
 
+    from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import async_playwright
 
+    asyncio.get_running_loop().set_exception_handler(_quiet_when_interrupted)
     with tempfile.TemporaryDirectory(prefix="kdq-chromium-") as profile:
         async with async_playwright() as playwright:
             context = await playwright.chromium.launch_persistent_context(
@@ -322,7 +325,14 @@ async def _browser(chromium: Path) -> AsyncIterator[Any]:
             try:
                 yield context
             finally:
-                await context.close()
+                with contextlib.suppress(PlaywrightError):  # gone already (Ctrl-C reaches the browser too)
+                    await context.close()
+
+
+def _quiet_when_interrupted(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Drop what a browser killed by Ctrl-C leaves behind (its driver's unread "connection closed"); report the rest."""
+    if not str(context.get("message", "")).endswith("exception was never retrieved"):
+        loop.default_exception_handler(context)
 
 
 async def _open(context: Any, page_path: Path, problems: list[str], name: str) -> Any:
