@@ -178,7 +178,8 @@ def open_storage(url: str) -> Any:
         with storage_failures(url, opening=True):
             return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=30, grace_period=90)
     except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as exc:  # a bad URL, a missing driver
-        raise KdqError(f"cannot open the tuning storage {url!r}: {exc.__class__.__name__}: {exc}") from None
+        first = str(exc).strip().split("\n")[0]  # SQLAlchemy adds a line pointing to its documentation
+        raise KdqError(f"cannot open the tuning storage {url!r}: {exc.__class__.__name__}: {first}") from None
 
 
 @contextmanager
