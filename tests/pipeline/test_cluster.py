@@ -269,9 +269,16 @@ def test_losing_the_scheduler_keeps_the_report_and_the_finished_runs(tmp_path):
 
 @pytest.mark.parametrize(
     "address",
-    ["tcp://10.0.0.5:8786", "tls://scheduler.lab.example:8786", "127.0.0.1:1", "tcp://[::1]:65535", "host-1:8786",
-     "tcp://[fe80::1%eth0]:8786", "node.cluster.local.:8786"],
-)  # fmt: skip
+    [
+        "tcp://10.0.0.5:8786",
+        "tls://scheduler.lab.example:8786",
+        "127.0.0.1:1",
+        "tcp://[::1]:65535",
+        "host-1:8786",
+        "tcp://[fe80::1%eth0]:8786",
+        "node.cluster.local.:8786",
+    ],
+)
 def test_scheduler_addresses_that_read_well(address):
     from kdq_lab.pipeline.cluster import check_address
 
@@ -319,8 +326,9 @@ def test_a_malformed_address_is_one_line_exit_2_before_anything(command, where, 
         args += ["--cluster", "tcp://10.0.0.5:99999"]
     else:
         env["KDQ_LAB_CLUSTER"] = "tcp://10.0.0.5:99999"
-    proc = subprocess.run([sys.executable, "-m", "kdq_lab.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=env)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "kdq_lab.cli", *args], capture_output=True, text=True, cwd=ROOT, env=env
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith(f"error: {where} 'tcp://10.0.0.5:99999': not a Dask scheduler address")
     assert not (tmp_path / "r").exists() and not (tmp_path / "home").exists()
@@ -382,8 +390,23 @@ def test_a_worker_s_address_is_not_the_scheduler_s(cluster):
 @pytest.mark.parametrize("behaviour", ["web server", "huge frame"])
 def test_the_command_says_it_in_one_line_and_exits_2(behaviour, tmp_path):
     with not_a_scheduler(behaviour) as address:
-        proc = subprocess.run([sys.executable, "-m", "kdq_lab.cli", "run", str(SMOKE), "--only", "popularity",
-                               "--cluster", address, "--out", str(tmp_path / "r")],
-                              capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "kdq_lab.cli",
+                "run",
+                str(SMOKE),
+                "--only",
+                "popularity",
+                "--cluster",
+                address,
+                "--out",
+                str(tmp_path / "r"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith("error: ") and address in proc.stderr and "Traceback" not in proc.stderr

@@ -145,8 +145,13 @@ def test_an_index_that_cannot_be_read(make, code, fragment, tmp_path):
     folder = report(tmp_path / "r")
     (folder / "index.html").unlink()
     make(folder / "index.html")
-    proc = subprocess.run([sys.executable, "-m", "kdq_lab.cli", "check-report", str(folder)], capture_output=True,
-                          text=True, cwd=ROOT, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "kdq_lab.cli", "check-report", str(folder)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert proc.returncode == code and fragment in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert linked_pages(folder) == []
 
@@ -180,8 +185,11 @@ SPAM = "<html><body><script>for (let i = 0; i < 500; i++) console.error('spam ' 
 @pytest.mark.parametrize("stuck", [STUCK, STUCK_LATER, STUCK_IMAGE], ids=["loop", "loop-after-load", "fifo-image"])
 def test_a_page_that_never_finishes_is_a_problem_and_the_browser_moves_on(stuck, tmp_path):
     assert CHROMIUM is not None, "CI must have a browser: .ci/run installs Debian's chromium"
-    folder = report(tmp_path / "r", '<a href="stuck.html">s</a><a href="after.html">a</a>', **{
-        "stuck.html": stuck, "after.html": AFTER})  # fmt: skip
+    folder = report(
+        tmp_path / "r",
+        '<a href="stuck.html">s</a><a href="after.html">a</a>',
+        **{"stuck.html": stuck, "after.html": AFTER},
+    )
     os.mkfifo(folder / "pipe.png")
     problems = browser_problems(folder, CHROMIUM, page_seconds=3)
     assert "stuck.html: did not finish loading in 3 s (a script that never ends?); closed" in problems

@@ -278,12 +278,14 @@ sys.exit(main(sys.argv[1:]))
 def test_a_storage_that_cannot_grow_is_one_line_exit_1(tmp_path):
     """For real: the file size limit makes every write that extends a file fail, as a full disk does."""
     args = ["tune", str(SMOKE), "--out", str(tmp_path / "r"), "--only", "popularity"]
-    first = subprocess.run([sys.executable, "-m", "kdq_lab.cli", *args, "--trials", "1"], capture_output=True,
-                           text=True, cwd=ROOT)  # fmt: skip
+    first = subprocess.run(
+        [sys.executable, "-m", "kdq_lab.cli", *args, "--trials", "1"], capture_output=True, text=True, cwd=ROOT
+    )
     assert first.returncode == 0, first.stderr
     before = (tmp_path / "r" / "tuning" / "optuna.db").read_bytes()
-    proc = subprocess.run([sys.executable, "-c", LIMITED, *args, "--trials", "3"], capture_output=True, text=True,
-                          cwd=ROOT)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", LIMITED, *args, "--trials", "3"], capture_output=True, text=True, cwd=ROOT
+    )
     storage = f"sqlite:///{(tmp_path / 'r' / 'tuning' / 'optuna.db').resolve()}"
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr and [line for line in proc.stderr.splitlines() if "error" in line] == [

@@ -148,7 +148,8 @@ def probe(address: str, seconds: float = CONNECT_SECONDS) -> None:
         with ThreadPoolExecutor(1) as thread:  # its own event loop, even if the caller runs one (Jupyter)
             answer = thread.submit(asyncio.run, asyncio.wait_for(_identity(address, seconds), seconds)).result()
     except Exception as exc:
-        cause = f"{type(exc).__name__}: {str(exc).strip()}".removesuffix(": ")[:200]
+        first = (str(exc).strip().splitlines() or [""])[0]
+        cause = f"{type(exc).__name__}: {first}".removesuffix(": ")[:200]
         raise KdqError(
             f"no Dask scheduler answers at {address} within {seconds:g} s ({cause}); start one with `dask scheduler`"
         ) from None

@@ -147,8 +147,8 @@ def _why(exc: OSError) -> str:
 
 
 def _kind(mode: int) -> str:
-    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
-             (stat.S_ISBLK, "a device"), (stat.S_ISDIR, "a folder"))  # fmt: skip
+    kinds = [(stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device")]
+    kinds += [(stat.S_ISBLK, "a device"), (stat.S_ISDIR, "a folder")]
     return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 

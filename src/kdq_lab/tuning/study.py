@@ -152,8 +152,11 @@ def check_storage(url: str) -> None:
     if parsed.get_backend_name() != "sqlite":
         return
     database = (parsed.database or "").lower()
-    options = {f"{key.lower()}={value.lower()}" for key, values in parsed.query.items()
-               for value in ((values,) if isinstance(values, str) else values)}  # fmt: skip
+    options = {
+        f"{key.lower()}={value.lower()}"
+        for key, values in parsed.query.items()
+        for value in ((values,) if isinstance(values, str) else values)
+    }
     if (
         database in ("", ":memory:")
         or database.startswith("file::memory:")
@@ -315,8 +318,9 @@ def run_study(task: StudyTask, progress: bool = True, position: int = 0,
         return _run_study(task, storage, progress, position, objective)
 
 
-def _run_study(task: StudyTask, storage: Any, progress: bool, position: int,
-               objective: Callable[[Any], float] | None) -> StudyResult:  # fmt: skip
+def _run_study(
+    task: StudyTask, storage: Any, progress: bool, position: int, objective: Callable[[Any], float] | None
+) -> StudyResult:
     import optuna
 
     sampler = optuna.samplers.TPESampler(seed=task.sampler_seed)
