@@ -175,14 +175,17 @@ def test_undecodable_names_are_looked_up_as_bytes(tmp_path):
 
 
 STUCK = "<html><body><p>x</p><script>while (true) {}</script></body></html>"
-STUCK_LATER = "<html><body><p>x</p><script>setTimeout(() => { while (true) {} }, 10)</script></body></html>"
+STUCK_ON_CLICK = (  # loads, then never answers once the checks click the table's header
+    '<div class="kdq-table"><input><table><thead><tr><th onclick="while (true) {}">run</th></tr></thead>'
+    "<tbody><tr><td>b</td></tr><tr><td>a</td></tr></tbody></table></div>"
+)
 STUCK_IMAGE = '<html><body><img src="pipe.png"></body></html>'  # a FIFO never delivers the image
 AFTER = "<html><body><script>console.error('checked after')</script></body></html>"
 SPAM = "<html><body><script>for (let i = 0; i < 500; i++) console.error('spam ' + i)</script></body></html>"
 
 
 @needs_browser
-@pytest.mark.parametrize("stuck", [STUCK, STUCK_LATER, STUCK_IMAGE], ids=["loop", "loop-after-load", "fifo-image"])
+@pytest.mark.parametrize("stuck", [STUCK, STUCK_IMAGE], ids=["loop", "fifo-image"])
 def test_a_page_that_never_finishes_is_a_problem_and_the_browser_moves_on(stuck, tmp_path):
     assert CHROMIUM is not None, "CI must have a browser: .ci/run installs Debian's chromium"
     folder = report(
@@ -193,6 +196,15 @@ def test_a_page_that_never_finishes_is_a_problem_and_the_browser_moves_on(stuck,
     os.mkfifo(folder / "pipe.png")
     problems = browser_problems(folder, CHROMIUM, page_seconds=3)
     assert "stuck.html: did not finish loading in 3 s (a script that never ends?); closed" in problems
+    assert "after.html: console error: checked after" in problems, "the next page is still checked"
+
+
+@needs_browser
+def test_a_page_that_stops_answering_during_the_checks_is_a_problem(tmp_path):
+    assert CHROMIUM is not None, "CI must have a browser: .ci/run installs Debian's chromium"
+    folder = report(tmp_path / "r", STUCK_ON_CLICK + '<a href="after.html">a</a>', **{"after.html": AFTER})
+    problems = browser_problems(folder, CHROMIUM, page_seconds=3)
+    assert "index.html: did not finish loading in 3 s (a script that never ends?); closed" in problems
     assert "after.html: console error: checked after" in problems, "the next page is still checked"
 
 
