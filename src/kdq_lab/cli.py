@@ -1,11 +1,14 @@
-"""The ``kdq-lab`` command. Every user error exits with code 2 and no traceback."""
+"""The ``kdq-lab`` command: bad input exits with code 2, a system error with 1; one line, never a traceback."""
 
 from __future__ import annotations
 
 import argparse
+import io
 import math
+import os
 import signal
 import sys
+import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +22,10 @@ from kdq_lab.terminal import safe, safe_json
 
 #: Item columns `recommend` prints under each title, with their labels
 FACTS = (("topics", "주제"), ("difficulty", "난이도"), ("genres", "장르"))
+#: Set (e.g. ``KDQ_LAB_DEBUG=1``) to see the traceback behind an error message.
+DEBUG_ENV = "KDQ_LAB_DEBUG"
+#: Characters of an unexpected exception's message shown in its one line.
+UNEXPECTED_SHOWN = 300
 FORCE_HELP = "replace --out even if it is a non-empty folder that kdq-lab did not make (its content is deleted)"
 
 
@@ -73,7 +80,7 @@ def _say(text: object, error: bool = False) -> None:
 def describe_os_error(exc: OSError) -> str:
     """One line: the path(s) and the cause, e.g. ``/data/out: Permission denied``."""
     paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
-    return f"{paths or '(no path given)'}: {exc.strerror or exc}"
+    return safe(f"{paths or '(no path given)'}: {exc.strerror or exc}")
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -136,10 +143,11 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from kdq_lab.pipeline.backends import open_backend
+    from kdq_lab.pipeline.backends import cluster_address, open_backend
     from kdq_lab.pipeline.kernel import require_kernel
     from kdq_lab.pipeline.runner import execute_plan, plan_experiment
 
+    cluster_address(args.cluster)  # a malformed address is refused before anything is done
     if not args.dry_run:
         require_kernel()  # before a dataset is generated or validated
     overrides = list(args.set or [])
@@ -508,22 +516,58 @@ def _show_warning(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``kdq-lab``; returns the exit code."""
+    """Entry point of ``kdq-lab``; returns the exit code.
+
+    Whatever escapes a command ends as one line on stderr: a :class:`KdqError` (bad input, exit 2),
+    an ``OSError`` (the system: a full disk, a denied permission; exit 1), Ctrl-C (exit 130), and
+    anything else, a bug or an input the lab does not yet refuse (exit 1, the traceback with
+    ``KDQ_LAB_DEBUG=1``).
+    """
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `kdq-lab ... | head` ends quietly
+    for stream in (sys.stdout, sys.stderr):  # a path with undecodable bytes is printed, not a crash
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     with warnings.catch_warnings():  # restores the warning printer when the command ends
         warnings.showwarning = _show_warning
         try:
             return args.run(args)
         except KdqError as exc:
+            _debug_traceback()
             _say(f"error: {exc}", error=True)
             return 2
         except OSError as exc:  # read-only folder, disk full, permission denied: not a bug of the lab
+            _debug_traceback()
             _say(f"error: {describe_os_error(exc)}", error=True)
             return 1
         except KeyboardInterrupt:
             _say("interrupted", error=True)
             return 130
+        except Exception as exc:  # the last resort: one line, never a traceback (unless asked for)
+            _debug_traceback()
+            _say(f"error: {describe_unexpected(exc)}", error=True)
+            return 1
+
+
+def describe_unexpected(exc: BaseException) -> str:
+    """One line for an exception the lab has no message for, with the way to see its traceback."""
+    lines = str(exc).strip().splitlines()
+    first = safe(lines[0]) if lines else ""
+    detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    if len(detail) > UNEXPECTED_SHOWN:
+        detail = detail[: UNEXPECTED_SHOWN - 3] + "..."
+    hint = f"rerun with {DEBUG_ENV}=1 to see the traceback"
+    if isinstance(exc, RecursionError):
+        return f"input nested too deeply to read ({detail}); {hint}"
+    if isinstance(exc, MemoryError):
+        return f"out of memory ({detail}): free memory or use a smaller input; {hint}"
+    return f"{detail} (an input kdq-lab does not refuse clearly yet, or a bug); {hint}"
+
+
+def _debug_traceback() -> None:
+    """With ``KDQ_LAB_DEBUG`` set (not empty, not 0), print the traceback of the exception being handled."""
+    if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        traceback.print_exc()
 
 
 if __name__ == "__main__":

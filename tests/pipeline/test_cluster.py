@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -329,3 +330,148 @@ def test_shared_dir_copies_of_splits_skip_links_and_special_files(tmp_path):
     assert len(caught) == len(planted)
     assert copied == tmp_path / "shared" / "splits" / folder.name
     assert regular_tree(copied) == ["manifest.json", "sub", "sub/train.npz"]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "tcp://10.0.0.5:8786",
+        "tls://scheduler.lab.example:8786",
+        "127.0.0.1:1",
+        "tcp://[::1]:65535",
+        "host-1:8786",
+        "tcp://[fe80::1%eth0]:8786",
+        "node.cluster.local.:8786",
+    ],
+)
+def test_scheduler_addresses_that_read_well(address):
+    from kdq_lab.pipeline.cluster import check_address
+
+    assert check_address(address) == address
+
+
+@pytest.mark.parametrize(
+    "address, problem",
+    [
+        ("foo:bar", "expected [tcp:// or tls://]HOST:PORT"),
+        ("tcp://", "expected [tcp:// or tls://]HOST:PORT"),
+        ("tcp://10.0.0.5", "expected [tcp:// or tls://]HOST:PORT"),
+        ("", "expected [tcp:// or tls://]HOST:PORT"),
+        ("tcp://::1:8786", "expected [tcp:// or tls://]HOST:PORT"),
+        ("http://10.0.0.5:8786", "the scheme http:// is not tcp:// or tls://"),
+        ("ucx://10.0.0.5:8786", "the scheme ucx:// is not tcp:// or tls://"),
+        ("tcp://10.0.0.5:0", "the port 0 is not in 1-65535"),
+        ("tcp://10.0.0.5:65536", "the port 65536 is not in 1-65535"),
+        ("tcp://10.0.0.5:" + "9" * 5000, "the port 99999"),
+        ("tcp://10.0.0.999:8786", "'10.0.0.999' is not a host name or an IP address"),
+        ("tcp://1.2.3:8786", "'1.2.3' is not a host name"),
+        ("tcp://[::g]:8786", "'[::g]' is not a host name"),
+        ("tcp://a b:8786", "'a b' is not a host name"),
+        ("tcp://-bad-.example:8786", "'-bad-.example' is not a host name"),
+        ("tcp://" + "a" * 64 + ":8786", "is not a host name"),
+        ("tcp://host..name:8786", "'host..name' is not a host name"),
+    ],
+)
+def test_malformed_scheduler_addresses_are_refused(address, problem):
+    from kdq_lab.pipeline.cluster import check_address
+
+    with pytest.raises(KdqError) as caught:
+        check_address(address, "KDQ_LAB_CLUSTER")
+    message = str(caught.value)
+    assert message.startswith(f"KDQ_LAB_CLUSTER {address[:40]!r}"[:-1]) and problem in message
+    assert message.endswith("e.g. tcp://10.0.0.5:8786") and "\n" not in message
+
+
+@pytest.mark.parametrize("where", ["--cluster", "KDQ_LAB_CLUSTER"])
+@pytest.mark.parametrize("command", ["run", "tune"])
+def test_a_malformed_address_is_one_line_exit_2_before_anything(command, where, tmp_path):
+    env = {**os.environ, "KDQ_LAB_DATA": str(tmp_path / "home")}
+    args = [command, str(SMOKE), "--out", str(tmp_path / "r")]
+    if where == "--cluster":
+        args += ["--cluster", "tcp://10.0.0.5:99999"]
+    else:
+        env["KDQ_LAB_CLUSTER"] = "tcp://10.0.0.5:99999"
+    proc = subprocess.run(
+        [sys.executable, "-m", "kdq_lab.cli", *args], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"error: {where} 'tcp://10.0.0.5:99999': not a Dask scheduler address")
+    assert not (tmp_path / "r").exists() and not (tmp_path / "home").exists()
+
+
+@contextmanager
+def not_a_scheduler(behaviour: str) -> Iterator[str]:
+    """A TCP server on 127.0.0.1 that answers every connection like something else than a Dask scheduler."""
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            if behaviour == "web server":
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            elif behaviour == "huge frame":
+                conn.sendall((2**62).to_bytes(8, "little") * 4)
+            if behaviour == "silent":
+                held.append(conn)
+            else:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+
+
+@pytest.mark.parametrize("behaviour", ["web server", "huge frame", "hangs up", "silent"])
+def test_a_server_that_is_not_a_scheduler_is_a_clear_error(behaviour):
+    from kdq_lab.pipeline.cluster import connect
+
+    with not_a_scheduler(behaviour) as address, pytest.raises(KdqError) as caught:
+        connect(address, timeout=1)
+    assert str(caught.value).startswith(f"no Dask scheduler answers at {address} within 1 s (")
+
+
+def test_a_worker_s_address_is_not_the_scheduler_s(cluster):
+    from distributed import Client
+
+    from kdq_lab.pipeline.cluster import connect
+
+    with Client(cluster.address, timeout="20s", set_as_default=False) as client:
+        worker = next(iter(client.scheduler_info()["workers"]))
+    with pytest.raises(KdqError, match=f"{worker} answers, but not as a Dask scheduler"):
+        connect(worker, timeout=5)
+
+
+@pytest.mark.parametrize("behaviour", ["web server", "huge frame"])
+def test_the_command_says_it_in_one_line_and_exits_2(behaviour, tmp_path):
+    with not_a_scheduler(behaviour) as address:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "kdq_lab.cli",
+                "run",
+                str(SMOKE),
+                "--only",
+                "popularity",
+                "--cluster",
+                address,
+                "--out",
+                str(tmp_path / "r"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("error: ") and address in proc.stderr and "Traceback" not in proc.stderr

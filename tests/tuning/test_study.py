@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import sqlite3
@@ -18,7 +19,15 @@ from kdq_lab.data.store import load_split, prepare
 from kdq_lab.errors import KdqError
 from kdq_lab.models.registry import ModelSpec
 from kdq_lab.pipeline.runner import plan_experiment
-from kdq_lab.tuning.study import StudyTask, TuningConfig, counted, make_objective, open_storage, run_study
+from kdq_lab.tuning.study import (
+    StudyTask,
+    TuningConfig,
+    counted,
+    make_objective,
+    open_storage,
+    run_study,
+    storage_failures,
+)
 from kdq_lab.tuning.tune import tune_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,7 +170,7 @@ def test_cli_tune_and_tuned_run_without_studies(tmp_path):
     for url, fragment in (("foo", "Could not parse"), (f"sqlite:///{tmp_path}/no/such/dir/x.db", "unable to open")):
         storage = cli("tune", str(SMOKE), "--out", str(tmp_path / "s"), "--trials", "1", "--storage", url)
         assert storage.returncode == 2 and "cannot open the tuning storage" in storage.stderr, storage.stderr
-        assert fragment in storage.stderr and "Traceback" not in storage.stderr
+        assert fragment in storage.stderr and "Traceback" not in storage.stderr and storage.stderr.count("\n") == 1
         assert not (tmp_path / "s").exists(), "nothing written"
 
 
@@ -212,3 +221,124 @@ def test_a_study_file_of_its_own_inside_the_report_is_refused(where, tmp_path):
     with pytest.raises(KdqError, match="the tuning storage"):
         tune_experiment(SMOKE, trials=1, only=["popularity"], out=out, storage=storage, progress=False)
     assert not out.exists()
+
+
+IN_MEMORY = [
+    "sqlite://",
+    "sqlite:///:memory:",
+    "sqlite+pysqlite:///:memory:",
+    "sqlite:///file:studies?mode=memory&cache=shared&uri=true",
+    "sqlite:///file::memory:?uri=true",
+    "sqlite:///?mode=memory",
+    "sqlite:///file:x?MODE=Memory&uri=true",
+    "sqlite:///file:/x.db?vfs=memdb&uri=true",
+]
+
+
+@pytest.mark.parametrize("url", IN_MEMORY)
+def test_in_memory_sqlite_is_refused_before_anything_is_written(url, tmp_path, monkeypatch):
+    from kdq_lab.cli import main
+
+    monkeypatch.setenv("KDQ_LAB_DATA", str(tmp_path / "home"))  # nothing may be written here either
+    monkeypatch.chdir(tmp_path)  # where a relative SQLite file would appear
+    with pytest.raises(KdqError, match="in-memory SQLite database: the studies would be lost"):
+        open_storage(url)
+    assert main(["tune", str(SMOKE), "--out", str(tmp_path / "r"), "--trials", "1", "--storage", url]) == 2
+    assert main(["run", str(SMOKE), "--out", str(tmp_path / "r"), "--tuned", "--storage", url, "--dry-run"]) == 2
+    assert list(tmp_path.iterdir()) == [], "refused before anything is written"
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:///{tmp}/studies.db", "sqlite:///{tmp}/memory.db", "sqlite:///file:{tmp}/x.db?mode=rwc&uri=true"]
+)
+def test_files_named_like_memory_are_studies_on_disk(url, tmp_path):
+    storage = open_storage(url.format(tmp=tmp_path))
+    optuna.create_study(study_name="s", storage=storage)
+    assert len(list(tmp_path.glob("*.db"))) == 1
+
+
+def operational(message: str) -> Exception:
+    """An SQLite failure as Optuna raises it: its own error, caused by SQLAlchemy's, caused by sqlite3's."""
+    import sqlite3
+
+    import sqlalchemy.exc
+
+    try:
+        try:
+            raise sqlalchemy.exc.OperationalError("INSERT INTO trials ...", {}, sqlite3.OperationalError(message))
+        except sqlalchemy.exc.OperationalError as exc:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from exc
+    except optuna.exceptions.StorageInternalError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    "message, code, cause",
+    [
+        ("database or disk is full", errno.ENOSPC, "database or disk is full"),
+        ("disk I/O error", errno.EIO, "disk I/O error"),
+        ("attempt to write a readonly database", errno.EROFS, "attempt to write a readonly database"),
+        ("unable to open database file", errno.EACCES, "unable to open database file"),
+    ],
+)
+def test_system_failures_under_the_storage_name_it(message, code, cause):
+    url = "postgresql://lab:secret@db.example/studies"
+    with pytest.raises(OSError) as caught, storage_failures(url):
+        raise operational(message)
+    assert caught.value.errno == code and caught.value.strerror == f"{cause} (the tuning storage)"
+    assert caught.value.filename == "postgresql://lab:***@db.example/studies", "never the password"
+
+
+@pytest.mark.parametrize("message", ["no such table: trials", "database is locked", "UNIQUE constraint failed"])
+def test_other_storage_errors_pass_through(message):
+    with pytest.raises(optuna.exceptions.StorageInternalError), storage_failures("sqlite:///x.db"):
+        raise operational(message)
+
+
+def test_a_file_that_cannot_be_opened_is_the_user_s_when_opening():
+    with pytest.raises(optuna.exceptions.StorageInternalError), storage_failures("sqlite:///x.db", opening=True):
+        raise operational("unable to open database file")
+    with pytest.raises(OSError), storage_failures("sqlite:///x.db", opening=True):
+        raise operational("database or disk is full")
+
+
+@pytest.mark.parametrize("message", ["database or disk is full", "disk I/O error"])
+def test_a_storage_failure_while_tuning_is_one_line_exit_1(message, tmp_path, monkeypatch, capsys):
+    from kdq_lab.cli import main
+
+    def failing(self, *args, **kwargs):
+        raise operational(message)
+
+    monkeypatch.setattr(optuna.study.Study, "optimize", failing)
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    args = ["tune", str(SMOKE), "--out", str(tmp_path / "r"), "--trials", "1", "--only", "popularity"]
+    assert main([*args, "--storage", storage]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == f"error: {storage}: {message} (the tuning storage)"
+
+
+LIMITED = """
+import resource, signal, sys
+from kdq_lab.cli import main
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # no file may grow: the database cannot take another trial
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_storage_that_cannot_grow_is_one_line_exit_1(tmp_path):
+    """For real: the file size limit makes every write that extends a file fail, as a full disk does."""
+    args = ["tune", str(SMOKE), "--out", str(tmp_path / "r"), "--only", "popularity"]
+    first = subprocess.run(
+        [sys.executable, "-m", "kdq_lab.cli", *args, "--trials", "1"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert first.returncode == 0, first.stderr
+    before = (tmp_path / "r" / "tuning" / "optuna.db").read_bytes()
+    proc = subprocess.run(
+        [sys.executable, "-c", LIMITED, *args, "--trials", "3"], capture_output=True, text=True, cwd=ROOT
+    )
+    storage = f"sqlite:///{(tmp_path / 'r' / 'tuning' / 'optuna.db').resolve()}"
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and [line for line in proc.stderr.splitlines() if "error" in line] == [
+        f"error: {storage}: disk I/O error (the tuning storage)"
+    ]
+    assert (tmp_path / "r" / "tuning" / "optuna.db").read_bytes() == before, "the studies are as they were"

@@ -67,12 +67,22 @@ class LocalBackend:
         return None
 
 
+def cluster_address(cluster: str | None = None) -> str | None:
+    """The scheduler address (``cluster``, else ``KDQ_LAB_CLUSTER``), its syntax checked; ``None``: local processes."""
+    from kdq_lab.pipeline.cluster import CLUSTER_ENV, check_address
+
+    if cluster is not None:
+        return check_address(cluster)
+    address = os.environ.get(CLUSTER_ENV)
+    return check_address(address, CLUSTER_ENV) if address else None
+
+
 def open_backend(cluster: str | None = None, jobs: int = 2, shared_dir: Path | None = None,
                  retries: int = 2) -> Backend:  # fmt: skip
     """The cluster backend when a scheduler is named (argument, else ``KDQ_LAB_CLUSTER``), else local processes."""
-    from kdq_lab.pipeline.cluster import CLUSTER_ENV, DaskBackend
+    from kdq_lab.pipeline.cluster import DaskBackend
 
-    address = cluster or os.environ.get(CLUSTER_ENV)
+    address = cluster_address(cluster)
     if address:
         return DaskBackend(address, shared_dir=shared_dir, retries=retries)
     return LocalBackend(jobs)

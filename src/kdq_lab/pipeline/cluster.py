@@ -16,14 +16,17 @@ runs that finished are in the run cache, so the same command again continues.
 from __future__ import annotations
 
 import io
+import ipaddress
 import logging
 import math
 import platform
+import re
 import shutil
 import sys
 import tarfile
 import tempfile
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -44,6 +47,7 @@ from kdq_lab.tuning.study import (
     make_objective,
     open_storage,
     open_study,
+    storage_failures,
     summarise,
     within_budget,
 )
@@ -51,6 +55,10 @@ from kdq_lab.tuning.study import (
 #: The scheduler address ``kdq-lab run`` and ``kdq-lab tune`` use when ``--cluster`` is not given.
 CLUSTER_ENV = "KDQ_LAB_CLUSTER"
 LOST = "lost the Dask scheduler"
+#: Seconds the scheduler has to answer before ``--cluster`` is reported unreachable (one line, exit 2).
+CONNECT_SECONDS = 10.0
+_ADDRESS = re.compile(r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?(?P<host>\[[^\]]*\]|[^:/\[\]]+):(?P<port>[0-9]+)")
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def environment() -> dict[str, str]:
@@ -82,12 +90,85 @@ def check_workers(client: Any) -> list[str]:
     return sorted(theirs)
 
 
-def connect(address: str, timeout: float = 15) -> Any:
-    """A Dask client of the scheduler at ``address`` (e.g. ``tcp://10.0.0.5:8786``), its workers checked."""
+def check_address(address: str, source: str = "--cluster") -> str:
+    """``address`` if it reads as a scheduler address (``[tcp:// or tls://]HOST:PORT``); else a :class:`KdqError`.
+
+    ``source`` names where the address came from (``--cluster`` or ``KDQ_LAB_CLUSTER``).
+    """
+    match = _ADDRESS.fullmatch(address)
+    if match is None:
+        problem = "expected [tcp:// or tls://]HOST:PORT"
+    elif match["scheme"] not in (None, "tcp", "tls"):
+        problem = f"the scheme {match['scheme']}:// is not tcp:// or tls://"
+    elif not _is_host(match["host"]):
+        problem = f"{match['host']!r} is not a host name or an IP address"
+    elif len(match["port"]) > 5 or not 1 <= int(match["port"]) <= 65535:
+        problem = f"the port {match['port']} is not in 1-65535"
+    else:
+        return address
+    raise KdqError(f"{source} {address!r}: not a Dask scheduler address: {problem}, e.g. tcp://10.0.0.5:8786")
+
+
+def _is_host(host: str) -> bool:
+    """An IPv6 address in brackets, an IPv4 address, or a DNS name (RFC 1123 labels, at most 253 characters)."""
+    try:
+        if host.startswith("["):
+            ipaddress.IPv6Address(host[1:-1])
+        elif all(part.isdigit() for part in host.split(".")):
+            ipaddress.IPv4Address(host)
+        elif len(host) > 253 or not all(_LABEL.fullmatch(label) for label in host.removesuffix(".").split(".")):
+            return False
+    except ValueError:
+        return False
+    return True
+
+
+async def _identity(address: str, seconds: float) -> Any:
+    """What the server at ``address`` says it is (a Dask scheduler answers a dict with ``type: Scheduler``)."""
+    from distributed.comm import connect as open_comm
+    from distributed.security import Security
+
+    comm = await open_comm(address, timeout=seconds, deserialize=False, **Security().get_connection_args("client"))
+    try:
+        await comm.write({"op": "identity"})
+        return await comm.read()
+    finally:
+        comm.abort()
+
+
+def probe(address: str, seconds: float = CONNECT_SECONDS) -> None:
+    """Ask the server at ``address`` what it is, within ``seconds``; anything but a Dask scheduler is a KdqError.
+
+    Done before a ``distributed.Client`` is made: a client that fails to start waits twice its
+    timeout when it is collected, then prints a traceback; a server that is not a scheduler
+    (a web server, a proxy) can make it raise anything, ``MemoryError`` included.
+    """
+    import asyncio
+
+    try:
+        with ThreadPoolExecutor(1) as thread:  # its own event loop, even if the caller runs one (Jupyter)
+            answer = thread.submit(asyncio.run, asyncio.wait_for(_identity(address, seconds), seconds)).result()
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        cause = f"{type(exc).__name__}: {first}".removesuffix(": ")[:200]
+        raise KdqError(
+            f"no Dask scheduler answers at {address} within {seconds:g} s ({cause}); start one with `dask scheduler`"
+        ) from None
+    if not (isinstance(answer, dict) and answer.get("type") == "Scheduler"):
+        raise KdqError(f"{address} answers, but not as a Dask scheduler; give the scheduler's address (port 8786)")
+
+
+def connect(address: str, timeout: float = CONNECT_SECONDS) -> Any:
+    """A Dask client of the scheduler at ``address`` (e.g. ``tcp://10.0.0.5:8786``), its workers checked.
+
+    ``address`` is checked (:func:`check_address`), then the scheduler must answer within ``timeout`` seconds.
+    """
     from distributed import Client
 
+    check_address(address)
     for handler in logging.getLogger("distributed").handlers:  # the lab reports a lost scheduler itself, in one line
         handler.setLevel(logging.CRITICAL)
+    probe(address, timeout)
     try:
         client = Client(address, timeout=f"{timeout}s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
@@ -374,10 +455,11 @@ class DaskBackend:
         for task in tasks:
             local = open_storage(task.storage)
             live = task.storage if reached_by_workers(task.storage) else shared
-            study = open_study(task, local)
-            optuna.storages.fail_stale_trials(study)
-            if live is shared:  # the file holds this client's copies: a worker's trial still running there is lost
-                _fail_orphans(study, local)
+            with storage_failures(task.storage):
+                study = open_study(task, local)
+                optuna.storages.fail_stale_trials(study)
+                if live is shared:  # the file holds this client's copies: a worker's trial still running there is lost
+                    _fail_orphans(study, local)
                 optuna.copy_study(from_study_name=task.name, from_storage=local, to_storage=shared)
             trials = study.get_trials(deepcopy=False)
             done = [t for t in trials if counted(t)]
@@ -466,7 +548,7 @@ def _checkpoint(task: StudyTask, shared: Any) -> None:
     if reached_by_workers(task.storage):
         return
     local = open_storage(task.storage)
-    with signals_deferred():
+    with storage_failures(task.storage), signals_deferred():
         if task.name in optuna.get_all_study_names(local):
             optuna.delete_study(study_name=task.name, storage=local)
         optuna.copy_study(from_study_name=task.name, from_storage=shared, to_storage=local)

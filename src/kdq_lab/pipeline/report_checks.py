@@ -12,19 +12,29 @@
 * :func:`screenshots` saves the report's first screen and one run page as PNGs.
 
 Each check returns a list of problems (empty: all good), naming the page.
+
+A hostile folder is a list of problems, never a hang or a crash: links are followed only to
+regular files and folders inside the report (a link loop, a FIFO, a socket or a device, a name
+with a NUL byte is a problem), no page above :data:`MAX_PAGE_BYTES` is read, and in the browser
+each page has :data:`PAGE_SECONDS` to load and answer before it is reported, closed, and the
+next page opened.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import errno
 import os
 import re
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
+import stat
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from typing import Any, TypeVar
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from kdq_lab.errors import KdqError
 from kdq_lab.files import atomic_dir, record_in_marker
@@ -44,8 +54,17 @@ CHROMIUM_ARGS = (
 )
 #: The subfolder ``kdq-lab screenshots`` writes into a report (its only change to it).
 SCREENSHOTS = "screenshots"
+#: Larger pages are a problem and are never read whole (the report's largest, a run's page with its figures, is
+#: a few MB): a crafted 800 MB page cannot exhaust memory or time.
+MAX_PAGE_BYTES = 50 * 2**20
+#: Seconds a page has in the browser to load and answer the checks; then it is a problem, closed, and the next
+#: page is opened (a script that never ends would otherwise hang the check).
+PAGE_SECONDS = 30.0
+#: Console messages, uncaught errors and refused requests recorded per page (then counted), and their length shown.
+MESSAGES_PER_PAGE, MESSAGE_SHOWN = 20, 300
 REQUIRED_FILES = ("index.html", "comparison.csv", "comparison.md", "paired.csv", "manifest.json")
 SCREEN: Any = {"width": 1280, "height": 900}
+T = TypeVar("T")
 _REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)
 _CSS_REMOTE = re.compile(r"(?:url\(|@import)\s*['\"]?\s*(?:https?:)?//", re.IGNORECASE)
 
@@ -96,111 +115,264 @@ class _Page(HTMLParser):
             self.styles.append(data)
 
 
-def _parse(path: Path) -> _Page:
+class _Unreadable(Exception):
+    """A page or a link target that is not read: why (a link loop, a FIFO, too large, a NUL byte in its name)."""
+
+
+def _read(path: Path) -> _Page:
+    """Parse a page; a FIFO, socket or device, or a page above :data:`MAX_PAGE_BYTES`, is never read.
+
+    Opened without blocking and checked on the open file, so a file swapped for a FIFO after a
+    check is still not read; at most ``MAX_PAGE_BYTES`` bytes are read in any case.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise _Unreadable(_why(exc)) from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Unreadable(f"{_kind(info.st_mode)}, not a file")
+        if info.st_size > MAX_PAGE_BYTES:
+            raise _Unreadable(f"{info.st_size:,} bytes, more than a page may have ({MAX_PAGE_BYTES:,})")
+        data = handle.read(info.st_size)  # the page as it was when opened, even if it grows meanwhile
     page = _Page()
     try:
-        page.feed(path.read_text(encoding="utf-8"))
+        page.feed(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise KdqError(f"{path}: not a UTF-8 page (byte {exc.start}); not a report the lab wrote") from None
     return page
 
 
+def _why(exc: OSError) -> str:
+    return "a link loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+
+
+def _kind(mode: int) -> str:
+    kinds = [(stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device")]
+    kinds += [(stat.S_ISBLK, "a device"), (stat.S_ISDIR, "a folder")]
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
 def _target(page: Path, href: str) -> tuple[Path, str] | None:
-    """The local file and ``#anchor`` (as written) a link points to (``None`` for mailto: and the like)."""
-    parts = urlsplit(href)
+    """The local path and ``#anchor`` (as written) a link points to (``None`` for mailto: and the like).
+
+    The path is percent-decoded to bytes, as a browser does for ``file:`` URLs; a name that no
+    file can have (a NUL byte) raises :class:`_Unreadable`.
+    """
+    parts = urlsplit(href)  # never raises: links with a host (``//``) are remote and never come here
     if parts.scheme and parts.scheme != "file":
         return None
-    path = Path(unquote(parts.path)) if parts.scheme == "file" else page.parent / unquote(parts.path)
+    raw = unquote_to_bytes(parts.path)
+    if b"\0" in raw:
+        raise _Unreadable("names a file with a NUL byte")
+    path = Path(os.fsdecode(raw)) if parts.scheme == "file" else page.parent / os.fsdecode(raw)
     return (page if not parts.path else path), parts.fragment
 
 
+def _locate(root: Path, path: Path) -> Path:
+    """``path`` with every symbolic link resolved, checked: inside ``root`` and a regular file or a folder.
+
+    Raises :class:`_Unreadable` with what the link leads to otherwise (out of the report, a missing
+    file, a link loop, a FIFO, a socket, a device).
+    """
+    try:
+        resolved = Path(os.path.realpath(path, strict=True))
+        mode = os.stat(resolved).st_mode
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+            raise _Unreadable(f"leads to {_why(exc)}") from None
+        outside = not Path(os.path.realpath(path)).is_relative_to(root)
+        raise _Unreadable("leads out of the report folder" if outside else "leads to a missing file") from None
+    if not resolved.is_relative_to(root):
+        raise _Unreadable("leads out of the report folder")
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise _Unreadable(f"leads to {_kind(mode)}, not a file")
+    return resolved
+
+
+def _cut(text: str) -> str:
+    """A link as a problem shows it: at most :data:`MESSAGE_SHOWN` characters."""
+    return text if len(text) <= MESSAGE_SHOWN else text[: MESSAGE_SHOWN - 3] + "..."
+
+
 def linked_pages(report: Path) -> list[Path]:
-    """``index.html`` and every local HTML page it links to, in link order (resolved paths)."""
+    """``index.html`` and every local HTML page it links to, in link order (resolved paths).
+
+    Only pages that may be read are listed: regular files inside the report, at most
+    :data:`MAX_PAGE_BYTES` each (:func:`static_problems` names the others); none if
+    ``index.html`` is not such a page.
+    """
     root = Path(report).resolve()
-    index = root / "index.html"
+    try:
+        index = _locate(root, root / "index.html")
+    except _Unreadable:
+        return []
+    if not _is_page(index):
+        return []
     pages = [index]
-    for href in _parse(index).links:
-        target = _target(index, href)
-        if target is None or target[0].suffix != ".html" or not target[0].is_file():
+    for path in _links_of(index):
+        try:
+            page = _locate(root, path) if path.suffix == ".html" else None
+        except _Unreadable:
             continue
-        page = target[0].resolve()
-        if page.is_relative_to(root) and page not in pages:  # pages outside the report are not its own
+        if page is not None and page not in pages and _is_page(page):
             pages.append(page)
     return pages
+
+
+def _is_page(path: Path) -> bool:
+    """Whether a resolved path is a regular file of at most :data:`MAX_PAGE_BYTES`."""
+    info = path.stat()
+    return stat.S_ISREG(info.st_mode) and info.st_size <= MAX_PAGE_BYTES
+
+
+def _links_of(index: Path) -> list[Path]:
+    """The local files ``index`` links to (none if it cannot be read)."""
+    try:
+        hrefs = _read(index).links
+    except _Unreadable:
+        return []
+    targets = []
+    for href in hrefs:
+        try:
+            target = None if _REMOTE.match(href) else _target(index, href)
+        except _Unreadable:
+            continue
+        if target is not None:
+            targets.append(target[0])
+    return targets
 
 
 def static_problems(report: Path) -> list[str]:
     """Problems found by reading the report's files (see the module docstring)."""
     report = Path(report)
-    problems = [f"{name}: missing" for name in REQUIRED_FILES if not (report / name).is_file()]
-    if not (report / "index.html").is_file():
+    root = report.resolve()
+    problems = []
+    for name in REQUIRED_FILES:
+        try:
+            mode = os.stat(report / name).st_mode
+        except OSError as exc:
+            missing = exc.errno in (errno.ENOENT, errno.ENOTDIR)
+            problems.append(f"{name}: missing" if missing else f"{name}: {_why(exc)}")
+            continue
+        if not stat.S_ISREG(mode):
+            problems.append(f"{name}: {_kind(mode)}, not a file")
+    if any(problem.startswith("index.html: ") for problem in problems):
         return problems
-    index = _parse(report / "index.html")
+    parsed: dict[Path, _Page | _Unreadable] = {}
+
+    def parse(path: Path) -> _Page:
+        if path not in parsed:
+            try:
+                parsed[path] = _read(path)
+            except _Unreadable as why:
+                parsed[path] = why
+        outcome = parsed[path]
+        if isinstance(outcome, _Unreadable):
+            raise outcome
+        return outcome
+
+    try:
+        index = parse(_locate(root, report / "index.html"))
+    except _Unreadable as why:
+        return [*problems, f"index.html: {why}"]
     if not index.findings:
         problems.append('index.html: no Findings section (<section id="findings">)')
     if not any(index.best_runs):
         problems.append("index.html: the Findings section names no best run (class kdq-best)")
-    parsed: dict[Path, _Page] = {}
     for page in linked_pages(report):
-        content = parsed.setdefault(page, _parse(page))
-        name = page.relative_to(report.resolve())
-        problems += [f"{name}: loads {src} from the network" for src in content.resources if _REMOTE.match(src)]
+        content = parse(page)
+        shown = page.relative_to(root)
+        problems += [f"{shown}: loads {_cut(src)} from the network" for src in content.resources if _REMOTE.match(src)]
         problems += [
-            f"{name}: a stylesheet loads from the network" for css in content.styles if _CSS_REMOTE.search(css)
+            f"{shown}: a stylesheet loads from the network" for css in content.styles if _CSS_REMOTE.search(css)
         ]
         for href in content.links:
             if _REMOTE.match(href):
                 continue
-            target = _target(page, href)
-            if target is None:
+            try:
+                target = _target(page, href)
+                if target is None:
+                    continue
+                path = _locate(root, target[0])
+            except _Unreadable as why:
+                problems.append(f"{shown}: link {_cut(href)} {why}")
                 continue
-            path, anchor = target
-            if not path.resolve().is_relative_to(report.resolve()):
-                problems.append(f"{name}: link {href} leads out of the report folder")
+            try:
+                ids = parse(path).ids if path.suffix == ".html" and stat.S_ISREG(path.stat().st_mode) else set()
+            except _Unreadable as why:
+                problems.append(f"{shown}: link {_cut(href)} leads to a page that is not read: {why}")
                 continue
-            if not path.exists():
-                problems.append(f"{name}: link {href} leads to a missing file")
-                continue
-            ids = parsed.setdefault(path.resolve(), _parse(path)).ids if path.suffix == ".html" else set()
+            anchor = target[1]
             if anchor and not {anchor, unquote(anchor)} & ids:  # browsers try the fragment as written, then decoded
-                problems.append(f"{name}: link {href} leads to a missing anchor")
+                problems.append(f"{shown}: link {_cut(href)} leads to a missing anchor")
     return problems
 
 
-@contextmanager
-def _browser(chromium: Path) -> Iterator[Any]:
+@asynccontextmanager
+async def _browser(chromium: Path) -> AsyncIterator[Any]:
     """A fresh headless Chromium (its own profile folder) with one context; requests off the machine are refused."""
     import tempfile
 
-    from playwright.sync_api import sync_playwright
+    from playwright.async_api import Error as PlaywrightError
+    from playwright.async_api import async_playwright
 
-    with tempfile.TemporaryDirectory(prefix="kdq-chromium-") as profile, sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=str(chromium), headless=True, args=list(CHROMIUM_ARGS), viewport=SCREEN
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+    asyncio.get_running_loop().set_exception_handler(_quiet_when_interrupted)
+    with tempfile.TemporaryDirectory(prefix="kdq-chromium-") as profile:
+        async with async_playwright() as playwright:
+            context = await playwright.chromium.launch_persistent_context(
+                profile, executable_path=str(chromium), headless=True, args=list(CHROMIUM_ARGS), viewport=SCREEN
+            )
+            try:
+                yield context
+            finally:
+                with contextlib.suppress(PlaywrightError):  # gone already (Ctrl-C reaches the browser too)
+                    await context.close()
 
 
-def _open(context: Any, page_path: Path, problems: list[str], name: str) -> Any:
-    page = context.new_page()
+def _quiet_when_interrupted(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Drop what a browser killed by Ctrl-C leaves behind (its driver's unread "connection closed"); report the rest."""
+    if not str(context.get("message", "")).endswith("exception was never retrieved"):
+        loop.default_exception_handler(context)
 
-    def console(message: Any) -> None:
-        if message.type == "error":
-            problems.append(f"{name}: console error: {message.text}")
 
-    page.on("console", console)
-    page.on("pageerror", lambda error: problems.append(f"{name}: uncaught error: {error}"))
+async def _open(context: Any, page_path: Path, problems: list[str], name: str) -> Any:
+    """A new page listening for console errors, uncaught errors and requests off the machine, then ``page_path``."""
+    page = await context.new_page()
+    heard: list[str] = []
 
-    def refuse(route: Any) -> None:
-        problems.append(f"{name}: requested {route.request.url}")
-        route.abort()
+    def hear(what: str) -> None:  # a page that logs errors in a loop is named, not recorded a million times
+        if len(heard) < MESSAGES_PER_PAGE:
+            problems.append(f"{name}: {what[:MESSAGE_SHOWN]}")
+        elif len(heard) == MESSAGES_PER_PAGE:
+            problems.append(f"{name}: more console messages and errors, not shown")
+        heard.append(what)
 
-    page.route(re.compile(r"^(?!file:|data:).*"), refuse)
-    page.goto(page_path.as_uri(), wait_until="load")
+    page.on("console", lambda message: hear(f"console error: {message.text}") if message.type == "error" else None)
+    page.on("pageerror", lambda error: hear(f"uncaught error: {error}"))
+
+    async def refuse(route: Any) -> None:
+        hear(f"requested {route.request.url}")
+        await route.abort()
+
+    await page.route(re.compile(r"^(?!file:|data:).*"), refuse)
+    await page.goto(page_path.as_uri(), wait_until="load")
     return page
+
+
+class _Stuck(Exception):
+    """A page that did not load, or stopped answering, within its time limit."""
+
+
+async def _bounded(work: Awaitable[T], seconds: float) -> T:
+    """``work`` within ``seconds``, else :class:`_Stuck` (Playwright's own waits end by then too)."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        return await asyncio.wait_for(work, seconds)
+    except (TimeoutError, PlaywrightTimeout):
+        raise _Stuck(f"did not finish loading in {seconds:g} s (a script that never ends?); closed") from None
 
 
 _BROKEN_IMAGES = (
@@ -210,18 +382,18 @@ _BROKEN_IMAGES = (
 _FIRST_COLUMN = "t => Array.from(t.tBodies[0].rows).filter(r => !r.hidden).map(r => r.cells[0].textContent.trim())"
 
 
-def _table_problems(page: Any) -> list[str]:
+async def _table_problems(page: Any) -> list[str]:
     """A click on the run header sorts the first sortable table; a second click reverses; the filter hides rows."""
     table = page.locator(".kdq-table").first
-    if table.count() == 0:
+    if await table.count() == 0:
         return ["index.html: no sortable table"]
     rows = table.locator("table")
-    before = rows.evaluate(_FIRST_COLUMN)
+    before = await rows.evaluate(_FIRST_COLUMN)
     header = table.locator("th").first
-    header.click()
-    descending = rows.evaluate(_FIRST_COLUMN)
-    header.click()
-    ascending = rows.evaluate(_FIRST_COLUMN)
+    await header.click()
+    descending = await rows.evaluate(_FIRST_COLUMN)
+    await header.click()
+    ascending = await rows.evaluate(_FIRST_COLUMN)
     problems = []
     wanted = sorted(before, key=str.lower)
     if ascending != wanted or descending != wanted[::-1]:
@@ -229,53 +401,97 @@ def _table_problems(page: Any) -> list[str]:
     if len(set(before)) > 1 and before == descending == ascending:
         problems.append("index.html: clicking a column header does not reorder the table")
     if before:
-        table.locator("input").fill(before[0])
-        shown = rows.evaluate(_FIRST_COLUMN)
+        await table.locator("input").fill(before[0])
+        shown = await rows.evaluate(_FIRST_COLUMN)
         if not shown or any(before[0].lower() not in text.lower() for text in shown):
             problems.append("index.html: the filter box does not filter the rows")
     return problems
 
 
-def browser_problems(report: Path, chromium: Path) -> list[str]:
-    """Problems found by opening the report's pages in headless Chromium (see the module docstring)."""
-    report = Path(report).resolve()
+async def _page_problems(context: Any, path: Path, name: str, problems: list[str]) -> Any:
+    """Open one page and check it (images; on ``index.html`` the Findings and the table); return the page."""
+    page = await _open(context, path, problems, name)
+    problems += [f"{name}: image not loaded: {src}" for src in await page.evaluate(_BROKEN_IMAGES)]
+    if name == "index.html":
+        best = page.locator("#findings .kdq-best")
+        if await best.count() == 0 or not (await best.first.inner_text()).strip():
+            problems.append("index.html: the Findings section names no best run")
+        problems += await _table_problems(page)
+    return page
+
+
+def browser_problems(report: Path, chromium: Path, page_seconds: float = PAGE_SECONDS) -> list[str]:
+    """Problems found by opening the report's pages in headless Chromium (see the module docstring).
+
+    Each page has ``page_seconds`` to load and answer the checks; a page that does not (a script
+    that never ends, an image that never arrives) is a problem, is closed, and the next page is opened.
+    """
+    return asyncio.run(_browser_problems(Path(report).resolve(), chromium, page_seconds))
+
+
+async def _browser_problems(report: Path, chromium: Path, seconds: float) -> list[str]:
+    from playwright.async_api import Error as PlaywrightError
+
     problems: list[str] = []
-    with _browser(chromium) as context:
+    async with _browser(chromium) as context:
+        context.set_default_timeout(seconds * 1000)
         for path in linked_pages(report):
             name = str(path.relative_to(report))
-            page = _open(context, path, problems, name)
-            problems += [f"{name}: image not loaded: {src}" for src in page.evaluate(_BROKEN_IMAGES)]
-            if name == "index.html":
-                best = page.locator("#findings .kdq-best")
-                if best.count() == 0 or not best.first.inner_text().strip():
-                    problems.append("index.html: the Findings section names no best run")
-                problems += _table_problems(page)
-            page.close()
+            before = set(context.pages)
+            try:
+                await _bounded(_page_problems(context, path, name, problems), seconds)
+            except _Stuck as why:
+                problems.append(f"{name}: {why}")
+            except PlaywrightError as exc:  # the page crashed, or the browser refused it
+                problems.append(f"{name}: the browser failed on it: {_first_line(exc)}")
+            try:
+                for page in set(context.pages) - before:
+                    await _bounded(page.close(), seconds)
+            except _Stuck:
+                problems.append(f"{name}: the browser stopped answering; the pages after it were not checked")
+                break
     return problems
 
 
-def screenshots(report: Path, chromium: Path) -> list[Path]:
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:MESSAGE_SHOWN]
+
+
+def screenshots(report: Path, chromium: Path, page_seconds: float = PAGE_SECONDS) -> list[Path]:
     """Save ``screenshots/first-screen.png`` (index.html as it opens) and ``screenshots/run-page.png`` (the
-    page of the first best run the Findings name, else the first run page linked).
+    page of the first best run the Findings name, else the first run page linked); each page has ``page_seconds``.
 
     ``screenshots/`` is replaced whole (if the lab wrote it) and recorded in the report's marker.
     """
     report = Path(report).resolve()
     pages = linked_pages(report)
-    best = [run for run in _parse(pages[0]).best_runs if run]
+    if not pages:
+        raise KdqError(f"{report / 'index.html'}: not a page that can be read (see `kdq-lab check-report`)")
+    best = [run for run in _read(pages[0]).best_runs if run]
     runs = [p for p in pages if p.is_relative_to(report / "runs")]
     # the best run's page first (folders are <run>__<split>: the last "__" ends the run, see experiment.run_folder)
     runs.sort(key=lambda p: not (best and p.parent.name.rsplit("__", 1)[0] == best[0]))
     shots = [(pages[0], "first-screen.png"), *((runs[0], "run-page.png") for _ in runs[:1])]
-    images = {}
-    problems: list[str] = []
-    with _browser(chromium) as context:
-        for path, filename in shots:
-            page = _open(context, path, problems, filename)
-            images[filename] = page.screenshot()
-            page.close()
+    images = asyncio.run(_screenshots(shots, chromium, page_seconds))
     with atomic_dir(report / SCREENSHOTS) as tmp:  # the report's only change: this one subfolder, listed in its marker
-        for filename, image in images.items():
+        for (_, filename), image in zip(shots, images, strict=True):
             (tmp / filename).write_bytes(image)
     record_in_marker(report, [report / SCREENSHOTS])
-    return [report / SCREENSHOTS / filename for filename in images]
+    return [report / SCREENSHOTS / filename for _, filename in shots]
+
+
+async def _screenshots(shots: list[tuple[Path, str]], chromium: Path, seconds: float) -> list[bytes]:
+    async def shoot(context: Any, path: Path, filename: str) -> bytes:
+        page = await _open(context, path, [], filename)
+        return bytes(await page.screenshot())
+
+    images = []
+    async with _browser(chromium) as context:
+        context.set_default_timeout(seconds * 1000)
+        for path, filename in shots:
+            try:
+                images.append(await _bounded(shoot(context, path, filename), seconds))
+            except _Stuck as why:
+                raise KdqError(f"{path}: {why}; no screenshot taken") from None
+    return images

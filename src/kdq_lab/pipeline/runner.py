@@ -44,7 +44,7 @@ from kdq_lab.files import (
 )
 from kdq_lab.limits import MAX_TRAININGS
 from kdq_lab.models import Iterative, model_spec
-from kdq_lab.pipeline.backends import Backend, LocalBackend, OnDone, open_backend
+from kdq_lab.pipeline.backends import Backend, LocalBackend, OnDone, cluster_address, open_backend
 from kdq_lab.pipeline.cache import keep, lookup, restore, unit_key
 from kdq_lab.pipeline.experiment import Experiment, RunSpec, declared_parameters, load_experiment
 from kdq_lab.pipeline.kernel import KERNEL, require_kernel
@@ -54,6 +54,7 @@ from kdq_lab.processes import map_in_processes
 from kdq_lab.provenance import git_commit, package_versions
 from kdq_lab.tuning.study import (
     TUNING_FOLDER,
+    check_storage,
     default_storage,
     storage_inputs,
     study_files,
@@ -205,6 +206,8 @@ def plan_experiment(
     trial's parameters from ``storage`` (default: the report folder's study file). ``extras=False``
     skips the extra notebooks (exploration, curation, tuning).
     """
+    if storage:
+        check_storage(storage)  # before a dataset is generated or validated
     paths = paths or Paths.default()
     experiment = load_experiment(Path(path), overrides, paths, max_runs=max_runs)
     report = Path(out) if out else paths.reports / experiment.name
@@ -562,6 +565,7 @@ def run_experiment(
     ``KDQ_LAB_CLUSTER``) sends the runs to a Dask scheduler (:mod:`kdq_lab.pipeline.cluster`);
     ``fresh`` runs everything again instead of reusing finished runs from the run cache.
     """
+    cluster_address(cluster)  # a malformed address is refused before anything is written
     require_kernel()  # before a dataset is generated or validated
     plan = plan_experiment(
         path,

@@ -30,13 +30,15 @@ from the seconds of finished trials, so processes may overrun it by the trials t
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,17 @@ ERROR_EXCERPT = 600
 SCHEMA_ATTEMPTS = 4  # opening a storage whose tables another process is creating
 #: The report's subfolder for tuning: the default study storage, its summary, the untuned comparison.
 TUNING_FOLDER = "tuning"
+#: SQLite URI options that keep a database in memory (refused: the studies would be lost).
+IN_MEMORY = ("mode=memory", "vfs=memdb")
+#: Errors of the system under a storage, as SQLite (and SQLAlchemy) word them, with the errno they stand for.
+SYSTEM_FAILURES = (
+    (errno.ENOSPC, "database or disk is full"),
+    (errno.EIO, "disk I/O error"),
+    (errno.EROFS, "attempt to write a readonly database"),
+    (errno.ENOSPC, "no space left on device"),
+)
+#: A database file SQLite cannot open: a missing folder when the storage is opened, the system's fault later.
+UNOPENABLE = (errno.EACCES, "unable to open database file")
 
 
 @dataclass(frozen=True)
@@ -237,6 +250,38 @@ def storage_inputs(storage: str | None, report: Path) -> dict[str, Path | None]:
     return {"the tuning storage": None if own else database}
 
 
+def check_storage(url: str) -> None:
+    """Refuse a storage URL the studies would not outlive: an in-memory SQLite database (before anything is written).
+
+    In memory are ``sqlite://``, ``sqlite:///:memory:``, ``file::memory:`` and any SQLite URI with
+    ``mode=memory`` or ``vfs=memdb``; each process would also get a database of its own.
+    """
+    import sqlalchemy
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
+        raise KdqError(f"cannot open the tuning storage {url!r}: {exc.__class__.__name__}: {exc}") from None
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = (parsed.database or "").lower()
+    options = {
+        f"{key.lower()}={value.lower()}"
+        for key, values in parsed.query.items()
+        for value in ((values,) if isinstance(values, str) else values)
+    }
+    if (
+        database in ("", ":memory:")
+        or database.startswith("file::memory:")
+        or any(option in database for option in IN_MEMORY)
+        or options & set(IN_MEMORY)
+    ):
+        raise KdqError(
+            f"--storage {url!r} is an in-memory SQLite database: the studies would be lost when kdq-lab exits; "
+            "give a file, e.g. sqlite:///tuning/optuna.db (default: the report's tuning/optuna.db)"
+        )
+
+
 def open_storage(url: str) -> Any:
     """An Optuna RDB storage: SQLite waits for locks; stale trials of killed processes are failed.
 
@@ -246,18 +291,59 @@ def open_storage(url: str) -> Any:
     import optuna
     import sqlalchemy
 
+    check_storage(url)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     for attempt in range(SCHEMA_ATTEMPTS):
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=30, grace_period=90)
+            with storage_failures(url, opening=True):
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=30, grace_period=90)
         except sqlalchemy.exc.DBAPIError as exc:  # the database answered: maybe another process was creating it
             if attempt == SCHEMA_ATTEMPTS - 1:
-                raise KdqError(f"cannot open the tuning storage {url!r}: {exc.__class__.__name__}: {exc}") from None
+                raise KdqError(f"cannot open the tuning storage {url!r}: {_first_line(exc)}") from None
             time.sleep(0.2 * (attempt + 1))
         except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as exc:  # a bad URL, a missing driver
-            raise KdqError(f"cannot open the tuning storage {url!r}: {exc.__class__.__name__}: {exc}") from None
+            raise KdqError(f"cannot open the tuning storage {url!r}: {_first_line(exc)}") from None
     raise AssertionError("unreachable")
+
+
+def _first_line(exc: BaseException) -> str:
+    """The error's type and first line (SQLAlchemy adds a line pointing to its documentation)."""
+    return f"{exc.__class__.__name__}: {str(exc).strip().split(chr(10))[0]}"
+
+
+@contextmanager
+def storage_failures(url: str, opening: bool = False) -> Iterator[None]:
+    """Turn a failure of the system under the study storage into an ``OSError`` naming it (one line, exit 1).
+
+    A full disk, an I/O error, a read-only database or (after it was opened) a database file
+    that cannot be opened any more reach Optuna as an SQLAlchemy ``OperationalError``, which
+    Optuna may wrap in its own error: the chain of causes is searched. ``opening``: a file that
+    cannot be opened is the user's to fix (a missing folder), left to :func:`open_storage`.
+    """
+    try:
+        yield
+    except Exception as exc:
+        causes = SYSTEM_FAILURES if opening else (*SYSTEM_FAILURES, UNOPENABLE)
+        chain: list[str] = []
+        link: BaseException | None = exc
+        while link is not None and len(chain) < 20:
+            chain.append(str(link).lower())
+            link = link.__cause__ or link.__context__
+        found = next(((code, text) for code, text in causes if any(text.lower() in message for message in chain)), None)
+        if found is None:
+            raise
+        raise OSError(found[0], f"{found[1]} (the tuning storage)", _shown(url)) from exc
+
+
+def _shown(url: str) -> str:
+    """A storage URL as it may be printed: without its password."""
+    import sqlalchemy
+
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        return url
 
 
 def counted(trial: Any) -> bool:
@@ -416,7 +502,16 @@ def run_study(task: StudyTask, progress: bool = True, position: int = 0,
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(task, open_storage(task.storage), optuna.samplers.TPESampler(seed=task.sampler_seed))
+    with storage_failures(task.storage):  # raised here, in the worker: a pickled error would lose its causes
+        return _run_study(task, open_storage(task.storage), progress, position, objective)
+
+
+def _run_study(
+    task: StudyTask, storage: Any, progress: bool, position: int, objective: Callable[[Any], float] | None
+) -> StudyResult:
+    import optuna
+
+    study = open_study(task, storage, optuna.samplers.TPESampler(seed=task.sampler_seed))
     optuna.storages.fail_stale_trials(study)  # trials of killed processes: failed, not counted
     done = [t for t in study.get_trials(deepcopy=False) if counted(t)]
     remaining_trials = None if task.budget.trials is None else max(0, task.budget.trials - len(done))
@@ -460,6 +555,7 @@ def tuned_trial(storage: str, experiment: str, run: str, split: str, context: di
     import optuna
     import sqlalchemy.exc
 
+    check_storage(storage)
     name = study_name(experiment, run, split, context)
     if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).is_file():
         raise KdqError(f"no tuning study {name!r}: {storage} does not exist; run `kdq-lab tune` first")

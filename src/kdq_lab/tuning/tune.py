@@ -10,13 +10,14 @@ from kdq_lab.data.store import prepare
 from kdq_lab.errors import KdqError
 from kdq_lab.files import check_apart, check_replaceable, record_in_marker, write_json
 from kdq_lab.limits import MAX_SEED
-from kdq_lab.pipeline.backends import open_backend
+from kdq_lab.pipeline.backends import cluster_address, open_backend
 from kdq_lab.pipeline.runner import Plan, plan_experiment
 from kdq_lab.tuning.study import (
     TUNING_FOLDER,
     StudyResult,
     StudyTask,
     TuningConfig,
+    check_storage,
     default_storage,
     open_storage,
     results_table,
@@ -63,6 +64,9 @@ def tune_experiment(path: Path, *, trials: int | None = None, timeout: float | N
     adds is recorded in its marker (the study file as mutable), so a later ``run`` may still
     replace it whole (keeping ``tuning/``). A SQLite ``storage`` elsewhere in the folder is refused.
     """
+    cluster_address(cluster)  # a malformed address, like an in-memory storage, is refused before anything is written
+    if storage:
+        check_storage(storage)
     paths = paths or Paths.default()
     plan = plan_experiment(Path(path), jobs=jobs, only=only, overrides=overrides, out=out, paths=paths,
                            progress=progress, tuned=False)  # fmt: skip
