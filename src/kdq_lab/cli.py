@@ -344,7 +344,7 @@ def _check_report(args: argparse.Namespace) -> int:
     if args.browser:
         problems += browser_problems(report, _chromium())
     for problem in problems:
-        _say(f"problem: {problem}", error=True)
+        _say(safe(f"problem: {problem}"), error=True)  # one line each
     checked = "files and links" + (", then in headless Chromium" if args.browser else "")
     _say(f"{report}: {len(linked_pages(report))} pages, {len(problems)} problem(s) ({checked})")
     return 1 if problems else 0

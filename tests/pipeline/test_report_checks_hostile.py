@@ -162,7 +162,7 @@ def test_links_that_are_not_urls_or_hold_control_characters(tmp_path, capsys):
     assert main(["check-report", str(folder)]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err == [
-        "problem: index.html: link a\\x0ab.html leads to a missing file",
+        "problem: index.html: link a\\nb.html leads to a missing file",
         "problem: index.html: link \\x1b[31mred.html leads to a missing file",
     ], "one line per problem, nothing a terminal would act on"
 
