@@ -111,7 +111,9 @@ def test_large_scale_meets_the_contract(tmp_path, monkeypatch):
     monkeypatch.setitem(catalog.SCALES, "large", sample)
     chunks: list[int] = []
     make_users = catalog._make_users
-    monkeypatch.setattr(catalog, "_make_users", lambda first, n, rng: chunks.append(n) or make_users(first, n, rng))
+    monkeypatch.setattr(
+        catalog, "_make_users", lambda first, n, rng, plant: chunks.append(n) or make_users(first, n, rng, plant)
+    )
     folder = generate_catalog(tmp_path / "large-sample", scale="large", seed=7, progress=False)
     assert chunks == [1_000, 1_000, 1_000], "users are generated chunk by chunk"
     raw = load_dataset(folder)

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from kdq_lab.data import catalog_vocab as V
+from kdq_lab.data.plants import NOTHING, RANDOM_ENGAGEMENT, Plant, check_occupation, mix, shuffle_inert
 from kdq_lab.data.schema import DatasetSpec, EntitySpec, InteractionSpec, NumericFeature, write_spec
 from kdq_lab.files import atomic_dir
 from kdq_lab.limits import MAX_ENTITY_ROWS
@@ -432,7 +433,9 @@ def _instrumental(word: str) -> str:
 # ----------------------------------------------------------------------------- users
 
 
-def _make_users(first: int, n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+def _make_users(
+    first: int, n: int, rng: np.random.Generator, plant: Plant = NOTHING
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     n_occ = len(V.OCCUPATIONS)
     recent = rng.random(n) < 0.2
     older = (SPAN - RECENT_DAYS * DAY) * rng.random(n) ** 0.7
@@ -461,7 +464,7 @@ def _make_users(first: int, n: int, rng: np.random.Generator) -> tuple[pd.DataFr
     occ_aff = occupations @ TOPIC_AFF_OCC / np.sqrt(n_jobs)[:, None]
     goal_logits = 0.8 * occ_aff @ TOPIC_AFF_GOAL.T / 2.0
     goals = _gumbel_top(goal_logits, 1 + (rng.random(n) < 0.3), rng)
-    hidden = rng.normal(0, 0.9, (n, N_TOPICS))
+    hidden = mix(rng.normal(0, 0.9, (n, N_TOPICS)), 0.0, plant.hidden_taste)
     log_theta = occ_aff + goals @ TOPIC_AFF_GOAL + TOPIC_AFF_AGE[age] + hidden
     interests = _gumbel_top(log_theta, rng.integers(1, 5, n), rng)
 
@@ -480,13 +483,15 @@ def _make_users(first: int, n: int, rng: np.random.Generator) -> tuple[pd.DataFr
     params = {
         "signed": signed,
         "log_theta": log_theta,
-        "rho": rng.dirichlet(np.full(STYLES, 0.6), n),
-        "type_pref": goals @ TYPE_AFF_GOAL + rng.normal(0, 0.4, (n, N_TYPES)),
+        "rho": mix(rng.dirichlet(np.full(STYLES, 0.6), n), 1.0 / STYLES, plant.hidden_taste),
+        "type_pref": goals @ TYPE_AFF_GOAL + mix(rng.normal(0, 0.4, (n, N_TYPES)), 0.0, plant.hidden_taste),
         "skill": skill,
-        "price_sens": 1.5 * rng.beta(2, 3, n),
+        "price_sens": mix(1.5 * rng.beta(2, 3, n), 0.6, plant.hidden_taste),
         "rate": np.exp(rng.normal(0, 1.0, n)),
         "recent": recent,
     }
+    if plant.random_occupation is not None:  # behaves at random (see plants.py)
+        params["random"] = occupations[:, V.OCCUPATION_INDEX[plant.random_occupation]]
     return frame, params
 
 
@@ -533,7 +538,9 @@ def _make_events(
     sampler: _ItemSampler,
     exposures_per_user: float,
     rng: np.random.Generator,
+    planted: np.random.Generator | None = None,
 ) -> pd.DataFrame:
+    """Events of ``users`` (``planted``: the plants' own random stream, for users who behave at random)."""
     n = len(users)
     tenure = (SPAN - up["signed"]) / DAY
     mean_rate = exposures_per_user / np.mean(up["rate"] * tenure)
@@ -546,9 +553,14 @@ def _make_events(
     theta = np.exp(log_theta - log_theta.max(axis=1, keepdims=True))
     topic = _sample_rows(theta, rng)
     style = _sample_rows(up["rho"][who], rng)
+    random = up["random"][who] if "random" in up else None
+    if random is not None and planted is not None:  # a planted group: topics and styles at random
+        topic[random] = planted.integers(0, N_TOPICS, int(random.sum()))
+        style[random] = planted.integers(0, STYLES, int(random.sum()))
     item = sampler.draw([topic * STYLES + style, topic, np.zeros_like(topic)], when, rng)
     keep = item >= 0
     who, when, item, log_theta = who[keep], when[keep], item[keep], log_theta[keep]
+    random = random[keep] if random is not None else None
 
     it_topic = items["topic"].to_numpy()[item]
     it_type = items["content_type"].to_numpy()[item]
@@ -565,6 +577,8 @@ def _make_events(
         items["popularity"].to_numpy()[item],
     )
     p = _sigmoid(logit)
+    if random is not None:
+        p[random] = RANDOM_ENGAGEMENT
     m = len(item)
     enrolled = ENROLLABLE[it_type] & (rng.random(m) < ENROLL * p)
     course = it_type == TYPE_NAMES.index("강의")
@@ -650,7 +664,13 @@ class GroundTruth:
             users["price_sens"].to_numpy()[:, None],
             pop[None, :],
         )
-        positive = positive_probability(_sigmoid(logit), items["content_type"].to_numpy()[None, :])
+        p = _sigmoid(logit)
+        if "random_behaviour" in users:  # a planted group: uniform topics and styles, constant engagement
+            random = users["random_behaviour"].to_numpy(dtype=bool)
+            uniform = (pop / group_total[topic * STYLES + style])[None, :] / (N_TOPICS * STYLES)
+            exposure = np.where(random[:, None], uniform, exposure)
+            p = np.where(random[:, None], RANDOM_ENGAGEMENT, p)
+        positive = positive_probability(p, items["content_type"].to_numpy()[None, :])
         return np.log(exposure) + np.log(positive)
 
 
@@ -660,6 +680,8 @@ def _user_truth(users: pd.DataFrame, up: dict[str, np.ndarray]) -> pd.DataFrame:
     columns |= {f"rho_{s}": up["rho"][:, s] for s in range(STYLES)}
     columns |= {f"type_pref_{t}": up["type_pref"][:, t] for t in range(N_TYPES)}
     columns |= {"skill": up["skill"], "price_sens": up["price_sens"]}
+    if "random" in up:
+        columns["random_behaviour"] = up["random"]
     return pd.DataFrame(columns)
 
 
@@ -700,8 +722,11 @@ def generate_catalog(
     progress: bool = True,
     force: bool = False,
     file_format: str | None = None,
+    plant: Plant = NOTHING,
 ) -> Path:
     """Write a KDQ catalog dataset (tables, ``dataset.yaml``, ground truth) into ``out``.
+
+    ``plant`` plants effects with a known answer (:mod:`kdq_lab.data.plants`); the default plants nothing.
 
     The same ``scale``, ``seed`` and ``file_format`` (default: the scale's, Parquet for
     ``large``) give byte-identical files. Users are generated in chunks of
@@ -717,9 +742,11 @@ def generate_catalog(
     spec = catalog_spec(
         check_name(name or Path(out).name, "dataset name (by default the output folder's name)"), file_format
     )
+    check_occupation(plant, [o[0] for o in V.OCCUPATIONS])
     out = Path(out)
     seeds = np.random.SeedSequence([seed, 20251125])
     item_seed, *chunk_seeds = seeds.spawn(1 + -(-size.users // size.chunk_users))
+    plant_seeds = np.random.SeedSequence([seed, 20251125, 1]).spawn(len(chunk_seeds))  # the plants' own stream
     with atomic_dir(out, force) as tmp:
         items, item_params = _make_items(size.items, np.random.default_rng(item_seed))
         item_writer = _TableWriter(tmp / spec.items.file, file_format)
@@ -737,9 +764,10 @@ def generate_catalog(
             for chunk, first in enumerate(tqdm(starts, desc=f"kdq-catalog {scale}", disable=not progress)):
                 rng = np.random.default_rng(chunk_seeds[chunk])
                 n = min(size.chunk_users, size.users - first)
-                users, up = _make_users(first, n, rng)
-                events = _make_events(users, up, item_params, sampler, size.exposures_per_user, rng)
-                users_out.write(users)
+                planted = np.random.default_rng(plant_seeds[chunk])
+                users, up = _make_users(first, n, rng, plant)
+                events = _make_events(users, up, item_params, sampler, size.exposures_per_user, rng, planted)
+                users_out.write(shuffle_inert(users, plant, planted))
                 events_out.write(events)
                 table = pa.Table.from_pandas(_user_truth(users, up), preserve_index=False)
                 if writer is None:
@@ -761,7 +789,8 @@ def generate_catalog(
                     "seed": seed,
                     "scale": scale,
                     "generator_version": GENERATOR_VERSION,
-                },
+                }
+                | ({} if plant.empty else {"plant": plant.to_dict()}),
                 ensure_ascii=False,
                 indent=2,
             )
