@@ -98,7 +98,7 @@ def smoke_report(tmp_path_factory) -> Path:
     """The smoke experiment (popularity, LightFM hybrid, oracle; two seeds) plus the exploration notebook, compared."""
     import yaml
 
-    from kdq_lab.pipeline.runner import run_experiment
+    from kdq_lab.app.run import run_experiment
 
     experiment = yaml.safe_load((WORKTREE / "notebooks" / "experiments" / "smoke.yaml").read_text(encoding="utf-8"))
     experiment["notebooks"] = [{"notebook": "01_explore_catalog"}]

@@ -77,8 +77,8 @@ def test_a_catalog_generated_before_the_file_list_needs_force_once(marker, tmp_p
 def test_train_and_run_pass_force_through(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    import kdq_lab.pipeline.runner as runner
-    import kdq_lab.pipeline.runs as runs
+    import kdq_lab.execution.runner as runner
+    import kdq_lab.runs.run as runs
 
     pooled = {"all": {m: {"mean": 0.0, "lo": 0.0, "hi": 0.0} for m in ("precision@10", "ndcg@10", "auc")}}
     result = SimpleNamespace(summary=SimpleNamespace(pooled=pooled))

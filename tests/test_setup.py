@@ -82,7 +82,7 @@ def test_actionlint_fails_a_broken_workflow(tmp_path):
 def test_the_lab_kernel_runs_this_environment():
     from jupyter_client.kernelspec import KernelSpecManager
 
-    from kdq_lab.pipeline.kernel import KERNEL, kernel_problem
+    from kdq_lab.execution.kernel import KERNEL, kernel_problem
 
     spec = KernelSpecManager().get_kernel_spec(KERNEL)
     assert KERNEL == "kdq-lab" and Path(spec.argv[0]).resolve() == Path(sys.executable).resolve()

@@ -143,9 +143,12 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from kdq_lab.pipeline.backends import cluster_address, open_backend
-    from kdq_lab.pipeline.kernel import require_kernel
-    from kdq_lab.pipeline.runner import execute_plan, plan_experiment
+    from kdq_lab.app.run import describe_run
+    from kdq_lab.execution.backends import open_backend
+    from kdq_lab.execution.cluster import cluster_address
+    from kdq_lab.execution.kernel import require_kernel
+    from kdq_lab.execution.runner import execute_plan
+    from kdq_lab.experiment.plan import plan_experiment
 
     cluster_address(args.cluster)  # a malformed address is refused before anything is done
     if not args.dry_run:
@@ -164,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
         storage=args.storage,
     )
     if args.dry_run:
-        _say(plan.describe(Paths.default(), fresh=args.fresh))
+        _say(describe_run(plan, Paths.default(), fresh=args.fresh))
         return 0
     backend = open_backend(args.cluster, args.jobs, Path(args.shared_dir) if args.shared_dir else None, args.retries)
     try:
@@ -183,7 +186,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from kdq_lab.tuning.tune import tune_experiment
+    from kdq_lab.app.tune import tune_experiment
 
     overrides = list(args.set or [])
     if args.dataset:
@@ -210,7 +213,7 @@ def _tune(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from kdq_lab.data.registry import resolve_dataset
-    from kdq_lab.pipeline.runs import save_run, train_and_evaluate
+    from kdq_lab.runs.run import save_run, train_and_evaluate
     from kdq_lab.yamlfile import parse_assignment
 
     params = dict(parse_assignment(item) for item in args.set or [])
@@ -243,7 +246,7 @@ def _recommend(args: argparse.Namespace) -> int:
 
     from kdq_lab.curate import read_profile, recommend
     from kdq_lab.models import load_model
-    from kdq_lab.pipeline.runs import model_folder
+    from kdq_lab.runs.run import model_folder
 
     folder = Path(args.model)
     if not (folder / "model.json").is_file():
@@ -326,7 +329,7 @@ def _cluster_options(command: argparse.ArgumentParser) -> None:
 
 
 def _chromium() -> Path:
-    from kdq_lab.pipeline.report_checks import CHROMIUM_ENV, find_chromium
+    from kdq_lab.report.checks import CHROMIUM_ENV, find_chromium
 
     chromium = find_chromium()
     if chromium is None:
@@ -335,7 +338,7 @@ def _chromium() -> Path:
 
 
 def _check_report(args: argparse.Namespace) -> int:
-    from kdq_lab.pipeline.report_checks import browser_problems, linked_pages, static_problems
+    from kdq_lab.report.checks import browser_problems, linked_pages, static_problems
 
     report = Path(args.report)
     if not (report / "index.html").is_file():
@@ -344,14 +347,14 @@ def _check_report(args: argparse.Namespace) -> int:
     if args.browser:
         problems += browser_problems(report, _chromium())
     for problem in problems:
-        _say(f"problem: {problem}", error=True)
+        _say(f"problem: {safe(problem)}", error=True)  # one line each, whatever the link holds
     checked = "files and links" + (", then in headless Chromium" if args.browser else "")
     _say(f"{report}: {len(linked_pages(report))} pages, {len(problems)} problem(s) ({checked})")
     return 1 if problems else 0
 
 
 def _screenshots(args: argparse.Namespace) -> int:
-    from kdq_lab.pipeline.report_checks import screenshots
+    from kdq_lab.report.checks import screenshots
 
     report = Path(args.report)
     if not (report / "index.html").is_file():

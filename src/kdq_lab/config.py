@@ -79,3 +79,7 @@ class Paths:
     @property
     def experiments(self) -> Path:
         return self.notebooks / "experiments"
+
+    def notebook(self, name: str) -> Path:
+        """The notebook ``name`` (without ``.ipynb``) under ``notebooks/``."""
+        return self.notebooks / f"{name}.ipynb"

@@ -8,6 +8,7 @@ and outputs kept apart from the inputs of the same command.
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import hashlib
 import itertools
@@ -371,7 +372,8 @@ def record_in_marker(folder: Path, paths: Iterable[Path | str], mutable: bool = 
     """
     folder = Path(folder)
     fresh: dict[str, Any] = {"format": MARKER_FORMAT, "written_by": "kdq-lab", "token": secrets.token_hex(16)}
-    marker = _read_marker(folder) or fresh | {"files": {}, "mutable": [], "folders": []}
+    recorded = _read_marker(folder)
+    marker = copy.deepcopy(recorded) or fresh | {"files": {}, "mutable": [], "folders": []}
     files: dict[str, dict[str, Any]] = marker["files"]
     changing, folders = set(marker["mutable"]), set(marker["folders"])
     for item in paths:
@@ -397,6 +399,8 @@ def record_in_marker(folder: Path, paths: Iterable[Path | str], mutable: bool = 
     marker["files"] = dict(sorted(files.items()))
     marker["mutable"] = sorted(changing)
     marker["folders"] = sorted(folders - _implied_folders([*files, *changing]))
+    if marker == recorded:  # nothing new: the folder is not written (its disk may be full)
+        return
     with atomic_file(folder / MARKER) as handle:
         handle.write(to_json(marker))
 

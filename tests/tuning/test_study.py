@@ -14,11 +14,12 @@ from pathlib import Path
 import optuna
 import pytest
 
+from kdq_lab.app.tune import tune_experiment
 from kdq_lab.data.splits import SplitConfig
 from kdq_lab.data.store import load_split, prepare
 from kdq_lab.errors import KdqError
+from kdq_lab.experiment.plan import plan_experiment
 from kdq_lab.models.registry import ModelSpec
-from kdq_lab.pipeline.runner import plan_experiment
 from kdq_lab.tuning.study import (
     StudyTask,
     TuningConfig,
@@ -28,7 +29,6 @@ from kdq_lab.tuning.study import (
     run_study,
     storage_failures,
 )
-from kdq_lab.tuning.tune import tune_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "notebooks" / "experiments" / "smoke.yaml"
@@ -191,8 +191,8 @@ def test_tune_refuses_a_folder_the_lab_did_not_make_and_ignores_tuned(tmp_path):
 def test_what_tuning_adds_keeps_the_report_the_lab_s(tmp_path):
     from types import SimpleNamespace
 
+    from kdq_lab.execution.runner import _carry_over
     from kdq_lab.files import MARKER, atomic_dir, made_by_lab
-    from kdq_lab.pipeline.runner import _carry_over
 
     out = tmp_path / "report"
     with atomic_dir(out) as tmp:  # a published report

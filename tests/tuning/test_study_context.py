@@ -8,12 +8,12 @@ from pathlib import Path
 import optuna
 import pytest
 
+from kdq_lab.app.tune import tune_experiment
 from kdq_lab.errors import KdqError
-from kdq_lab.pipeline.runner import plan_experiment
+from kdq_lab.experiment.plan import plan_experiment
 from kdq_lab.tuning import study as studies
 from kdq_lab.tuning.space import parse_range
 from kdq_lab.tuning.study import counted, open_storage
-from kdq_lab.tuning.tune import tune_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "notebooks" / "experiments" / "smoke.yaml"

@@ -21,7 +21,7 @@ SMOKE = Path("notebooks") / "experiments" / "smoke.yaml"
 
 
 def _seconds(out: Path, cluster: str | None, experiment: Path) -> float:
-    from kdq_lab.pipeline.runner import run_experiment
+    from kdq_lab.app.run import run_experiment
 
     start = time.perf_counter()
     outcome = run_experiment(experiment, jobs=2, out=out, compare=False, progress=False, fresh=True, cluster=cluster)
