@@ -23,6 +23,8 @@ from worktree import tree_changes, tree_state
 
 from kdq_lab.config import DATA_ENV
 from kdq_lab.data.catalog import generate_catalog
+from kdq_lab.execution.runner import ExecOptions
+from kdq_lab.experiment.plan import PlanOptions
 
 WORKTREE = Path(__file__).resolve().parents[1]
 _state: dict[str, object] = {}
@@ -106,7 +108,9 @@ def smoke_report(tmp_path_factory) -> Path:
     path = folder / "smoke.yaml"
     path.write_text(yaml.safe_dump(experiment, allow_unicode=True), encoding="utf-8")
     outcome = run_experiment(
-        path, out=folder / "report", jobs=2, progress=False, only=["popularity", "lightfm_hybrid", "oracle"], fresh=True
+        path,
+        PlanOptions(out=folder / "report", jobs=2, only=["popularity", "lightfm_hybrid", "oracle"]),
+        ExecOptions(progress=False, fresh=True),
     )  # fresh: every run executes here, never from the run cache other tests filled
     assert outcome.ok, outcome.failed
     return folder / "report"

@@ -12,13 +12,17 @@ import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from kdq_lab import limits
 from kdq_lab.config import DEFAULT_SEED, Paths
 from kdq_lab.errors import KdqError
 from kdq_lab.files import SkippedEntryWarning, atomic_dir, check_apart, check_replaceable
 from kdq_lab.terminal import safe, safe_json
+
+if TYPE_CHECKING:
+    from kdq_lab.execution.runner import ExecOptions
+    from kdq_lab.experiment.plan import PlanOptions
 
 #: Item columns `recommend` prints under each title, with their labels
 FACTS = (("topics", "주제"), ("difficulty", "난이도"), ("genres", "장르"))
@@ -142,38 +146,43 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from kdq_lab.app.run import describe_run
-    from kdq_lab.execution.backends import open_backend
-    from kdq_lab.execution.cluster import cluster_address
-    from kdq_lab.execution.kernel import require_kernel
-    from kdq_lab.execution.runner import execute_plan
-    from kdq_lab.experiment.plan import plan_experiment
+def _plan_options(args: argparse.Namespace) -> PlanOptions:
+    """What ``run`` and ``tune`` plan, from their flags."""
+    from kdq_lab.experiment.plan import PlanOptions
 
-    cluster_address(args.cluster)  # a malformed address is refused before anything is done
-    if not args.dry_run:
-        require_kernel()  # before a dataset is generated or validated
-    overrides = list(args.set or [])
-    if args.dataset:
-        overrides.append(f"dataset={args.dataset}")
-    plan = plan_experiment(
-        Path(args.experiment),
+    return PlanOptions(
         jobs=args.jobs,
-        only=args.only,
-        overrides=overrides,
+        only=tuple(args.only or ()),
+        overrides=tuple(args.set or ()),
+        dataset=args.dataset,
         out=Path(args.out) if args.out else None,
-        max_runs=args.max_runs,
-        tuned=True if args.tuned else None,
+        max_runs=getattr(args, "max_runs", limits.MAX_TRAININGS),
+        tuned=True if getattr(args, "tuned", False) else None,
         storage=args.storage,
     )
+
+
+def _exec_options(args: argparse.Namespace) -> ExecOptions:
+    """How ``run`` and ``tune`` execute, from their flags."""
+    from kdq_lab.execution.runner import ExecOptions
+
+    return ExecOptions(
+        force=args.force,
+        fresh=getattr(args, "fresh", False),
+        cluster=args.cluster,
+        shared_dir=Path(args.shared_dir) if args.shared_dir else None,
+        retries=getattr(args, "retries", 2),
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from kdq_lab.app.run import dry_run, run_experiment
+
     if args.dry_run:
-        _say(describe_run(plan, Paths.default(), fresh=args.fresh))
+        _exec_options(args)  # a malformed cluster address is refused, as without --dry-run
+        _say(dry_run(Path(args.experiment), _plan_options(args), fresh=args.fresh))
         return 0
-    backend = open_backend(args.cluster, args.jobs, Path(args.shared_dir) if args.shared_dir else None, args.retries)
-    try:
-        outcome = execute_plan(plan, force=args.force, backend=backend, fresh=args.fresh)
-    finally:
-        backend.close()
+    outcome = run_experiment(Path(args.experiment), _plan_options(args), _exec_options(args))
     for failure in outcome.failed:
         _say(f"failed: {failure}", error=True)
     for stage in outcome.stages:
@@ -186,24 +195,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from kdq_lab.app.tune import tune_experiment
+    from kdq_lab.app.tune import TuneOptions, tune_experiment
 
-    overrides = list(args.set or [])
-    if args.dataset:
-        overrides.append(f"dataset={args.dataset}")
-    results, storage = tune_experiment(
-        Path(args.experiment),
-        trials=args.trials,
-        timeout=args.timeout,
-        only=args.only,
-        jobs=args.jobs,
-        storage=args.storage,
-        overrides=overrides,
-        out=Path(args.out) if args.out else None,
-        cluster=args.cluster,
-        shared_dir=Path(args.shared_dir) if args.shared_dir else None,
-        force=args.force,
-    )
+    budget = TuneOptions(trials=args.trials, timeout=args.timeout)
+    results, storage = tune_experiment(Path(args.experiment), budget, _plan_options(args), _exec_options(args))
     for r in results:
         best = "no complete trial" if r.best_value is None else f"best {r.best_value:.4f} (trial {r.best_trial})"
         _say(f"{r.name}: {r.complete} complete, {r.pruned} pruned, {r.failed} failed, {r.seconds:.0f} s; {best}")
@@ -213,7 +208,7 @@ def _tune(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from kdq_lab.data.registry import resolve_dataset
-    from kdq_lab.runs.run import save_run, train_and_evaluate
+    from kdq_lab.runs.run import RunConfig, save_run, train_and_evaluate
     from kdq_lab.yamlfile import parse_assignment
 
     params = dict(parse_assignment(item) for item in args.set or [])
@@ -228,9 +223,9 @@ def _train(args: argparse.Namespace) -> int:
         "validation_fraction": args.validation_fraction,
         "seed": args.seed,
     }
-    result = train_and_evaluate(
-        args.dataset, split, "lightfm", params, ks=[args.k], run_name="lightfm", split_name=args.split, paths=paths
-    )
+    config = RunConfig(run="lightfm", model="lightfm", params=params, split=args.split, ks=(args.k,),
+                       metric=f"ndcg@{args.k}")  # fmt: skip
+    result = train_and_evaluate(args.dataset, split, config, paths=paths)
     with atomic_dir(out, args.force) as tmp:
         save_run(result, tmp)
     metrics = result.summary.pooled["all"]

@@ -11,6 +11,8 @@ from links_fixture import outside_file, plant_links, regular_tree
 
 from kdq_lab.execution import cache
 from kdq_lab.execution.cache import keep, lookup, restore, unit_key
+from kdq_lab.execution.runner import ExecOptions
+from kdq_lab.experiment.plan import PlanOptions
 from kdq_lab.files import MARKER, SkippedEntryWarning
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,25 +82,28 @@ def test_kept_outputs_are_restored_and_unfinished_entries_are_misses(tmp_path):
 
 
 def test_the_dry_run_says_which_runs_the_cache_holds(tmp_path):
-    from kdq_lab.app.run import describe_run
+    from kdq_lab.app.run import describe_plan
     from kdq_lab.config import Paths
     from kdq_lab.execution.runner import execute_plan
     from kdq_lab.experiment.plan import plan_experiment
 
     smoke = ROOT / "notebooks" / "experiments" / "smoke.yaml"
     unique = [f"bootstrap.seed={os.getpid()}"]  # a key no other test of the session has filled
-    plan = plan_experiment(smoke, out=tmp_path / "report", only=["popularity"], overrides=unique, compare=False,
-                           progress=False)  # fmt: skip
+    plan = plan_experiment(
+        smoke,
+        PlanOptions(out=tmp_path / "report", only=["popularity"], overrides=unique, compare=False),
+        progress=False,
+    )
     paths = Paths.default()
 
     def run_line(text: str) -> str:
         return next(line for line in text.splitlines() if "-> runs/popularity__global/" in line)
 
-    assert run_line(describe_run(plan, paths)).endswith("; to run]")
-    outcome = execute_plan(plan, progress=False, fresh=True)
+    assert run_line(describe_plan(plan, paths)).endswith("; to run]")
+    outcome = execute_plan(plan, ExecOptions(progress=False, fresh=True))
     assert outcome.ok, outcome.failed
-    assert run_line(describe_run(plan, paths)).endswith("; in the run cache]")
-    assert run_line(describe_run(plan, paths, fresh=True)).endswith("2 seed(s)]"), (
+    assert run_line(describe_plan(plan, paths)).endswith("; in the run cache]")
+    assert run_line(describe_plan(plan, paths, fresh=True)).endswith("2 seed(s)]"), (
         "--fresh: nothing comes from the cache"
     )
 

@@ -19,7 +19,10 @@ import pandas as pd
 import pytest
 from links_fixture import SOURCE, outside_file, plant_links, regular_tree
 
+from kdq_lab.app.tune import TuneOptions
 from kdq_lab.errors import KdqError
+from kdq_lab.execution.runner import ExecOptions
+from kdq_lab.experiment.plan import PlanOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "notebooks" / "experiments" / "smoke.yaml"
@@ -84,13 +87,13 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
     started.stop()
 
 
-def run(out: Path, **kwargs) -> Path:
+def run(out: Path, **execution) -> Path:
     """The smoke experiment's popularity and hybrid runs, without 04_compare_models (its tables are computed here)."""
     from kdq_lab.app.run import run_experiment
     from kdq_lab.report.comparison import write_comparison
 
-    outcome = run_experiment(SMOKE, out=out, progress=False, fresh=True, only=["popularity", "lightfm_hybrid"],
-                             compare=False, **kwargs)  # fmt: skip
+    options = PlanOptions(out=out, only=["popularity", "lightfm_hybrid"], compare=False)
+    outcome = run_experiment(SMOKE, options, ExecOptions(progress=False, fresh=True, **execution))
     assert outcome.ok, outcome.failed
     write_comparison(out)
     return out
@@ -102,7 +105,7 @@ def cli(*args: str, **kwargs) -> subprocess.Popen:
 
 
 def test_a_cluster_report_equals_the_local_one(cluster, tmp_path):
-    local = run(tmp_path / "local", jobs=2)
+    local = run(tmp_path / "local")  # two local processes, as PlanOptions has it
     remote = run(tmp_path / "remote", cluster=cluster.address)
     for name in ("comparison.csv", "paired.csv"):
         a = pd.read_csv(local / name).drop(columns=TIMING, errors="ignore")
@@ -135,14 +138,22 @@ def test_a_study_is_shared_between_workers(cluster, tmp_path, monkeypatch, direc
 
     # database-url: workers write straight into the study's database (here a SQLite file both workers see)
     monkeypatch.setattr(backend, "reached_by_workers", lambda url: direct)
-    results, storage = tune_experiment(SMOKE, trials=4, only=["lightfm_hybrid"], out=tmp_path / "report",
-                                       progress=False, cluster=cluster.address)  # fmt: skip
+    results, storage = tune_experiment(
+        SMOKE,
+        TuneOptions(trials=4),
+        PlanOptions(only=["lightfm_hybrid"], out=tmp_path / "report"),
+        ExecOptions(progress=False, cluster=cluster.address),
+    )
     assert [r.complete + r.pruned + r.failed for r in results] == [4]
     trials = optuna.load_study(study_name=results[0].name, storage=storage).trials
     assert len(trials) == 4 and storage.startswith("sqlite:///")
     assert {t.user_attrs["worker"] for t in trials} == {"w1", "w2"}, "both workers ran trials of the one study"
-    again, _ = tune_experiment(SMOKE, trials=6, only=["lightfm_hybrid"], out=tmp_path / "report", progress=False,
-                               cluster=cluster.address)  # fmt: skip
+    again, _ = tune_experiment(
+        SMOKE,
+        TuneOptions(trials=6),
+        PlanOptions(only=["lightfm_hybrid"], out=tmp_path / "report"),
+        ExecOptions(progress=False, cluster=cluster.address),
+    )
     assert again[0].complete + again[0].pruned + again[0].failed == 6, "a second call resumes the stored study"
     assert len(optuna.load_study(study_name=results[0].name, storage=storage).trials) == 6
 
@@ -263,7 +274,9 @@ def test_losing_the_scheduler_keeps_the_report_and_the_finished_runs(tmp_path):
         cluster.stop()
     assert proc.returncode == 2 and "lost the Dask scheduler" in err and "Traceback" not in err
     assert (out / "index.html").read_text() == "<p>previous</p>", "the previous report is intact"
-    outcome = run_experiment(SMOKE, out=out, progress=False, compare=False)  # the same command, here: reuses
+    outcome = run_experiment(
+        SMOKE, PlanOptions(out=out, compare=False), ExecOptions(progress=False)
+    )  # the same command, here: reuses
     steps = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["steps"]
     assert outcome.ok and any(step.get("cached") for step in steps if step["kind"] == "run")
 

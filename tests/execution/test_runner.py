@@ -17,6 +17,8 @@ import yaml
 from links_fixture import outside_file, plant_links, regular_tree
 
 from kdq_lab.errors import KdqError
+from kdq_lab.execution.runner import ExecOptions
+from kdq_lab.experiment.plan import PlanOptions
 from kdq_lab.files import MARKER, atomic_dir, made_by_lab
 from kdq_lab.runs.run import SEGMENTS
 
@@ -267,9 +269,9 @@ def failing_compare(tmp_path, monkeypatch):
     paths = Paths(ROOT, tmp_path / "workspace")
 
     def run(out: Path, force: bool = False) -> str:
-        plan = plan_experiment(SMOKE, only=["popularity"], out=out, paths=paths, progress=False)
+        plan = plan_experiment(SMOKE, PlanOptions(only=["popularity"], out=out), paths=paths, progress=False)
         with pytest.raises(KdqError) as caught:
-            runner.execute_plan(plan, paths=paths, progress=False, force=force, fresh=True)
+            runner.execute_plan(plan, ExecOptions(progress=False, force=force, fresh=True), paths=paths)
         return str(caught.value)
 
     return run

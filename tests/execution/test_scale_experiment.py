@@ -13,6 +13,8 @@ from kdq_lab.data.splits import SplitConfig
 from kdq_lab.data.store import load_split, prepare
 from kdq_lab.data.validated import validated_folder
 from kdq_lab.errors import DataError
+from kdq_lab.execution.runner import ExecOptions
+from kdq_lab.experiment.plan import PlanOptions
 from kdq_lab.experiment.schema import load_experiment
 from kdq_lab.runs.run import RunConfig, run
 
@@ -31,7 +33,9 @@ TINY = [
 def test_kdq_large_runs_end_to_end_on_the_tiny_parquet_catalog(tiny_parquet_catalog, tmp_path):
     out = tmp_path / "kdq-large"
     outcome = run_experiment(
-        LARGE, out=out, jobs=2, progress=False, overrides=[f"dataset={tiny_parquet_catalog}", *TINY]
+        LARGE,
+        PlanOptions(out=out, jobs=2, overrides=[f"dataset={tiny_parquet_catalog}", *TINY]),
+        ExecOptions(progress=False),
     )
     assert outcome.ok, outcome.failed
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))

@@ -16,6 +16,8 @@ import pytest
 import yaml
 
 from kdq_lab.app.run import run_experiment
+from kdq_lab.execution.runner import ExecOptions
+from kdq_lab.experiment.plan import PlanOptions
 
 LABELS = {"popularity": "pop $\\notacommand$", "hybrid": "_$x^$ 하이브리드 100%"}
 TITLE = "$\\notacommand$ $x^$ "  # put before every item title
@@ -50,7 +52,7 @@ def report(tiny_catalog, tmp_path_factory) -> Path:
     }
     path = folder / "literal.yaml"
     path.write_text(yaml.safe_dump(experiment, allow_unicode=True), encoding="utf-8")
-    outcome = run_experiment(path, out=folder / "report", jobs=2, progress=False, fresh=True)
+    outcome = run_experiment(path, PlanOptions(out=folder / "report", jobs=2), ExecOptions(progress=False, fresh=True))
     assert outcome.ok, outcome.failed
     return folder / "report"
 

@@ -14,11 +14,12 @@ from pathlib import Path
 import optuna
 import pytest
 
-from kdq_lab.app.tune import tune_experiment
+from kdq_lab.app.tune import TuneOptions, tune_experiment
 from kdq_lab.data.splits import SplitConfig
 from kdq_lab.data.store import load_split, prepare
 from kdq_lab.errors import KdqError
-from kdq_lab.experiment.plan import plan_experiment
+from kdq_lab.execution.runner import ExecOptions
+from kdq_lab.experiment.plan import PlanOptions, plan_experiment
 from kdq_lab.models.registry import ModelSpec
 from kdq_lab.tuning.study import (
     StudyTask,
@@ -138,12 +139,14 @@ def test_tuning_never_reads_the_test_part(tmp_path, split_folder):
 
 def test_equal_budgets_storage_url_and_tuned_runs(tmp_path):
     out, storage = tmp_path / "report", f"sqlite:///{tmp_path / 'elsewhere.db'}"
-    results, used = tune_experiment(SMOKE, trials=2, storage=storage, out=out, progress=False)
+    results, used = tune_experiment(
+        SMOKE, TuneOptions(trials=2), PlanOptions(storage=storage, out=out), ExecOptions(progress=False)
+    )
     assert used == storage and (tmp_path / "elsewhere.db").is_file() and not (out / "tuning" / "optuna.db").exists()
     assert {r.run for r in results} == {"popularity", "lightfm_hybrid"}
     assert all(r.complete + r.pruned + r.failed == 2 for r in results), "every study gets the same budget"
     assert (out / "tuning" / "summary.json").is_file() and (out / ".kdq-lab").is_file()
-    plan = plan_experiment(SMOKE, out=out, tuned=True, storage=storage, progress=False)
+    plan = plan_experiment(SMOKE, PlanOptions(out=out, tuned=True, storage=storage), progress=False)
     assert plan.tuning is not None and set(plan.tuning["studies"]) == {"popularity__global", "lightfm_hybrid__global"}
     hybrid = next(s for s in plan.steps() if s.key == "lightfm_hybrid__global").parameters["RUN"]
     best = next(r for r in results if r.run == "lightfm_hybrid")
@@ -152,7 +155,7 @@ def test_equal_budgets_storage_url_and_tuned_runs(tmp_path):
     assert hybrid["params"]["epochs"] == best.best_epoch and hybrid["label"].endswith("· tuned")
     assert any(s.notebook == "06_tuning" for s in plan.steps()), "a tuned report includes the tuning notebook"
     with pytest.raises(KdqError, match="no tuning study"):
-        plan_experiment(SMOKE, out=tmp_path / "other", tuned=True, progress=False)
+        plan_experiment(SMOKE, PlanOptions(out=tmp_path / "other", tuned=True), progress=False)
 
 
 def test_cli_tune_and_tuned_run_without_studies(tmp_path):
@@ -179,12 +182,19 @@ def test_tune_refuses_a_folder_the_lab_did_not_make_and_ignores_tuned(tmp_path):
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me", encoding="utf-8")
     with pytest.raises(KdqError, match="did not make"):
-        tune_experiment(SMOKE, trials=1, only=["popularity"], out=foreign, progress=False)
+        tune_experiment(
+            SMOKE, TuneOptions(trials=1), PlanOptions(only=["popularity"], out=foreign), ExecOptions(progress=False)
+        )
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"], "nothing written, no marker added"
     # an experiment that says `tuned: true` is tuned from its own parameters, never from earlier studies
     tuned_yaml = tmp_path / "smoke.yaml"
     tuned_yaml.write_text(SMOKE.read_text(encoding="utf-8") + "\ntuned: true\n", encoding="utf-8")
-    results, _ = tune_experiment(tuned_yaml, trials=1, only=["popularity"], out=tmp_path / "r", progress=False)
+    results, _ = tune_experiment(
+        tuned_yaml,
+        TuneOptions(trials=1),
+        PlanOptions(only=["popularity"], out=tmp_path / "r"),
+        ExecOptions(progress=False),
+    )
     assert [r.complete + r.pruned + r.failed for r in results] == [1]
 
 
@@ -197,11 +207,15 @@ def test_what_tuning_adds_keeps_the_report_the_lab_s(tmp_path):
     out = tmp_path / "report"
     with atomic_dir(out) as tmp:  # a published report
         (tmp / "index.html").write_text("<p>report</p>", encoding="utf-8")
-    tune_experiment(SMOKE, trials=1, only=["popularity"], out=out, progress=False)
+    tune_experiment(
+        SMOKE, TuneOptions(trials=1), PlanOptions(only=["popularity"], out=out), ExecOptions(progress=False)
+    )
     marker = json.loads((out / MARKER).read_text(encoding="utf-8"))
     assert "tuning/optuna.db" in marker["mutable"] and "tuning/summary.json" in marker["files"]
     assert made_by_lab(out), "run may replace it after tuning"
-    tune_experiment(SMOKE, trials=2, only=["popularity"], out=out, progress=False)  # the study file changes
+    tune_experiment(
+        SMOKE, TuneOptions(trials=2), PlanOptions(only=["popularity"], out=out), ExecOptions(progress=False)
+    )  # the study file changes
     assert made_by_lab(out)
     (out / "tuning" / "mine.txt").write_text("mine", encoding="utf-8")
     assert not made_by_lab(out), "only what tuning wrote is listed"
@@ -219,7 +233,12 @@ def test_a_study_file_of_its_own_inside_the_report_is_refused(where, tmp_path):
     out = tmp_path / "report"
     storage = f"sqlite:///{out / where}"
     with pytest.raises(KdqError, match="the tuning storage"):
-        tune_experiment(SMOKE, trials=1, only=["popularity"], out=out, storage=storage, progress=False)
+        tune_experiment(
+            SMOKE,
+            TuneOptions(trials=1),
+            PlanOptions(only=["popularity"], out=out, storage=storage),
+            ExecOptions(progress=False),
+        )
     assert not out.exists()
 
 

@@ -1,21 +1,22 @@
-"""``kdq-lab run``: plan an experiment, then execute the plan into its report folder (or describe it)."""
+"""``kdq-lab run``: plan an experiment, then execute the plan into its report folder (or describe it).
+
+The command builds :class:`~kdq_lab.experiment.plan.PlanOptions` and
+:class:`~kdq_lab.execution.runner.ExecOptions` from its flags and calls these functions, as Python users do.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from kdq_lab.config import Paths
-from kdq_lab.execution.backends import open_backend
 from kdq_lab.execution.cache import lookup, unit_key
-from kdq_lab.execution.cluster import cluster_address
 from kdq_lab.execution.kernel import require_kernel
-from kdq_lab.execution.runner import Outcome, execute_plan, job_parameters
-from kdq_lab.experiment.plan import Plan, plan_experiment
-from kdq_lab.limits import MAX_TRAININGS
+from kdq_lab.execution.runner import ExecOptions, Outcome, execute_plan, job_parameters
+from kdq_lab.experiment.plan import Plan, PlanOptions, plan_experiment
 
 
-def describe_run(plan: Plan, paths: Paths, fresh: bool = False) -> str:
-    """The text of ``kdq-lab run --dry-run``: the plan, and for each run whether the run cache holds it."""
+def describe_plan(plan: Plan, paths: Paths, fresh: bool = False) -> str:
+    """The plan as text, with each run's answer from the run cache (none with ``fresh``)."""
     notes = {
         step.key: "in the run cache"
         if lookup(paths.processed, unit_key(paths.notebook(step.notebook), job_parameters(step)))
@@ -26,50 +27,25 @@ def describe_run(plan: Plan, paths: Paths, fresh: bool = False) -> str:
     return plan.describe(notes)
 
 
+def dry_run(path: Path, options: PlanOptions | None = None, *, fresh: bool = False, paths: Paths | None = None) -> str:
+    """What ``kdq-lab run --dry-run`` prints: every step, every prepared split and what is cached."""
+    paths = paths or Paths.default()
+    return describe_plan(plan_experiment(Path(path), options, paths=paths), paths, fresh)
+
+
 def run_experiment(
     path: Path,
+    options: PlanOptions | None = None,
+    execution: ExecOptions | None = None,
     *,
-    jobs: int = 2,
-    only: list[str] | None = None,
-    overrides: list[str] | None = None,
-    out: Path | None = None,
-    compare: bool = True,
     paths: Paths | None = None,
-    progress: bool = True,
-    max_runs: int = MAX_TRAININGS,
-    force: bool = False,
-    tuned: bool | None = None,
-    storage: str | None = None,
-    extras: bool = True,
-    cluster: str | None = None,
-    shared_dir: Path | None = None,
-    retries: int = 2,
-    fresh: bool = False,
 ) -> Outcome:
-    """Plan an experiment and execute it into its report folder (see the module docstring).
+    """Plan an experiment and execute it into its report folder.
 
-    ``force`` replaces the report folder even if the lab did not make it. ``cluster`` (or
-    ``KDQ_LAB_CLUSTER``) sends the runs to a Dask scheduler (:mod:`kdq_lab.execution.cluster`);
-    ``fresh`` runs everything again instead of reusing finished runs from the run cache.
+    ``options`` say what to plan (runs, overrides, report folder, tuned parameters, ...), ``execution`` how to
+    execute it (progress, ``force``, the run cache, a Dask cluster: :mod:`kdq_lab.execution.cluster`).
     """
-    cluster_address(cluster)  # a malformed address is refused before anything is written
+    execution = execution or ExecOptions()  # a malformed cluster address is refused here, before anything
     require_kernel()  # before a dataset is generated or validated
-    plan = plan_experiment(
-        path,
-        jobs=jobs,
-        only=only,
-        overrides=overrides,
-        out=out,
-        compare=compare,
-        paths=paths,
-        progress=progress,
-        max_runs=max_runs,
-        tuned=tuned,
-        storage=storage,
-        extras=extras,
-    )
-    backend = open_backend(cluster, jobs, shared_dir, retries)
-    try:
-        return execute_plan(plan, paths=paths, progress=progress, force=force, backend=backend, fresh=fresh)
-    finally:
-        backend.close()
+    plan = plan_experiment(Path(path), options, paths=paths, progress=execution.progress)
+    return execute_plan(plan, execution, paths=paths)

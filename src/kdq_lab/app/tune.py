@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kdq_lab.config import Paths
 from kdq_lab.data.store import prepare
 from kdq_lab.errors import KdqError
 from kdq_lab.execution.backends import open_backend
-from kdq_lab.execution.cluster import cluster_address
-from kdq_lab.experiment.plan import Plan, plan_experiment
+from kdq_lab.execution.runner import ExecOptions
+from kdq_lab.experiment.plan import Plan, PlanOptions, plan_experiment
 from kdq_lab.files import check_apart, check_replaceable, record_in_marker, write_json
 from kdq_lab.limits import MAX_SEED
 from kdq_lab.tuning.study import (
@@ -52,46 +52,75 @@ def study_tasks(plan: Plan, storage: str, budget: TuningConfig, paths: Paths) ->
     return tasks
 
 
-def tune_experiment(path: Path, *, trials: int | None = None, timeout: float | None = None,
-                    only: list[str] | None = None, jobs: int = 1, storage: str | None = None,
-                    overrides: list[str] | None = None, out: Path | None = None, paths: Paths | None = None,
-                    progress: bool = True, cluster: str | None = None,
-                    shared_dir: Path | None = None, force: bool = False) -> tuple[list[StudyResult], str]:  # fmt: skip
+@dataclass(frozen=True)
+class TuneOptions:
+    """A budget per run × split that overrides the experiment's ``tuning:`` (neither given: the experiment's).
+
+    Attributes
+    ----------
+    trials
+        Trials per study.
+    timeout
+        Seconds of trials per study.
+    """
+
+    trials: int | None = None
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.trials is not None or self.timeout is not None:
+            TuningConfig(trials=self.trials, timeout=self.timeout)  # bounds, and exactly one of them
+
+    def budget(self, experiment: TuningConfig) -> TuningConfig:
+        """The experiment's budget, with these trials or seconds instead if given (its seed and pruner kept)."""
+        if self.trials is None and self.timeout is None:
+            return experiment
+        return TuningConfig(trials=self.trials, timeout=self.timeout, seed=experiment.seed, pruner=experiment.pruner)
+
+
+def tune_experiment(
+    path: Path,
+    budget: TuneOptions | None = None,
+    options: PlanOptions | None = None,
+    execution: ExecOptions | None = None,
+    *,
+    paths: Paths | None = None,
+) -> tuple[list[StudyResult], str]:
     """Tune every run of an experiment that has a search space; return the studies and the storage URL.
 
-    ``trials`` or ``timeout`` (per study) override the experiment's ``tuning:`` budget. ``cluster``
-    (or ``KDQ_LAB_CLUSTER``) spreads every study's trials over a Dask cluster's workers. The
-    report folder must be absent, empty or provably the lab's, unless ``force``; what tuning
-    adds is recorded in its marker (the study file as mutable), so a later ``run`` may still
-    replace it whole (keeping ``tuning/``). A SQLite ``storage`` elsewhere in the folder is refused.
+    ``budget`` (trials or seconds per study) overrides the experiment's ``tuning:``. ``options`` choose the
+    runs, overrides, report folder, ``jobs`` (studies at once) and ``storage``; ``execution.cluster`` (or
+    ``KDQ_LAB_CLUSTER``) spreads every study's trials over a Dask cluster's workers. The report folder must
+    be absent, empty or provably the lab's, unless ``execution.force``; what tuning adds is recorded in its
+    marker (the study file as mutable), so a later ``run`` may still replace it whole (keeping ``tuning/``).
+    A SQLite ``storage`` elsewhere in the folder is refused.
     """
-    cluster_address(cluster)  # a malformed address, like an in-memory storage, is refused before anything is written
+    budget, options = budget or TuneOptions(), options or PlanOptions()
+    execution = execution or ExecOptions()  # a malformed address, like an in-memory storage, is refused first
+    storage = options.storage
     if storage:
         check_storage(storage)
     paths = paths or Paths.default()
-    plan = plan_experiment(Path(path), jobs=jobs, only=only, overrides=overrides, out=out, paths=paths,
-                           progress=progress, tuned=False)  # fmt: skip
-    budget = plan.experiment.tuning
-    if trials is not None or timeout is not None:
-        budget = TuningConfig(trials=trials, timeout=timeout, seed=budget.seed, pruner=budget.pruner)
-    check_replaceable(plan.report, force)
+    plan = plan_experiment(Path(path), replace(options, tuned=False), paths=paths, progress=execution.progress)
+    tuning = budget.budget(plan.experiment.tuning)
+    check_replaceable(plan.report, execution.force)
     if storage:
         check_apart(plan.report, storage_inputs(storage, plan.report))
         open_storage(storage)  # a bad URL is refused before anything is written
     storage = storage or default_storage(plan.report)
-    tasks = study_tasks(plan, storage, budget, paths)
+    tasks = study_tasks(plan, storage, tuning, paths)
     if not tasks:
         raise KdqError(f"no run of {plan.experiment.name} has a search: block; add `search: default` to a run")
     (plan.report / TUNING_FOLDER).mkdir(parents=True, exist_ok=True)
     # the report's marker lists what tuning adds, so `run` may still replace the folder (keeping tuning/)
     record_in_marker(plan.report, study_files(plan.report), mutable=True)
     open_storage(storage)  # create the schema once, before studies in several processes open it
-    backend = open_backend(cluster, jobs, shared_dir)
+    backend = open_backend(execution.cluster, options.jobs, execution.shared_dir, execution.retries)
     try:
-        results = backend.studies(tasks, progress)
+        results = backend.studies(tasks, execution.progress)
     finally:
         backend.close()
     write_json(plan.report / TUNING_FOLDER / "summary.json",
-               {"storage": storage, "budget": budget.describe(), "studies": results_table(results)})  # fmt: skip
+               {"storage": storage, "budget": tuning.describe(), "studies": results_table(results)})  # fmt: skip
     record_in_marker(plan.report, [plan.report / TUNING_FOLDER / "summary.json"])
     return results, storage

@@ -20,14 +20,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kdq_lab.checks import check_number
 from kdq_lab.config import DATA_ENV, ROOT_ENV, Paths
 from kdq_lab.errors import KdqError
-from kdq_lab.execution.backends import Backend, LocalBackend
+from kdq_lab.execution.backends import Backend, open_backend
 from kdq_lab.execution.cache import keep, lookup, restore, unit_key
+from kdq_lab.execution.cluster import cluster_address
 from kdq_lab.execution.kernel import require_kernel
 from kdq_lab.execution.notebooks import Job, run_pool
 from kdq_lab.experiment.plan import Plan, Step
 from kdq_lab.files import FolderInUseError, atomic_dir, copy_lab_file, copy_lab_folder, record_in_marker, write_json
+from kdq_lab.limits import MAX_RETRIES
 from kdq_lab.provenance import git_commit, package_versions
 from kdq_lab.runs.records import ExperimentInfo, RunStatus, RunSummary
 from kdq_lab.tuning.study import TUNING_FOLDER, study_files
@@ -71,46 +74,74 @@ def _job(step: Step, plan: Plan, tmp: Path, paths: Paths) -> Job:
     return Job(step.kind, step.key, paths.notebook(step.notebook), output, parameters, plan.threads, paths.root)
 
 
-def execute_plan(
-    plan: Plan,
-    *,
-    paths: Paths | None = None,
-    progress: bool = True,
-    force: bool = False,
-    backend: Backend | None = None,
-    fresh: bool = False,
-) -> Outcome:
-    """Execute every step of ``plan`` and publish the report atomically (``force``: over a foreign folder).
+@dataclass(frozen=True)
+class ExecOptions:
+    """How to execute a plan: the execution flags of ``kdq-lab run`` (and of ``kdq-lab tune``).
 
-    The runs go to ``backend`` (default: local processes); the other notebooks run here.
-    Finished runs are reused from the run cache unless ``fresh``. Without a ``kdq-lab`` kernel of this
-    interpreter nothing is executed and the report folder is not touched.
+    Attributes
+    ----------
+    progress
+        Show progress bars (on stderr).
+    force
+        Replace the report folder even if the lab did not make it (its content is deleted).
+    fresh
+        Run everything again instead of reusing finished runs from the run cache.
+    cluster, shared_dir, retries
+        A Dask scheduler for the runs (default: ``KDQ_LAB_CLUSTER``, else local processes), a folder every
+        worker sees (instead of shipping data), and how often a run whose workers all died is resubmitted.
     """
+
+    progress: bool = True
+    force: bool = False
+    fresh: bool = False
+    cluster: str | None = None
+    shared_dir: Path | None = None
+    retries: int = 2
+
+    def __post_init__(self) -> None:
+        check_number("options", "retries", self.retries, 0, high=MAX_RETRIES, integer=True)
+        cluster_address(self.cluster)  # a malformed address is refused before anything is done
+
+
+def execute_plan(
+    plan: Plan, options: ExecOptions | None = None, *, backend: Backend | None = None, paths: Paths | None = None
+) -> Outcome:
+    """Execute every step of ``plan`` and publish the report atomically.
+
+    The runs go to ``backend`` (default: the one ``options`` name, opened and closed here); the other
+    notebooks run here. Finished runs are reused from the run cache unless ``options.fresh``. Without a
+    ``kdq-lab`` kernel of this interpreter nothing is executed and the report folder is not touched.
+    """
+    options = options or ExecOptions()
     require_kernel()
     started = time.perf_counter()
     paths = paths or Paths.default()
-    backend = backend or LocalBackend(plan.jobs)
+    own = backend is None
+    backend = backend or open_backend(options.cluster, plan.jobs, options.shared_dir, options.retries)
     os.environ[ROOT_ENV] = str(paths.root)
     os.environ[DATA_ENV] = str(paths.home)  # notebooks write where this run writes
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        with atomic_dir(plan.report, force) as tmp:
-            outcome = _build(plan, tmp, paths, progress, backend, fresh)
+        with atomic_dir(plan.report, options.force) as tmp:
+            outcome = _build(plan, tmp, paths, options, backend)
         outcome.report = plan.report
         outcome.index = plan.report / "index.html"
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if own:
+            backend.close()
     outcome.seconds = time.perf_counter() - started
     return outcome
 
 
-def _execute_runs(jobs: list[Job], label: str, paths: Paths, progress: bool, backend: Backend,
-                  fresh: bool) -> list[dict[str, Any]]:  # fmt: skip
+def _execute_runs(
+    jobs: list[Job], label: str, paths: Paths, options: ExecOptions, backend: Backend
+) -> list[dict[str, Any]]:
     """Run notebooks through ``backend``, reusing and filling the run cache; results in job order."""
     keys = {job.key: unit_key(job.notebook, job.parameters) for job in jobs}
     results: dict[str, dict[str, Any]] = {}
     for job in jobs:
-        hit = None if fresh else lookup(paths.processed, keys[job.key])
+        hit = None if options.fresh else lookup(paths.processed, keys[job.key])
         if hit is not None:
             restore(hit, job.output.parent)
             results[job.key] = {"kind": job.kind, "key": job.key, "status": "ok", "error": None, "seconds": 0.0,
@@ -121,7 +152,7 @@ def _execute_runs(jobs: list[Job], label: str, paths: Paths, progress: bool, bac
         if result["status"] == "ok":
             keep(paths.processed, keys[job.key], job.output.parent)
 
-    backend.notebooks([job for job in jobs if job.key not in results], label, progress, finished)
+    backend.notebooks([job for job in jobs if job.key not in results], label, options.progress, finished)
     return [results[job.key] for job in jobs]
 
 
@@ -203,7 +234,7 @@ def _keep_failed_compare(report: Path, notebook: Path) -> str:
     return f" but for {FAILED_COMPARE}/, which holds the executed notebook: {target / notebook.name}"
 
 
-def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool, backend: Backend, fresh: bool) -> Outcome:
+def _build(plan: Plan, tmp: Path, paths: Paths, options: ExecOptions, backend: Backend) -> Outcome:
     e = plan.experiment
     _carry_over(plan, tmp)
     describe_experiment(plan).write(tmp / "experiment.json")
@@ -220,9 +251,9 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool, backend: Backend
             if not (step.kind == "run" and step.parameters["RUN"]["split"] in failed_splits)
         ]
         if stage_steps and stage_steps[0].kind == "run":
-            results = _execute_runs(todo, stage, paths, progress, backend, fresh)
+            results = _execute_runs(todo, stage, paths, options, backend)
         else:
-            results = run_pool(todo, plan.jobs, progress, stage)
+            results = run_pool(todo, plan.jobs, options.progress, stage)
         for step, result in zip([s for s in stage_steps if s.key in {j.key for j in todo}], results):
             result["notebook"] = step.output
             if result["status"] != "ok" and step.kind == "split":
@@ -241,7 +272,7 @@ def _build(plan: Plan, tmp: Path, paths: Paths, progress: bool, backend: Backend
     for step in dict(plan.stages).get("compare", ()):
         started = time.time()
         job = _job(step, plan, tmp, paths)
-        result = run_pool([job], 1, progress, "compare")[0] | {"notebook": step.output}
+        result = run_pool([job], 1, options.progress, "compare")[0] | {"notebook": step.output}
         steps.append(result)
         if result["status"] != "ok":
             kept = _keep_failed_compare(plan.report, job.output)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from kdq_lab.checks import check_number
 from kdq_lab.config import Paths
 from kdq_lab.data.registry import resolve_dataset
 from kdq_lab.data.store import split_folder
@@ -22,7 +23,7 @@ from kdq_lab.data.validated import store_validated
 from kdq_lab.errors import KdqError
 from kdq_lab.experiment.schema import Experiment, RunSpec, declared_parameters, load_experiment
 from kdq_lab.files import check_apart
-from kdq_lab.limits import MAX_TRAININGS
+from kdq_lab.limits import MAX_TRAININGS, MAX_TRAININGS_CEILING, MAX_WORKERS
 from kdq_lab.models import Iterative, model_spec
 from kdq_lab.runs.records import SplitRef
 from kdq_lab.runs.run import RunConfig
@@ -130,34 +131,70 @@ def _inputs(experiment: Path, dataset_dir: Path, paths: Paths) -> dict[str, Path
     }
 
 
+@dataclass(frozen=True)
+class PlanOptions:
+    """What to plan, beyond the experiment file: the flags of ``kdq-lab run`` and ``kdq-lab tune``.
+
+    Attributes
+    ----------
+    jobs
+        Notebooks (or studies) at once; each gets ``cpu_count // jobs`` threads.
+    only
+        Runs to keep (names, globs or grid base names); empty: every run.
+    overrides
+        ``key.path=value`` overrides of the experiment (values read as YAML).
+    dataset
+        Run on this dataset instead of the experiment's (an override of ``dataset``).
+    out
+        The report folder (default ``reports/<experiment>/``).
+    compare, extras
+        Whether to run ``04_compare_models``, and the extra notebooks (exploration, curation, tuning).
+    max_runs
+        Refuse experiments of more trainings (runs after grid expansion × splits × seeds).
+    tuned, storage
+        Use each run's best tuning trial (default: the experiment's ``tuned:``), from this Optuna storage
+        (default: the report's ``tuning/optuna.db``).
+    """
+
+    jobs: int = 2
+    only: tuple[str, ...] = ()
+    overrides: tuple[str, ...] = ()
+    dataset: str | None = None
+    out: Path | None = None
+    compare: bool = True
+    extras: bool = True
+    max_runs: int = MAX_TRAININGS
+    tuned: bool | None = None
+    storage: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("only", "overrides"):  # lists are welcome; kept as tuples
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        check_number("options", "jobs", self.jobs, 1, high=MAX_WORKERS, integer=True)
+        check_number("options", "max_runs", self.max_runs, 1, high=MAX_TRAININGS_CEILING, integer=True)
+
+    def all_overrides(self) -> list[str]:
+        """The overrides, with ``dataset`` as the last one."""
+        return [*self.overrides, *([f"dataset={self.dataset}"] if self.dataset else [])]
+
+
 def plan_experiment(
-    path: Path,
-    *,
-    jobs: int = 2,
-    only: list[str] | None = None,
-    overrides: list[str] | None = None,
-    out: Path | None = None,
-    compare: bool = True,
-    paths: Paths | None = None,
-    progress: bool = True,
-    max_runs: int = MAX_TRAININGS,
-    tuned: bool | None = None,
-    storage: str | None = None,
-    extras: bool = True,
+    path: Path, options: PlanOptions | None = None, *, paths: Paths | None = None, progress: bool = True
 ) -> Plan:
     """Validate everything and decide every step; nothing is executed (datasets may be generated).
 
-    ``tuned`` (default: the experiment's ``tuned:``) gives every run with a search space its best
-    trial's parameters from ``storage`` (default: the report folder's study file). ``extras=False``
-    skips the extra notebooks (exploration, curation, tuning).
+    With ``options.tuned`` (default: the experiment's ``tuned:``) every run with a search space gets its
+    best trial's parameters from ``options.storage`` (default: the report folder's study file).
     """
-    if storage:
-        check_storage(storage)  # before a dataset is generated or validated
+    options = options or PlanOptions()
+    if options.storage:
+        check_storage(options.storage)  # before a dataset is generated or validated
     paths = paths or Paths.default()
-    experiment = load_experiment(Path(path), overrides, paths, max_runs=max_runs)
-    report = Path(out) if out else paths.reports / experiment.name
+    experiment = load_experiment(Path(path), options.all_overrides(), paths, max_runs=options.max_runs)
+    report = Path(options.out) if options.out else paths.reports / experiment.name
     dataset_dir = resolve_dataset(experiment.dataset, paths, progress=progress)
-    use_tuned = experiment.tuned if tuned is None else tuned
+    storage = options.storage
+    use_tuned = experiment.tuned if options.tuned is None else options.tuned
     check_apart(
         report, _inputs(Path(path), dataset_dir, paths) | (storage_inputs(storage, report) if use_tuned else {})
     )
@@ -167,10 +204,10 @@ def plan_experiment(
     # validated copy that every notebook then loads; nothing is kept in this process
     store_validated(dataset_dir, paths.processed, hashes)
     validation = {"stage": "validate", "seconds": time.time() - started, "started": started, "ended": time.time()}
-    run_specs = experiment.jobs(only)
+    run_specs = experiment.jobs(list(options.only))
     if not run_specs:
-        raise KdqError(f"--only {' '.join(only or [])} matches no run; runs: {', '.join(experiment.runs)}")
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+        raise KdqError(f"--only {' '.join(options.only)} matches no run; runs: {', '.join(experiment.runs)}")
+    threads = max(1, (os.cpu_count() or 1) // options.jobs)
     tuning = None
     if use_tuned:
         run_specs, tuning = _tuned(experiment, run_specs, storage or default_storage(report), hashes)
@@ -231,11 +268,11 @@ def plan_experiment(
             wants_report_dir="REPORT_DIR" in declared_parameters(paths.notebook(extra.notebook)),
         )
         for extra in experiment.notebooks
-        if extras
+        if options.extras
     ) + (
         (Step("notebook", "06_tuning", "06_tuning", "06_tuning.ipynb", {"STORAGE": tuning["storage"]},
               wants_output_dir=False, wants_report_dir=True),)
-        if tuning and extras else ()
+        if tuning and options.extras else ()
     )  # fmt: skip
     compare_steps = (
         (
@@ -249,7 +286,7 @@ def plan_experiment(
                 wants_report_dir=True,
             ),
         )
-        if compare
+        if options.compare
         else ()
     )
     stages = (
@@ -265,10 +302,10 @@ def plan_experiment(
         report,
         refs,
         tuple((name, steps) for name, steps in stages if steps),
-        jobs,
+        options.jobs,
         threads,
-        tuple(overrides or ()),
-        tuple(only or ()),
+        tuple(options.all_overrides()),
+        options.only,
         tuning,
         validation,
     )

@@ -30,7 +30,7 @@ from kdq_lab.data.splits import SplitConfig
 from kdq_lab.data.store import SplitData, load_split, prepare
 from kdq_lab.data.targets import sample_users, target
 from kdq_lab.evaluation import add_segments, beyond_accuracy, bootstrap_ci, hits_by_popularity
-from kdq_lab.evaluation.ranking import Evaluation, evaluate_all
+from kdq_lab.evaluation.ranking import EvalOptions, Evaluation, evaluate_all
 from kdq_lab.evaluation.segments import HISTORY_BINS
 from kdq_lab.evaluation.stats import pooled_bootstrap_ci
 from kdq_lab.files import atomic_file
@@ -176,10 +176,8 @@ def run_seed(config: RunConfig, split: SplitData, seed: int) -> SeedResult:
         goal.positives,
         exclude=goal.exclude,
         k=ks,
-        history=goal.history,
-        top=max(ks),
         num_threads=config.threads,
-        user_ids=split.user_ids,
+        options=EvalOptions(history=goal.history, user_ids=split.user_ids, top=max(ks)),
     )
     evaluation = Evaluation(add_segments(evaluation.per_user), evaluation.ranks, evaluation.top)
     eval_seconds = time.perf_counter() - started
@@ -187,7 +185,7 @@ def run_seed(config: RunConfig, split: SplitData, seed: int) -> SeedResult:
     known = split.known.interactions
     popularity = item_popularity(known)
     n_known_users = int((known.getnnz(axis=1) > 0).sum())
-    assert evaluation.top is not None  # asked for with top=max(ks)
+    assert evaluation.top is not None  # asked for with options.top
     beyond = {}
     for k in ks:
         for name, value in beyond_accuracy(
@@ -291,38 +289,10 @@ def model_folder(run_folder: Path) -> Path:
 
 
 def train_and_evaluate(
-    dataset: str,
-    split: SplitConfig | dict[str, Any],
-    model: str,
-    params: dict[str, Any] | None = None,
-    *,
-    ks: list[int] | tuple[int, ...] = (10,),
-    metric: str | None = None,
-    exclude: str = "seen",
-    refit: bool = True,
-    run_name: str | None = None,
-    split_name: str | None = None,
-    threads: int | None = None,
-    bootstrap_samples: int = 1000,
-    bootstrap_seed: int = 0,
-    paths: Paths | None = None,
+    dataset: str, split: SplitConfig | dict[str, Any], config: RunConfig, *, paths: Paths | None = None
 ) -> RunResult:
-    """Prepare (or reuse) one split of ``dataset``, then :func:`run` the model on it (its seed)."""
+    """Prepare (or reuse) one split of ``dataset``, then :func:`run` ``config`` on it (its seed)."""
     paths = paths or Paths.default()
-    config = split if isinstance(split, SplitConfig) else SplitConfig(**split)
-    data = load_split(prepare(resolve_dataset(dataset, paths), config, paths.processed))
-    ks = tuple(sorted({int(k) for k in ks}))
-    run_config = RunConfig(
-        run=run_name or model,
-        model=model,
-        params=dict(params or {}),
-        split=split_name or config.kind,
-        ks=ks,
-        metric=metric or f"ndcg@{headline_k(ks)}",
-        exclude=exclude,
-        refit=refit,
-        bootstrap_samples=bootstrap_samples,
-        bootstrap_seed=bootstrap_seed,
-        threads=threads,
-    )
-    return run(run_config, {config.seed: data})
+    split_config = split if isinstance(split, SplitConfig) else SplitConfig(**split)
+    data = load_split(prepare(resolve_dataset(dataset, paths), split_config, paths.processed))
+    return run(config, {split_config.seed: data})
