@@ -84,28 +84,25 @@ def test_kept_outputs_are_restored_and_unfinished_entries_are_misses(tmp_path):
 def test_the_dry_run_says_which_runs_the_cache_holds(tmp_path):
     from kdq_lab.app.run import describe_plan
     from kdq_lab.config import Paths
+    from kdq_lab.data.registry import resolve_dataset
     from kdq_lab.execution.runner import execute_plan
     from kdq_lab.experiment.plan import plan_experiment
 
     smoke = ROOT / "notebooks" / "experiments" / "smoke.yaml"
     unique = [f"bootstrap.seed={os.getpid()}"]  # a key no other test of the session has filled
-    plan = plan_experiment(
-        smoke,
-        PlanOptions(out=tmp_path / "report", only=["popularity"], overrides=unique, compare=False),
-        progress=False,
-    )
-    paths = Paths.default()
+    options = PlanOptions(out=tmp_path / "report", only=["popularity"], overrides=unique, compare=False)
+    resolve_dataset("kdq-catalog-tiny", Paths.default(), progress=False)  # generated: the plan knows its splits
+    plan = plan_experiment(smoke, options)
 
     def run_line(text: str) -> str:
         return next(line for line in text.splitlines() if "-> runs/popularity__global/" in line)
 
-    assert run_line(describe_plan(plan, paths)).endswith("; to run]")
+    assert run_line(describe_plan(plan)).endswith("; to run]")
     outcome = execute_plan(plan, ExecOptions(progress=False, fresh=True))
     assert outcome.ok, outcome.failed
-    assert run_line(describe_plan(plan, paths)).endswith("; in the run cache]")
-    assert run_line(describe_plan(plan, paths, fresh=True)).endswith("2 seed(s)]"), (
-        "--fresh: nothing comes from the cache"
-    )
+    plan = plan_experiment(smoke, options)
+    assert run_line(describe_plan(plan)).endswith("; in the run cache]")
+    assert run_line(describe_plan(plan, fresh=True)).endswith("2 seed(s)]"), "--fresh: nothing comes from the cache"
 
 
 def test_links_and_special_files_never_enter_or_leave_the_cache(tmp_path):

@@ -269,9 +269,9 @@ def failing_compare(tmp_path, monkeypatch):
     paths = Paths(ROOT, tmp_path / "workspace")
 
     def run(out: Path, force: bool = False) -> str:
-        plan = plan_experiment(SMOKE, PlanOptions(only=["popularity"], out=out), paths=paths, progress=False)
+        plan = plan_experiment(SMOKE, PlanOptions(only=["popularity"], out=out), paths=paths)
         with pytest.raises(KdqError) as caught:
-            runner.execute_plan(plan, ExecOptions(progress=False, force=force, fresh=True), paths=paths)
+            runner.execute_plan(plan, ExecOptions(progress=False, force=force, fresh=True))
         return str(caught.value)
 
     return run

@@ -99,7 +99,7 @@ def test_the_plan_refuses_two_runs_in_one_folder_even_past_the_experiment_checks
 
     _doctored(monkeypatch, colliding)
     with pytest.raises(KdqError) as caught:
-        plan_experiment(SMOKE, PlanOptions(out=tmp_path / "r"), progress=False)
+        plan_experiment(SMOKE, PlanOptions(out=tmp_path / "r"))
     message = str(caught.value)
     assert "runs/x__y__z" in message
     assert "run x on split y__z" in message and "run x__y on split z" in message
@@ -112,18 +112,18 @@ def test_the_plan_refuses_folders_that_differ_only_by_case(monkeypatch, tmp_path
 
     _doctored(monkeypatch, cased)
     with pytest.raises(KdqError, match=r"run Pop on split global and .* run pop on split global"):
-        plan_experiment(SMOKE, PlanOptions(out=tmp_path / "r"), progress=False)
+        plan_experiment(SMOKE, PlanOptions(out=tmp_path / "r"))
 
 
 def test_the_plan_refuses_a_notebook_written_twice(tmp_path):
     twice = yaml.safe_load(SMOKE.read_text(encoding="utf-8"))
     twice["notebooks"] = [{"notebook": "01_explore_catalog"}, {"notebook": "01_explore_catalog"}]
     with pytest.raises(KdqError, match=r"would write 01_explore_catalog\.ipynb: 01_explore_catalog .* and 01_explore"):
-        plan_experiment(write(tmp_path, twice), PlanOptions(out=tmp_path / "r"), progress=False)
+        plan_experiment(write(tmp_path, twice), PlanOptions(out=tmp_path / "r"))
 
 
 def test_a_plan_of_distinct_outputs_passes(tmp_path):
-    plan = plan_experiment(SMOKE, PlanOptions(out=tmp_path / "r"), progress=False)
+    plan = plan_experiment(SMOKE, PlanOptions(out=tmp_path / "r"))
     outputs = [step.output for step in plan.steps()]
     assert len(outputs) == len(set(outputs)) >= 5
     with pytest.raises(KdqError, match="two steps of the plan would write runs/popularity__global"):

@@ -146,16 +146,16 @@ def test_equal_budgets_storage_url_and_tuned_runs(tmp_path):
     assert {r.run for r in results} == {"popularity", "lightfm_hybrid"}
     assert all(r.complete + r.pruned + r.failed == 2 for r in results), "every study gets the same budget"
     assert (out / "tuning" / "summary.json").is_file() and (out / ".kdq-lab").is_file()
-    plan = plan_experiment(SMOKE, PlanOptions(out=out, tuned=True, storage=storage), progress=False)
+    plan = plan_experiment(SMOKE, PlanOptions(out=out, tuned=True, storage=storage))
     assert plan.tuning is not None and set(plan.tuning["studies"]) == {"popularity__global", "lightfm_hybrid__global"}
-    hybrid = next(s for s in plan.steps() if s.key == "lightfm_hybrid__global").parameters["RUN"]
+    hybrid = next(s for s in plan.steps() if s.key == "lightfm_hybrid__global").run
     best = next(r for r in results if r.run == "lightfm_hybrid")
-    assert hybrid["params"]["no_components"] == best.best_params["no_components"]
-    assert hybrid["params"]["patience"] is None
-    assert hybrid["params"]["epochs"] == best.best_epoch and hybrid["label"].endswith("· tuned")
-    assert any(s.notebook == "06_tuning" for s in plan.steps()), "a tuned report includes the tuning notebook"
+    assert hybrid is not None and hybrid.params["no_components"] == best.best_params["no_components"]
+    assert hybrid.params["patience"] is None
+    assert hybrid.params["epochs"] == best.best_epoch and hybrid.label.endswith("· tuned")
+    assert any(s.key == "06_tuning" for s in plan.steps()), "a tuned report includes the tuning notebook"
     with pytest.raises(KdqError, match="no tuning study"):
-        plan_experiment(SMOKE, PlanOptions(out=tmp_path / "other", tuned=True), progress=False)
+        plan_experiment(SMOKE, PlanOptions(out=tmp_path / "other", tuned=True))
 
 
 def test_cli_tune_and_tuned_run_without_studies(tmp_path):

@@ -50,7 +50,6 @@ def tuned_plan(out: Path, storage: str, overrides: list[str]):
         PlanOptions(
             out=out, tuned=True, storage=storage, only=["popularity"], overrides=[POPULARITY_SPACE, *overrides]
         ),
-        progress=False,
     )
 
 
@@ -152,13 +151,12 @@ def test_a_best_trial_outside_the_current_space_is_refused(tmp_path, monkeypatch
         plan_experiment(
             SMOKE,
             PlanOptions(out=out, tuned=True, storage=storage, only=["popularity"], overrides=[narrower]),
-            progress=False,
         )
 
 
 def tuned_plan_context(out: Path, overrides: str) -> dict:
     """The context `run --tuned` computes for the popularity run with ``overrides``."""
-    plan = plan_experiment(SMOKE, PlanOptions(out=out, only=["popularity"], overrides=[overrides]), progress=False)
+    plan = plan_experiment(SMOKE, PlanOptions(out=out, only=["popularity"], overrides=[overrides]))
     (spec,) = plan.experiment.jobs(["popularity"])
     return plan.experiment.study_context(spec, plan.hashes)
 

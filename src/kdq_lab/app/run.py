@@ -15,22 +15,23 @@ from kdq_lab.execution.runner import ExecOptions, Outcome, execute_plan, job_par
 from kdq_lab.experiment.plan import Plan, PlanOptions, plan_experiment
 
 
-def describe_plan(plan: Plan, paths: Paths, fresh: bool = False) -> str:
-    """The plan as text, with each run's answer from the run cache (none with ``fresh``)."""
+def describe_plan(plan: Plan, fresh: bool = False) -> str:
+    """The plan as text, with each run's answer from the run cache (none with ``fresh``, nor before the dataset
+    is generated: the runs' keys need its prepared splits)."""
+    paths = plan.paths
     notes = {
         step.key: "in the run cache"
-        if lookup(paths.processed, unit_key(paths.notebook(step.notebook), job_parameters(step)))
+        if lookup(paths.processed, unit_key(paths.notebook(step.notebook.notebook), job_parameters(step, plan)))
         else "to run"
         for step in plan.steps()
-        if step.kind == "run" and not fresh
+        if step.kind == "run" and not fresh and plan.hashes is not None
     }
     return plan.describe(notes)
 
 
 def dry_run(path: Path, options: PlanOptions | None = None, *, fresh: bool = False, paths: Paths | None = None) -> str:
-    """What ``kdq-lab run --dry-run`` prints: every step, every prepared split and what is cached."""
-    paths = paths or Paths.default()
-    return describe_plan(plan_experiment(Path(path), options, paths=paths), paths, fresh)
+    """What ``kdq-lab run --dry-run`` prints: every step, every prepared split and what is cached; writes nothing."""
+    return describe_plan(plan_experiment(Path(path), options, paths=paths), fresh)
 
 
 def run_experiment(
@@ -46,6 +47,6 @@ def run_experiment(
     execute it (progress, ``force``, the run cache, a Dask cluster: :mod:`kdq_lab.execution.cluster`).
     """
     execution = execution or ExecOptions()  # a malformed cluster address is refused here, before anything
-    require_kernel()  # before a dataset is generated or validated
-    plan = plan_experiment(Path(path), options, paths=paths, progress=execution.progress)
-    return execute_plan(plan, execution, paths=paths)
+    require_kernel()  # before the experiment is even read
+    plan = plan_experiment(Path(path), options, paths=paths)
+    return execute_plan(plan, execution)

@@ -9,6 +9,7 @@ from kdq_lab.config import Paths
 from kdq_lab.data.store import prepare
 from kdq_lab.errors import KdqError
 from kdq_lab.execution.backends import open_backend
+from kdq_lab.execution.dataset import prepare_dataset
 from kdq_lab.execution.runner import ExecOptions
 from kdq_lab.experiment.plan import Plan, PlanOptions, plan_experiment
 from kdq_lab.files import check_apart, check_replaceable, record_in_marker, write_json
@@ -28,21 +29,27 @@ from kdq_lab.tuning.study import (
 )
 
 
-def study_tasks(plan: Plan, storage: str, budget: TuningConfig, paths: Paths) -> list[StudyTask]:
-    """One task per run × split with a search space, on the first seed's split (prepared here if needed)."""
-    experiment = plan.experiment
+def study_tasks(plan: Plan, storage: str, budget: TuningConfig) -> list[StudyTask]:
+    """One task per run × split with a search space, on the first seed's split (prepared here if needed).
+
+    ``plan`` is bound to its dataset (:func:`~kdq_lab.execution.dataset.prepare_dataset`): a study's context
+    holds the raw files' hashes.
+    """
+    experiment, hashes = plan.experiment, plan.hashes
+    if hashes is None:
+        raise ValueError("study_tasks needs a plan bound to its dataset (prepare_dataset)")
     seed = experiment.seeds[0]
     folders = {}
     for name, config in experiment.splits.items():
         seeded = replace(config, seed=seed)
-        folders[name] = str(prepare(plan.dataset_dir, seeded, paths.processed, hashes=plan.hashes))
+        folders[name] = str(prepare(plan.dataset_dir, seeded, plan.paths.processed, hashes=hashes))
     specs = {spec.folder: spec for spec in experiment.jobs()}
     tasks = []
     for position, step in enumerate(s for s in plan.steps() if s.kind == "run"):
         spec = specs[step.key]
         if not spec.search:
             continue
-        context = experiment.study_context(spec, plan.hashes)
+        context = experiment.study_context(spec, hashes)
         tasks.append(StudyTask(
             name=study_name(experiment.name, spec.run, spec.split, context), run=spec.run, split=spec.split,
             model=spec.model, params=dict(spec.params), space=spec.search, split_folder=folders[spec.split],
@@ -101,14 +108,15 @@ def tune_experiment(
     if storage:
         check_storage(storage)
     paths = paths or Paths.default()
-    plan = plan_experiment(Path(path), replace(options, tuned=False), paths=paths, progress=execution.progress)
+    plan = plan_experiment(Path(path), replace(options, tuned=False), paths=paths)
     tuning = budget.budget(plan.experiment.tuning)
     check_replaceable(plan.report, execution.force)
     if storage:
         check_apart(plan.report, storage_inputs(storage, plan.report))
         open_storage(storage)  # a bad URL is refused before anything is written
     storage = storage or default_storage(plan.report)
-    tasks = study_tasks(plan, storage, tuning, paths)
+    plan = prepare_dataset(plan, execution.progress)  # generated, validated and stored, then bound
+    tasks = study_tasks(plan, storage, tuning)
     if not tasks:
         raise KdqError(f"no run of {plan.experiment.name} has a search: block; add `search: default` to a run")
     (plan.report / TUNING_FOLDER).mkdir(parents=True, exist_ok=True)

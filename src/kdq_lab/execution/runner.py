@@ -26,9 +26,10 @@ from kdq_lab.errors import KdqError
 from kdq_lab.execution.backends import Backend, open_backend
 from kdq_lab.execution.cache import keep, lookup, restore, unit_key
 from kdq_lab.execution.cluster import cluster_address
+from kdq_lab.execution.dataset import prepare_dataset
 from kdq_lab.execution.kernel import require_kernel
 from kdq_lab.execution.notebooks import Job, run_pool
-from kdq_lab.experiment.plan import Plan, Step
+from kdq_lab.experiment.plan import DATASET, OUTPUT_DIR, REPORT_DIR, Plan, Step
 from kdq_lab.files import FolderInUseError, atomic_dir, copy_lab_file, copy_lab_folder, record_in_marker, write_json
 from kdq_lab.limits import MAX_RETRIES
 from kdq_lab.provenance import git_commit, package_versions
@@ -58,20 +59,29 @@ def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def job_parameters(step: Step) -> dict[str, Any]:
-    """What papermill gives the step's notebook, as plain JSON types (papermill writes them as code)."""
-    parameters: dict[str, Any] = json.loads(json.dumps(step.parameters))
-    return parameters
+def job_parameters(step: Step, plan: Plan) -> dict[str, Any]:
+    """What papermill gives the step's notebook (but the folders of the report being built), as plain JSON
+    types: papermill writes them into the notebook as code."""
+    values: dict[str, Any] = {DATASET: str(plan.dataset_dir)} if DATASET in step.given else {}
+    refs = [asdict(ref) for ref in step.splits]
+    if step.kind == "split":
+        values |= {"SPLIT_NAME": step.key, "SPLITS": refs, "RAW_HASHES": plan.hashes}
+    if step.run is not None:
+        values |= {"RUN": asdict(step.run), "SPLITS": refs}
+    plain: dict[str, Any] = json.loads(json.dumps(values | step.notebook.parameters))
+    return plain
 
 
-def _job(step: Step, plan: Plan, tmp: Path, paths: Paths) -> Job:
-    parameters = job_parameters(step)
+def _job(step: Step, plan: Plan, tmp: Path) -> Job:
+    """The job of a step, its outputs in the report folder being built (``tmp``)."""
+    parameters = job_parameters(step, plan)
     output = tmp / step.output
-    if step.wants_output_dir:
-        parameters["OUTPUT_DIR"] = str(output.parent)
-    if step.wants_report_dir:
-        parameters["REPORT_DIR"] = str(tmp)
-    return Job(step.kind, step.key, paths.notebook(step.notebook), output, parameters, plan.threads, paths.root)
+    if OUTPUT_DIR in step.given:
+        parameters[OUTPUT_DIR] = str(output.parent)
+    if REPORT_DIR in step.given:
+        parameters[REPORT_DIR] = str(tmp)
+    notebook = plan.paths.notebook(step.notebook.notebook)
+    return Job(step.kind, step.key, notebook, output, parameters, plan.threads, plan.paths.root)
 
 
 @dataclass(frozen=True)
@@ -103,27 +113,29 @@ class ExecOptions:
         cluster_address(self.cluster)  # a malformed address is refused before anything is done
 
 
-def execute_plan(
-    plan: Plan, options: ExecOptions | None = None, *, backend: Backend | None = None, paths: Paths | None = None
-) -> Outcome:
-    """Execute every step of ``plan`` and publish the report atomically.
+def execute_plan(plan: Plan, options: ExecOptions | None = None, *, backend: Backend | None = None) -> Outcome:
+    """Make the plan's dataset ready, execute every step and publish the report atomically.
 
-    The runs go to ``backend`` (default: the one ``options`` name, opened and closed here); the other
-    notebooks run here. Finished runs are reused from the run cache unless ``options.fresh``. Without a
-    ``kdq-lab`` kernel of this interpreter nothing is executed and the report folder is not touched.
+    First the dataset is generated (a built-in not generated yet), validated and stored, and bound into the
+    plan (:func:`~kdq_lab.execution.dataset.prepare_dataset`). The runs go to ``backend`` (default: the one
+    ``options`` name, opened and closed here); the other notebooks run here. Finished runs are reused from
+    the run cache unless ``options.fresh``. Without a ``kdq-lab`` kernel of this interpreter nothing is
+    generated, validated or executed, and the report folder is not touched.
     """
     options = options or ExecOptions()
     require_kernel()
     started = time.perf_counter()
-    paths = paths or Paths.default()
+    validation = time.time()
+    plan = prepare_dataset(plan, options.progress)
+    timings = [{"stage": "validate", "seconds": time.time() - validation, "started": validation, "ended": time.time()}]
     own = backend is None
     backend = backend or open_backend(options.cluster, plan.jobs, options.shared_dir, options.retries)
-    os.environ[ROOT_ENV] = str(paths.root)
-    os.environ[DATA_ENV] = str(paths.home)  # notebooks write where this run writes
+    os.environ[ROOT_ENV] = str(plan.paths.root)
+    os.environ[DATA_ENV] = str(plan.paths.home)  # notebooks write where this run writes
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         with atomic_dir(plan.report, options.force) as tmp:
-            outcome = _build(plan, tmp, paths, options, backend)
+            outcome = _build(plan, tmp, options, backend, timings)
         outcome.report = plan.report
         outcome.index = plan.report / "index.html"
     finally:
@@ -161,16 +173,16 @@ def describe_experiment(plan: Plan) -> ExperimentInfo:
     e = plan.experiment
     runs = [
         {
-            "run": step.parameters["RUN"]["run"],
-            "label": step.parameters["RUN"]["label"],
-            "model": step.parameters["RUN"]["model"],
-            "params": step.parameters["RUN"]["params"],
-            "split": step.parameters["RUN"]["split"],
+            "run": step.run.run,
+            "label": step.run.label,
+            "model": step.run.model,
+            "params": step.run.params,
+            "split": step.run.split,
             "seeds": list(e.seeds),
             "folder": step.key,
         }
         for step in plan.steps()
-        if step.kind == "run"
+        if step.run is not None
     ]
     return ExperimentInfo(
         name=e.name,
@@ -234,24 +246,19 @@ def _keep_failed_compare(report: Path, notebook: Path) -> str:
     return f" but for {FAILED_COMPARE}/, which holds the executed notebook: {target / notebook.name}"
 
 
-def _build(plan: Plan, tmp: Path, paths: Paths, options: ExecOptions, backend: Backend) -> Outcome:
+def _build(plan: Plan, tmp: Path, options: ExecOptions, backend: Backend, timings: list[dict[str, Any]]) -> Outcome:
     e = plan.experiment
     _carry_over(plan, tmp)
     describe_experiment(plan).write(tmp / "experiment.json")
     steps: list[dict[str, Any]] = []
     failed_splits: set[str] = set()
-    timings = [plan.validation] if plan.validation else []
     for stage, stage_steps in plan.stages:
         if stage == "compare":
             continue
         started = time.time()
-        todo = [
-            _job(step, plan, tmp, paths)
-            for step in stage_steps
-            if not (step.kind == "run" and step.parameters["RUN"]["split"] in failed_splits)
-        ]
+        todo = [_job(step, plan, tmp) for step in stage_steps if not (step.run and step.run.split in failed_splits)]
         if stage_steps and stage_steps[0].kind == "run":
-            results = _execute_runs(todo, stage, paths, options, backend)
+            results = _execute_runs(todo, stage, plan.paths, options, backend)
         else:
             results = run_pool(todo, plan.jobs, options.progress, stage)
         for step, result in zip([s for s in stage_steps if s.key in {j.key for j in todo}], results):
@@ -261,8 +268,8 @@ def _build(plan: Plan, tmp: Path, paths: Paths, options: ExecOptions, backend: B
             if result["status"] != "ok" and step.kind == "run":
                 RunStatus("failed", result["error"] or "", step.output).write(tmp / "runs" / step.key / "status.json")
         for step in stage_steps:
-            if step.kind == "run" and step.parameters["RUN"]["split"] in failed_splits:
-                RunStatus("failed", f"split {step.parameters['RUN']['split']} could not be prepared", None).write(
+            if step.run is not None and step.run.split in failed_splits:
+                RunStatus("failed", f"split {step.run.split} could not be prepared", None).write(
                     tmp / "runs" / step.key / "status.json"
                 )
         steps += results
@@ -271,7 +278,7 @@ def _build(plan: Plan, tmp: Path, paths: Paths, options: ExecOptions, backend: B
     index = tmp / "index.html"
     for step in dict(plan.stages).get("compare", ()):
         started = time.time()
-        job = _job(step, plan, tmp, paths)
+        job = _job(step, plan, tmp)
         result = run_pool([job], 1, options.progress, "compare")[0] | {"notebook": step.output}
         steps.append(result)
         if result["status"] != "ok":
@@ -290,11 +297,11 @@ def _build(plan: Plan, tmp: Path, paths: Paths, options: ExecOptions, backend: B
         {
             "experiment": e.name,
             "experiment_file": e.source,
-            "overrides": list(plan.overrides),
-            "only": list(plan.only),
+            "overrides": plan.options.all_overrides(),
+            "only": list(plan.options.only),
             "resolved": e.raw,
             "exclude": e.exclude,
-            "git_commit": git_commit(paths.root),
+            "git_commit": git_commit(plan.paths.root),
             "dataset": {"name": e.dataset, "folder": str(plan.dataset_dir), "hashes": plan.hashes},
             "seeds": list(e.seeds),
             "sample_users": e.sample_users,
