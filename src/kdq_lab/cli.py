@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import os
 import signal
@@ -18,6 +17,7 @@ from kdq_lab import limits
 from kdq_lab.config import DEFAULT_SEED, Paths
 from kdq_lab.errors import KdqError
 from kdq_lab.files import SkippedEntryWarning, atomic_dir, check_apart, check_replaceable
+from kdq_lab.streams import text_errors
 from kdq_lab.terminal import safe, safe_json
 
 if TYPE_CHECKING:
@@ -522,10 +522,14 @@ def main(argv: list[str] | None = None) -> int:
     ``KDQ_LAB_DEBUG=1``).
     """
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `kdq-lab ... | head` ends quietly
-    for stream in (sys.stdout, sys.stderr):  # a path with undecodable bytes is printed, not a crash
-        if isinstance(stream, io.TextIOWrapper):
-            stream.reconfigure(errors="backslashreplace")
-    args = build_parser().parse_args(argv)
+    # a path with undecodable bytes is printed, not a crash; the streams' own handling is restored at the end
+    with text_errors((sys.stdout, sys.stderr), "backslashreplace"):
+        args = build_parser().parse_args(argv)
+        return _command(args)
+
+
+def _command(args: argparse.Namespace) -> int:
+    """Run the parsed command; whatever escapes it becomes one line and an exit code (see :func:`main`)."""
     with warnings.catch_warnings():  # restores the warning printer when the command ends
         warnings.showwarning = _show_warning
         try:

@@ -1,18 +1,21 @@
 """Notebooks executed by papermill, in a worker process's warm kernel, then exported to HTML.
 
-Each worker process keeps one ``kdq-lab`` kernel (:class:`_WarmKernel`) and clears it before each
+Each worker process keeps one ``kdq-lab`` kernel (:class:`_Kernel`) and clears it before each
 notebook; :func:`run_pool` runs jobs in such processes and exports each finished notebook to
-HTML in the calling process while the workers go on.
+HTML in the calling process while the workers go on. A kernel is started with its job's
+environment (the lab's folders, the threads it may use) passed to it: the process that starts it
+keeps its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing.util
 import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +23,22 @@ from tqdm import tqdm
 
 from kdq_lab.execution.kernel import KERNEL
 from kdq_lab.processes import map_in_processes
+from kdq_lab.streams import silenced_fd
 
 ERROR_EXCERPT = 600
 
 
+#: Threads a kernel's numerical libraries may use: each is set to the job's ``threads``.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 @dataclass(frozen=True)
 class Job:
-    """One notebook execution with its absolute paths (what a worker process receives)."""
+    """One notebook execution with its absolute paths (what a worker process receives).
+
+    ``env`` holds what the kernel's environment adds to the worker's, besides the threads (the lab's folders:
+    :meth:`kdq_lab.config.Paths.environment`).
+    """
 
     kind: str
     key: str
@@ -35,6 +47,11 @@ class Job:
     parameters: dict[str, Any]
     threads: int
     cwd: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def kernel_env(self) -> dict[str, str]:
+        """The environment the job's kernel starts with: this process's, the threads, then :attr:`env`."""
+        return {**os.environ, **dict.fromkeys(THREAD_VARIABLES, str(self.threads)), **self.env}
 
 
 #: Called in the driver as each unit finishes, with its job and result (the run cache uses it).
@@ -63,20 +80,21 @@ del _os, _sys
 """
 
 
-class _WarmKernel:
-    """This worker process's kernel, started on its first notebook and kept for the next ones.
+class _Kernel:
+    """A ``kdq-lab`` kernel started with its job's environment; a worker process keeps one for its next notebooks.
 
     A kernel start and the notebooks' imports cost seconds per notebook; a worker keeps one
     kernel instead and clears its namespace (``%reset -f``), working folder and figures before
     each notebook, so every notebook still starts from nothing of its own. Imported modules
-    stay imported: that is the saving. A kernel that died, or ran a failing notebook, is
-    replaced. Kernels never outlive their worker.
+    stay imported: that is the saving. A kernel that died, ran a failing notebook, or was
+    started with another environment than the next job's is replaced. Kernels never outlive
+    their worker.
     """
 
     def __init__(self) -> None:
         self.manager: Any = None
+        self.env: dict[str, str] = {}  # what the running kernel was started with
         self.opened: list[Any] = []  # kernel clients opened on it (papermill leaves its own open)
-        multiprocessing.util.Finalize(None, self.stop, exitpriority=10)  # when the worker exits
 
     def for_job(self, job: Job) -> Any:
         """The kernel manager to run ``job`` in, reset for it."""
@@ -91,11 +109,13 @@ class _WarmKernel:
                 opened.append(client)
                 return client
 
-        if self.manager is not None and not run_sync(self.manager.is_alive)():
-            self.manager = None
+        env = job.kernel_env()
+        if self.manager is not None and (env != self.env or not run_sync(self.manager.is_alive)()):
+            self.stop()
         if self.manager is None:
             self.manager = Manager(kernel_name=KERNEL)
-            run_sync(self.manager.start_kernel)(cwd=str(job.cwd))
+            run_sync(self.manager.start_kernel)(cwd=str(job.cwd), env=env)
+            self.env = env
         client = self.manager.client()
         client.start_channels()
         run_sync(client.wait_for_ready)(timeout=60)
@@ -123,24 +143,26 @@ class _WarmKernel:
         self.manager = None
 
 
-_KERNEL = _WarmKernel()
+_KERNEL = _Kernel()
+multiprocessing.util.Finalize(None, _KERNEL.stop, exitpriority=10)  # when the worker exits
 
 
 def execute(job: Job, warm: bool = True) -> dict[str, Any]:
-    """Execute one notebook with papermill (runs in a worker process).
+    """Execute one notebook with papermill (runs in a worker process); this process's environment and streams
+    are left as they were.
 
-    ``warm``: in this process's :class:`_WarmKernel`; otherwise in a kernel of its own, started and
-    shut down by papermill (a Dask worker may run several tasks at once).
+    ``warm``: in this process's kept kernel, with stderr silenced (a local pool worker: the kernel inherits
+    it, and its chatter would scramble the progress bar); otherwise in a kernel of its own, shut down after
+    (a Dask worker may run several tasks at once, and its stderr is its log).
     """
+    with silenced_fd(2) if warm else contextlib.nullcontext():
+        return _execute(job, _KERNEL if warm else _Kernel())
+
+
+def _execute(job: Job, kernel: _Kernel) -> dict[str, Any]:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = str(job.threads)
-    if warm:  # a local pool worker: kernels inherit its stderr, and their chatter would scramble the progress bar
-        devnull = os.open(os.devnull, os.O_WRONLY)  # (a Dask worker's stderr is its log: left alone)
-        os.dup2(devnull, 2)
-        os.close(devnull)
     job.output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     status, error = "ok", None
@@ -152,16 +174,16 @@ def execute(job: Job, warm: bool = True) -> dict[str, Any]:
             kernel_name=KERNEL,
             progress_bar=False,
             cwd=str(job.cwd),
-            km=_KERNEL.for_job(job) if warm else None,
+            km=kernel.for_job(job),
         )
     except PapermillExecutionError as exc:
         status, error = "failed", f"{exc.ename}: {exc.evalue}"[:ERROR_EXCERPT]
     except Exception as exc:  # a dead kernel, a timeout: the run fails, the experiment goes on
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:ERROR_EXCERPT]
     finally:
-        _KERNEL.release()
-    if warm and status != "ok":
-        _KERNEL.stop()  # the next notebook gets a new kernel
+        kernel.release()
+    if kernel is not _KERNEL or status != "ok":
+        kernel.stop()  # a kernel of its own is done; after a failure, the next notebook gets a new kernel
     seconds = time.perf_counter() - started
     if job.output.is_file() and job.output.stat().st_size == 0:
         job.output.unlink()  # papermill could not write the notebook: leave nothing empty behind

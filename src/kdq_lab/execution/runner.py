@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kdq_lab.checks import check_number
-from kdq_lab.config import DATA_ENV, ROOT_ENV, Paths
+from kdq_lab.config import Paths
 from kdq_lab.errors import KdqError
 from kdq_lab.execution.backends import Backend, open_backend
 from kdq_lab.execution.cache import keep, lookup, restore, unit_key
@@ -80,8 +80,10 @@ def _job(step: Step, plan: Plan, tmp: Path) -> Job:
         parameters[OUTPUT_DIR] = str(output.parent)
     if REPORT_DIR in step.given:
         parameters[REPORT_DIR] = str(tmp)
-    notebook = plan.paths.notebook(step.notebook.notebook)
-    return Job(step.kind, step.key, notebook, output, parameters, plan.threads, plan.paths.root)
+    notebook = plan.paths.notebook(step.notebook.notebook)  # its kernel reads and writes where this run does
+    return Job(
+        step.kind, step.key, notebook, output, parameters, plan.threads, plan.paths.root, plan.paths.environment()
+    )
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,6 @@ def execute_plan(plan: Plan, options: ExecOptions | None = None, *, backend: Bac
     timings = [{"stage": "validate", "seconds": time.time() - validation, "started": validation, "ended": time.time()}]
     own = backend is None
     backend = backend or open_backend(options.cluster, plan.jobs, options.shared_dir, options.retries)
-    os.environ[ROOT_ENV] = str(plan.paths.root)
-    os.environ[DATA_ENV] = str(plan.paths.home)  # notebooks write where this run writes
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         with atomic_dir(plan.report, options.force) as tmp:
