@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -276,15 +277,16 @@ def test_files_named_like_memory_are_studies_on_disk(url, tmp_path):
     assert len(list(tmp_path.glob("*.db"))) == 1
 
 
-def operational(message: str) -> Exception:
-    """An SQLite failure as Optuna raises it: its own error, caused by SQLAlchemy's, caused by sqlite3's."""
-    import sqlite3
-
+def operational(code: int, message: str = "words that do not matter") -> Exception:
+    """An SQLite failure as Optuna raises it: its own error, caused by SQLAlchemy's, caused by sqlite3's, which
+    carries SQLite's result ``code`` (as sqlite3 sets it on the errors it raises)."""
     import sqlalchemy.exc
 
+    error = sqlite3.OperationalError(message)
+    error.sqlite_errorcode = code
     try:
         try:
-            raise sqlalchemy.exc.OperationalError("INSERT INTO trials ...", {}, sqlite3.OperationalError(message))
+            raise sqlalchemy.exc.OperationalError("INSERT INTO trials ...", {}, error)
         except sqlalchemy.exc.OperationalError as exc:
             raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from exc
     except optuna.exceptions.StorageInternalError as exc:
@@ -292,41 +294,70 @@ def operational(message: str) -> Exception:
 
 
 @pytest.mark.parametrize(
-    "message, code, cause",
+    "code, errno_, cause",
     [
-        ("database or disk is full", errno.ENOSPC, "database or disk is full"),
-        ("disk I/O error", errno.EIO, "disk I/O error"),
-        ("attempt to write a readonly database", errno.EROFS, "attempt to write a readonly database"),
-        ("unable to open database file", errno.EACCES, "unable to open database file"),
+        (sqlite3.SQLITE_FULL, errno.ENOSPC, "database or disk is full"),
+        (sqlite3.SQLITE_IOERR, errno.EIO, "disk I/O error"),
+        (sqlite3.SQLITE_IOERR_WRITE, errno.EIO, "disk I/O error"),  # extended codes: their primary code counts
+        (sqlite3.SQLITE_IOERR_FSYNC, errno.EIO, "disk I/O error"),
+        (sqlite3.SQLITE_READONLY, errno.EROFS, "attempt to write a readonly database"),
+        (sqlite3.SQLITE_READONLY_DBMOVED, errno.EROFS, "attempt to write a readonly database"),
+        (sqlite3.SQLITE_CANTOPEN, errno.EACCES, "unable to open database file"),
     ],
 )
-def test_system_failures_under_the_storage_name_it(message, code, cause):
+def test_system_failures_under_the_storage_name_it(code, errno_, cause):
     url = "postgresql://lab:secret@db.example/studies"
     with pytest.raises(OSError) as caught, storage_failures(url):
-        raise operational(message)
-    assert caught.value.errno == code and caught.value.strerror == f"{cause} (the tuning storage)"
+        raise operational(code)
+    assert caught.value.errno == errno_ and caught.value.strerror == f"{cause} (the tuning storage)"
     assert caught.value.filename == "postgresql://lab:***@db.example/studies", "never the password"
 
 
-@pytest.mark.parametrize("message", ["no such table: trials", "database is locked", "UNIQUE constraint failed"])
-def test_other_storage_errors_pass_through(message):
+@pytest.mark.parametrize("errno_", [errno.ENOSPC, errno.EIO, errno.EROFS, errno.EDQUOT])
+def test_an_os_error_under_the_storage_names_it_too(errno_):
+    with pytest.raises(OSError) as caught, storage_failures("mysql://lab@db.example/studies"):
+        try:
+            raise OSError(errno_, "from the driver")
+        except OSError as exc:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from exc
+    assert caught.value.errno == errno_ and caught.value.strerror == f"{os.strerror(errno_)} (the tuning storage)"
+
+
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        (sqlite3.SQLITE_ERROR, "no such table: trials"),
+        (sqlite3.SQLITE_BUSY, "database is locked"),
+        (sqlite3.SQLITE_CONSTRAINT_UNIQUE, "UNIQUE constraint failed"),
+        (sqlite3.SQLITE_BUSY, "database or disk is full"),  # the words of a full disk, the code of a lock
+        (sqlite3.SQLITE_ERROR, "disk I/O error"),
+    ],
+)
+def test_other_storage_errors_pass_through_whatever_they_say(code, message):
     with pytest.raises(optuna.exceptions.StorageInternalError), storage_failures("sqlite:///x.db"):
-        raise operational(message)
+        raise operational(code, message)
+
+
+def test_an_os_error_of_another_kind_passes_through():
+    with pytest.raises(PermissionError), storage_failures("sqlite:///x.db"):
+        raise PermissionError(errno.EACCES, "disk I/O error")
 
 
 def test_a_file_that_cannot_be_opened_is_the_user_s_when_opening():
     with pytest.raises(optuna.exceptions.StorageInternalError), storage_failures("sqlite:///x.db", opening=True):
-        raise operational("unable to open database file")
+        raise operational(sqlite3.SQLITE_CANTOPEN, "unable to open database file")
     with pytest.raises(OSError), storage_failures("sqlite:///x.db", opening=True):
-        raise operational("database or disk is full")
+        raise operational(sqlite3.SQLITE_FULL)
 
 
-@pytest.mark.parametrize("message", ["database or disk is full", "disk I/O error"])
-def test_a_storage_failure_while_tuning_is_one_line_exit_1(message, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "code, message", [(sqlite3.SQLITE_FULL, "database or disk is full"), (sqlite3.SQLITE_IOERR, "disk I/O error")]
+)
+def test_a_storage_failure_while_tuning_is_one_line_exit_1(code, message, tmp_path, monkeypatch, capsys):
     from kdq_lab.cli import main
 
     def failing(self, *args, **kwargs):
-        raise operational(message)
+        raise operational(code)
 
     monkeypatch.setattr(optuna.study.Study, "optimize", failing)
     storage = f"sqlite:///{tmp_path / 'studies.db'}"

@@ -430,9 +430,11 @@ class DaskBackend:
 
     def _lost_with_a_worker(self, future: Any) -> bool:
         """Whether a unit ended because a worker died: while running it, or holding its inputs' last copy."""
+        from distributed import KilledWorker
+
         if future.status == "cancelled":  # its scattered inputs were lost; the scheduler itself is still there
             return bool(self.client.status == "running")
-        return future.status == "error" and type(future.exception()).__name__ == "KilledWorker"
+        return future.status == "error" and isinstance(future.exception(), KilledWorker)
 
     # ------------------------------------------------------------------ tuning
 
