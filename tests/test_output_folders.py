@@ -34,6 +34,7 @@ def command(kind: str, out: Path, ml100k_source: Path) -> list[str]:
     }[kind]
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize("kind", ["generate", "import", "train", "run"])
 def test_a_foreign_out_folder_is_refused_with_a_way_forward(kind, tmp_path, ml100k_source):
     out = user_folder(tmp_path / "mine")
@@ -45,6 +46,7 @@ def test_a_foreign_out_folder_is_refused_with_a_way_forward(kind, tmp_path, ml10
     assert not list(tmp_path.glob(".mine.*"))
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize("kind", ["generate", "import"])
 def test_force_replaces_and_the_result_is_marked(kind, tmp_path, ml100k_source):
     out = user_folder(tmp_path / "mine")
@@ -55,6 +57,7 @@ def test_force_replaces_and_the_result_is_marked(kind, tmp_path, ml100k_source):
     assert again.returncode == 0, "a folder the lab made is replaced without --force"
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize("marker", ["deleted", "text of older labs", "empty"])
 def test_a_catalog_generated_before_the_file_list_needs_force_once(marker, tmp_path):
     out = tmp_path / "old-catalog"

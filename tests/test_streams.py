@@ -34,6 +34,7 @@ def test_a_silenced_descriptor_points_at_dev_null_then_back(tmp_path, raises):
     assert (tmp_path / "err.txt").read_bytes() == b"kept\n"
 
 
+@pytest.mark.slow  # starts another Python process
 def test_a_child_started_inside_keeps_dev_null_and_the_parent_gets_its_stderr_back(capfd):
     with silenced_fd(2):
         subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('child\\n')"], check=True)

@@ -184,6 +184,7 @@ def test_files_are_read_only_up_to_their_bound(tmp_path):
         YamlDocument.from_path(path, "experiment file")
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize("kind", ["fifo", "folder", "device"])
 def test_only_regular_files_are_opened(tmp_path, kind):
     """A FIFO would make ``open`` wait for a writer forever, ``/dev/zero`` never end: both are refused unread."""

@@ -62,6 +62,7 @@ def workspace(tmp_path) -> Path:
     return folder
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize("already", [False, True], ids=["to-generate", "generated"])
 def test_the_command_s_dry_run_writes_nothing(workspace, already):
     if already:

@@ -9,6 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from kdq_lab.app.run import run_experiment
 from kdq_lab.cli import main
 from kdq_lab.config import DATA_ENV, Paths
@@ -37,6 +39,7 @@ def state() -> dict[str, object]:
     }
 
 
+@pytest.mark.slow  # a whole experiment
 def test_running_the_smoke_experiment_leaves_this_process_as_it_was(tmp_path):
     workspace = tmp_path / "workspace"
     assert os.environ[DATA_ENV] != str(workspace), "the session's workspace is another folder"

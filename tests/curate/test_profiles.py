@@ -113,6 +113,7 @@ def test_a_real_profile_has_no_note(model, tiny_split):
     assert recommend(model, profile_from_dict(ARTIST), items=tiny_split.items).notes == []
 
 
+@pytest.mark.slow  # starts another Python process
 def test_the_command_prints_the_note(model, tiny_split, tmp_path):
     folder = model.save(
         tmp_path / "model", items=tiny_split.items, extra={"item_id_column": tiny_split.manifest["item_id_column"]}

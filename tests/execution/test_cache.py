@@ -81,6 +81,7 @@ def test_kept_outputs_are_restored_and_unfinished_entries_are_misses(tmp_path):
     assert lookup(processed, "k2") is None
 
 
+@pytest.mark.slow  # a whole experiment
 def test_the_dry_run_says_which_runs_the_cache_holds(tmp_path):
     from kdq_lab.app.run import describe_plan
     from kdq_lab.config import Paths

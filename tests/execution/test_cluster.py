@@ -104,6 +104,7 @@ def cli(*args: str, **kwargs) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs)  # fmt: skip
 
 
+@pytest.mark.slow  # a Dask cluster and a whole experiment
 def test_a_cluster_report_equals_the_local_one(cluster, tmp_path):
     local = run(tmp_path / "local")  # two local processes, as PlanOptions has it
     remote = run(tmp_path / "remote", cluster=cluster.address)
@@ -120,6 +121,7 @@ def test_a_cluster_report_equals_the_local_one(cluster, tmp_path):
     assert manifest["backend"]["cluster"] == cluster.address and len(manifest["backend"]["workers"]) == 2
 
 
+@pytest.mark.slow  # a Dask cluster and a whole experiment
 def test_shared_dir_instead_of_shipping_bytes(cluster, tmp_path):
     shared = tmp_path / "shared"
     out = run(tmp_path / "report", cluster=cluster.address, shared_dir=shared)
@@ -129,6 +131,7 @@ def test_shared_dir_instead_of_shipping_bytes(cluster, tmp_path):
     assert (out / "runs" / "popularity__global" / "summary.json").is_file()
 
 
+@pytest.mark.slow  # a Dask cluster
 @pytest.mark.parametrize("direct", [False, True], ids=["dask-storage", "database-url"])
 def test_a_study_is_shared_between_workers(cluster, tmp_path, monkeypatch, direct):
     import optuna
@@ -158,6 +161,7 @@ def test_a_study_is_shared_between_workers(cluster, tmp_path, monkeypatch, direc
     assert len(optuna.load_study(study_name=results[0].name, storage=storage).trials) == 6
 
 
+@pytest.mark.slow  # a Dask cluster and a whole experiment
 def test_a_killed_worker_s_run_is_retried_elsewhere(tmp_path):
     from distributed import Client
 
@@ -191,6 +195,7 @@ def test_a_killed_worker_s_run_is_retried_elsewhere(tmp_path):
         cluster.stop()
 
 
+@pytest.mark.slow  # a Dask cluster
 def test_a_worker_running_other_code_is_refused(tmp_path):
     from kdq_lab.execution.cluster import DaskBackend
 
@@ -234,6 +239,7 @@ def busy_with_a_run(address: str, timeout: float = 120) -> str:
     raise AssertionError("no unit ever ran")
 
 
+@pytest.mark.slow  # a Dask cluster and a whole experiment
 def test_ctrl_c_cancels_the_runs_and_leaves_the_cluster_usable(cluster, tmp_path):
     from distributed import Client
 
@@ -251,6 +257,7 @@ def test_ctrl_c_cancels_the_runs_and_leaves_the_cluster_usable(cluster, tmp_path
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow  # a Dask cluster and a whole experiment
 def test_losing_the_scheduler_keeps_the_report_and_the_finished_runs(tmp_path):
     from kdq_lab.app.run import run_experiment
     from kdq_lab.config import Paths
@@ -395,6 +402,7 @@ def test_malformed_scheduler_addresses_are_refused(address, problem):
     assert message.endswith("e.g. tcp://10.0.0.5:8786") and "\n" not in message
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize("where", ["--cluster", "KDQ_LAB_CLUSTER"])
 @pytest.mark.parametrize("command", ["run", "tune"])
 def test_a_malformed_address_is_one_line_exit_2_before_anything(command, where, tmp_path):
@@ -454,6 +462,7 @@ def test_a_server_that_is_not_a_scheduler_is_a_clear_error(behaviour):
     assert str(caught.value).startswith(f"no Dask scheduler answers at {address} within 1 s (")
 
 
+@pytest.mark.slow  # a Dask cluster
 def test_a_worker_s_address_is_not_the_scheduler_s(cluster):
     from distributed import Client
 
@@ -465,6 +474,7 @@ def test_a_worker_s_address_is_not_the_scheduler_s(cluster):
         connect(worker, timeout=5)
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize("behaviour", ["web server", "huge frame"])
 def test_the_command_says_it_in_one_line_and_exits_2(behaviour, tmp_path):
     with not_a_scheduler(behaviour) as address:

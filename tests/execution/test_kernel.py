@@ -132,6 +132,7 @@ def bare_run(python: Path, tmp_path: Path, *args: str, jupyter_path: Path | None
     )
 
 
+@pytest.mark.slow  # starts another Python process
 def test_run_without_a_kernel_says_what_to_run_and_touches_nothing(bare_python, tmp_path):
     proc = bare_run(bare_python, tmp_path)
     assert proc.returncode == 2, proc.stderr
@@ -142,6 +143,7 @@ def test_run_without_a_kernel_says_what_to_run_and_touches_nothing(bare_python, 
     assert not (tmp_path / "report").exists() and not (tmp_path / "workspace").exists(), "nothing generated"
 
 
+@pytest.mark.slow  # starts another Python process
 def test_run_with_another_environments_kernel_is_refused(bare_python, tmp_path):
     registered = tmp_path / "registered"
     spec = register(registered, sys.executable)  # the kernel of the environment running the tests, not the bare one
@@ -152,6 +154,7 @@ def test_run_with_another_environments_kernel_is_refused(bare_python, tmp_path):
     assert not (tmp_path / "report").exists() and not (tmp_path / "workspace").exists()
 
 
+@pytest.mark.slow  # starts another Python process
 def test_a_dry_run_needs_no_kernel(bare_python, tmp_path):
     proc = bare_run(bare_python, tmp_path, "--dry-run")
     assert proc.returncode == 0, proc.stderr

@@ -31,6 +31,7 @@ def report(smoke_report):
     return smoke_report
 
 
+@pytest.mark.slow  # a whole experiment (the smoke report)
 def test_comparison_has_every_run_split_seed_and_segment(report):
     table = pd.read_csv(report / "comparison.csv", dtype={"seed": str})
     for column in (
@@ -80,6 +81,7 @@ def test_comparison_has_every_run_split_seed_and_segment(report):
     )
 
 
+@pytest.mark.slow  # a whole experiment (the smoke report)
 def test_paired_comparison_uses_every_seed(report):
     paired = pd.read_csv(report / "paired.csv", dtype={"seed": str})
     rows = paired[(paired["run"] == "lightfm_hybrid") & (paired["metric"] == "ndcg@10")].set_index("seed")
@@ -93,6 +95,7 @@ def test_paired_comparison_uses_every_seed(report):
     )
 
 
+@pytest.mark.slow  # a whole experiment (the smoke report)
 def test_report_folder_layout_and_manifest(report):
     page = (report / "index.html").read_text(encoding="utf-8")
     assert "Smoke test: LightFM hybrid vs popularity on the tiny catalog" in page
@@ -143,6 +146,7 @@ def write_experiment(tmp_path: Path, change: dict) -> Path:
     return path
 
 
+@pytest.mark.slow  # a whole experiment
 def test_a_failing_run_is_marked_and_the_others_finish(tmp_path):
     path = write_experiment(
         tmp_path,
@@ -193,6 +197,7 @@ def previous_report(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in out.iterdir()}
 
 
+@pytest.mark.slow  # a whole experiment
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT])
 def test_an_interrupted_run_leaves_the_previous_report_intact(tmp_path, signum):
     out = tmp_path / "report"

@@ -30,6 +30,7 @@ TINY = [
 ]
 
 
+@pytest.mark.slow  # a whole experiment
 def test_kdq_large_runs_end_to_end_on_the_tiny_parquet_catalog(tiny_parquet_catalog, tmp_path):
     out = tmp_path / "kdq-large"
     outcome = run_experiment(

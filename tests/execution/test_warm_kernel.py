@@ -16,6 +16,8 @@ from kdq_lab.config import Paths
 from kdq_lab.execution import notebooks
 from kdq_lab.execution.notebooks import Job, execute, run_pool
 
+pytestmark = pytest.mark.slow  # every test executes notebooks with papermill
+
 
 def _notebook(path: Path, *sources: str) -> Path:
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])

@@ -165,6 +165,7 @@ def test_malformed_yaml_and_missing_file(tmp_path):
         load_experiment(tmp_path / "missing.yaml")
 
 
+@pytest.mark.slow  # starts another Python process
 def test_cli_refuses_bad_yaml_before_any_notebook(tmp_path):
     path = write(tmp_path, BASE | {"runs": {"pop": {"model": "deepfm"}}, "reference": None})
     out = tmp_path / "report"
@@ -311,6 +312,7 @@ def test_kdq_default_fits_the_default_cap():
     assert len(experiment.runs) * len(experiment.splits) * len(experiment.seeds) == 84 <= MAX_TRAININGS
 
 
+@pytest.mark.slow  # starts another Python process
 def test_dry_run_of_ten_thousand_seeds_is_refused(tmp_path):
     path = write(tmp_path, BASE | {"seeds": list(range(10_000))})
     proc = subprocess.run(

@@ -19,6 +19,8 @@ from kdq_lab.app.run import run_experiment
 from kdq_lab.execution.runner import ExecOptions
 from kdq_lab.experiment.plan import PlanOptions
 
+pytestmark = pytest.mark.slow  # a whole experiment and its notebooks
+
 LABELS = {"popularity": "pop $\\notacommand$", "hybrid": "_$x^$ 하이브리드 100%"}
 TITLE = "$\\notacommand$ $x^$ "  # put before every item title
 

@@ -131,6 +131,7 @@ def test_a_required_file_that_is_not_a_file(make, problem, tmp_path):
     assert problem in static_problems(folder)
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize(
     "make, code, fragment",
     [
@@ -184,6 +185,7 @@ AFTER = "<html><body><script>console.error('checked after')</script></body></htm
 SPAM = "<html><body><script>for (let i = 0; i < 500; i++) console.error('spam ' + i)</script></body></html>"
 
 
+@pytest.mark.slow  # Chromium
 @needs_browser
 @pytest.mark.parametrize("stuck", [STUCK, STUCK_IMAGE], ids=["loop", "fifo-image"])
 def test_a_page_that_never_finishes_is_a_problem_and_the_browser_moves_on(stuck, tmp_path):
@@ -199,6 +201,7 @@ def test_a_page_that_never_finishes_is_a_problem_and_the_browser_moves_on(stuck,
     assert "after.html: console error: checked after" in problems, "the next page is still checked"
 
 
+@pytest.mark.slow  # Chromium
 @needs_browser
 def test_a_page_that_stops_answering_during_the_checks_is_a_problem(tmp_path):
     assert CHROMIUM is not None, "CI must have a browser: .ci/run installs Debian's chromium"
@@ -208,6 +211,7 @@ def test_a_page_that_stops_answering_during_the_checks_is_a_problem(tmp_path):
     assert "after.html: console error: checked after" in problems, "the next page is still checked"
 
 
+@pytest.mark.slow  # Chromium
 @needs_browser
 def test_console_messages_are_counted_not_kept(tmp_path):
     assert CHROMIUM is not None, "CI must have a browser: .ci/run installs Debian's chromium"
@@ -217,6 +221,7 @@ def test_console_messages_are_counted_not_kept(tmp_path):
     assert len(problems) == MESSAGES_PER_PAGE + 1 and problems[-1].endswith("not shown")
 
 
+@pytest.mark.slow  # Chromium
 @needs_browser
 def test_screenshots_of_a_page_that_never_finishes_are_refused(tmp_path):
     assert CHROMIUM is not None, "CI must have a browser: .ci/run installs Debian's chromium"
@@ -227,6 +232,7 @@ def test_screenshots_of_a_page_that_never_finishes_are_refused(tmp_path):
     assert not (folder / "screenshots").exists()
 
 
+@pytest.mark.slow  # Chromium
 @needs_browser
 @pytest.mark.parametrize("after", [0.5, 3.0])
 def test_ctrl_c_during_the_browser_checks_is_one_line(after, tmp_path):

@@ -37,16 +37,19 @@ def broken(smoke_report, tmp_path) -> Path:
     return copy
 
 
+@pytest.mark.slow  # a whole experiment (the smoke report)
 def test_index_links_every_run_page_and_notebook(smoke_report):
     pages = {str(p.relative_to(smoke_report.resolve())) for p in linked_pages(smoke_report)}
     runs = {f"runs/{p.name}/03_train_evaluate.html" for p in (smoke_report / "runs").iterdir()}
     assert runs <= pages and "01_explore_catalog.html" in pages and "splits/global/02_prepare_data.html" in pages
 
 
+@pytest.mark.slow  # a whole experiment (the smoke report)
 def test_static_checks_pass_on_the_report(smoke_report):
     assert static_problems(smoke_report) == []
 
 
+@pytest.mark.slow  # a whole experiment (the smoke report)
 def test_static_checks_find_what_is_broken(broken):
     problems = "\n".join(static_problems(broken))
     assert "nowhere.html leads to a missing file" in problems
@@ -69,12 +72,14 @@ def test_a_folder_the_lab_did_not_write_is_a_problem_not_a_crash(tmp_path):
     assert main(["check-report", str(report)]) == 2, "not UTF-8: a clear error, not a traceback"
 
 
+@pytest.mark.slow  # Chromium and the smoke report
 @needs_browser
 def test_every_page_works_in_chromium(smoke_report):
     assert CHROMIUM is not None, "CI must have a browser: .ci/run installs Debian's chromium"
     assert browser_problems(smoke_report, CHROMIUM) == []
 
 
+@pytest.mark.slow  # Chromium and the smoke report
 @needs_browser
 def test_chromium_finds_what_is_broken(broken):
     assert CHROMIUM is not None, "CI must have a browser: .ci/run installs Debian's chromium"
@@ -84,6 +89,7 @@ def test_chromium_finds_what_is_broken(broken):
     assert "requested https://cdn.example.org/lib.js" in problems, "requests off the machine are refused and named"
 
 
+@pytest.mark.slow  # Chromium and the smoke report
 @needs_browser
 def test_sorting_that_does_nothing_is_caught(broken):
     assert CHROMIUM is not None, "CI must have a browser: .ci/run installs Debian's chromium"
@@ -93,6 +99,7 @@ def test_sorting_that_does_nothing_is_caught(broken):
     assert "does not sort the table" in problems and "filter box does not filter" in problems
 
 
+@pytest.mark.slow  # Chromium and the smoke report
 @needs_browser
 def test_screenshots_of_first_screen_and_best_run(smoke_report, tmp_path):
     assert CHROMIUM is not None, "CI must have a browser: .ci/run installs Debian's chromium"
@@ -108,6 +115,7 @@ def test_screenshots_of_first_screen_and_best_run(smoke_report, tmp_path):
     assert made_by_lab(copy)
 
 
+@pytest.mark.slow  # Chromium and the smoke report
 def test_check_report_command(smoke_report, broken, tmp_path):
     from kdq_lab.cli import main
 

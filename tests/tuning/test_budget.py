@@ -67,6 +67,7 @@ def run_concurrently(t: StudyTask, processes: int = 2, pause: float = 0.2) -> No
         assert worker.exitcode == 0
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize("budget", [3, 7])
 def test_two_processes_on_one_study_run_exactly_its_budget(tmp_path, budget):
     t = task(tmp_path, trials=budget)
@@ -81,6 +82,7 @@ def test_two_processes_on_one_study_run_exactly_its_budget(tmp_path, budget):
     assert max(x.number for x in trials if counted(x)) < min(x.number for x in surplus), "the first ones count"
 
 
+@pytest.mark.slow  # starts another Python process
 def test_a_resumed_study_tops_up_to_a_larger_budget(tmp_path):
     run_concurrently(task(tmp_path, trials=4))
     result = run_study(task(tmp_path, trials=6), progress=False, objective=cheap)

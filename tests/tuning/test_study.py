@@ -138,6 +138,7 @@ def test_tuning_never_reads_the_test_part(tmp_path, split_folder):
         assert result.complete == 2, model
 
 
+@pytest.mark.slow  # starts another Python process
 def test_equal_budgets_storage_url_and_tuned_runs(tmp_path):
     out, storage = tmp_path / "report", f"sqlite:///{tmp_path / 'elsewhere.db'}"
     results, used = tune_experiment(
@@ -159,6 +160,7 @@ def test_equal_budgets_storage_url_and_tuned_runs(tmp_path):
         plan_experiment(SMOKE, PlanOptions(out=tmp_path / "other", tuned=True))
 
 
+@pytest.mark.slow  # the tune and run commands on a whole experiment
 def test_cli_tune_and_tuned_run_without_studies(tmp_path):
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "kdq_lab.cli", *args], capture_output=True, text=True, cwd=ROOT)
@@ -375,6 +377,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow  # the tune command on a whole experiment, twice
 def test_a_storage_that_cannot_grow_is_one_line_exit_1(tmp_path):
     """For real: the file size limit makes every write that extends a file fail, as a full disk does."""
     args = ["tune", str(SMOKE), "--out", str(tmp_path / "r"), "--only", "popularity"]

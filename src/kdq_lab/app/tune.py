@@ -115,16 +115,17 @@ def tune_experiment(
         check_apart(plan.report, storage_inputs(storage, plan.report))
         open_storage(storage)  # a bad URL is refused before anything is written
     storage = storage or default_storage(plan.report)
-    plan = prepare_dataset(plan, execution.progress)  # generated, validated and stored, then bound
-    tasks = study_tasks(plan, storage, tuning)
-    if not tasks:
-        raise KdqError(f"no run of {plan.experiment.name} has a search: block; add `search: default` to a run")
-    (plan.report / TUNING_FOLDER).mkdir(parents=True, exist_ok=True)
-    # the report's marker lists what tuning adds, so `run` may still replace the folder (keeping tuning/)
-    record_in_marker(plan.report, study_files(plan.report), mutable=True)
-    open_storage(storage)  # create the schema once, before studies in several processes open it
+    # a cluster that does not answer is refused before the dataset is made
     backend = open_backend(execution.cluster, options.jobs, execution.shared_dir, execution.retries)
     try:
+        plan = prepare_dataset(plan, execution.progress)  # generated, validated and stored, then bound
+        tasks = study_tasks(plan, storage, tuning)
+        if not tasks:
+            raise KdqError(f"no run of {plan.experiment.name} has a search: block; add `search: default` to a run")
+        (plan.report / TUNING_FOLDER).mkdir(parents=True, exist_ok=True)
+        # the report's marker lists what tuning adds, so `run` may still replace the folder (keeping tuning/)
+        record_in_marker(plan.report, study_files(plan.report), mutable=True)
+        open_storage(storage)  # create the schema once, before studies in several processes open it
         results = backend.studies(tasks, execution.progress)
     finally:
         backend.close()

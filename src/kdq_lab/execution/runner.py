@@ -127,13 +127,14 @@ def execute_plan(plan: Plan, options: ExecOptions | None = None, *, backend: Bac
     options = options or ExecOptions()
     require_kernel()
     started = time.perf_counter()
-    validation = time.time()
-    plan = prepare_dataset(plan, options.progress)
-    timings = [{"stage": "validate", "seconds": time.time() - validation, "started": validation, "ended": time.time()}]
-    own = backend is None
+    own = backend is None  # a cluster that does not answer is refused before the dataset is made
     backend = backend or open_backend(options.cluster, plan.jobs, options.shared_dir, options.retries)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        validation = time.time()
+        plan = prepare_dataset(plan, options.progress)
+        ended = time.time()
+        timings = [{"stage": "validate", "seconds": ended - validation, "started": validation, "ended": ended}]
         with atomic_dir(plan.report, options.force) as tmp:
             outcome = _build(plan, tmp, options, backend, timings)
         outcome.report = plan.report
