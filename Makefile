@@ -38,6 +38,13 @@ test: $(KERNEL) ## lint (ruff), type-check (mypy), then the tests and every note
 	$(VENV)/bin/mypy
 	$(PY) -m pytest tests --nbval-lax notebooks
 
+.PHONY: test-fast
+test-fast: $(KERNEL) ## lint, types and the tests not marked slow (no papermill, Dask, Chromium or whole experiment)
+	$(VENV)/bin/ruff check src tests notebooks
+	$(VENV)/bin/ruff format --check src tests notebooks
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -m "not slow" tests
+
 .PHONY: tune
 tune: $(KERNEL) ## tune kdq-default with Optuna (the same budget per run) and regenerate its report with the tuned parameters
 	@test -f reports/kdq-default/manifest.json || $(KDQ) run notebooks/experiments/kdq-default.yaml --jobs $(JOBS)

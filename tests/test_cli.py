@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from kdq_lab.config import DATA_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIST = ROOT / "notebooks" / "personas" / "njob_artist.yaml"
@@ -37,6 +40,7 @@ def trained(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow  # starts another Python process
 def test_recommend_plain(trained):
     proc = cli("recommend", "--model", str(trained), "--profile", str(ARTIST), "--k", "4")
     assert proc.returncode == 0, proc.stderr
@@ -50,6 +54,7 @@ def test_recommend_plain(trained):
     assert sum("why:" in line for line in lines) == 4 and "주제" in proc.stdout
 
 
+@pytest.mark.slow  # starts another Python process
 def test_recommend_json_terms_sum_to_scores(trained):
     proc = cli(
         "recommend",
@@ -71,6 +76,7 @@ def test_recommend_json_terms_sum_to_scores(trained):
         assert item["terms_total"] == pytest.approx(sum(t["value"] for t in item["terms"]))
 
 
+@pytest.mark.slow  # starts another Python process
 def test_unknown_value_exit_2_and_lenient(trained, tmp_path):
     profile = tmp_path / "profile.json"
     profile.write_text(
@@ -83,6 +89,7 @@ def test_unknown_value_exit_2_and_lenient(trained, tmp_path):
     assert lenient.returncode == 0 and "warning: ignored unknown profile values" in lenient.stderr
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize(
     "args, fragment",
     [
@@ -102,6 +109,7 @@ def test_errors_exit_2_without_traceback(args, fragment):
     assert fragment in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # starts another Python process
 def test_corrupt_model_is_refused(trained, tmp_path):
     import shutil
 
@@ -112,15 +120,25 @@ def test_corrupt_model_is_refused(trained, tmp_path):
     assert proc.returncode == 2 and "truncated or corrupt" in proc.stderr
 
 
+@pytest.mark.slow  # starts another Python process
 def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path):
     out = tmp_path / "report"
-    proc = cli("run", str(ROOT / "notebooks" / "experiments" / "smoke.yaml"), "--out", str(out), "--dry-run")
+    workspace = {**os.environ, DATA_ENV: str(tmp_path / "workspace")}  # nothing prepared there: nothing cached
+    smoke = ROOT / "notebooks" / "experiments" / "smoke.yaml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "kdq_lab.cli", "run", str(smoke), "--out", str(out), "--dry-run"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=workspace,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "experiment smoke:" in proc.stdout and "03_train_evaluate -> runs/lightfm_hybrid__global/" in proc.stdout
-    assert "split global seed 42" in proc.stdout and ("cached" in proc.stdout or "to prepare" in proc.stdout)
+    assert "split global seed 42" in proc.stdout and "to prepare" in proc.stdout and "cached" not in proc.stdout
     assert not out.exists()
 
 
+@pytest.mark.slow  # starts another Python process
 def test_grid_cap_is_a_clear_error(tmp_path):
     proc = cli("run", str(ROOT / "notebooks" / "experiments" / "smoke.yaml"), "--max-runs", "2", "--dry-run")
     assert proc.returncode == 2 and "more than the cap of 2" in proc.stderr and "--max-runs" in proc.stderr

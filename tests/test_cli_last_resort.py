@@ -98,6 +98,7 @@ sys.exit(cli.main(["validate", "x"]))
 """
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize(
     "exc, fragment",
     [
@@ -123,6 +124,7 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow  # starts another Python process
 def test_undecodable_paths_are_printed_not_a_crash(tmp_path):
     """A path with bytes that are not UTF-8 reaches stdout (backslash-escaped), not a UnicodeEncodeError."""
     out = f"{tmp_path}/\udcff"  # the byte 0xff, as Python decodes it from argv

@@ -372,6 +372,7 @@ def test_a_live_run_of_a_similarly_named_folder_is_never_touched(writing, live, 
     assert (live_tmp / "work.txt").read_text() == "in progress"
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize(
     "name, removed",
     [

@@ -63,7 +63,7 @@ def test_only_regular_files_are_read(tmp_path, kind):
 
 
 def test_a_deeply_nested_run_record_is_a_clear_error(tmp_path):
-    from kdq_lab.pipeline.records import RunSummary
+    from kdq_lab.runs.records import RunSummary
 
     path = tmp_path / "summary.json"
     path.write_text('{"format": 1, "run": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")

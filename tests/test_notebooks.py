@@ -9,7 +9,7 @@ import nbformat
 import papermill
 import pytest
 
-from kdq_lab.pipeline.kernel import KERNEL
+from kdq_lab.execution.kernel import KERNEL
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 

@@ -128,6 +128,7 @@ def test_truncated_or_garbage_files_are_named(tmp_path, damage):
         read_npz(path, {"a": 1000})
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize("kind", ["fifo", "folder", "device"])
 def test_only_regular_files_are_opened(tmp_path, kind):
     """In a subprocess with a deadline: a FIFO opened the ordinary way would wait for a writer forever."""
@@ -144,6 +145,7 @@ def test_only_regular_files_are_opened(tmp_path, kind):
     assert f"is {expected}, not a regular file" in proc.stderr
 
 
+@pytest.mark.slow  # starts another Python process
 def test_a_fifo_model_is_refused_by_recommend(tmp_path):
     folder = tmp_path / "model"
     folder.mkdir()

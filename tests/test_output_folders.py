@@ -34,6 +34,7 @@ def command(kind: str, out: Path, ml100k_source: Path) -> list[str]:
     }[kind]
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize("kind", ["generate", "import", "train", "run"])
 def test_a_foreign_out_folder_is_refused_with_a_way_forward(kind, tmp_path, ml100k_source):
     out = user_folder(tmp_path / "mine")
@@ -45,6 +46,7 @@ def test_a_foreign_out_folder_is_refused_with_a_way_forward(kind, tmp_path, ml10
     assert not list(tmp_path.glob(".mine.*"))
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize("kind", ["generate", "import"])
 def test_force_replaces_and_the_result_is_marked(kind, tmp_path, ml100k_source):
     out = user_folder(tmp_path / "mine")
@@ -55,6 +57,7 @@ def test_force_replaces_and_the_result_is_marked(kind, tmp_path, ml100k_source):
     assert again.returncode == 0, "a folder the lab made is replaced without --force"
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize("marker", ["deleted", "text of older labs", "empty"])
 def test_a_catalog_generated_before_the_file_list_needs_force_once(marker, tmp_path):
     out = tmp_path / "old-catalog"
@@ -77,8 +80,8 @@ def test_a_catalog_generated_before_the_file_list_needs_force_once(marker, tmp_p
 def test_train_and_run_pass_force_through(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    import kdq_lab.pipeline.runner as runner
-    import kdq_lab.pipeline.runs as runs
+    import kdq_lab.execution.runner as runner
+    import kdq_lab.runs.run as runs
 
     pooled = {"all": {m: {"mean": 0.0, "lo": 0.0, "hi": 0.0} for m in ("precision@10", "ndcg@10", "auc")}}
     result = SimpleNamespace(summary=SimpleNamespace(pooled=pooled))

@@ -10,6 +10,7 @@ import pytest
 from kdq_lab.processes import map_in_processes, signals_deferred
 
 
+@pytest.mark.slow  # starts another Python process
 def test_results_come_in_submission_order_through_on_result():
     seen = []
     results = map_in_processes(pow, [(2, 3), (3, 2), (10, 0)], workers=2, on_result=lambda i, r: seen.append(i) or -r)
@@ -17,6 +18,7 @@ def test_results_come_in_submission_order_through_on_result():
     assert map_in_processes(pow, [], workers=2) == []
 
 
+@pytest.mark.slow  # starts another Python process
 def test_a_worker_error_reaches_the_caller():
     with pytest.raises(ZeroDivisionError):
         map_in_processes(divmod, [(1, 1), (1, 0)], workers=2)

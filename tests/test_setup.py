@@ -9,6 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +42,7 @@ def test_ci_runs_the_readme_test_command_then_regenerates_and_checks_the_report(
     ci = ROOT / ".ci" / "run"
     assert _commands(ci) == ["make test", "make report", "make check-report"]
     assert "make test" in readme and "make report" in readme
-    assert readme.index("make report") < readme.index("## ") or readme.index("make test") < readme.index("## ")
+    assert max(readme.index("make report"), readme.index("make test")) < readme.index("## "), "both before any section"
     text = ci.read_text(encoding="utf-8")
     assert text.index("apt-get install -y -qq chromium") < text.index("make test"), "the browser comes first"
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
@@ -66,11 +67,13 @@ def _actionlint(*paths: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(binary), "-no-color", *map(str, paths)], capture_output=True, text=True)
 
 
+@pytest.mark.slow  # starts another Python process
 def test_workflow_passes_actionlint():
     proc = _actionlint(ROOT / ".github" / "workflows" / "report.yml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow  # starts another Python process
 def test_actionlint_fails_a_broken_workflow(tmp_path):
     text = (ROOT / ".github" / "workflows" / "report.yml").read_text(encoding="utf-8")
     broken = tmp_path / "report.yml"
@@ -82,13 +85,14 @@ def test_actionlint_fails_a_broken_workflow(tmp_path):
 def test_the_lab_kernel_runs_this_environment():
     from jupyter_client.kernelspec import KernelSpecManager
 
-    from kdq_lab.pipeline.kernel import KERNEL, kernel_problem
+    from kdq_lab.execution.kernel import KERNEL, kernel_problem
 
     spec = KernelSpecManager().get_kernel_spec(KERNEL)
     assert KERNEL == "kdq-lab" and Path(spec.argv[0]).resolve() == Path(sys.executable).resolve()
     assert kernel_problem() is None
 
 
+@pytest.mark.slow  # starts another Python process
 def test_make_help_lists_the_targets():
     out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     for target in ("report", "test", "lab", "bench", "help", "screenshots", "check-report"):

@@ -114,6 +114,7 @@ def hostile_csv_catalog(catalog: Path) -> Path:
     return catalog
 
 
+@pytest.mark.slow  # starts another Python process
 def test_validate_prints_hostile_values_escaped(catalog_copy):
     proc = cli("validate", str(hostile_csv_catalog(catalog_copy)))
     assert proc.returncode == 2
@@ -123,6 +124,7 @@ def test_validate_prints_hostile_values_escaped(catalog_copy):
         assert shown in out
 
 
+@pytest.mark.slow  # starts another Python process
 def test_validate_prints_a_hostile_folder_name_escaped(tiny_catalog, tmp_path):
     folder = Path(shutil.copytree(tiny_catalog, tmp_path / "kdq\r\x1b[2J\u202e-tiny"))
     proc = cli("validate", str(folder))
@@ -150,6 +152,7 @@ def hostile_model(tiny_parquet_catalog, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow  # starts another Python process
 def test_recommend_prints_titles_and_ids_escaped(hostile_model):
     proc = cli("recommend", "--model", str(hostile_model), "--profile", str(ARTIST), "--k", "30")
     assert proc.returncode == 0, proc.stderr
@@ -160,6 +163,7 @@ def test_recommend_prints_titles_and_ids_escaped(hostile_model):
     assert len(shown) == len(HOSTILE), f"escapes shown: {shown}"
 
 
+@pytest.mark.slow  # starts another Python process
 def test_recommend_json_is_valid_and_keeps_the_strings(hostile_model):
     proc = cli("recommend", "--model", str(hostile_model), "--profile", str(ARTIST), "--k", "30", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -170,6 +174,7 @@ def test_recommend_json_is_valid_and_keeps_the_strings(hostile_model):
     assert all(mark in held for mark in HOSTILE), "the JSON strings are the data's own"
 
 
+@pytest.mark.slow  # starts another Python process
 def test_warnings_and_errors_print_escaped(hostile_model, tmp_path):
     profile = tmp_path / "profile.json"
     profile.write_text(json.dumps({"interests": ["AI 영상", "\x1b]0;pwned\x07", "\u202e음악"]}))
@@ -184,20 +189,21 @@ def test_warnings_and_errors_print_escaped(hostile_model, tmp_path):
     assert raw_controls(decoded(missing.stderr)) == []
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize(
-    "args",
+    "args, escaped",
     [
-        ["validate", "a", "\x1b]0;pwned\x07"],  # argparse: unrecognized arguments
-        ["prepare", "x", "--split", "\x1b[2J"],  # argparse: invalid choice
-        ["run", "/no/such/\r\x1b[2J.yaml", "--dry-run"],
-        ["prepare", "no-such-\u202e-dataset"],
+        (["validate", "a", "\x1b]0;pwned\x07"], "\\x1b]0;pwned\\x07"),  # argparse: unrecognized arguments
+        (["prepare", "x", "--split", "\x1b[2J"], "\\x1b[2J"),  # argparse: invalid choice
+        (["run", "/no/such/\r\x1b[2J.yaml", "--dry-run"], "\\r\\x1b[2J"),
+        (["prepare", "no-such-\u202e-dataset"], "no-such-\\u202e-dataset"),
     ],
 )
-def test_argument_and_input_errors_print_escaped(args):
+def test_argument_and_input_errors_print_escaped(args, escaped):
     proc = cli(*args)
     assert proc.returncode == 2
     err = decoded(proc.stderr)
-    assert raw_controls(err) == [] and "Traceback" not in err and ("\\x1b" in err or "\\u202e" in err), err
+    assert raw_controls(err) == [] and "Traceback" not in err and escaped in err, err
 
 
 def test_python_warnings_print_escaped_and_the_printer_is_restored(tiny_catalog, monkeypatch, capsys):

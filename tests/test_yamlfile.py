@@ -71,7 +71,7 @@ READERS = ["dataset", "experiment", "profile", "set"]
 def _read_with(reader: str, text: str, tmp_path: Path) -> None:
     from kdq_lab.curate import read_profile
     from kdq_lab.data.schema import read_spec
-    from kdq_lab.pipeline.experiment import load_experiment
+    from kdq_lab.experiment.schema import load_experiment
 
     if reader == "set":
         parse_assignment("runs=" + text.replace("\n", ", ").join("{}"))
@@ -184,6 +184,7 @@ def test_files_are_read_only_up_to_their_bound(tmp_path):
         YamlDocument.from_path(path, "experiment file")
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize("kind", ["fifo", "folder", "device"])
 def test_only_regular_files_are_opened(tmp_path, kind):
     """A FIFO would make ``open`` wait for a writer forever, ``/dev/zero`` never end: both are refused unread."""
@@ -198,7 +199,7 @@ def test_only_regular_files_are_opened(tmp_path, kind):
         path.mkdir()
     else:
         path.symlink_to("/dev/zero")
-    code = "from kdq_lab.pipeline.experiment import load_experiment; import sys; load_experiment(sys.argv[1])"
+    code = "from kdq_lab.experiment.schema import load_experiment; import sys; load_experiment(sys.argv[1])"
     proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     expected = {"fifo": "a FIFO (named pipe)", "folder": "a folder", "device": "a device"}[kind]
     assert f"is {expected}, not a regular file (experiment file expected)" in proc.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import os
 import signal
@@ -12,13 +11,18 @@ import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from kdq_lab import limits
 from kdq_lab.config import DEFAULT_SEED, Paths
 from kdq_lab.errors import KdqError
 from kdq_lab.files import SkippedEntryWarning, atomic_dir, check_apart, check_replaceable
+from kdq_lab.streams import text_errors
 from kdq_lab.terminal import safe, safe_json
+
+if TYPE_CHECKING:
+    from kdq_lab.execution.runner import ExecOptions
+    from kdq_lab.experiment.plan import PlanOptions
 
 #: Item columns `recommend` prints under each title, with their labels
 FACTS = (("topics", "주제"), ("difficulty", "난이도"), ("genres", "장르"))
@@ -86,7 +90,6 @@ def describe_os_error(exc: OSError) -> str:
 def _generate(args: argparse.Namespace) -> int:
     import kdq_lab
     from kdq_lab.data.catalog import generate_catalog
-    from kdq_lab.data.plants import Plant
 
     paths = Paths.default()
     check_apart(
@@ -97,10 +100,7 @@ def _generate(args: argparse.Namespace) -> int:
             "the lab's installed package": Path(kdq_lab.__file__).parent,
         },
     )
-    plant = Plant(tuple(args.inert or ()), args.random_occupation, args.hidden_taste)
-    out = generate_catalog(
-        Path(args.out), scale=args.scale, seed=args.seed, force=args.force, file_format=args.format, plant=plant
-    )
+    out = generate_catalog(Path(args.out), scale=args.scale, seed=args.seed, force=args.force, file_format=args.format)
     _say(f"wrote {out}")
     return 0
 
@@ -146,35 +146,43 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from kdq_lab.pipeline.backends import cluster_address, open_backend
-    from kdq_lab.pipeline.kernel import require_kernel
-    from kdq_lab.pipeline.runner import execute_plan, plan_experiment
+def _plan_options(args: argparse.Namespace) -> PlanOptions:
+    """What ``run`` and ``tune`` plan, from their flags."""
+    from kdq_lab.experiment.plan import PlanOptions
 
-    cluster_address(args.cluster)  # a malformed address is refused before anything is done
-    if not args.dry_run:
-        require_kernel()  # before a dataset is generated or validated
-    overrides = list(args.set or [])
-    if args.dataset:
-        overrides.append(f"dataset={args.dataset}")
-    plan = plan_experiment(
-        Path(args.experiment),
+    return PlanOptions(
         jobs=args.jobs,
-        only=args.only,
-        overrides=overrides,
+        only=tuple(args.only or ()),
+        overrides=tuple(args.set or ()),
+        dataset=args.dataset,
         out=Path(args.out) if args.out else None,
-        max_runs=args.max_runs,
-        tuned=True if args.tuned else None,
+        max_runs=getattr(args, "max_runs", limits.MAX_TRAININGS),
+        tuned=True if getattr(args, "tuned", False) else None,
         storage=args.storage,
     )
+
+
+def _exec_options(args: argparse.Namespace) -> ExecOptions:
+    """How ``run`` and ``tune`` execute, from their flags."""
+    from kdq_lab.execution.runner import ExecOptions
+
+    return ExecOptions(
+        force=args.force,
+        fresh=getattr(args, "fresh", False),
+        cluster=args.cluster,
+        shared_dir=Path(args.shared_dir) if args.shared_dir else None,
+        retries=getattr(args, "retries", 2),
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from kdq_lab.app.run import dry_run, run_experiment
+
     if args.dry_run:
-        _say(plan.describe(Paths.default(), fresh=args.fresh))
+        _exec_options(args)  # a malformed cluster address is refused, as without --dry-run
+        _say(dry_run(Path(args.experiment), _plan_options(args), fresh=args.fresh))
         return 0
-    backend = open_backend(args.cluster, args.jobs, Path(args.shared_dir) if args.shared_dir else None, args.retries)
-    try:
-        outcome = execute_plan(plan, force=args.force, backend=backend, fresh=args.fresh)
-    finally:
-        backend.close()
+    outcome = run_experiment(Path(args.experiment), _plan_options(args), _exec_options(args))
     for failure in outcome.failed:
         _say(f"failed: {failure}", error=True)
     for stage in outcome.stages:
@@ -187,24 +195,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from kdq_lab.tuning.tune import tune_experiment
+    from kdq_lab.app.tune import TuneOptions, tune_experiment
 
-    overrides = list(args.set or [])
-    if args.dataset:
-        overrides.append(f"dataset={args.dataset}")
-    results, storage = tune_experiment(
-        Path(args.experiment),
-        trials=args.trials,
-        timeout=args.timeout,
-        only=args.only,
-        jobs=args.jobs,
-        storage=args.storage,
-        overrides=overrides,
-        out=Path(args.out) if args.out else None,
-        cluster=args.cluster,
-        shared_dir=Path(args.shared_dir) if args.shared_dir else None,
-        force=args.force,
-    )
+    budget = TuneOptions(trials=args.trials, timeout=args.timeout)
+    results, storage = tune_experiment(Path(args.experiment), budget, _plan_options(args), _exec_options(args))
     for r in results:
         best = "no complete trial" if r.best_value is None else f"best {r.best_value:.4f} (trial {r.best_trial})"
         _say(f"{r.name}: {r.complete} complete, {r.pruned} pruned, {r.failed} failed, {r.seconds:.0f} s; {best}")
@@ -214,7 +208,7 @@ def _tune(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from kdq_lab.data.registry import resolve_dataset
-    from kdq_lab.pipeline.runs import save_run, train_and_evaluate
+    from kdq_lab.runs.run import RunConfig, save_run, train_and_evaluate
     from kdq_lab.yamlfile import parse_assignment
 
     params = dict(parse_assignment(item) for item in args.set or [])
@@ -229,9 +223,9 @@ def _train(args: argparse.Namespace) -> int:
         "validation_fraction": args.validation_fraction,
         "seed": args.seed,
     }
-    result = train_and_evaluate(
-        args.dataset, split, "lightfm", params, ks=[args.k], run_name="lightfm", split_name=args.split, paths=paths
-    )
+    config = RunConfig(run="lightfm", model="lightfm", params=params, split=args.split, ks=(args.k,),
+                       metric=f"ndcg@{args.k}")  # fmt: skip
+    result = train_and_evaluate(args.dataset, split, config, paths=paths)
     with atomic_dir(out, args.force) as tmp:
         save_run(result, tmp)
     metrics = result.summary.pooled["all"]
@@ -247,7 +241,7 @@ def _recommend(args: argparse.Namespace) -> int:
 
     from kdq_lab.curate import read_profile, recommend
     from kdq_lab.models import load_model
-    from kdq_lab.pipeline.runs import model_folder
+    from kdq_lab.runs.run import model_folder
 
     folder = Path(args.model)
     if not (folder / "model.json").is_file():
@@ -330,7 +324,7 @@ def _cluster_options(command: argparse.ArgumentParser) -> None:
 
 
 def _chromium() -> Path:
-    from kdq_lab.pipeline.report_checks import CHROMIUM_ENV, find_chromium
+    from kdq_lab.report.checks import CHROMIUM_ENV, find_chromium
 
     chromium = find_chromium()
     if chromium is None:
@@ -339,7 +333,7 @@ def _chromium() -> Path:
 
 
 def _check_report(args: argparse.Namespace) -> int:
-    from kdq_lab.pipeline.report_checks import browser_problems, linked_pages, static_problems
+    from kdq_lab.report.checks import browser_problems, linked_pages, static_problems
 
     report = Path(args.report)
     if not (report / "index.html").is_file():
@@ -348,14 +342,14 @@ def _check_report(args: argparse.Namespace) -> int:
     if args.browser:
         problems += browser_problems(report, _chromium())
     for problem in problems:
-        _say(safe(f"problem: {problem}"), error=True)  # one line each
+        _say(f"problem: {safe(problem)}", error=True)  # one line each, whatever the link holds
     checked = "files and links" + (", then in headless Chromium" if args.browser else "")
     _say(f"{report}: {len(linked_pages(report))} pages, {len(problems)} problem(s) ({checked})")
     return 1 if problems else 0
 
 
 def _screenshots(args: argparse.Namespace) -> int:
-    from kdq_lab.pipeline.report_checks import screenshots
+    from kdq_lab.report.checks import screenshots
 
     report = Path(args.report)
     if not (report / "index.html").is_file():
@@ -385,10 +379,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--out", required=True, help="dataset folder to write (replaced whole)")
     generate.add_argument("--force", action="store_true", help=FORCE_HELP)
-    planted = generate.add_argument_group("planted effects (checks with a known answer; default: none)")
-    planted.add_argument("--inert", action="append", metavar="FIELD", help="a user field written shuffled: no effect")
-    planted.add_argument("--random-occupation", metavar="NAME", help="users with this occupation behave at random")
-    planted.add_argument("--hidden-taste", type=_number, default=1.0, help="scale of hidden personal taste, 0..1")
     generate.set_defaults(run=_generate)
 
     importer = commands.add_parser("import", help="convert a public dataset into the data contract")
@@ -532,10 +522,14 @@ def main(argv: list[str] | None = None) -> int:
     ``KDQ_LAB_DEBUG=1``).
     """
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `kdq-lab ... | head` ends quietly
-    for stream in (sys.stdout, sys.stderr):  # a path with undecodable bytes is printed, not a crash
-        if isinstance(stream, io.TextIOWrapper):
-            stream.reconfigure(errors="backslashreplace")
-    args = build_parser().parse_args(argv)
+    # a path with undecodable bytes is printed, not a crash; the streams' own handling is restored at the end
+    with text_errors((sys.stdout, sys.stderr), "backslashreplace"):
+        args = build_parser().parse_args(argv)
+        return _command(args)
+
+
+def _command(args: argparse.Namespace) -> int:
+    """Run the parsed command; whatever escapes it becomes one line and an exit code (see :func:`main`)."""
     with warnings.catch_warnings():  # restores the warning printer when the command ends
         warnings.showwarning = _show_warning
         try:

@@ -79,3 +79,12 @@ class Paths:
     @property
     def experiments(self) -> Path:
         return self.notebooks / "experiments"
+
+    def environment(self) -> dict[str, str]:
+        """The variables that make a child process (a notebook kernel) see these paths: ``KDQ_LAB_ROOT`` and
+        ``KDQ_LAB_DATA``."""
+        return {ROOT_ENV: str(self.root), DATA_ENV: str(self.home)}
+
+    def notebook(self, name: str) -> Path:
+        """The notebook ``name`` (without ``.ipynb``) under ``notebooks/``."""
+        return self.notebooks / f"{name}.ipynb"

@@ -113,6 +113,7 @@ def test_a_real_profile_has_no_note(model, tiny_split):
     assert recommend(model, profile_from_dict(ARTIST), items=tiny_split.items).notes == []
 
 
+@pytest.mark.slow  # starts another Python process
 def test_the_command_prints_the_note(model, tiny_split, tmp_path):
     folder = model.save(
         tmp_path / "model", items=tiny_split.items, extra={"item_id_column": tiny_split.manifest["item_id_column"]}
@@ -124,3 +125,23 @@ def test_the_command_prints_the_note(model, tiny_split, tmp_path):
     assert plain.returncode == 0 and "warning: the profile gives no feature value" in plain.stderr
     as_json = subprocess.run([*run, "--json"], capture_output=True, text=True, cwd=ROOT)
     assert json.loads(as_json.stdout)["notes"] == [EMPTY_PROFILE_NOTE]
+
+
+@pytest.mark.parametrize(
+    ("change", "column", "fragment"),
+    [
+        ({"hobbies": ["등산"]}, "hobbies", "not a user feature column"),
+        ({"interests": ["AI 영상", "AI 영상"]}, "interests", "listed twice"),
+        ({"coding_experience": ["없음", "조금"]}, "coding_experience", "takes one value"),
+    ],
+)
+def test_lenient_drops_unknown_values_only_every_other_problem_stays(model, tiny_split, change, column, fragment):
+    profile = profile_from_dict(ARTIST | {"occupations": ["배우", "없는 직업"]} | change)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(DataError) as caught:
+            recommend(model, profile, lenient=True, items=tiny_split.items)
+    assert [(p.column, fragment in p.message) for p in caught.value.problems] == [(column, True)]
+    with pytest.raises(DataError) as strict:
+        recommend(model, profile, items=tiny_split.items)
+    assert {p.column for p in strict.value.problems} == {"occupations", column}, "without lenient, both are errors"

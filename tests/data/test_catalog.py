@@ -101,6 +101,7 @@ def test_chunked_generation_is_valid_and_bounded(tmp_path, monkeypatch):
     assert len(GroundTruth.load(folder / "ground_truth").user_ids) == 900
 
 
+@pytest.mark.slow  # generates the large scale's 100,000 items
 def test_large_scale_meets_the_contract(tmp_path, monkeypatch):
     """The large scale, generated as large is (items and exposure rate as in large, users in chunks), but with
     fewer users: the rate of events per user must extrapolate to the contract's ~22M events for 1.2M users, and

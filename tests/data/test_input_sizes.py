@@ -122,6 +122,7 @@ def test_quoted_cells_with_commas_and_newlines_still_read(tmp_path):
     assert frame["a"].tolist() == ["x, y", "two\nlines"]
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize("kind", ["fifo", "folder"])
 def test_a_table_that_is_not_a_regular_file_is_a_problem(catalog_copy, kind):
     """In a subprocess with a deadline: pandas would wait forever on a FIFO."""

@@ -193,6 +193,7 @@ def test_load_raises_with_every_problem(catalog_copy):
     assert {p.line for p in caught.value.problems} >= {2, 3}
 
 
+@pytest.mark.slow  # starts another Python process
 def test_cli_validate_exit_codes_and_no_traceback(tiny_catalog, catalog_copy):
     cli = [sys.executable, "-m", "kdq_lab.cli", "validate"]
     ok = subprocess.run([*cli, str(tiny_catalog)], capture_output=True, text=True)

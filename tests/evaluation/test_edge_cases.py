@@ -11,7 +11,7 @@ from lightfm_fixtures import disjoint, random_features, random_interactions, ran
 
 from kdq_lab.data.targets import Target, target
 from kdq_lab.errors import KdqError
-from kdq_lab.evaluation import evaluate, rank_positives
+from kdq_lab.evaluation import EvalOptions, evaluate, rank_positives
 from kdq_lab.evaluation.ranking import evaluate_all, top_k
 from kdq_lab.models import LightFMConfig, LightFMHybrid, TrainData, make_model
 
@@ -108,8 +108,8 @@ def reference_columns(**kw) -> list[str]:
 def test_an_empty_test_gives_an_empty_table_with_the_usual_columns(threads, top, shape):
     model = random_model(N_USERS, N_ITEMS, 8, 0)
     empty = sp.csr_matrix(shape, dtype=np.float32)
-    result = evaluate_all(model, empty, exclude=empty, k=[5, 10], top=top, num_threads=threads)
-    assert result.per_user.empty and list(result.per_user) == reference_columns(top=top)
+    result = evaluate_all(model, empty, exclude=empty, k=[5, 10], num_threads=threads, options=EvalOptions(top=top))
+    assert result.per_user.empty and list(result.per_user) == reference_columns(options=EvalOptions(top=top))
     assert result.ranks.empty and list(result.ranks) == ["user", "item", "rank"]
     assert (result.top is None) if not top else result.top.shape == (0, top)
     assert rank_positives(model, empty, num_threads=threads).empty
@@ -182,8 +182,14 @@ def test_exclusion_and_per_user_inputs_must_fit_the_test():
     cases = [
         ({"exclude": grow(train, items=2)}, f"test has {N_ITEMS} items, exclude has {N_ITEMS + 2} columns"),
         ({"exclude": grow(train, users=-1)}, f"test has {N_USERS} users, exclude has {N_USERS - 1} rows"),
-        ({"history": np.zeros(N_USERS - 1)}, f"test has {N_USERS} users, history has {N_USERS - 1} entries"),
-        ({"user_ids": list(range(N_USERS + 1))}, f"test has {N_USERS} users, user_ids has {N_USERS + 1} entries"),
+        (
+            {"options": EvalOptions(history=np.zeros(N_USERS - 1))},
+            f"test has {N_USERS} users, history has {N_USERS - 1} entries",
+        ),
+        (
+            {"options": EvalOptions(user_ids=list(range(N_USERS + 1)))},
+            f"test has {N_USERS} users, user_ids has {N_USERS + 1} entries",
+        ),
     ]
     for kw, message in cases:
         with pytest.raises(KdqError, match=re.escape(message)):

@@ -9,7 +9,7 @@ from lightfm.evaluation import auc_score, precision_at_k, recall_at_k, reciproca
 from lightfm_fixtures import disjoint, random_features, random_interactions, random_model
 
 from kdq_lab.errors import KdqError
-from kdq_lab.evaluation import evaluate, rank_positives
+from kdq_lab.evaluation import EvalOptions, evaluate, rank_positives
 
 N_USERS, N_ITEMS = 300, 250
 CASES = [
@@ -82,9 +82,9 @@ def test_batches_and_threads_do_not_change_results(params):
     """BLAS may round a score differently for another batch shape; the band and LightFM's kernel settle it."""
     model, train, test, uf, itf = case(*params)
     kw = {"exclude": train, "k": [5, 10], "user_features": uf, "item_features": itf}
-    one = evaluate(model, test, num_threads=1, batch_size=1, **kw)
+    one = evaluate(model, test, num_threads=1, options=EvalOptions(batch_size=1), **kw)
     for threads, size in ((1, 7), (2, 7), (2, 33), (2, None)):
-        other = evaluate(model, test, num_threads=threads, batch_size=size, **kw)
+        other = evaluate(model, test, num_threads=threads, options=EvalOptions(batch_size=size), **kw)
         pd.testing.assert_frame_equal(one, other, check_exact=True)
 
 

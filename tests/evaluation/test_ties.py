@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from kdq_lab.evaluation.ranking import evaluate, evaluate_all, top_k
+from kdq_lab.evaluation.ranking import EvalOptions, evaluate, evaluate_all, top_k
 from kdq_lab.models import make_model
 
 # Popularity counts 10, 6, 6, 6, 2, 0, 0, 0: items 1, 2 and 3 tie across the top-2 cut-off.
@@ -73,14 +73,16 @@ def test_without_a_tie_order_the_tie_costs_every_user_the_slot():
 
 def test_ties_at_k_counts_users_whose_cut_off_falls_in_a_tie():
     data, test = tied_catalog()
-    per_user = evaluate_all(make_model("popularity").fit(data), test, k=[1, 2, 3], top=3).per_user
+    per_user = evaluate_all(make_model("popularity").fit(data), test, k=[1, 2, 3], options=EvalOptions(top=3)).per_user
     assert not per_user["ties@1"].any(), "the first item is alone at the top"
     assert per_user["ties@2"].all() and per_user["ties@3"].all(), "positions 2-4 all hold a count of 6"
     # a user who saw item 2 before: the tie at 2 is items 1 and 3, still a tie
     exclude = sp.csr_matrix(([1.0], ([10], [2])), shape=test.shape)
     test_without = sp.csr_matrix(test - test.multiply(exclude))
     test_without.eliminate_zeros()
-    per_user = evaluate_all(make_model("popularity").fit(data), test_without, exclude=exclude, k=[2, 4], top=4)
+    per_user = evaluate_all(
+        make_model("popularity").fit(data), test_without, exclude=exclude, k=[2, 4], options=EvalOptions(top=4)
+    )
     assert per_user.per_user["ties@2"].all() and not per_user.per_user["ties@4"].any()
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kdq_lab.evaluation.ranking import evaluate_all, score_source
+from kdq_lab.evaluation.ranking import EvalOptions, evaluate_all, score_source
 from kdq_lab.explain import explain
 from kdq_lab.models import REGISTRY, Explainable, FeatureAware, Iterative, Persistable, TrainData, model_spec
 from kdq_lab.models.registry import CEILING, IDS, OTHER, PROFILE
@@ -92,9 +92,11 @@ def test_ranks_do_not_depend_on_batches_or_threads(kind, data, tiny_split):
     """What the evaluator promises: identical ranks and per-user metrics for any batch size and thread count."""
     model = build(kind).fit(data)
     test, train = tiny_split.test.interactions, tiny_split.train.interactions
-    first = evaluate_all(model, test, exclude=train, k=[5, 10], num_threads=1, batch_size=1)
+    first = evaluate_all(model, test, exclude=train, k=[5, 10], num_threads=1, options=EvalOptions(batch_size=1))
     for threads, size in ((1, 7), (2, 7), (2, 16), (2, None)):
-        other = evaluate_all(model, test, exclude=train, k=[5, 10], num_threads=threads, batch_size=size)
+        other = evaluate_all(
+            model, test, exclude=train, k=[5, 10], num_threads=threads, options=EvalOptions(batch_size=size)
+        )
         pd.testing.assert_frame_equal(first.ranks, other.ranks, check_exact=True)
         pd.testing.assert_frame_equal(first.per_user, other.per_user, check_exact=True)
 

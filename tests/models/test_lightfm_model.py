@@ -85,6 +85,38 @@ def test_divergence_is_a_clear_error(data, sides, hint):
         assert f"normalise feature rows {hint}" in message
 
 
+LIGHTFM_WORDS = "Not all estimated parameters are finite, your model may have diverged."
+
+
+@pytest.mark.parametrize(
+    ("poison", "message", "expected"),
+    [
+        ("item_embeddings", "any words at all", ModelDivergedError),
+        ("user_biases", "", ModelDivergedError),
+        (None, LIGHTFM_WORDS, ValueError),  # LightFM's words, but every parameter finite: not a divergence
+        (None, "Incorrect number of features in item_features", ValueError),
+    ],
+)
+def test_divergence_is_told_by_the_parameters_not_by_lightfm_s_words(data, monkeypatch, poison, message, expected):
+    """A ValueError out of LightFM is a divergence exactly when a parameter is no longer finite."""
+    fit_partial = LightFM.fit_partial
+
+    def failing(self, *args, **kwargs):
+        fit_partial(self, *args, **kwargs)
+        if poison is not None:
+            getattr(self, poison)[0] = np.nan
+        raise ValueError(message)
+
+    monkeypatch.setattr(LightFM, "fit_partial", failing)
+    with pytest.raises(expected) as caught:
+        LightFMHybrid(LightFMConfig(**FAST)).fit(data)
+    assert (caught.type is ModelDivergedError) == (expected is ModelDivergedError)
+    if expected is ModelDivergedError:
+        assert "diverged in epoch 1" in str(caught.value)
+    else:
+        assert str(caught.value) == message
+
+
 def test_save_load_round_trip_and_corruption(data, tiny_split, tmp_path):
     model = LightFMHybrid(LightFMConfig(**FAST)).fit(data)
     folder = model.save(tmp_path / "model")

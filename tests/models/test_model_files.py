@@ -134,6 +134,7 @@ def test_every_problem_is_reported_at_once(copy):
     assert {p.column for p in caught.value.problems} >= {"item_features_indices", "item_biases", "user_features_data"}
 
 
+@pytest.mark.slow  # starts another Python process
 def test_a_crafted_index_never_reaches_lightfm(copy, tmp_path):
     """In a separate process: before the checks, this segfaulted inside LightFM."""
     edit_arrays(copy, lambda a: _set(a, "item_features_indices", 0, 10**8))

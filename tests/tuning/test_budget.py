@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
 import multiprocessing
 import os
 import sqlite3
+import sys
 import time
 from pathlib import Path
 
@@ -14,7 +16,15 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from kdq_lab.tuning.study import StudyTask, TuningConfig, counted, open_storage, run_study
+from kdq_lab.tuning.study import (
+    StudyTask,
+    SurplusTrial,
+    TuningConfig,
+    counted,
+    open_storage,
+    run_study,
+    within_budget,
+)
 
 NAME = "t/run/split@0123456789"
 
@@ -57,6 +67,7 @@ def run_concurrently(t: StudyTask, processes: int = 2, pause: float = 0.2) -> No
         assert worker.exitcode == 0
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize("budget", [3, 7])
 def test_two_processes_on_one_study_run_exactly_its_budget(tmp_path, budget):
     t = task(tmp_path, trials=budget)
@@ -71,6 +82,7 @@ def test_two_processes_on_one_study_run_exactly_its_budget(tmp_path, budget):
     assert max(x.number for x in trials if counted(x)) < min(x.number for x in surplus), "the first ones count"
 
 
+@pytest.mark.slow  # starts another Python process
 def test_a_resumed_study_tops_up_to_a_larger_budget(tmp_path):
     run_concurrently(task(tmp_path, trials=4))
     result = run_study(task(tmp_path, trials=6), progress=False, objective=cheap)
@@ -143,3 +155,33 @@ def test_seconds_finished_elsewhere_take_their_share_of_a_time_budget(tmp_path, 
     trials = trials_of(t)
     assert any(x.user_attrs.get("surplus") for x in trials) == surplus
     assert len([x for x in trials if x.user_attrs.get("pid")]) == (1 if surplus else 3)
+
+
+@pytest.mark.parametrize(
+    ("error", "kept"),
+    [
+        (SurplusTrial("not run: the study's budget is taken"), 0),
+        (ValueError("SurplusTrial(...) failed with value None"), 2),  # a real failure, whatever it says
+        (RuntimeError("boom"), 2),
+    ],
+)
+def test_optuna_s_warnings_are_dropped_for_a_surplus_trial_only(error, kept):
+    """The filter goes by the exception Optuna logs and the record that follows it, never by their words."""
+    from optuna.study._optimize import _log_failed_trial
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("optuna.study._optimize")
+    within_budget(lambda trial: 0.0, TuningConfig(trials=1))  # what puts the filter on Optuna's logger
+    logger.addHandler(handler)
+    try:
+        for number in (3, 4):
+            try:
+                raise error
+            except Exception:
+                _log_failed_trial(number, {}, repr(error), exc_info=sys.exc_info(), value_or_values=None)
+    finally:
+        logger.removeHandler(handler)
+    assert len(records) == 2 * kept
+    assert all(r.getMessage().startswith(f"Trial {n}") for r, n in zip(records, (3, 3, 4, 4)))

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from kdq_lab.errors import DataError, KdqError
+from kdq_lab.experiment.schema import load_experiment
 from kdq_lab.models import model_spec
-from kdq_lab.pipeline.experiment import load_experiment
 from kdq_lab.tuning.space import parse_range, parse_space
 
 BASE = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -14,11 +15,13 @@ from pathlib import Path
 import optuna
 import pytest
 
+from kdq_lab.app.tune import TuneOptions, tune_experiment
 from kdq_lab.data.splits import SplitConfig
 from kdq_lab.data.store import load_split, prepare
 from kdq_lab.errors import KdqError
+from kdq_lab.execution.runner import ExecOptions
+from kdq_lab.experiment.plan import PlanOptions, plan_experiment
 from kdq_lab.models.registry import ModelSpec
-from kdq_lab.pipeline.runner import plan_experiment
 from kdq_lab.tuning.study import (
     StudyTask,
     TuningConfig,
@@ -28,7 +31,6 @@ from kdq_lab.tuning.study import (
     run_study,
     storage_failures,
 )
-from kdq_lab.tuning.tune import tune_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "notebooks" / "experiments" / "smoke.yaml"
@@ -136,25 +138,29 @@ def test_tuning_never_reads_the_test_part(tmp_path, split_folder):
         assert result.complete == 2, model
 
 
+@pytest.mark.slow  # starts another Python process
 def test_equal_budgets_storage_url_and_tuned_runs(tmp_path):
     out, storage = tmp_path / "report", f"sqlite:///{tmp_path / 'elsewhere.db'}"
-    results, used = tune_experiment(SMOKE, trials=2, storage=storage, out=out, progress=False)
+    results, used = tune_experiment(
+        SMOKE, TuneOptions(trials=2), PlanOptions(storage=storage, out=out), ExecOptions(progress=False)
+    )
     assert used == storage and (tmp_path / "elsewhere.db").is_file() and not (out / "tuning" / "optuna.db").exists()
     assert {r.run for r in results} == {"popularity", "lightfm_hybrid"}
     assert all(r.complete + r.pruned + r.failed == 2 for r in results), "every study gets the same budget"
     assert (out / "tuning" / "summary.json").is_file() and (out / ".kdq-lab").is_file()
-    plan = plan_experiment(SMOKE, out=out, tuned=True, storage=storage, progress=False)
+    plan = plan_experiment(SMOKE, PlanOptions(out=out, tuned=True, storage=storage))
     assert plan.tuning is not None and set(plan.tuning["studies"]) == {"popularity__global", "lightfm_hybrid__global"}
-    hybrid = next(s for s in plan.steps() if s.key == "lightfm_hybrid__global").parameters["RUN"]
+    hybrid = next(s for s in plan.steps() if s.key == "lightfm_hybrid__global").run
     best = next(r for r in results if r.run == "lightfm_hybrid")
-    assert hybrid["params"]["no_components"] == best.best_params["no_components"]
-    assert hybrid["params"]["patience"] is None
-    assert hybrid["params"]["epochs"] == best.best_epoch and hybrid["label"].endswith("· tuned")
-    assert any(s.notebook == "06_tuning" for s in plan.steps()), "a tuned report includes the tuning notebook"
+    assert hybrid is not None and hybrid.params["no_components"] == best.best_params["no_components"]
+    assert hybrid.params["patience"] is None
+    assert hybrid.params["epochs"] == best.best_epoch and hybrid.label.endswith("· tuned")
+    assert any(s.key == "06_tuning" for s in plan.steps()), "a tuned report includes the tuning notebook"
     with pytest.raises(KdqError, match="no tuning study"):
-        plan_experiment(SMOKE, out=tmp_path / "other", tuned=True, progress=False)
+        plan_experiment(SMOKE, PlanOptions(out=tmp_path / "other", tuned=True))
 
 
+@pytest.mark.slow  # the tune and run commands on a whole experiment
 def test_cli_tune_and_tuned_run_without_studies(tmp_path):
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "kdq_lab.cli", *args], capture_output=True, text=True, cwd=ROOT)
@@ -179,29 +185,40 @@ def test_tune_refuses_a_folder_the_lab_did_not_make_and_ignores_tuned(tmp_path):
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me", encoding="utf-8")
     with pytest.raises(KdqError, match="did not make"):
-        tune_experiment(SMOKE, trials=1, only=["popularity"], out=foreign, progress=False)
+        tune_experiment(
+            SMOKE, TuneOptions(trials=1), PlanOptions(only=["popularity"], out=foreign), ExecOptions(progress=False)
+        )
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"], "nothing written, no marker added"
     # an experiment that says `tuned: true` is tuned from its own parameters, never from earlier studies
     tuned_yaml = tmp_path / "smoke.yaml"
     tuned_yaml.write_text(SMOKE.read_text(encoding="utf-8") + "\ntuned: true\n", encoding="utf-8")
-    results, _ = tune_experiment(tuned_yaml, trials=1, only=["popularity"], out=tmp_path / "r", progress=False)
+    results, _ = tune_experiment(
+        tuned_yaml,
+        TuneOptions(trials=1),
+        PlanOptions(only=["popularity"], out=tmp_path / "r"),
+        ExecOptions(progress=False),
+    )
     assert [r.complete + r.pruned + r.failed for r in results] == [1]
 
 
 def test_what_tuning_adds_keeps_the_report_the_lab_s(tmp_path):
     from types import SimpleNamespace
 
+    from kdq_lab.execution.runner import _carry_over
     from kdq_lab.files import MARKER, atomic_dir, made_by_lab
-    from kdq_lab.pipeline.runner import _carry_over
 
     out = tmp_path / "report"
     with atomic_dir(out) as tmp:  # a published report
         (tmp / "index.html").write_text("<p>report</p>", encoding="utf-8")
-    tune_experiment(SMOKE, trials=1, only=["popularity"], out=out, progress=False)
+    tune_experiment(
+        SMOKE, TuneOptions(trials=1), PlanOptions(only=["popularity"], out=out), ExecOptions(progress=False)
+    )
     marker = json.loads((out / MARKER).read_text(encoding="utf-8"))
     assert "tuning/optuna.db" in marker["mutable"] and "tuning/summary.json" in marker["files"]
     assert made_by_lab(out), "run may replace it after tuning"
-    tune_experiment(SMOKE, trials=2, only=["popularity"], out=out, progress=False)  # the study file changes
+    tune_experiment(
+        SMOKE, TuneOptions(trials=2), PlanOptions(only=["popularity"], out=out), ExecOptions(progress=False)
+    )  # the study file changes
     assert made_by_lab(out)
     (out / "tuning" / "mine.txt").write_text("mine", encoding="utf-8")
     assert not made_by_lab(out), "only what tuning wrote is listed"
@@ -219,7 +236,12 @@ def test_a_study_file_of_its_own_inside_the_report_is_refused(where, tmp_path):
     out = tmp_path / "report"
     storage = f"sqlite:///{out / where}"
     with pytest.raises(KdqError, match="the tuning storage"):
-        tune_experiment(SMOKE, trials=1, only=["popularity"], out=out, storage=storage, progress=False)
+        tune_experiment(
+            SMOKE,
+            TuneOptions(trials=1),
+            PlanOptions(only=["popularity"], out=out, storage=storage),
+            ExecOptions(progress=False),
+        )
     assert not out.exists()
 
 
@@ -257,15 +279,16 @@ def test_files_named_like_memory_are_studies_on_disk(url, tmp_path):
     assert len(list(tmp_path.glob("*.db"))) == 1
 
 
-def operational(message: str) -> Exception:
-    """An SQLite failure as Optuna raises it: its own error, caused by SQLAlchemy's, caused by sqlite3's."""
-    import sqlite3
-
+def operational(code: int, message: str = "words that do not matter") -> Exception:
+    """An SQLite failure as Optuna raises it: its own error, caused by SQLAlchemy's, caused by sqlite3's, which
+    carries SQLite's result ``code`` (as sqlite3 sets it on the errors it raises)."""
     import sqlalchemy.exc
 
+    error = sqlite3.OperationalError(message)
+    error.sqlite_errorcode = code
     try:
         try:
-            raise sqlalchemy.exc.OperationalError("INSERT INTO trials ...", {}, sqlite3.OperationalError(message))
+            raise sqlalchemy.exc.OperationalError("INSERT INTO trials ...", {}, error)
         except sqlalchemy.exc.OperationalError as exc:
             raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from exc
     except optuna.exceptions.StorageInternalError as exc:
@@ -273,41 +296,70 @@ def operational(message: str) -> Exception:
 
 
 @pytest.mark.parametrize(
-    "message, code, cause",
+    "code, errno_, cause",
     [
-        ("database or disk is full", errno.ENOSPC, "database or disk is full"),
-        ("disk I/O error", errno.EIO, "disk I/O error"),
-        ("attempt to write a readonly database", errno.EROFS, "attempt to write a readonly database"),
-        ("unable to open database file", errno.EACCES, "unable to open database file"),
+        (sqlite3.SQLITE_FULL, errno.ENOSPC, "database or disk is full"),
+        (sqlite3.SQLITE_IOERR, errno.EIO, "disk I/O error"),
+        (sqlite3.SQLITE_IOERR_WRITE, errno.EIO, "disk I/O error"),  # extended codes: their primary code counts
+        (sqlite3.SQLITE_IOERR_FSYNC, errno.EIO, "disk I/O error"),
+        (sqlite3.SQLITE_READONLY, errno.EROFS, "attempt to write a readonly database"),
+        (sqlite3.SQLITE_READONLY_DBMOVED, errno.EROFS, "attempt to write a readonly database"),
+        (sqlite3.SQLITE_CANTOPEN, errno.EACCES, "unable to open database file"),
     ],
 )
-def test_system_failures_under_the_storage_name_it(message, code, cause):
+def test_system_failures_under_the_storage_name_it(code, errno_, cause):
     url = "postgresql://lab:secret@db.example/studies"
     with pytest.raises(OSError) as caught, storage_failures(url):
-        raise operational(message)
-    assert caught.value.errno == code and caught.value.strerror == f"{cause} (the tuning storage)"
+        raise operational(code)
+    assert caught.value.errno == errno_ and caught.value.strerror == f"{cause} (the tuning storage)"
     assert caught.value.filename == "postgresql://lab:***@db.example/studies", "never the password"
 
 
-@pytest.mark.parametrize("message", ["no such table: trials", "database is locked", "UNIQUE constraint failed"])
-def test_other_storage_errors_pass_through(message):
+@pytest.mark.parametrize("errno_", [errno.ENOSPC, errno.EIO, errno.EROFS, errno.EDQUOT])
+def test_an_os_error_under_the_storage_names_it_too(errno_):
+    with pytest.raises(OSError) as caught, storage_failures("mysql://lab@db.example/studies"):
+        try:
+            raise OSError(errno_, "from the driver")
+        except OSError as exc:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from exc
+    assert caught.value.errno == errno_ and caught.value.strerror == f"{os.strerror(errno_)} (the tuning storage)"
+
+
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        (sqlite3.SQLITE_ERROR, "no such table: trials"),
+        (sqlite3.SQLITE_BUSY, "database is locked"),
+        (sqlite3.SQLITE_CONSTRAINT_UNIQUE, "UNIQUE constraint failed"),
+        (sqlite3.SQLITE_BUSY, "database or disk is full"),  # the words of a full disk, the code of a lock
+        (sqlite3.SQLITE_ERROR, "disk I/O error"),
+    ],
+)
+def test_other_storage_errors_pass_through_whatever_they_say(code, message):
     with pytest.raises(optuna.exceptions.StorageInternalError), storage_failures("sqlite:///x.db"):
-        raise operational(message)
+        raise operational(code, message)
+
+
+def test_an_os_error_of_another_kind_passes_through():
+    with pytest.raises(PermissionError), storage_failures("sqlite:///x.db"):
+        raise PermissionError(errno.EACCES, "disk I/O error")
 
 
 def test_a_file_that_cannot_be_opened_is_the_user_s_when_opening():
     with pytest.raises(optuna.exceptions.StorageInternalError), storage_failures("sqlite:///x.db", opening=True):
-        raise operational("unable to open database file")
+        raise operational(sqlite3.SQLITE_CANTOPEN, "unable to open database file")
     with pytest.raises(OSError), storage_failures("sqlite:///x.db", opening=True):
-        raise operational("database or disk is full")
+        raise operational(sqlite3.SQLITE_FULL)
 
 
-@pytest.mark.parametrize("message", ["database or disk is full", "disk I/O error"])
-def test_a_storage_failure_while_tuning_is_one_line_exit_1(message, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "code, message", [(sqlite3.SQLITE_FULL, "database or disk is full"), (sqlite3.SQLITE_IOERR, "disk I/O error")]
+)
+def test_a_storage_failure_while_tuning_is_one_line_exit_1(code, message, tmp_path, monkeypatch, capsys):
     from kdq_lab.cli import main
 
     def failing(self, *args, **kwargs):
-        raise operational(message)
+        raise operational(code)
 
     monkeypatch.setattr(optuna.study.Study, "optimize", failing)
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
@@ -325,6 +377,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow  # the tune command on a whole experiment, twice
 def test_a_storage_that_cannot_grow_is_one_line_exit_1(tmp_path):
     """For real: the file size limit makes every write that extends a file fail, as a full disk does."""
     args = ["tune", str(SMOKE), "--out", str(tmp_path / "r"), "--only", "popularity"]

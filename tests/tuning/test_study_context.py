@@ -8,12 +8,13 @@ from pathlib import Path
 import optuna
 import pytest
 
+from kdq_lab.app.tune import TuneOptions, tune_experiment
 from kdq_lab.errors import KdqError
-from kdq_lab.pipeline.runner import plan_experiment
+from kdq_lab.execution.runner import ExecOptions
+from kdq_lab.experiment.plan import PlanOptions, plan_experiment
 from kdq_lab.tuning import study as studies
 from kdq_lab.tuning.space import parse_range
 from kdq_lab.tuning.study import counted, open_storage
-from kdq_lab.tuning.tune import tune_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "notebooks" / "experiments" / "smoke.yaml"
@@ -34,14 +35,22 @@ CHANGES = [
 def tuned(tmp_path_factory) -> tuple[Path, str]:
     """The smoke experiment's popularity run tuned with 2 trials: (report folder, storage URL)."""
     out = tmp_path_factory.mktemp("context") / "report"
-    _, storage = tune_experiment(SMOKE, trials=2, only=["popularity"], overrides=[POPULARITY_SPACE], out=out,
-                                 progress=False)  # fmt: skip
+    _, storage = tune_experiment(
+        SMOKE,
+        TuneOptions(trials=2),
+        PlanOptions(only=["popularity"], overrides=[POPULARITY_SPACE], out=out),
+        ExecOptions(progress=False),
+    )
     return out, storage
 
 
 def tuned_plan(out: Path, storage: str, overrides: list[str]):
-    return plan_experiment(SMOKE, out=out, tuned=True, storage=storage, only=["popularity"],
-                           overrides=[POPULARITY_SPACE, *overrides], progress=False)  # fmt: skip
+    return plan_experiment(
+        SMOKE,
+        PlanOptions(
+            out=out, tuned=True, storage=storage, only=["popularity"], overrides=[POPULARITY_SPACE, *overrides]
+        ),
+    )
 
 
 def study_names(storage: str) -> list[str]:
@@ -83,12 +92,20 @@ def test_another_dataset_is_another_context(tuned, catalog_copy):
 @pytest.mark.parametrize("overrides", [["splits.global.validation_fraction=0.2"], ["metric=recall@10"]])
 def test_a_new_context_gets_a_new_study_with_its_own_budget(tmp_path, overrides):
     out, storage = tmp_path / "report", f"sqlite:///{tmp_path / 'studies.db'}"
-    tune_experiment(SMOKE, trials=2, only=["popularity"], overrides=[POPULARITY_SPACE], out=out, storage=storage,
-                    progress=False)  # fmt: skip
+    tune_experiment(
+        SMOKE,
+        TuneOptions(trials=2),
+        PlanOptions(only=["popularity"], overrides=[POPULARITY_SPACE], out=out, storage=storage),
+        ExecOptions(progress=False),
+    )
     before = study_names(storage)
     kept = [(t.number, t.params) for t in optuna.load_study(study_name=before[0], storage=open_storage(storage)).trials]
-    results, _ = tune_experiment(SMOKE, trials=3, only=["popularity"], overrides=[POPULARITY_SPACE, *overrides],
-                                 out=out, storage=storage, progress=False)  # fmt: skip
+    results, _ = tune_experiment(
+        SMOKE,
+        TuneOptions(trials=3),
+        PlanOptions(only=["popularity"], overrides=[POPULARITY_SPACE, *overrides], out=out, storage=storage),
+        ExecOptions(progress=False),
+    )
     (result,) = results
     assert result.name not in before and result.complete + result.pruned + result.failed == 3, "a full budget"
     assert sorted([*before, result.name]) == study_names(storage)
@@ -119,21 +136,27 @@ def test_a_stored_context_that_disagrees_with_the_name_is_refused(tuned, monkeyp
 
 def test_a_best_trial_outside_the_current_space_is_refused(tmp_path, monkeypatch):
     out, storage = tmp_path / "report", f"sqlite:///{tmp_path / 'edited.db'}"
-    (result,) = tune_experiment(SMOKE, trials=2, only=["popularity"], overrides=[POPULARITY_SPACE], out=out,
-                                storage=storage, progress=False)[0]  # fmt: skip
+    (result,) = tune_experiment(
+        SMOKE,
+        TuneOptions(trials=2),
+        PlanOptions(only=["popularity"], overrides=[POPULARITY_SPACE], out=out, storage=storage),
+        ExecOptions(progress=False),
+    )[0]
     study = optuna.load_study(study_name=result.name, storage=open_storage(storage))
     narrower = "runs.popularity.search={window_days: {choice: [7, 30]}}"
     context = tuned_plan_context(out, narrower)
     study.set_user_attr("context", context)  # a hand-edited database: the study now claims the new space
     monkeypatch.setattr(studies, "study_name", lambda *args: result.name)
     with pytest.raises(KdqError, match=r"has parameters outside the search space: window_days=(None|14)"):
-        plan_experiment(SMOKE, out=out, tuned=True, storage=storage, only=["popularity"], overrides=[narrower],
-                        progress=False)  # fmt: skip
+        plan_experiment(
+            SMOKE,
+            PlanOptions(out=out, tuned=True, storage=storage, only=["popularity"], overrides=[narrower]),
+        )
 
 
 def tuned_plan_context(out: Path, overrides: str) -> dict:
     """The context `run --tuned` computes for the popularity run with ``overrides``."""
-    plan = plan_experiment(SMOKE, out=out, only=["popularity"], overrides=[overrides], progress=False)
+    plan = plan_experiment(SMOKE, PlanOptions(out=out, only=["popularity"], overrides=[overrides]))
     (spec,) = plan.experiment.jobs(["popularity"])
     return plan.experiment.study_context(spec, plan.hashes)
 

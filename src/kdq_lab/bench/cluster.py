@@ -21,10 +21,16 @@ SMOKE = Path("notebooks") / "experiments" / "smoke.yaml"
 
 
 def _seconds(out: Path, cluster: str | None, experiment: Path) -> float:
-    from kdq_lab.pipeline.runner import run_experiment
+    from kdq_lab.app.run import run_experiment
+    from kdq_lab.execution.runner import ExecOptions
+    from kdq_lab.experiment.plan import PlanOptions
 
     start = time.perf_counter()
-    outcome = run_experiment(experiment, jobs=2, out=out, compare=False, progress=False, fresh=True, cluster=cluster)
+    outcome = run_experiment(
+        experiment,
+        PlanOptions(jobs=2, out=out, compare=False),
+        ExecOptions(progress=False, fresh=True, cluster=cluster),
+    )
     if not outcome.ok:
         raise RuntimeError(f"the smoke experiment failed: {outcome.failed}")
     return time.perf_counter() - start

@@ -164,6 +164,8 @@ def check_profile(
                 kept.append(value)
                 continue
             unknown.append(UnknownValue(0, column, value))
+            if lenient:  # dropped, with a warning below
+                continue
             close = difflib.get_close_matches(value, allowed[column], n=3, cutoff=0.3)
             listing = ", ".join(allowed[column][:40]) + (" ..." if len(allowed[column]) > 40 else "")
             hint = f"did you mean {' or '.join(close)}? " if close else ""
@@ -178,9 +180,8 @@ def check_profile(
                 )
             )
         clean[column] = kept
-    fatal = [p for p in problems if not (lenient and p.message.startswith("unknown"))]
-    if fatal:
-        raise DataError(fatal, heading="profile does not fit the model")
+    if problems:
+        raise DataError(problems, heading="profile does not fit the model")
     if unknown:
         warnings.warn(
             "ignored unknown profile values: " + ", ".join(f"{u.column}={u.value!r}" for u in unknown), stacklevel=2

@@ -195,7 +195,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def engagement_logit(
+def _engagement_logit(
     topic_rel: np.ndarray,
     style_share: np.ndarray,
     type_pref: np.ndarray,
@@ -565,7 +565,7 @@ def _make_events(
     it_topic = items["topic"].to_numpy()[item]
     it_type = items["content_type"].to_numpy()[item]
     rel = log_theta[np.arange(len(item)), it_topic] - log_theta.max(axis=1)
-    logit = engagement_logit(
+    logit = _engagement_logit(
         rel,
         STYLES * up["rho"][who, items["style"].to_numpy()[item]],
         up["type_pref"][who, it_type],
@@ -653,7 +653,7 @@ class GroundTruth:
         pop = items["popularity"].to_numpy()
         exposure = theta[:, topic] * rho[:, style] * (pop / group_total[topic * STYLES + style])[None, :]
         rel = log_theta[:, topic] - log_theta.max(axis=1, keepdims=True)
-        logit = engagement_logit(
+        logit = _engagement_logit(
             rel,
             STYLES * rho[:, style],
             type_pref[:, items["content_type"].to_numpy()],

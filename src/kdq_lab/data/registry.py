@@ -90,17 +90,16 @@ def dataset_spec(name_or_path: str | Path, paths: Paths | None = None) -> Datase
     return None
 
 
-def resolve_dataset(name_or_path: str | Path, paths: Paths | None = None, progress: bool = True) -> Path:
-    """The folder of a dataset given as a path, a name under ``data/raw/``, or a built-in name.
+def locate_dataset(name_or_path: str | Path, paths: Paths | None = None) -> tuple[Path, bool]:
+    """The folder of a dataset given as a path, a name under ``data/raw/``, or a built-in name, and whether it
+    must be generated first (a built-in catalog missing from ``data/raw/`` or made by an older generator).
 
-    A built-in catalog missing from ``data/raw/`` (or made by an older generator) is
-    generated there first, deterministically. A folder there that the lab did not
-    generate is never overwritten.
+    Reads only. A folder under a built-in name that the lab did not generate is refused, as an unknown name is.
     """
     paths = paths or Paths.default()
     given = _given_folder(name_or_path)
     if given is not None:
-        return given
+        return given, False
     folder = _named_folder(str(name_or_path), paths)
     if folder is None:
         raise KdqError(
@@ -114,14 +113,24 @@ def resolve_dataset(name_or_path: str | Path, paths: Paths | None = None, progre
                 f"{folder} holds data the lab did not generate, but {name_or_path!r} is a built-in name; "
                 "move that folder or give your dataset another name"
             )
-        if version != GENERATOR_VERSION:
-            _check_regenerable(folder, str(name_or_path))
-            scale, seed = BUILTIN[str(name_or_path)]
-            generate_catalog(folder, scale=scale, seed=seed, name=str(name_or_path), progress=progress)
-        return folder
+        return folder, version != GENERATOR_VERSION
     if (folder / SPEC_FILE).is_file():
-        return folder
+        return folder, False
     raise KdqError(
         f"no dataset {str(name_or_path)!r}: not a folder with {SPEC_FILE}, not under {paths.raw}, "
         f"and not built in ({', '.join(BUILTIN)})"
     )
+
+
+def resolve_dataset(name_or_path: str | Path, paths: Paths | None = None, progress: bool = True) -> Path:
+    """The folder of a dataset (see :func:`locate_dataset`), a built-in catalog generated there first if needed.
+
+    Built-ins are generated deterministically; a folder there that the lab did not generate is never
+    overwritten.
+    """
+    folder, outdated = locate_dataset(name_or_path, paths)
+    if outdated:
+        _check_regenerable(folder, str(name_or_path))
+        scale, seed = BUILTIN[str(name_or_path)]
+        generate_catalog(folder, scale=scale, seed=seed, name=str(name_or_path), progress=progress)
+    return folder

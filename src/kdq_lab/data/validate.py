@@ -108,6 +108,10 @@ def _parse_times(values: pd.Series, fmt: str) -> pd.Series:
     return pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
 
 
+#: The span a timestamp may take: what int64 nanoseconds (pandas' and the stored splits' unit) can hold, whole days.
+STAMP_RANGE = (pd.Timestamp("1677-09-22", tz="UTC"), pd.Timestamp("2262-04-10", tz="UTC"))
+
+
 def _nanoseconds(times: pd.Series) -> np.ndarray:
     """UTC times as int64 nanoseconds (``NaT`` = the smallest int64)."""
     return times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]").view(np.int64)
@@ -134,6 +138,12 @@ def _check_times(rows: Rows, column: str, spec: DatasetSpec, out: Collector) -> 
     parsed = _parse_times(text, fmt)
     expected = "ISO 8601 date-time (e.g. 2025-03-01T09:30:00+09:00)" if fmt == "iso" else "Unix seconds"
     out.rows(rows, parsed.isna().to_numpy(), column, f"unparsable timestamp; expected {expected}")
+    first, last = STAMP_RANGE
+    outside = (parsed.notna() & ((parsed < first) | (parsed > last))).to_numpy()
+    out.rows(
+        rows, outside, column, f"timestamp outside {first:%Y-%m-%d} … {last:%Y-%m-%d} UTC, the span the lab stores"
+    )
+    parsed = parsed.mask(outside)  # never converted to nanoseconds, where it would wrap around
     naive = zoned = np.zeros(len(text), dtype=bool)
     if fmt == "iso":
         readable, marked = parsed.notna().to_numpy(), text.str.contains(_ZONED).to_numpy(dtype=bool)

@@ -560,21 +560,41 @@ class Evaluation:
     top: np.ndarray | None
 
 
+@dataclass(frozen=True)
+class EvalOptions:
+    """What :func:`evaluate_all` reports beyond ``lightfm.evaluation``'s metrics, and how it batches users.
+
+    Attributes
+    ----------
+    history
+        Known positives per user (all users), reported as ``n_train`` and used for
+        segments; default: the row counts of ``exclude``.
+    user_ids
+        Ids of the matrix rows, added as a ``user_id`` column (kdq_lab models know their own).
+    top
+        Length of the top lists to return (0: none, and no ``ties@k`` columns).
+    batch_size
+        Users scored at once (default: about 8 MB of scores, at least 16 users).
+    """
+
+    history: np.ndarray | None = None
+    user_ids: Sequence | None = None
+    top: int = 0
+    batch_size: int | None = None
+
+
 def evaluate_all(
     model: Any,
     test: sp.spmatrix,
     *,
     exclude: sp.spmatrix | None = None,
     k: int | Sequence[int] = 10,
-    history: np.ndarray | None = None,
-    top: int = 0,
     user_features: sp.spmatrix | None = None,
     item_features: sp.spmatrix | None = None,
     num_threads: int | None = None,
-    user_ids: Sequence | None = None,
-    batch_size: int | None = None,
+    options: EvalOptions | None = None,
 ) -> Evaluation:
-    """Ranks, per-user metrics and (``top > 0``) top lists with the ``ties@k`` diagnostic, in one pass.
+    """Ranks, per-user metrics and (``options.top > 0``) top lists with the ``ties@k`` diagnostic, in one pass.
 
     Parameters
     ----------
@@ -587,18 +607,15 @@ def evaluate_all(
         what the experiment's ``exclude`` rule says).
     k
         One cut-off or a list of them.
-    history
-        Known positives per user (all users), reported as ``n_train`` and used for
-        segments; default: the row counts of ``exclude``.
-    top
-        Length of the top lists to return (0: none, and no ``ties@k`` columns).
     user_features, item_features
         For a raw ``lightfm.LightFM`` only, as in ``lightfm.evaluation``.
     num_threads
         Threads over user batches (default: all cores).
-    user_ids
-        Ids of the matrix rows, added as a ``user_id`` column (kdq_lab models know their own).
+    options
+        History, user ids, top lists and batch size (:class:`EvalOptions`).
     """
+    options = options or EvalOptions()
+    history, user_ids, top = options.history, options.user_ids, options.top
     ks = [k] if isinstance(k, (int, np.integer)) else list(k)
     if not ks or any(not isinstance(v, (int, np.integer)) or v < 1 for v in ks):
         raise KdqError(f"k must be a positive integer or a list of them, not {k!r}")
@@ -628,7 +645,7 @@ def evaluate_all(
             return ranks, None, None
         return (ranks, *_top_and_ties(ws, scores, order, keys, top, ks))
 
-    parts = map_batches(batch, len(users), test.shape[1], num_threads, batch_size)
+    parts = map_batches(batch, len(users), test.shape[1], num_threads, options.batch_size)
     ranks = pd.DataFrame(
         {
             "user": np.repeat(users, np.diff(sub.indptr)),
@@ -667,12 +684,10 @@ def evaluate(
     *,
     exclude: sp.spmatrix | None = None,
     k: int | Sequence[int] = 10,
-    history: np.ndarray | None = None,
     user_features: sp.spmatrix | None = None,
     item_features: sp.spmatrix | None = None,
     num_threads: int | None = None,
-    user_ids: Sequence | None = None,
-    batch_size: int | None = None,
+    options: EvalOptions | None = None,
 ) -> pd.DataFrame:
     """Per-user ranking metrics, one row per user with test items (see :func:`evaluate_all`).
 
@@ -685,12 +700,10 @@ def evaluate(
         test,
         exclude=exclude,
         k=k,
-        history=history,
         user_features=user_features,
         item_features=item_features,
         num_threads=num_threads,
-        user_ids=user_ids,
-        batch_size=batch_size,
+        options=options,
     ).per_user
 
 
@@ -712,7 +725,7 @@ def rank_positives(
         user_features=user_features,
         item_features=item_features,
         num_threads=num_threads,
-        batch_size=batch_size,
+        options=EvalOptions(batch_size=batch_size),
     ).ranks
 
 

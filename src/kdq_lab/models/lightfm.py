@@ -58,7 +58,8 @@ SCHEDULES = ("adagrad", "adadelta")
 FEATURE_MODES = ("ids", "items", "users", "both")
 NORMALIZATIONS = ("none", "l1")
 MODEL_FORMAT = 1
-_DIVERGED = "Not all estimated parameters are finite"
+#: LightFM's trained parameters: a NaN or an infinity in any of them means the training diverged.
+PARAMETERS = ("item_embeddings", "item_biases", "user_embeddings", "user_biases")
 
 
 class ModelDivergedError(KdqError):
@@ -196,6 +197,11 @@ class LightFMConfig(ModelConfig):
         return " · ".join(parts)
 
 
+def _diverged(model: Any) -> bool:
+    """Whether a ``lightfm.LightFM`` holds a NaN or an infinity in its embeddings or biases."""
+    return not all(np.isfinite(getattr(model, name)).all() for name in PARAMETERS)
+
+
 def _metric_of(table: pd.DataFrame, metric: str) -> float:
     return float(table[metric].mean()) if len(table) else float("nan")
 
@@ -321,8 +327,8 @@ class LightFMHybrid:
                     epochs=1,
                     num_threads=cfg.num_threads,
                 )
-            except ValueError as exc:
-                if _DIVERGED in str(exc):
+            except ValueError:  # LightFM refuses to go on with a parameter that is not finite; anything else stays
+                if _diverged(self.model_):
                     raise ModelDivergedError(self._divergence_message(epoch)) from None
                 raise
             row: dict[str, float] = {"epoch": epoch, "seconds": time.perf_counter() - tick}

@@ -34,7 +34,10 @@ import errno
 import functools
 import json
 import logging
+import os
+import sqlite3
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -63,15 +66,17 @@ SCHEMA_ATTEMPTS = 4  # opening a storage whose tables another process is creatin
 TUNING_FOLDER = "tuning"
 #: SQLite URI options that keep a database in memory (refused: the studies would be lost).
 IN_MEMORY = ("mode=memory", "vfs=memdb")
-#: Errors of the system under a storage, as SQLite (and SQLAlchemy) word them, with the errno they stand for.
-SYSTEM_FAILURES = (
-    (errno.ENOSPC, "database or disk is full"),
-    (errno.EIO, "disk I/O error"),
-    (errno.EROFS, "attempt to write a readonly database"),
-    (errno.ENOSPC, "no space left on device"),
-)
+#: Failures of the system under a storage, by SQLite's primary result code (an extended code's low byte): the
+#: errno each stands for and SQLite's own words for it.
+SYSTEM_FAILURES = {
+    sqlite3.SQLITE_FULL: (errno.ENOSPC, "database or disk is full"),
+    sqlite3.SQLITE_IOERR: (errno.EIO, "disk I/O error"),
+    sqlite3.SQLITE_READONLY: (errno.EROFS, "attempt to write a readonly database"),
+}
 #: A database file SQLite cannot open: a missing folder when the storage is opened, the system's fault later.
-UNOPENABLE = (errno.EACCES, "unable to open database file")
+UNOPENABLE = {sqlite3.SQLITE_CANTOPEN: (errno.EACCES, "unable to open database file")}
+#: What an ``OSError`` under a storage (another driver, a file operation) says when the system failed.
+SYSTEM_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EROFS, errno.EDQUOT, errno.EFBIG})
 
 
 @dataclass(frozen=True)
@@ -318,22 +323,40 @@ def storage_failures(url: str, opening: bool = False) -> Iterator[None]:
 
     A full disk, an I/O error, a read-only database or (after it was opened) a database file
     that cannot be opened any more reach Optuna as an SQLAlchemy ``OperationalError``, which
-    Optuna may wrap in its own error: the chain of causes is searched. ``opening``: a file that
+    Optuna may wrap in its own error: the chain of causes is searched for SQLite's result code
+    (``sqlite_errorcode``) or an ``OSError``'s errno, never for words. ``opening``: a file that
     cannot be opened is the user's to fix (a missing folder), left to :func:`open_storage`.
     """
     try:
         yield
     except Exception as exc:
-        causes = SYSTEM_FAILURES if opening else (*SYSTEM_FAILURES, UNOPENABLE)
-        chain: list[str] = []
-        link: BaseException | None = exc
-        while link is not None and len(chain) < 20:
-            chain.append(str(link).lower())
-            link = link.__cause__ or link.__context__
-        found = next(((code, text) for code, text in causes if any(text.lower() in message for message in chain)), None)
+        found = _system_failure(exc, SYSTEM_FAILURES if opening else SYSTEM_FAILURES | UNOPENABLE)
         if found is None:
             raise
         raise OSError(found[0], f"{found[1]} (the tuning storage)", _shown(url)) from exc
+
+
+def _system_failure(exc: BaseException, codes: dict[int, tuple[int, str]]) -> tuple[int, str] | None:
+    """The errno and words of the first failure of the system in ``exc``'s chain of causes, if there is one.
+
+    A link is SQLite's error (its primary result code in ``codes``), SQLAlchemy's around it (``orig``), or an
+    ``OSError`` whose errno is in :data:`SYSTEM_ERRNOS`.
+    """
+    seen: list[BaseException] = []
+    pending: list[BaseException | None] = [exc]
+    while pending and len(seen) < 20:
+        link = pending.pop(0)
+        if link is None or any(link is other for other in seen):
+            continue
+        seen.append(link)
+        code = getattr(link, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in codes:
+            return codes[code & 0xFF]
+        if isinstance(link, OSError) and link.errno in SYSTEM_ERRNOS:
+            return link.errno, os.strerror(link.errno)
+        orig = getattr(link, "orig", None)  # SQLAlchemy's DBAPIError: the driver's error
+        pending += [orig if isinstance(orig, BaseException) else None, link.__cause__, link.__context__]
+    return None
 
 
 def _shown(url: str) -> str:
@@ -366,20 +389,22 @@ class SurplusTrial(Exception):
 
 
 class _QuietSurplus(logging.Filter):
-    """Drops Optuna's two warnings (one with a traceback) about a surplus trial: no objective failed."""
+    """Drops Optuna's two warnings about a surplus trial: no objective failed.
+
+    The first carries the :class:`SurplusTrial` itself (its ``exc_info``); the second, the trial's value, is the
+    next record the same thread logs (Optuna writes them one after the other). Nothing is told by the words.
+    """
 
     def __init__(self) -> None:
         super().__init__()
-        self.trials: set[str] = set()  # "Trial N failed" of surplus trials whose second warning is still to come
+        self.pending = threading.local()  # per thread: whether the value's warning of a surplus trial comes next
 
     def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        head = " ".join(text.split()[:3])
-        if SurplusTrial.__name__ in text:
-            self.trials.add(head)
+        if getattr(self.pending, "value", False):
+            self.pending.value = False
             return False
-        if head in self.trials and "failed with value" in text:
-            self.trials.discard(head)
+        if record.exc_info and isinstance(record.exc_info[1], SurplusTrial):
+            self.pending.value = True
             return False
         return True
 
