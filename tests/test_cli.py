@@ -93,6 +93,9 @@ def test_unknown_value_exit_2_and_lenient(trained, tmp_path):
         (["train", "kdq-catalog-tiny", "--set", "loss=["], "not valid YAML"),
         (["train", "kdq-catalog-tiny", "--set", "learning_rate=fast"], "must be a number > 0"),
         (["prepare", "kdq-catalog-tiny", "--split", "global_temporal", "--cutoff", "someday"], "not a date-time"),
+        (["prepare", "kdq-catalog-tiny", "--split", "user_temporal", "--cutoff", "2026-06-01"], "takes no 'cutoff'"),
+        (["train", "kdq-catalog-tiny", "--split", "cold_items", "--predefined", "ua"], "takes no 'predefined'"),
+        (["train", "kdq-catalog-tiny", "--split", "predefined"], "needs 'predefined: <name>'"),
         (["recommend", "--model", "/x", "--profile", str(ARTIST), "--k", "0"], "expected an integer >= 1"),
     ],
 )

@@ -11,6 +11,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -123,19 +124,22 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The split a command's flags ask for, flat: its kind, fractions, seed, and the option flags given."""
+    from kdq_lab.data.splits import REGISTRY
+
+    options = {name for kind in REGISTRY.values() for name in kind.option_names()}
+    given = {name: getattr(args, name) for name in sorted(options) if getattr(args, name) is not None}
+    shared = {"test_fraction": args.test_fraction, "validation_fraction": args.validation_fraction, "seed": args.seed}
+    return {"kind": args.split, **shared, **given}
+
+
 def _prepare(args: argparse.Namespace) -> int:
     from kdq_lab.data.registry import resolve_dataset
     from kdq_lab.data.splits import SplitConfig
     from kdq_lab.data.store import prepare
 
-    config = SplitConfig(
-        kind=args.split,
-        test_fraction=args.test_fraction,
-        validation_fraction=args.validation_fraction,
-        seed=args.seed,
-        cutoff=args.cutoff,
-        predefined=args.predefined,
-    )
+    config = SplitConfig.from_dict(_split_settings(args))  # an option the kind does not take is refused
     paths = Paths.default()
     folder = prepare(resolve_dataset(args.dataset, paths), config, paths.processed, force=args.force)
     _say(folder)
@@ -210,21 +214,17 @@ def _tune(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from kdq_lab.data.registry import resolve_dataset
+    from kdq_lab.data.splits import SplitConfig
     from kdq_lab.pipeline.runs import save_run, train_and_evaluate
     from kdq_lab.yamlfile import parse_assignment
 
     params = dict(parse_assignment(item) for item in args.set or [])
+    split = SplitConfig.from_dict(_split_settings(args))  # before the dataset is resolved or anything trains
     paths = Paths.default()
     out = Path(args.out) if args.out else paths.reports / "models" / f"{Path(args.dataset).name}__{args.split}__lightfm"
     inputs = {"the dataset folder": resolve_dataset(args.dataset, paths), "the processed data folder": paths.processed}
     check_apart(out, inputs)
     check_replaceable(out, args.force)  # before training, not after
-    split = {
-        "kind": args.split,
-        "test_fraction": args.test_fraction,
-        "validation_fraction": args.validation_fraction,
-        "seed": args.seed,
-    }
     result = train_and_evaluate(
         args.dataset, split, "lightfm", params, ks=[args.k], run_name="lightfm", split_name=args.split, paths=paths
     )
@@ -325,6 +325,23 @@ def _cluster_options(command: argparse.ArgumentParser) -> None:
                          help="cluster: a folder every worker sees; used instead of shipping data")  # fmt: skip
 
 
+def _split_arguments(command: argparse.ArgumentParser, default: str) -> None:
+    """``--split`` (a registered kind), its fractions and seed, and a ``--<option>`` flag per kind option (text)."""
+    from kdq_lab.data.splits import REGISTRY
+
+    kinds = "; ".join(f"{kind.name}: {kind.summary}" for kind in REGISTRY.values()).replace("%", "%%")
+    command.add_argument("--split", default=default, choices=list(REGISTRY), help=f"the split kind ({kinds})")
+    command.add_argument("--test-fraction", type=_number, default=0.2)
+    command.add_argument("--validation-fraction", type=_number, default=0.1)
+    command.add_argument("--seed", type=_seed, default=42)
+    helps: dict[str, list[str]] = {}
+    for kind in REGISTRY.values():
+        for option in fields(kind.options):
+            helps.setdefault(option.name, []).append(f"{kind.name}: {option.metadata.get('help', option.name)}")
+    for name, texts in helps.items():
+        command.add_argument(f"--{name.replace('_', '-')}", dest=name, help="; ".join(texts).replace("%", "%%"))
+
+
 def _chromium() -> Path:
     from kdq_lab.pipeline.report_checks import CHROMIUM_ENV, find_chromium
 
@@ -396,16 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     prep = commands.add_parser("prepare", help="validate, split and store a dataset under data/processed/")
     prep.add_argument("dataset", help="dataset folder, a name under data/raw/, or a built-in name")
-    prep.add_argument(
-        "--split",
-        default="user_temporal",
-        choices=["random", "user_temporal", "global_temporal", "cold_users", "cold_items", "predefined"],
-    )
-    prep.add_argument("--test-fraction", type=_number, default=0.2)
-    prep.add_argument("--validation-fraction", type=_number, default=0.1)
-    prep.add_argument("--seed", type=_seed, default=42)
-    prep.add_argument("--cutoff", help="global_temporal: ISO 8601 cutoff time")
-    prep.add_argument("--predefined", help="predefined: the split's name in dataset.yaml (e.g. ua)")
+    _split_arguments(prep, default="user_temporal")
     prep.add_argument("--force", action="store_true", help="rebuild even if the same split is stored")
     prep.set_defaults(run=_prepare)
 
@@ -460,14 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train, evaluate and save a LightFM hybrid (for `recommend`)")
     train.add_argument("dataset", nargs="?", default="kdq-catalog", help="dataset name or folder")
-    train.add_argument(
-        "--split",
-        default="cold_users",
-        choices=["random", "user_temporal", "global_temporal", "cold_users", "cold_items"],
-    )
-    train.add_argument("--test-fraction", type=_number, default=0.2)
-    train.add_argument("--validation-fraction", type=_number, default=0.1)
-    train.add_argument("--seed", type=_seed, default=42)
+    _split_arguments(train, default="cold_users")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="a LightFM parameter, e.g. no_components=64")
     train.add_argument("--k", type=_k, default=10)
     train.add_argument("--out", help="run folder (default reports/models/<dataset>__<split>__lightfm/)")

@@ -1,9 +1,9 @@
 """Splits put exactly the same events in the same parts as the split code of int18 did (so no metric moves).
 
-``fixtures/split_parts.npz`` holds, per case, what that code made (written once by
-``fixtures/make_split_parts.py`` at commit 0315e00): the part of every positive event (-1: dropped),
-for every interaction row whether its pair is seen before validation and before test, and the items
-withheld until test and until validation. Split ids (hashes) may change; these may not.
+``fixtures/split_parts.npz`` holds, per case, what that code made (written once, with that code, by
+``fixtures/make_split_parts.py``, which stays in the git history of that path): the part of every positive
+event (-1: dropped), for every interaction row whether its pair is seen before validation and before test,
+and the items withheld until test and until validation. Split ids (hashes) may change; these may not.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import pytest
 from split_fixture import with_predefined
 
 from kdq_lab.data.movielens import import_movielens
-from kdq_lab.data.splits import SplitConfig, _positions, positive_events, seen_pairs, split_events, withheld_items
+from kdq_lab.data.splits import SplitConfig, positive_events, seen_pairs, split_events, withheld_items
+from kdq_lab.data.splits.common import positions
 from kdq_lab.data.validate import load_dataset
 
 FIXTURE = Path(__file__).parent / "fixtures" / "split_parts.npz"
@@ -76,7 +77,7 @@ def expected():
 
 def seen_rows(raw, cut, periods: tuple[str, ...]) -> np.ndarray:
     """For every interaction row, whether its pair is seen in ``periods``."""
-    user, item = _positions(raw.interactions)
+    user, item = positions(raw.interactions)
     n_items = len(raw.items)
     seen_user, seen_item = seen_pairs(raw, cut, periods)
     return np.isin(user.astype(np.int64) * n_items + item, seen_user.astype(np.int64) * n_items + seen_item)
@@ -90,7 +91,7 @@ def test_every_case_is_in_the_fixture(expected):
 def test_same_parts_as_before(case, datasets, expected):
     dataset, settings = CASES[case]
     raw = datasets[dataset]
-    config = SplitConfig(**settings)
+    config = SplitConfig.from_dict(settings)
     events = positive_events(raw, config)
     np.testing.assert_array_equal(digest(events), expected[f"{case}/events"], "the input changed, not the split")
     cut = split_events(raw, config)

@@ -67,7 +67,8 @@ def test_user_temporal_holds_out_the_last_fraction(raw):
 
 def test_global_temporal_respects_the_cutoff(raw):
     cutoff = "2026-06-01T00:00:00+09:00"
-    events = events_of(raw, SplitConfig(kind="global_temporal", cutoff=cutoff, validation_fraction=0.1))
+    config = SplitConfig.from_dict({"kind": "global_temporal", "cutoff": cutoff, "validation_fraction": 0.1})
+    events = events_of(raw, config)
     limit = pd.Timestamp(cutoff).timestamp()
     assert (events[events["part"] != "test"]["time"] < limit).all()
     assert (events[events["part"] == "test"]["time"] >= limit).all()
@@ -96,17 +97,16 @@ def test_cold_users_keep_their_features(tiny_catalog, tmp_path):
 
 def test_predefined_split_and_positive_override(ml100k_source, tmp_path):
     raw = load_dataset(import_movielens(ml100k_source, tmp_path / "ml"))
-    events = events_of(raw, SplitConfig(kind="predefined", predefined="ua", validation_fraction=0.0))
+    ua = {"kind": "predefined", "predefined": "ua", "validation_fraction": 0.0}
+    events = events_of(raw, SplitConfig.from_dict(ua))
     table = pd.read_csv(raw.folder / "splits" / "ua.csv", dtype=str)
     test = table[table["part"] == "test"]
     ratings = raw.interactions.merge(test, on=["user_id", "item_id"])
     assert len(events[events["part"] == "test"]) == int((ratings["weight"] >= 4).sum())
-    strict = events_of(
-        raw, SplitConfig(kind="predefined", predefined="ua", validation_fraction=0.0, positive_min_weight=5.0)
-    )
+    strict = events_of(raw, SplitConfig.from_dict({**ua, "positive_min_weight": 5.0}))
     assert len(strict) < len(events)
     with pytest.raises(KdqError, match="no predefined split 'uc'"):
-        events_of(raw, SplitConfig(kind="predefined", predefined="uc"))
+        events_of(raw, SplitConfig.from_dict({"kind": "predefined", "predefined": "uc"}))
 
 
 def test_bad_configs_are_refused():

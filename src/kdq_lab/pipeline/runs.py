@@ -309,7 +309,7 @@ def train_and_evaluate(
 ) -> RunResult:
     """Prepare (or reuse) one split of ``dataset``, then :func:`run` the model on it (its seed)."""
     paths = paths or Paths.default()
-    config = split if isinstance(split, SplitConfig) else SplitConfig(**split)
+    config = split if isinstance(split, SplitConfig) else SplitConfig.from_dict(split)
     data = load_split(prepare(resolve_dataset(dataset, paths), config, paths.processed))
     ks = tuple(sorted({int(k) for k in ks}))
     run_config = RunConfig(
