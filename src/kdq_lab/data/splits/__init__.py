@@ -14,6 +14,7 @@ from kdq_lab.data.splits import (  # noqa: F401, I001
     cold_users,
     cold_items,
     predefined,
+    leave_last_out,
 )
 from kdq_lab.data.splits.common import DROPPED, PARTS, TEST, TRAIN, VALIDATION, seconds
 from kdq_lab.data.splits.parts import SplitEvents, positive_events, seen_pairs, split_events, withheld_items
