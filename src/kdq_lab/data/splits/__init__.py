@@ -3,7 +3,7 @@
 Every split assigns whole (user, item) pairs to one part, so no pair is in two parts, and each
 cut is also a rule that places events of any type (a view, a low rating) in a period. The kinds
 are registered in :mod:`kdq_lab.data.splits.registry` (config, hold-out, periods, withheld items,
-leakage checks, notebook claims); :func:`kind_names` lists them.
+leakage checks, notebook claims); :data:`REGISTRY` lists them.
 """
 
 # registration, in the order the CLI and error messages list the kinds: one line per kind
@@ -16,7 +16,7 @@ from kdq_lab.data.splits import (  # noqa: F401, I001
     predefined,
     leave_last_out,
 )
-from kdq_lab.data.splits.common import DROPPED, PARTS, TEST, TRAIN, VALIDATION, seconds
+from kdq_lab.data.splits.common import PARTS
 from kdq_lab.data.splits.parts import SplitEvents, positive_events, seen_pairs, split_events, withheld_items
 from kdq_lab.data.splits.registry import (
     REGISTRY,
@@ -24,28 +24,21 @@ from kdq_lab.data.splits.registry import (
     SplitKind,
     SplitOptions,
     evaluated_claims,
-    kind_names,
     prepared_claims,
     split_keys,
     split_kind,
 )
 
 __all__ = [
-    "DROPPED",
     "PARTS",
     "REGISTRY",
-    "TEST",
-    "TRAIN",
-    "VALIDATION",
     "SplitConfig",
     "SplitEvents",
     "SplitKind",
     "SplitOptions",
     "evaluated_claims",
-    "kind_names",
     "positive_events",
     "prepared_claims",
-    "seconds",
     "seen_pairs",
     "split_events",
     "split_keys",

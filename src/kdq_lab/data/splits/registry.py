@@ -168,11 +168,6 @@ def split_kind(name: Any) -> SplitKind:
     return REGISTRY[name]
 
 
-def kind_names() -> list[str]:
-    """Every registered kind, in registration order (the CLI's choices)."""
-    return list(REGISTRY)
-
-
 def split_keys(name: Any) -> list[str]:
     """The flat keys a split of kind ``name`` takes (the shared keys alone for an unknown kind)."""
     return split_kind(name).accepted_keys() if isinstance(name, str) and name in REGISTRY else list(SHARED_KEYS)
@@ -189,7 +184,7 @@ class SplitConfig:
     Attributes
     ----------
     kind
-        A registered split kind (:func:`kind_names`).
+        A registered split kind (a key of :data:`REGISTRY`).
     test_fraction
         Share of pairs (or users, items) held out for test (kinds with their own rule ignore it).
     validation_fraction
