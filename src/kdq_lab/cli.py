@@ -12,6 +12,7 @@ import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import fields
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -379,10 +380,22 @@ def _screenshots(args: argparse.Namespace) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with its error escaped: it quotes the arguments it refuses, control characters and all."""
+    """argparse, with its error escaped: it quotes the arguments it refuses, control characters and all.
+
+    ``late`` adds a command's arguments when that command is parsed (or asked for ``--help``): the split
+    kinds' flags need the split registry, whose import would cost every other command half a second.
+    """
+
+    late: Callable[[argparse.ArgumentParser], None] | None = None
 
     def error(self, message: str) -> NoReturn:
         super().error(safe(message, multiline=True))
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        if self.late is not None:
+            late, self.late = self.late, None
+            late(self)
+        return super().parse_known_args(*args, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -413,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     prep = commands.add_parser("prepare", help="validate, split and store a dataset under data/processed/")
     prep.add_argument("dataset", help="dataset folder, a name under data/raw/, or a built-in name")
-    _split_arguments(prep, default="user_temporal")
+    prep.late = partial(_split_arguments, default="user_temporal")
     prep.add_argument("--force", action="store_true", help="rebuild even if the same split is stored")
     prep.set_defaults(run=_prepare)
 
@@ -468,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train, evaluate and save a LightFM hybrid (for `recommend`)")
     train.add_argument("dataset", nargs="?", default="kdq-catalog", help="dataset name or folder")
-    _split_arguments(train, default="cold_users")
+    train.late = partial(_split_arguments, default="cold_users")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="a LightFM parameter, e.g. no_components=64")
     train.add_argument("--k", type=_k, default=10)
     train.add_argument("--out", help="run folder (default reports/models/<dataset>__<split>__lightfm/)")
@@ -528,10 +541,10 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a path with undecodable bytes is printed, not a crash
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
-    args = build_parser().parse_args(argv)
     with warnings.catch_warnings():  # restores the warning printer when the command ends
         warnings.showwarning = _show_warning
         try:
+            args = build_parser().parse_args(argv)  # a command's late arguments import modules: Ctrl-C is caught
             return args.run(args)
         except KdqError as exc:
             _debug_traceback()
