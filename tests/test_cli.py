@@ -100,6 +100,9 @@ def test_unknown_value_exit_2_and_lenient(trained, tmp_path):
         (["train", "kdq-catalog-tiny", "--set", "loss=["], "not valid YAML"),
         (["train", "kdq-catalog-tiny", "--set", "learning_rate=fast"], "must be a number > 0"),
         (["prepare", "kdq-catalog-tiny", "--split", "global_temporal", "--cutoff", "someday"], "not a date-time"),
+        (["prepare", "kdq-catalog-tiny", "--split", "user_temporal", "--cutoff", "2026-06-01"], "takes no 'cutoff'"),
+        (["train", "kdq-catalog-tiny", "--split", "cold_items", "--predefined", "ua"], "takes no 'predefined'"),
+        (["train", "kdq-catalog-tiny", "--split", "predefined"], "needs 'predefined: <name>'"),
         (["recommend", "--model", "/x", "--profile", str(ARTIST), "--k", "0"], "expected an integer >= 1"),
     ],
 )
@@ -143,3 +146,30 @@ def test_grid_cap_is_a_clear_error(tmp_path):
     proc = cli("run", str(ROOT / "notebooks" / "experiments" / "smoke.yaml"), "--max-runs", "2", "--dry-run")
     assert proc.returncode == 2 and "more than the cap of 2" in proc.stderr and "--max-runs" in proc.stderr
     assert "not a run of this experiment" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["check-report", "--help"], ["recommend", "--help"], ["validate", "/no/such/dataset"]]
+)
+def test_commands_without_splits_do_not_import_them(args):
+    """The split kinds' flags are added when `prepare` or `train` is parsed: their import costs the others ~0.5 s."""
+    probe = (
+        "import sys\nfrom kdq_lab.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print('imported' if 'kdq_lab.data.splits' in sys.modules else 'not imported', file=sys.stderr)"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, cwd=ROOT)
+    assert proc.stderr.splitlines()[-1] == "not imported", proc.stderr
+    prepare = subprocess.run([sys.executable, "-c", probe, "prepare", "--help"], capture_output=True, text=True)
+    assert prepare.stderr.splitlines()[-1] == "imported" and "leave_last_out" in prepare.stdout
+
+
+@pytest.mark.parametrize("command", ["prepare", "train"])
+def test_ctrl_c_while_a_command_is_parsed_is_one_line(command, monkeypatch, capsys):
+    from kdq_lab import cli as module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "_split_arguments", interrupted)
+    assert module.main([command, "kdq-catalog-tiny"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"

@@ -10,6 +10,8 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable
+from dataclasses import fields
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -127,19 +129,22 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The split a command's flags ask for, flat: its kind, fractions, seed, and the option flags given."""
+    from kdq_lab.data.splits import REGISTRY
+
+    options = {name for kind in REGISTRY.values() for name in kind.option_names()}
+    given = {name: getattr(args, name) for name in sorted(options) if getattr(args, name) is not None}
+    shared = {"test_fraction": args.test_fraction, "validation_fraction": args.validation_fraction, "seed": args.seed}
+    return {"kind": args.split, **shared, **given}
+
+
 def _prepare(args: argparse.Namespace) -> int:
     from kdq_lab.data.registry import resolve_dataset
     from kdq_lab.data.splits import SplitConfig
     from kdq_lab.data.store import prepare
 
-    config = SplitConfig(
-        kind=args.split,
-        test_fraction=args.test_fraction,
-        validation_fraction=args.validation_fraction,
-        seed=args.seed,
-        cutoff=args.cutoff,
-        predefined=args.predefined,
-    )
+    config = SplitConfig.from_dict(_split_settings(args))  # an option the kind does not take is refused
     paths = Paths.default()
     folder = prepare(resolve_dataset(args.dataset, paths), config, paths.processed, force=args.force)
     _say(folder)
@@ -208,23 +213,20 @@ def _tune(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from kdq_lab.data.registry import resolve_dataset
+    from kdq_lab.data.splits import SplitConfig
     from kdq_lab.runs.run import RunConfig, save_run, train_and_evaluate
     from kdq_lab.yamlfile import parse_assignment
 
     params = dict(parse_assignment(item) for item in args.set or [])
+    split = SplitConfig.from_dict(_split_settings(args))  # before the dataset is resolved or anything trains
     paths = Paths.default()
     out = Path(args.out) if args.out else paths.reports / "models" / f"{Path(args.dataset).name}__{args.split}__lightfm"
     inputs = {"the dataset folder": resolve_dataset(args.dataset, paths), "the processed data folder": paths.processed}
     check_apart(out, inputs)
     check_replaceable(out, args.force)  # before training, not after
-    split = {
-        "kind": args.split,
-        "test_fraction": args.test_fraction,
-        "validation_fraction": args.validation_fraction,
-        "seed": args.seed,
-    }
-    config = RunConfig(run="lightfm", model="lightfm", params=params, split=args.split, ks=(args.k,),
-                       metric=f"ndcg@{args.k}")  # fmt: skip
+    config = RunConfig(
+        run="lightfm", model="lightfm", params=params, split=args.split, ks=(args.k,), metric=f"ndcg@{args.k}"
+    )
     result = train_and_evaluate(args.dataset, split, config, paths=paths)
     with atomic_dir(out, args.force) as tmp:
         save_run(result, tmp)
@@ -323,6 +325,23 @@ def _cluster_options(command: argparse.ArgumentParser) -> None:
                          help="cluster: a folder every worker sees; used instead of shipping data")  # fmt: skip
 
 
+def _split_arguments(command: argparse.ArgumentParser, default: str) -> None:
+    """``--split`` (a registered kind), its fractions and seed, and a ``--<option>`` flag per kind option (text)."""
+    from kdq_lab.data.splits import REGISTRY
+
+    kinds = "; ".join(f"{kind.name}: {kind.summary}" for kind in REGISTRY.values()).replace("%", "%%")
+    command.add_argument("--split", default=default, choices=list(REGISTRY), help=f"the split kind ({kinds})")
+    command.add_argument("--test-fraction", type=_number, default=0.2)
+    command.add_argument("--validation-fraction", type=_number, default=0.1)
+    command.add_argument("--seed", type=_seed, default=42)
+    helps: dict[str, list[str]] = {}
+    for kind in REGISTRY.values():
+        for option in fields(kind.options):
+            helps.setdefault(option.name, []).append(f"{kind.name}: {option.metadata.get('help', option.name)}")
+    for name, texts in helps.items():
+        command.add_argument(f"--{name.replace('_', '-')}", dest=name, help="; ".join(texts).replace("%", "%%"))
+
+
 def _chromium() -> Path:
     from kdq_lab.report.checks import CHROMIUM_ENV, find_chromium
 
@@ -360,10 +379,22 @@ def _screenshots(args: argparse.Namespace) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with its error escaped: it quotes the arguments it refuses, control characters and all."""
+    """argparse, with its error escaped: it quotes the arguments it refuses, control characters and all.
+
+    ``late`` adds a command's arguments when that command is parsed (or asked for ``--help``): the split
+    kinds' flags need the split registry, whose import would cost every other command half a second.
+    """
+
+    late: Callable[[argparse.ArgumentParser], None] | None = None
 
     def error(self, message: str) -> NoReturn:
         super().error(safe(message, multiline=True))
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        if self.late is not None:
+            late, self.late = self.late, None
+            late(self)
+        return super().parse_known_args(*args, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -394,16 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     prep = commands.add_parser("prepare", help="validate, split and store a dataset under data/processed/")
     prep.add_argument("dataset", help="dataset folder, a name under data/raw/, or a built-in name")
-    prep.add_argument(
-        "--split",
-        default="user_temporal",
-        choices=["random", "user_temporal", "global_temporal", "cold_users", "cold_items", "predefined"],
-    )
-    prep.add_argument("--test-fraction", type=_number, default=0.2)
-    prep.add_argument("--validation-fraction", type=_number, default=0.1)
-    prep.add_argument("--seed", type=_seed, default=42)
-    prep.add_argument("--cutoff", help="global_temporal: ISO 8601 cutoff time")
-    prep.add_argument("--predefined", help="predefined: the split's name in dataset.yaml (e.g. ua)")
+    prep.late = partial(_split_arguments, default="user_temporal")
     prep.add_argument("--force", action="store_true", help="rebuild even if the same split is stored")
     prep.set_defaults(run=_prepare)
 
@@ -458,14 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train, evaluate and save a LightFM hybrid (for `recommend`)")
     train.add_argument("dataset", nargs="?", default="kdq-catalog", help="dataset name or folder")
-    train.add_argument(
-        "--split",
-        default="cold_users",
-        choices=["random", "user_temporal", "global_temporal", "cold_users", "cold_items"],
-    )
-    train.add_argument("--test-fraction", type=_number, default=0.2)
-    train.add_argument("--validation-fraction", type=_number, default=0.1)
-    train.add_argument("--seed", type=_seed, default=42)
+    train.late = partial(_split_arguments, default="cold_users")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="a LightFM parameter, e.g. no_components=64")
     train.add_argument("--k", type=_k, default=10)
     train.add_argument("--out", help="run folder (default reports/models/<dataset>__<split>__lightfm/)")
@@ -524,15 +539,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `kdq-lab ... | head` ends quietly
     # a path with undecodable bytes is printed, not a crash; the streams' own handling is restored at the end
     with text_errors((sys.stdout, sys.stderr), "backslashreplace"):
-        args = build_parser().parse_args(argv)
-        return _command(args)
+        return _command(argv)
 
 
-def _command(args: argparse.Namespace) -> int:
-    """Run the parsed command; whatever escapes it becomes one line and an exit code (see :func:`main`)."""
+def _command(argv: list[str] | None) -> int:
+    """Parse and run a command; whatever escapes it becomes one line and an exit code (see :func:`main`)."""
     with warnings.catch_warnings():  # restores the warning printer when the command ends
         warnings.showwarning = _show_warning
         try:
+            args = build_parser().parse_args(argv)  # a command's late arguments import modules: Ctrl-C is caught
             return args.run(args)
         except KdqError as exc:
             _debug_traceback()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from kdq_lab.data.movielens import import_movielens
-from kdq_lab.data.splits import SplitConfig, split_events
+from kdq_lab.data.splits import PARTS, SplitConfig, split_events
 from kdq_lab.data.validate import load_dataset
 from kdq_lab.errors import KdqError
 
@@ -67,7 +67,8 @@ def test_user_temporal_holds_out_the_last_fraction(raw):
 
 def test_global_temporal_respects_the_cutoff(raw):
     cutoff = "2026-06-01T00:00:00+09:00"
-    events = events_of(raw, SplitConfig(kind="global_temporal", cutoff=cutoff, validation_fraction=0.1))
+    config = SplitConfig.from_dict({"kind": "global_temporal", "cutoff": cutoff, "validation_fraction": 0.1})
+    events = events_of(raw, config)
     limit = pd.Timestamp(cutoff).timestamp()
     assert (events[events["part"] != "test"]["time"] < limit).all()
     assert (events[events["part"] == "test"]["time"] >= limit).all()
@@ -96,17 +97,16 @@ def test_cold_users_keep_their_features(tiny_catalog, tmp_path):
 
 def test_predefined_split_and_positive_override(ml100k_source, tmp_path):
     raw = load_dataset(import_movielens(ml100k_source, tmp_path / "ml"))
-    events = events_of(raw, SplitConfig(kind="predefined", predefined="ua", validation_fraction=0.0))
+    ua = {"kind": "predefined", "predefined": "ua", "validation_fraction": 0.0}
+    events = events_of(raw, SplitConfig.from_dict(ua))
     table = pd.read_csv(raw.folder / "splits" / "ua.csv", dtype=str)
     test = table[table["part"] == "test"]
     ratings = raw.interactions.merge(test, on=["user_id", "item_id"])
     assert len(events[events["part"] == "test"]) == int((ratings["weight"] >= 4).sum())
-    strict = events_of(
-        raw, SplitConfig(kind="predefined", predefined="ua", validation_fraction=0.0, positive_min_weight=5.0)
-    )
+    strict = events_of(raw, SplitConfig.from_dict({**ua, "positive_min_weight": 5.0}))
     assert len(strict) < len(events)
     with pytest.raises(KdqError, match="no predefined split 'uc'"):
-        events_of(raw, SplitConfig(kind="predefined", predefined="uc"))
+        events_of(raw, SplitConfig.from_dict({"kind": "predefined", "predefined": "uc"}))
 
 
 def test_bad_configs_are_refused():
@@ -114,3 +114,51 @@ def test_bad_configs_are_refused():
         SplitConfig(kind="by_magic")
     with pytest.raises(KdqError, match="test_fraction"):
         SplitConfig(test_fraction=1.5)
+
+
+def first_times(events: pd.DataFrame, part: str) -> pd.Series:
+    """Each pair's first event time in ``part``, indexed by (user, item)."""
+    return events[events["part"] == part].groupby(["user", "item"])["time"].min()
+
+
+@pytest.mark.parametrize("seed", [1, 5])
+def test_leave_last_out_holds_out_each_users_last_pair(raw, seed):
+    config = SplitConfig.from_dict({"kind": "leave_last_out", "seed": seed, "validation_fraction": 0.0})
+    events = events_of(raw, config)
+    test, train = first_times(events, "test"), first_times(events, "train")
+    assert len(test) > 50
+    every = pd.concat([test, train]).groupby(level="user").agg(["min", "max"])
+    returning = every.index[every["min"] < every["max"]]
+    assert set(test.index.get_level_values("user")) == set(returning), "every returning user, and only they"
+    last = test.groupby(level="user").agg(["min", "max"])
+    assert (last["min"] == last["max"]).all(), "a user's test pairs start at one moment"
+    np.testing.assert_array_equal(last["max"], every.loc[last.index, "max"], err_msg="their last moment")
+    assert (train.groupby(level="user").max().reindex(last.index) < last["max"]).all(), "train is earlier"
+
+
+def test_leave_last_out_validation_is_the_pair_before(raw):
+    events = events_of(raw, SplitConfig.from_dict({"kind": "leave_last_out", "validation_fraction": 0.1}))
+    train, validation, test = (first_times(events, part) for part in PARTS)
+    valid_users = validation.groupby(level="user").agg(["min", "max"])
+    assert len(valid_users) > 50 and (valid_users["min"] == valid_users["max"]).all()
+    tested = test.groupby(level="user").min().reindex(valid_users.index)
+    assert (valid_users["max"] < tested.fillna(np.inf)).all(), "validation comes before the user's test pair"
+    trained = train.groupby(level="user").max().reindex(valid_users.index)
+    assert (trained < valid_users["min"]).all(), "and after all of the user's train pairs"
+
+
+def test_leave_last_out_ignores_the_fractions_value(raw):
+    base = {"kind": "leave_last_out", "validation_fraction": 0.1}
+    same = events_of(raw, SplitConfig.from_dict({**base, "test_fraction": 0.5, "validation_fraction": 0.4}))
+    pd.testing.assert_frame_equal(events_of(raw, SplitConfig.from_dict(base)), same)
+
+
+def test_leave_last_out_on_ratings_keeps_every_test_pair_under_seen(ml100k_source, tmp_path):
+    from kdq_lab.data.store import load_split, prepare
+    from kdq_lab.data.targets import target
+
+    folder = import_movielens(ml100k_source, tmp_path / "ml")
+    config = SplitConfig.from_dict({"kind": "leave_last_out", "positive_min_weight": 4.0})
+    split = load_split(prepare(folder, config, tmp_path / "processed"))
+    tested = split.test.interactions.getnnz(axis=1)
+    assert (tested > 0).sum() > 20 and target(split, "test", "seen").dropped == 0

@@ -113,7 +113,9 @@ def test_predefined_split_sees_every_rating_of_the_base_part(ml100k_source, tmp_
     from kdq_lab.data.movielens import import_movielens
 
     folder = import_movielens(ml100k_source, tmp_path / "ml")
-    config = SplitConfig(kind="predefined", predefined="ua", positive_min_weight=4.0, validation_fraction=0.0)
+    config = SplitConfig.from_dict(
+        {"kind": "predefined", "predefined": "ua", "positive_min_weight": 4.0, "validation_fraction": 0.0}
+    )
     split = load_split(prepare(folder, config, tmp_path / "processed"))
     raw = split.events  # positive events only; low ratings are not positives but are seen
     base_low = pairs(split, split.seen_known) - pairs(split, split.known.interactions)

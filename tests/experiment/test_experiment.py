@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,19 @@ def test_overrides_apply_before_validation(tmp_path):
         load_experiment(path, ["dataset"])
 
 
+def test_a_split_takes_its_kinds_options(tmp_path):
+    """Flat in the YAML, routed into the kind's options; an unquoted YAML time stays ISO 8601 text."""
+    splits = {
+        "global": {"kind": "global_temporal", "cutoff": "2026-06-01T00:00:00+09:00"},
+        "unquoted": {"kind": "global_temporal", "cutoff": datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC)},
+        "temporal": {"kind": "user_temporal", "test_fraction": 0.3},
+    }
+    experiment = load_experiment(write(tmp_path, BASE | {"splits": splits}))
+    assert experiment.splits["global"].to_dict()["cutoff"] == "2026-06-01T00:00:00+09:00"
+    assert experiment.splits["unquoted"].to_dict()["cutoff"] == "2026-06-01T00:00:00+00:00"
+    assert "cutoff" not in experiment.splits["temporal"].to_dict()
+
+
 BAD = [
     ({"runs": {"pop": {"model": "deepfm"}}, "reference": None}, "runs.pop.model", "unknown model; allowed: random"),
     ({"surprise": 1}, "surprise", "unknown key; allowed:"),
@@ -88,6 +102,18 @@ BAD = [
     ({"splits": {"cold": {"kind": "by_magic"}}}, "splits.cold", "choose one of random"),
     ({"splits": {"cold": {"kind": "random", "test_fraction": 2}}}, "splits.cold", "between 0 and 1"),
     ({"splits": {"cold": {"kind": "random", "seed": 3}}}, "splits.cold.seed", "unknown key"),
+    # a kind takes its own options only, and the error lists what it takes
+    (
+        {"splits": {"t": {"kind": "user_temporal", "cutoff": "2026-06-01"}}},
+        "splits.t.cutoff",
+        "unknown key; allowed: kind, positive_events, positive_min_weight, test_fraction, validation_fraction",
+    ),
+    ({"splits": {"t": {"kind": "random", "predefined": "ua"}}}, "splits.t.predefined", "unknown key; allowed: kind,"),
+    ({"splits": {"t": {"kind": "global_temporal", "predefined": "ua"}}}, "splits.t.predefined", "allowed: cutoff,"),
+    ({"splits": {"t": {"kind": "predefined"}}}, "splits.t", "a predefined split needs 'predefined: <name>'"),
+    ({"splits": {"t": {"kind": "global_temporal", "cutoff": 5}}}, "splits.t", "5 is not a date-time"),
+    ({"splits": {"t": {"kind": "global_temporal", "cutoff": "now"}}}, "splits.t", "'now' is not a date-time"),
+    ({"splits": {"t": {"kind": "global_temporal", "cutoff": "today"}}}, "splits.t", "'today' is not a date-time"),
     ({"k": [0]}, "k", "every k value must be an integer >= 1 (at most 1,000)"),
     ({"metric": "ndcg@50"}, "metric", "is not in the experiment's k list [5, 10]"),
     ({"metric": "hit"}, "metric", "needs a cut-off"),

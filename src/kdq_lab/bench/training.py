@@ -22,9 +22,7 @@ from kdq_lab.models import LightFMConfig, LightFMHybrid, TrainData
 def run(repeats: int = 3, epochs: int = 10, components: int = 64) -> dict[str, float]:
     """Alternate raw and wrapped fits ``repeats`` times; return median seconds and the overhead."""
     paths = Paths.default()
-    split = load_split(
-        prepare(resolve_dataset("kdq-catalog", paths), SplitConfig(kind="user_temporal"), paths.processed)
-    )
+    split = load_split(prepare(resolve_dataset("kdq-catalog", paths), SplitConfig(), paths.processed))
     data = TrainData.from_split(split, refit=True)
     config = LightFMConfig(no_components=components, epochs=epochs, patience=None, features="both")
     print(

@@ -39,7 +39,7 @@ from kdq_lab.limits import MAX_ENTITY_ROWS, MAX_INTERACTION_ROWS
 from kdq_lab.npzfile import read_csr, read_npz
 from kdq_lab.provenance import package_versions
 
-STORE_FORMAT = 2
+STORE_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class SplitData:
 
     @property
     def config(self) -> SplitConfig:
-        return SplitConfig(**self.manifest["split"])
+        return SplitConfig.from_dict(self.manifest["split"])
 
     @property
     def split_id(self) -> str:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import fnmatch
 import itertools
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ from kdq_lab.checks import is_int
 from kdq_lab.config import Paths
 from kdq_lab.data.registry import BUILTIN, dataset_exists, dataset_spec
 from kdq_lab.data.schema import DatasetSpec
-from kdq_lab.data.splits import SplitConfig
+from kdq_lab.data.splits import SplitConfig, split_keys
 from kdq_lab.data.targets import EXCLUDE_RULES
 from kdq_lab.errors import DataError, KdqError
 from kdq_lab.metrics import headline_k, parse_metric
@@ -401,26 +401,22 @@ def load_experiment(
 
 
 def _splits(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, SplitConfig]:
-    allowed = {f.name for f in fields(SplitConfig)}
     out = {}
     for name, config in check.mapping(data, ("splits",), set(data) if isinstance(data, dict) else set()).items():
         where = ("splits", str(name))
         if not check.folder_part(where, name, "split names name folders"):
             continue
-        config = check.mapping(config, where, allowed - {"seed"}, {"kind"})
+        kind = config.get("kind") if isinstance(config, dict) else None
+        config = check.mapping(config, where, set(split_keys(kind)) - {"seed"}, {"kind"})  # the kind's keys
         if not config:
             continue
         try:
-            split = SplitConfig(**config)
+            split = SplitConfig.from_dict(config)
         except (KdqError, TypeError) as exc:
             check.add(where, config.get("kind"), str(exc))
             continue
-        if spec is not None and split.predefined and split.predefined not in spec.predefined_splits:
-            check.add(
-                (*where, "predefined"),
-                split.predefined,
-                f"the dataset has no such split; it has: {', '.join(spec.predefined_splits) or 'none'}",
-            )
+        for key, value, problem in split.dataset_problems(spec) if spec is not None else ():
+            check.add((*where, key), value, problem)
         unknown = set(split.positive_events or ()) - set(spec.interactions.event_weights if spec else ())
         if spec is not None and unknown:
             check.add(

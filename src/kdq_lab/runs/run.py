@@ -293,6 +293,6 @@ def train_and_evaluate(
 ) -> RunResult:
     """Prepare (or reuse) one split of ``dataset``, then :func:`run` ``config`` on it (its seed)."""
     paths = paths or Paths.default()
-    split_config = split if isinstance(split, SplitConfig) else SplitConfig(**split)
+    split_config = split if isinstance(split, SplitConfig) else SplitConfig.from_dict(split)
     data = load_split(prepare(resolve_dataset(dataset, paths), split_config, paths.processed))
     return run(config, {split_config.seed: data})
