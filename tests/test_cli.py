@@ -148,6 +148,7 @@ def test_grid_cap_is_a_clear_error(tmp_path):
     assert "not a run of this experiment" not in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.parametrize(
     "args", [["--help"], ["check-report", "--help"], ["recommend", "--help"], ["validate", "/no/such/dataset"]]
 )

@@ -92,6 +92,7 @@ def describe_os_error(exc: OSError) -> str:
 def _generate(args: argparse.Namespace) -> int:
     import kdq_lab
     from kdq_lab.data.catalog import generate_catalog
+    from kdq_lab.data.plants import Plant
 
     paths = Paths.default()
     check_apart(
@@ -102,7 +103,10 @@ def _generate(args: argparse.Namespace) -> int:
             "the lab's installed package": Path(kdq_lab.__file__).parent,
         },
     )
-    out = generate_catalog(Path(args.out), scale=args.scale, seed=args.seed, force=args.force, file_format=args.format)
+    plant = Plant(tuple(args.inert or ()), args.random_occupation, args.hidden_taste)
+    out = generate_catalog(
+        Path(args.out), scale=args.scale, seed=args.seed, force=args.force, file_format=args.format, plant=plant
+    )
     _say(f"wrote {out}")
     return 0
 
@@ -410,6 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--out", required=True, help="dataset folder to write (replaced whole)")
     generate.add_argument("--force", action="store_true", help=FORCE_HELP)
+    planted = generate.add_argument_group("planted effects (checks with a known answer; default: none)")
+    planted.add_argument("--inert", action="append", metavar="FIELD", help="a user field written shuffled: no effect")
+    planted.add_argument("--random-occupation", metavar="NAME", help="users with this occupation behave at random")
+    planted.add_argument("--hidden-taste", type=_number, default=1.0, help="scale of hidden personal taste, 0..1")
     generate.set_defaults(run=_generate)
 
     importer = commands.add_parser("import", help="convert a public dataset into the data contract")

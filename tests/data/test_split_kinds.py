@@ -28,7 +28,7 @@ from kdq_lab.data.store import load_split, prepare
 from kdq_lab.data.targets import target
 from kdq_lab.data.validate import load_dataset
 from kdq_lab.errors import KdqError
-from kdq_lab.evaluation import evaluate
+from kdq_lab.evaluation import EvalOptions, evaluate
 from kdq_lab.models import TrainData, make_model
 
 KINDS = list(REGISTRY)
@@ -166,7 +166,7 @@ def test_the_kinds_claims_hold(kind, prepared):
     assert all(claims.values()), claims
     model = make_model("popularity").fit(TrainData.from_split(split, refit=True))
     goal = target(split, "test", "train_positives")  # under "seen", a kind may leave only re-engagements
-    per_user = evaluate(model, goal.positives, exclude=goal.exclude, history=goal.history)
+    per_user = evaluate(model, goal.positives, exclude=goal.exclude, options=EvalOptions(history=goal.history))
     claims = evaluated_claims(split, per_user)
     assert len(per_user) and all(claims.values()), claims
 

@@ -7,16 +7,12 @@ sampled as negatives): models score them from their features, as new items.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kdq_lab.data.splits.common import held_entities
-from kdq_lab.data.splits.registry import Claims, Holdout, HoldoutRequest, SplitKind, register
+from kdq_lab.data.splits.registry import Claims, Holdout, HoldoutRequest, PreparedSplit, SplitKind, register
 from kdq_lab.data.validate import RawDataset
-
-if TYPE_CHECKING:
-    from kdq_lab.data.store import SplitData
 
 NAME = "cold_items"
 
@@ -39,14 +35,14 @@ def withholds(cut: Holdout, raw: RawDataset) -> np.ndarray:
     return mask
 
 
-def leakage(split: SplitData) -> dict[str, float]:
+def leakage(split: PreparedSplit) -> dict[str, float]:
     """Known (train or validation) events on test items."""
     events = split.events
     items = np.unique(events.loc[events["part"] == "test", "item"])
     return {"leak_cold_item_train_events": int(split.known.interactions[:, items].nnz)}
 
 
-def prepared_claims(split: SplitData, checks: Mapping[str, float]) -> Claims:
+def prepared_claims(split: PreparedSplit, checks: Mapping[str, float]) -> Claims:
     return {
         "every test item of a cold-item split is cold": checks["cold_item_share_of_test_items"] == 1.0,
         "held-out items are withheld from training": bool(split.withheld_until_test.sum() > 0),

@@ -6,16 +6,12 @@ Held-out users keep their profile features: they are the new users a hybrid mode
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from kdq_lab.data.splits.common import held_entities
-from kdq_lab.data.splits.registry import Claims, Holdout, HoldoutRequest, SplitKind, register
-
-if TYPE_CHECKING:
-    from kdq_lab.data.store import SplitData
+from kdq_lab.data.splits.registry import Claims, Holdout, HoldoutRequest, PreparedSplit, SplitKind, register
 
 NAME = "cold_users"
 
@@ -30,21 +26,21 @@ def covers(cut: Holdout, user: np.ndarray, item: np.ndarray, time: np.ndarray, n
     return np.isin(user, cut.entities)
 
 
-def leakage(split: SplitData) -> dict[str, float]:
+def leakage(split: PreparedSplit) -> dict[str, float]:
     """Known (train or validation) events of test users."""
     events = split.events
     users = np.unique(events.loc[events["part"] == "test", "user"])
     return {"leak_cold_user_train_events": int(split.known.interactions[users].nnz)}
 
 
-def prepared_claims(split: SplitData, checks: Mapping[str, float]) -> Claims:
+def prepared_claims(split: PreparedSplit, checks: Mapping[str, float]) -> Claims:
     return {
         "every test user of a cold-user split is cold": checks["cold_user_share_of_test_users"] == 1.0,
         "a new user has seen nothing": checks["seen_share_of_test_positives"] == 0.0,
     }
 
 
-def evaluated_claims(split: SplitData, per_user: pd.DataFrame) -> Claims:
+def evaluated_claims(split: PreparedSplit, per_user: pd.DataFrame) -> Claims:
     return {"every test user of a cold-user split is new": bool((per_user["n_train"] == 0).all())}
 
 

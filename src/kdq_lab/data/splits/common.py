@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
-from kdq_lab.data.splits.registry import Holdout, HoldoutRequest
+from kdq_lab.data.splits.registry import Holdout, HoldoutRequest, PreparedSplit
 from kdq_lab.data.validate import ITEM, USER, RawDataset
-
-if TYPE_CHECKING:
-    from kdq_lab.data.store import SplitData
 
 PARTS = ("train", "validation", "test")
 #: Part codes of events (positions in :data:`PARTS`); dropped events are -1.
@@ -87,7 +82,7 @@ def covers_pairs(cut: Holdout, user: np.ndarray, item: np.ndarray, time: np.ndar
     return held if cut.listed is None else held | ~np.isin(keys, cut.listed)
 
 
-def future_train_events(split: SplitData) -> dict[str, float]:
+def future_train_events(split: PreparedSplit) -> dict[str, float]:
     """Train and validation events at or after their user's first test event (per-user temporal kinds)."""
     events = split.events
     cutoff = events[events["part"] == "test"].groupby("user")["time"].min()

@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from kdq_lab.data.splits.common import after_cutoff, covers_after_cutoff, pair_table, seconds
-from kdq_lab.data.splits.registry import Holdout, HoldoutRequest, SplitKind, SplitOptions, register
+from kdq_lab.data.splits.registry import Holdout, HoldoutRequest, PreparedSplit, SplitKind, SplitOptions, register
 from kdq_lab.data.validate import RawDataset
 from kdq_lab.errors import KdqError
-
-if TYPE_CHECKING:
-    from kdq_lab.data.store import SplitData
 
 NAME = "global_temporal"
 
@@ -74,7 +70,7 @@ def withholds(cut: Holdout, raw: RawDataset) -> np.ndarray | None:
     return seconds(raw.items[raw.spec.items.timestamp]) >= cut.cutoff[0]
 
 
-def leakage(split: SplitData) -> dict[str, float]:
+def leakage(split: PreparedSplit) -> dict[str, float]:
     """Train and validation events at or after the first test event."""
     events = split.events
     tested = events[events["part"] == "test"]

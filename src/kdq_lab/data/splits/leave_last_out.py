@@ -14,16 +14,12 @@ there. On ratings (MovieLens: one event per pair) both rules keep it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from kdq_lab.data.splits.common import after_cutoff, covers_after_cutoff, future_train_events, pair_table
-from kdq_lab.data.splits.registry import Claims, Holdout, HoldoutRequest, SplitKind, register
-
-if TYPE_CHECKING:
-    from kdq_lab.data.store import SplitData
+from kdq_lab.data.splits.registry import Claims, Holdout, HoldoutRequest, PreparedSplit, SplitKind, register
 
 NAME = "leave_last_out"
 
@@ -39,7 +35,7 @@ def hold_out(request: HoldoutRequest) -> Holdout:
     return after_cutoff(NAME, request.events, pairs, pair_of, user_cutoff)
 
 
-def prepared_claims(split: SplitData, checks: Mapping[str, float]) -> Claims:
+def prepared_claims(split: PreparedSplit, checks: Mapping[str, float]) -> Claims:
     tested = split.events[split.events["part"] == "test"]
     starts = tested.groupby(["user", "item"])["time"].min().groupby("user").nunique()
     return {
@@ -48,7 +44,7 @@ def prepared_claims(split: SplitData, checks: Mapping[str, float]) -> Claims:
     }
 
 
-def evaluated_claims(split: SplitData, per_user: pd.DataFrame) -> Claims:
+def evaluated_claims(split: PreparedSplit, per_user: pd.DataFrame) -> Claims:
     return {"every evaluated user of a leave-last-out split has history": bool((per_user["n_train"] > 0).all())}
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from kdq_lab.checks import check_number, is_finite
 from kdq_lab.data.validate import RawDataset
@@ -22,10 +23,36 @@ from kdq_lab.limits import MAX_SEED
 
 if TYPE_CHECKING:
     from kdq_lab.data.schema import DatasetSpec
-    from kdq_lab.data.store import SplitData
 
 #: The settings every kind takes (the flat keys of a split besides the kind's own options).
 SHARED_KEYS = ("kind", "test_fraction", "validation_fraction", "seed", "positive_events", "positive_min_weight")
+
+
+class InteractionsPart(Protocol):
+    """A part of a prepared split, as far as the kinds' checks read it."""
+
+    @property
+    def interactions(self) -> sp.csr_matrix: ...
+
+
+class PreparedSplit(Protocol):
+    """What a kind's leakage counts and claims read of a prepared split.
+
+    :class:`kdq_lab.data.store.PreparedSplit` is one; the kinds name this protocol, not the store, which
+    is built on them.
+    """
+
+    @property
+    def config(self) -> SplitConfig: ...
+
+    @property
+    def events(self) -> pd.DataFrame: ...
+
+    @property
+    def known(self) -> InteractionsPart: ...
+
+    @property
+    def withheld_until_test(self) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -131,10 +158,10 @@ class SplitKind:
     withholds: Callable[[Holdout, RawDataset], np.ndarray | None] | None = None
     validation_kind: str | None = None
     seeded: bool = False
-    leakage: Callable[[SplitData], dict[str, float]] | None = None
+    leakage: Callable[[PreparedSplit], dict[str, float]] | None = None
     dataset_problems: Callable[[Any, DatasetSpec], list[tuple[str, Any, str]]] | None = None
-    prepared_claims: Callable[[SplitData, Mapping[str, float]], Claims] | None = None
-    evaluated_claims: Callable[[SplitData, pd.DataFrame], Claims] | None = None
+    prepared_claims: Callable[[PreparedSplit, Mapping[str, float]], Claims] | None = None
+    evaluated_claims: Callable[[PreparedSplit, pd.DataFrame], Claims] | None = None
 
     def option_names(self) -> list[str]:
         return [f.name for f in fields(self.options)]
@@ -251,13 +278,13 @@ class SplitConfig:
         return check(self.options, spec) if check else []
 
 
-def prepared_claims(split: SplitData, checks: Mapping[str, float]) -> Claims:
+def prepared_claims(split: PreparedSplit, checks: Mapping[str, float]) -> Claims:
     """What ``02_prepare_data`` asserts for the kind of ``split`` (claim → whether it holds)."""
     claims = split_kind(split.config.kind).prepared_claims
     return claims(split, checks) if claims else {}
 
 
-def evaluated_claims(split: SplitData, per_user: pd.DataFrame) -> Claims:
+def evaluated_claims(split: PreparedSplit, per_user: pd.DataFrame) -> Claims:
     """What ``03_train_evaluate`` asserts for the kind of ``split`` from a seed's per-user metrics."""
     claims = split_kind(split.config.kind).evaluated_claims
     return claims(split, per_user) if claims else {}
