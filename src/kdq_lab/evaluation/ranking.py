@@ -34,7 +34,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -252,6 +252,16 @@ def _representation(
     return (np.asarray(features @ biases, dtype=np.float32), np.asarray(features @ embeddings, dtype=np.float32))
 
 
+@runtime_checkable
+class LightFMBacked(Protocol):
+    """A model that scores with a ``lightfm.LightFM``: the evaluator ranks it exactly, with LightFM's own kernel
+    settling near-ties (see the module's notes)."""
+
+    def lightfm_parts(self) -> tuple[Any, sp.csr_matrix, sp.csr_matrix]:
+        """The ``lightfm.LightFM`` model and the user and item feature matrices it scores with."""
+        ...
+
+
 def _is_lightfm(model: Any) -> bool:
     return type(model).__name__ == "LightFM" and type(model).__module__.startswith("lightfm")
 
@@ -272,7 +282,7 @@ def score_source(
     ``users``: the users that will be scored (default: all).
     """
     scores, rows_of = "the model scores {}", "{} has {{}} rows"
-    if hasattr(model, "lightfm_parts"):
+    if isinstance(model, LightFMBacked):
         inner, rows, items = model.lightfm_parts()
         user_how = item_how = scores
     elif _is_lightfm(model):  # a pure-id side has one feature per user or item, as in lightfm.evaluation
