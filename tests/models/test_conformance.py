@@ -5,9 +5,12 @@ A new model is covered by registering it: these tests are parametrised over the 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
+from model_fixtures import SWEEPS, registered
 
 from kdq_lab.evaluation.ranking import EvalOptions, evaluate_all, score_source
 from kdq_lab.explain import explain
@@ -155,20 +158,86 @@ def test_explanations_sum_to_the_score(kind, data):
     np.testing.assert_allclose([e.total for e in explanations], scores, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_iterative_models_stop_early_and_refit(kind, tiny_split):
-    model = build(kind)
-    if not isinstance(model, Iterative):
-        pytest.skip(f"{kind} has no epochs")
-    spec = model_spec(kind)
-    params = spec.resolve({**QUICK.get(kind, {}), "epochs": 12, "patience": 2}, seed=3, metric="ndcg@10")
-    model = spec.make(params).fit(TrainData.from_split(tiny_split, exclude="train_positives"))
+#: Per iterative kind: at most this many iterations, early stopping on (the test-only ``sweeps`` iterates in
+#: ``iterations``, LightFM in ``epochs``: the protocol is the same).
+EARLY = {
+    "lightfm": {"no_components": 8, "epochs": 12, "patience": 2, "curve_users": 50},
+    "sweeps": {"iterations": 20, "patience": 2},
+}
+ITERATIVE = [*(k for k in KINDS if model_spec(k).iterative), "sweeps"]
+
+
+@pytest.fixture
+def iterative_kind(request):
+    """An iterative kind: every registered one, and the test-only ``sweeps`` registered for the test."""
+    kind = request.param
+    if kind in REGISTRY:
+        yield kind
+        return
+    with registered(SWEEPS):
+        yield kind
+
+
+def test_every_registered_iterative_kind_has_early_stopping_settings():
+    assert {k for k in KINDS if model_spec(k).iterative} <= set(EARLY), "add the kind's settings to EARLY"
+    assert model_spec("lightfm").iterative and not model_spec("popularity").iterative
+
+
+@pytest.mark.parametrize("iterative_kind", ITERATIVE, indirect=True)
+def test_iterative_models_stop_early_and_refit(iterative_kind, tiny_split):
+    spec = model_spec(iterative_kind)
+    params = spec.resolve(EARLY[iterative_kind], seed=3, metric="ndcg@10")
+    calls: list[tuple[int, float]] = []
+    model = spec.make(params)
+    assert isinstance(model, Iterative) and spec.iterative, "the spec answers from the class as the model does"
+    model.fit(TrainData.from_split(tiny_split, exclude="train_positives"), on_epoch=lambda i, v: calls.append((i, v)))
     curve = model.learning_curve()
-    assert {"epoch", "validation"} <= set(curve.columns) and 1 <= model.best_epoch() <= len(curve)
-    refit = model.for_refit()
+    assert {"iteration", "validation"} <= set(curve.columns) and 1 <= model.best_iteration() <= len(curve)
+    assert len(curve) < params[spec.build.iteration_parameter], "early stopping fired on the tiny catalog"
+    assert calls == list(zip(curve["iteration"], curve["validation"])), "on_epoch hears every validated iteration"
+    refit = model.with_iterations(model.best_iteration())
+    assert isinstance(refit, Iterative)
     refit.fit(TrainData.from_split(tiny_split, refit=True))
-    assert len(refit.learning_curve()) == model.best_epoch() and refit.best_epoch() == model.best_epoch()
+    assert len(refit.learning_curve()) == model.best_iteration() == refit.best_iteration()
     assert "validation" not in refit.learning_curve(), "a refit trains without validation"
+
+
+@pytest.mark.parametrize("iterative_kind", ITERATIVE, indirect=True)
+def test_the_best_iteration_is_what_that_many_iterations_train(iterative_kind, tiny_split):
+    """The early-stopped model's restored state equals a fresh training of its best iteration count (same seed,
+    same data): refit and ``run --tuned`` train exactly what validation chose."""
+    spec = model_spec(iterative_kind)
+    params = spec.resolve(EARLY[iterative_kind], seed=3, metric="ndcg@10")
+    data = TrainData.from_split(tiny_split, exclude="train_positives")
+    stopped = spec.make(params).fit(data)
+    assert isinstance(stopped, Iterative)
+    n = stopped.best_iteration()
+    assert n < len(stopped.learning_curve()), "the best iteration is not the last one: restoring matters"
+    users = np.arange(40)
+    fresh = stopped.with_iterations(n).fit(replace(data, validation=None))
+    np.testing.assert_array_equal(fresh.score(users), stopped.score(users))
+    pinned = spec.make(spec.pin_iterations(params, n)).fit(replace(data, validation=None))
+    np.testing.assert_array_equal(pinned.score(users), stopped.score(users))
+    assert spec.build.iteration_parameter in spec.pin_iterations({}, n), "pinned in the model's own parameter"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_deterministic_models_give_bit_identical_scores(kind, data):
+    spec = model_spec(kind)
+    params = spec.resolve(QUICK.get(kind, {}), seed=5)
+    config = spec.config.from_dict(params, kind)
+    assert isinstance(config.deterministic, bool)
+    if not config.deterministic:
+        pytest.skip(f"{kind} with {params} is not deterministic")
+    users = np.arange(30)
+    np.testing.assert_array_equal(spec.make(params).fit(data).score(users), spec.make(params).fit(data).score(users))
+
+
+def test_lightfm_says_when_it_is_not_deterministic():
+    spec = model_spec("lightfm")
+    assert spec.config.from_dict({"num_threads": 1}).deterministic
+    assert not spec.config.from_dict({"num_threads": 2}).deterministic
+    assert model_spec("popularity").config().deterministic
 
 
 @pytest.mark.parametrize("kind", KINDS)

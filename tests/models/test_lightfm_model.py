@@ -57,10 +57,10 @@ def test_early_stopping_restores_the_best_epoch(tiny_split):
         LightFMConfig(no_components=8, epochs=25, patience=2, curve_users=100, learning_rate=0.1)
     ).fit(data)
     history = model.history_
-    assert {"epoch", "train", "validation", "seconds", "validation_seconds"} <= set(history.columns)
-    assert model.best_epoch_ == int(history.loc[history["validation"].idxmax(), "epoch"])
+    assert {"iteration", "train", "validation", "seconds", "validation_seconds"} <= set(history.columns)
+    assert model.best_iteration_ == int(history.loc[history["validation"].idxmax(), "iteration"])
     assert len(history) < 25, "stopping fired: the validation metric stalled before the last epoch"
-    assert len(history) == model.best_epoch_ + 2
+    assert len(history) == model.best_iteration_ + 2
     table = evaluate(model, tiny_split.validation.interactions, exclude=tiny_split.train.interactions, k=10)
     assert table["ndcg@10"].mean() == pytest.approx(history["validation"].max())
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from model_fixtures import SWEEPS, registered
 
 from kdq_lab.app.tune import TuneOptions, tune_experiment
 from kdq_lab.data.splits import SplitConfig
@@ -30,6 +31,7 @@ from kdq_lab.tuning.study import (
     open_storage,
     run_study,
     storage_failures,
+    tuned_params,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,6 +105,24 @@ def test_pruning_stops_hopeless_trials(tmp_path, split_folder):
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     assert all("best_epoch" in t.user_attrs for t in complete), "a trial keeps its best epoch count"
     assert result.best_value == max(t.value for t in complete)
+
+
+def test_a_model_iterating_in_iterations_is_pruned_and_pinned_its_own_way(tmp_path, split_folder):
+    """Nothing in tuning knows LightFM's ``epochs``: the test-only ``sweeps`` iterates in ``iterations``."""
+    with registered(SWEEPS):
+        study = task(tmp_path, split_folder, {"noise": {"float": [0.0, 50.0]}}, {}, trials=12, model="sweeps")
+        result = run_study(study, progress=False)
+        trials = trials_of(study)
+        pruned = [t for t in trials if t.state.name == "PRUNED"]
+        assert result.failed == 0 and result.pruned == len(pruned) >= 1
+        assert all(len(t.intermediate_values) < SWEEPS.defaults()["iterations"] for t in pruned)
+        assert result.best_epoch is not None and result.best_epoch >= 1
+        best = {"params": result.best_params, "best_epoch": result.best_epoch}
+        pinned = tuned_params("sweeps", {"seed": 7}, best)
+        assert pinned == {"seed": 7, **result.best_params, "iterations": result.best_epoch, "patience": None}
+        assert tuned_params("popularity", {}, {"params": {"window_days": 30}, "best_epoch": 4}) == {"window_days": 30}
+        lightfm = tuned_params("lightfm", {"features": "ids"}, {"params": {}, "best_epoch": 4})
+        assert lightfm == {"features": "ids", "epochs": 4, "patience": None}
 
 
 def test_failing_trials_are_recorded_and_the_study_goes_on(tmp_path, split_folder):

@@ -30,7 +30,6 @@ from kdq_lab.errors import KdqError
 from kdq_lab.experiment.schema import Experiment, NotebookSpec, RunSpec, declared_parameters, load_experiment
 from kdq_lab.files import check_apart
 from kdq_lab.limits import MAX_TRAININGS, MAX_TRAININGS_CEILING, MAX_WORKERS
-from kdq_lab.models import Iterative, model_spec
 from kdq_lab.runs.records import SplitRef
 from kdq_lab.runs.run import RunConfig
 from kdq_lab.tuning.study import check_storage, default_storage, storage_inputs, tuned_params, tuned_trial
@@ -344,8 +343,7 @@ def _tuned(experiment: Experiment, specs: list[RunSpec], storage: str,
         except KdqError as exc:
             missing.append(str(exc))
             continue
-        iterative = isinstance(model_spec(spec.model).make(spec.params), Iterative)
-        params = tuned_params(spec.params, best, iterative)
+        params = tuned_params(spec.model, spec.params, best)
         studies[spec.folder] = {"study": best["study"], "trial": best["number"], "value": best["value"],
                                 "params": params}  # fmt: skip
         out.append(replace(spec, params=params, label=f"{spec.label} · tuned"))

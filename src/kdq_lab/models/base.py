@@ -5,17 +5,24 @@ of a batch of users (matrix rows) over all items (:class:`Scorer`). One evaluato
 serves them all. Optional capabilities are small protocols that callers test for,
 never a model's kind:
 
-* :class:`Iterative`: trains in epochs with early stopping on validation, then refits;
+* :class:`Iterative`: trains in iterations (epochs, ALS sweeps, ...) with early stopping on
+  validation, then refits for the best iteration count;
 * :class:`Persistable`: saves to and loads from npz + json;
 * :class:`Explainable`: splits a score into readable terms;
-* :class:`FeatureAware`: scores users it never saw (new profiles) from their features.
+* :class:`FeatureAware`: scores users it never saw (new profiles) from their features;
+* :class:`Composite`: built from other runs' fitted models (its parts), never retraining them.
+
+A model class declares a capability by having its members: the registry answers from the
+class (:func:`declares`), without building a model. Every configuration says whether the
+model is ``deterministic`` (bit-identical scores for a seed).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -51,6 +58,11 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def deterministic(self) -> bool:
+        """Whether the same seed gives bit-identical scores (a multi-threaded model says no)."""
+        return True
 
 
 @dataclass(frozen=True)
@@ -144,22 +156,37 @@ class Scorer(Protocol):
     def tie_order(self) -> np.ndarray | None: ...
 
 
+#: ``on_epoch(iteration, validation metric)``: called after every validated iteration (raising there stops training).
+OnEpoch = Callable[[int, float], None]
+
+
 @runtime_checkable
 class Iterative(Protocol):
-    """Trains in epochs, stops early on validation, and can be refitted for the best epoch count.
+    """Trains in iterations, stops early on validation, and can be refitted for the best iteration count.
 
-    Its ``fit(data, on_epoch=None)`` calls ``on_epoch(epoch, validation metric)`` after every
-    validated epoch (tuning reports these to a pruner; raising there stops training).
+    The model names its iteration parameter (``epochs`` for LightFM, ``iterations`` for ALS);
+    early stopping (its patience) is its own business. ``fit(data, on_epoch)`` calls
+    ``on_epoch(iteration, validation metric)`` after every validated iteration (tuning reports
+    these to a pruner; raising there stops training).
     """
 
+    iteration_parameter: ClassVar[str]
+
+    def fit(self, data: TrainData, on_epoch: OnEpoch | None = None) -> Scorer: ...
+
     def learning_curve(self) -> pd.DataFrame:
-        """One row per epoch: ``epoch``, ``seconds`` and, with validation, ``train`` and ``validation``."""
+        """One row per iteration: ``iteration``, ``seconds`` and, with validation, ``train`` and ``validation``."""
         ...
 
-    def best_epoch(self) -> int: ...
+    def best_iteration(self) -> int: ...
 
-    def for_refit(self) -> Scorer:
-        """A new, unfitted model that trains the best epoch count without validation."""
+    def with_iterations(self, n: int) -> Scorer:
+        """A new, unfitted model that trains exactly ``n`` iterations, without early stopping."""
+        ...
+
+    @classmethod
+    def pin_iterations(cls, params: dict[str, Any], n: int) -> dict[str, Any]:
+        """``params`` that train exactly ``n`` iterations without early stopping (``run --tuned``)."""
         ...
 
 
@@ -208,6 +235,31 @@ class FeatureAware(Protocol):
     def score_rows(self, user_rows: sp.csr_matrix) -> np.ndarray:
         """Scores of model rows (from :meth:`encode` or :meth:`compose_new`) over all items."""
         ...
+
+
+@runtime_checkable
+class Composite(Protocol):
+    """A model built from other runs' fitted models (its *parts*, named by the configuration parameters its
+    spec lists in ``parts``), which it never retrains.
+
+    ``fit_parts`` makes the composite's own choices on ``data`` (train, with validation) from the parts
+    fitted on train; ``refit_parts`` keeps those choices and delegates to the parts refitted on
+    train + validation. Its tie order and capabilities follow its parts.
+    """
+
+    def fit_parts(self, data: TrainData, parts: Mapping[str, Scorer]) -> Scorer: ...
+
+    def refit_parts(self, data: TrainData, parts: Mapping[str, Scorer]) -> Scorer: ...
+
+
+def declares(cls: object, capability: type) -> bool:
+    """Whether the class ``cls`` has every member of the protocol ``capability`` (asked without building a model).
+
+    ``issubclass`` does not take protocols with data members (``Iterative.iteration_parameter``).
+    """
+    members = {name for name in (*vars(capability).get("__annotations__", {}), *vars(capability))
+               if not name.startswith("_")}  # fmt: skip
+    return isinstance(cls, type) and all(hasattr(cls, name) for name in members)
 
 
 def item_popularity(interactions: sp.csr_matrix) -> np.ndarray:

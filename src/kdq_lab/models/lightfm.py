@@ -27,10 +27,9 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import pandas as pd
@@ -48,7 +47,7 @@ from kdq_lab.files import atomic_dir
 from kdq_lab.jsonfile import read_json
 from kdq_lab.limits import MAX_ENTITY_ROWS, MAX_MODEL_JSON_BYTES
 from kdq_lab.metrics import parse_metric
-from kdq_lab.models.base import ModelConfig, TrainData
+from kdq_lab.models.base import ModelConfig, OnEpoch, TrainData
 from kdq_lab.models.registry import IDS, OTHER, PROFILE, ModelSpec, register
 from kdq_lab.npzfile import csr_problems, read_npz
 from kdq_lab.parquetfile import read_parquet
@@ -211,16 +210,17 @@ class LightFMHybrid:
 
     Fitted attributes end in ``_``: ``model_`` (the ``lightfm.LightFM``), ``user_features_``,
     ``item_features_`` (the composed matrices it scores with), ``user_ids_``, ``item_ids_``,
-    ``user_vocab_``, ``item_vocab_``, ``history_`` (per-epoch learning curve), ``best_epoch_``
+    ``user_vocab_``, ``item_vocab_``, ``history_`` (per-epoch learning curve), ``best_iteration_``
     and ``fit_seconds_``. A loaded model also has ``items_`` (its item table, if saved) and
     ``provenance_`` (dataset, split and run it was trained on).
     """
 
     name = "lightfm"
+    iteration_parameter: ClassVar[str] = "epochs"
 
     def __init__(self, config: LightFMConfig | None = None):
         self.config = config or LightFMConfig()
-        self.selected_epoch_: int | None = None  # the epoch count a refit trains (set by for_refit)
+        self.selected_epoch_: int | None = None  # the epoch count a refit trains (set by with_iterations)
         self.provenance_: dict[str, Any] = {}  # what a loaded model was trained on
         self.items_: pd.DataFrame | None = None  # the item table saved with the model
 
@@ -286,7 +286,7 @@ class LightFMHybrid:
 
     # ------------------------------------------------------------------ training
 
-    def fit(self, data: TrainData, on_epoch: Callable[[int, float], None] | None = None) -> LightFMHybrid:
+    def fit(self, data: TrainData, on_epoch: OnEpoch | None = None) -> LightFMHybrid:
         """Train, with early stopping on ``data.validation`` when there is one and ``patience`` is set.
 
         ``on_epoch(epoch, validation metric)`` is called after each validated epoch (tuning
@@ -331,7 +331,7 @@ class LightFMHybrid:
                 if _diverged(self.model_):
                     raise ModelDivergedError(self._divergence_message(epoch)) from None
                 raise
-            row: dict[str, float] = {"epoch": epoch, "seconds": time.perf_counter() - tick}
+            row: dict[str, float] = {"iteration": epoch, "seconds": time.perf_counter() - tick}
             if validation is not None:
                 tick = time.perf_counter()
                 row["train"] = self._train_metric(data.interactions, curve_users, metric, k)
@@ -350,9 +350,9 @@ class LightFMHybrid:
                 break
         if validation is not None and cfg.patience is not None and snapshot is not None:
             self._restore(snapshot)
-            self.best_epoch_ = best_epoch
+            self.best_iteration_ = best_epoch
         else:
-            self.best_epoch_ = self.selected_epoch_ or len(history)
+            self.best_iteration_ = self.selected_epoch_ or len(history)
         self.history_ = pd.DataFrame(history)
         self.fit_seconds_ = time.perf_counter() - started
         return self
@@ -364,14 +364,19 @@ class LightFMHybrid:
     def learning_curve(self) -> pd.DataFrame:
         return self.history_
 
-    def best_epoch(self) -> int:
-        return int(self.best_epoch_)
+    def best_iteration(self) -> int:
+        return int(self.best_iteration_)
 
-    def for_refit(self) -> LightFMHybrid:
-        """A new model that trains the best epoch count without early stopping; it remembers that epoch."""
-        refit = LightFMHybrid(replace(self.config, epochs=self.best_epoch(), patience=None))
-        refit.selected_epoch_ = self.best_epoch()
+    def with_iterations(self, n: int) -> LightFMHybrid:
+        """A new model that trains exactly ``n`` epochs without early stopping; it remembers that count."""
+        refit = LightFMHybrid(LightFMConfig.from_dict(self.pin_iterations(self.config.to_dict(), n), self.name))
+        refit.selected_epoch_ = n
         return refit
+
+    @classmethod
+    def pin_iterations(cls, params: dict[str, Any], n: int) -> dict[str, Any]:
+        """``params`` with ``epochs=n`` and no early stopping."""
+        return {**params, "epochs": int(n), "patience": None}
 
     def _train_metric(self, interactions: sp.csr_matrix, users: np.ndarray, metric: str, k: int) -> float:
         """The validation metric measured on a sample of train users' own train items (no exclusion)."""
@@ -514,7 +519,7 @@ class LightFMHybrid:
             "item_ids": self.item_ids_.astype(str).tolist(),
             "user_vocab": self.user_vocab_.to_dict(),
             "item_vocab": self.item_vocab_.to_dict(),
-            "best_epoch": int(self.best_epoch_),
+            "best_epoch": int(self.best_iteration_),
             "history": self.history_.to_dict(orient="list"),
             "extra": extra or {},
         }
@@ -569,7 +574,7 @@ class LightFMHybrid:
         model.user_features_, model.item_features_ = features["user"], features["item"]
         model.user_ids_, model.item_ids_ = user_ids, item_ids
         model.user_vocab_, model.item_vocab_ = vocabs
-        model.best_epoch_, model.history_ = best_epoch, history
+        model.best_iteration_, model.history_ = best_epoch, history
         model.provenance_ = meta.get("extra") or {}
         model.items_ = items
         _check_vocabularies(model, folder / "model.json")

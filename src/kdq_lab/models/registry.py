@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kdq_lab.errors import KdqError
 from kdq_lab.jsonfile import read_json
 from kdq_lab.limits import MAX_MODEL_JSON_BYTES
-from kdq_lab.models.base import ModelConfig, Persistable, Scorer
+from kdq_lab.models.base import Composite, Iterative, ModelConfig, Persistable, Scorer, declares
 
 #: What a run learns from; the report's Findings compare runs by it (see ``ModelSpec.role``).
 CEILING, PROFILE, IDS, OTHER = "ceiling", "profile", "ids", "other"
@@ -45,6 +45,10 @@ class ModelSpec:
     narrow_search
         The model's own rule for dropping default ranges that the run's fixed parameters make
         pointless (e.g. a side's normalisation when that side has no features), or ``None``.
+    parts
+        The configuration parameters that name other runs of the same experiment whose fitted models
+        this (composite) model is built from (see :class:`~kdq_lab.models.base.Composite`); empty for
+        a model that trains itself.
     role
         What the model learns from: ``ceiling`` (knows the truth; shown, never a contender),
         ``profile`` (scores users from their profile features, new users included), ``ids``
@@ -61,6 +65,38 @@ class ModelSpec:
     search_space: dict[str, dict[str, Any]] = field(default_factory=dict)
     narrow_search: Callable[[dict[str, dict[str, Any]], dict[str, Any]], dict[str, dict[str, Any]]] | None = None
     role: str | Callable[[Any], str] = OTHER
+    parts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.parts and not self.composite:
+            raise ValueError(f"model kind {self.kind!r} names parts but its class is not a Composite")
+        if self.composite and not self.parts:
+            raise ValueError(f"model kind {self.kind!r} is a Composite but names no parts")
+
+    @property
+    def iterative(self) -> bool:
+        """Whether the kind trains in iterations with early stopping (answered from its class)."""
+        return declares(self.build, Iterative)
+
+    @property
+    def persistable(self) -> bool:
+        """Whether fitted models of the kind save to and load from npz + json (answered from its class)."""
+        return declares(self.build, Persistable)
+
+    @property
+    def composite(self) -> bool:
+        """Whether the kind is built from other runs' fitted models (answered from its class)."""
+        return declares(self.build, Composite)
+
+    def pin_iterations(self, params: dict[str, Any], n: int) -> dict[str, Any]:
+        """``params`` that train exactly ``n`` iterations without early stopping (iterative kinds only)."""
+        if not self.iterative:
+            raise KdqError(f"model {self.kind!r} does not train in iterations")
+        return cast(type[Iterative], self.build).pin_iterations(params, n)
+
+    def part_runs(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The runs a composite run with ``params`` is built from, by parameter (empty: not a composite)."""
+        return {name: params.get(name) for name in self.parts}
 
     def defaults(self) -> dict[str, Any]:
         """Every parameter with its default value."""
@@ -135,7 +171,7 @@ def load_model(folder: Path) -> Any:
     if not isinstance(meta, dict):
         raise KdqError(f"{folder / 'model.json'}: corrupt (expected a JSON object, found {type(meta).__name__})")
     kind = meta.get("kind")
-    model = model_spec(kind).build
-    if not isinstance(model, type) or not issubclass(model, Persistable):
+    spec = model_spec(kind)
+    if not spec.persistable:
         raise KdqError(f"{folder}: models of kind {kind!r} cannot be loaded")
-    return model.load(folder)
+    return cast(type[Persistable], spec.build).load(folder)

@@ -108,7 +108,8 @@ def fit_model(
     model.fit(TrainData.from_split(split, exclude=exclude))
     history = model.learning_curve()
     if refit and has_validation:
-        model = model.for_refit().fit(TrainData.from_split(split, refit=True, exclude=exclude))
+        refit_data = TrainData.from_split(split, refit=True, exclude=exclude)
+        model = model.with_iterations(model.best_iteration()).fit(refit_data)
     return model, history
 
 
@@ -204,7 +205,7 @@ def run_seed(config: RunConfig, split: SplitData, seed: int) -> SeedResult:
         "dropped_seen": int(goal.dropped),
         "fit_seconds": fit_seconds,
         "eval_seconds": eval_seconds,
-        "best_epoch": model.best_epoch() if isinstance(model, Iterative) else None,
+        "best_epoch": model.best_iteration() if isinstance(model, Iterative) else None,
         "validation_share": _validation_share(history),
         "metrics": summarise(per_user, ks, config.bootstrap_samples, config.bootstrap_seed),
         "beyond": beyond,
@@ -221,7 +222,8 @@ def run(config: RunConfig, splits: dict[int, SplitData]) -> RunResult:
     results = [run_seed(config, split, seed) for seed, split in sorted(splits.items())]
     first = results[0].split
     ks = sorted(config.ks)
-    deterministic = all(getattr(getattr(r.model, "config", None), "deterministic", True) for r in results)
+    spec = model_spec(config.model)
+    deterministic = all(spec.config.from_dict(r.figures["params"], spec.kind).deterministic for r in results)
     summary = RunSummary(
         run=config.run,
         label=config.label or config.run,

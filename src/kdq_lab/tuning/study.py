@@ -2,8 +2,9 @@
 
 A study trains on the train part of the experiment's first seed's split and scores the
 headline metric on its validation part (with the experiment's exclusion rule); the test
-part is never read. Iterative models (LightFM) report their per-epoch validation metric,
-so a pruner stops hopeless trials early, and a trial's best epoch count is kept with it.
+part is never read. Iterative models (LightFM's epochs, ALS's iterations) report their per-iteration validation
+metric, so a pruner stops hopeless trials early, and a trial's best iteration count is kept with it (as
+``best_epoch``, the name stored studies use).
 
 Studies live in an Optuna storage: by default the SQLite file
 ``reports/<experiment>/tuning/optuna.db`` (the report folder keeps it across runs), or any
@@ -469,16 +470,17 @@ def make_objective(task: StudyTask, split: SplitData) -> Callable[[Any], float]:
                 raise KdqError(f"split {task.split} has no validation positives to tune on")
             model = spec.make(params)
             if isinstance(model, Iterative):
+                unit = model.iteration_parameter
 
-                def report(epoch: int, value: float) -> None:
-                    trial.report(value, epoch)
+                def report(iteration: int, value: float) -> None:
+                    trial.report(value, iteration)
                     if trial.should_prune():
-                        raise optuna.TrialPruned(f"pruned after epoch {epoch}")
+                        raise optuna.TrialPruned(f"pruned after {unit} {iteration}")
 
-                model.fit(data, on_epoch=report)  # type: ignore[call-arg]
+                model.fit(data, on_epoch=report)
                 curve = model.learning_curve()
-                trial.set_user_attr("best_epoch", model.best_epoch())
-                return float(curve.loc[curve["epoch"] == model.best_epoch(), "validation"].iloc[0])
+                trial.set_user_attr("best_epoch", model.best_iteration())
+                return float(curve.loc[curve["iteration"] == model.best_iteration(), "validation"].iloc[0])
             model.fit(data)
             table = evaluate(model, data.validation.positives, exclude=data.validation.exclude, k=k)
             return float(table[task.metric].mean())
@@ -617,11 +619,13 @@ def tuned_trial(storage: str, experiment: str, run: str, split: str, context: di
             "best_epoch": best.user_attrs.get("best_epoch")}  # fmt: skip
 
 
-def tuned_params(task_params: dict[str, Any], best: dict[str, Any], iterative: bool) -> dict[str, Any]:
-    """A run's parameters with its best trial's: iterative models train the trial's best epoch count."""
+def tuned_params(kind: str, task_params: dict[str, Any], best: dict[str, Any]) -> dict[str, Any]:
+    """A run's parameters with its best trial's: iterative models train the trial's best iteration count
+    (pinned the model's own way: :meth:`~kdq_lab.models.registry.ModelSpec.pin_iterations`)."""
+    spec = model_spec(kind)
     params = {**task_params, **best["params"]}
-    if iterative and best.get("best_epoch"):
-        params |= {"epochs": int(best["best_epoch"]), "patience": None}
+    if spec.iterative and best.get("best_epoch"):
+        params = spec.pin_iterations(params, int(best["best_epoch"]))
     return params
 
 
