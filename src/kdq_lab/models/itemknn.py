@@ -6,12 +6,16 @@ Ties: train popularity, then the item id (a user without history gets the popula
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from kdq_lab.checks import check_number
 from kdq_lab.limits import MAX_NEIGHBORS, MAX_SHRINK
+from kdq_lab.models.arrays import load_arrays, save_arrays
 from kdq_lab.models.base import ModelConfig, TrainData, item_popularity, ranked_order
 from kdq_lab.models.registry import IDS, ModelSpec, register
 
@@ -54,6 +58,22 @@ class ItemKNNScorer:
 
     def tie_order(self) -> np.ndarray:
         return self.tie_order_
+
+    def save(self, folder: Path, extra: dict[str, Any] | None = None, items: pd.DataFrame | None = None) -> Path:
+        """``model.npz`` (similarities, train history, tie order) and ``model.json``; ``items`` is not kept."""
+        sizes = {"users": self.history_.shape[0], "items": self.history_.shape[1]}
+        arrays = {"similarity": self.similarity_, "history": self.history_, "tie_order": self.tie_order_}
+        return save_arrays(folder, self.name, self.config, sizes, arrays, extra)
+
+    @classmethod
+    def load(cls, folder: Path) -> ItemKNNScorer:
+        layout = {"similarity": ("items", "items"), "history": ("users", "items"), "tie_order": ("items",)}
+        config, arrays, _ = load_arrays(folder, cls.name, ItemKNNConfig, layout)
+        model = cls(config)
+        model.similarity_ = arrays["similarity"].astype(np.float32)
+        model.history_ = arrays["history"].astype(np.float32)
+        model.tie_order_ = arrays["tie_order"].astype(np.int64)
+        return model
 
 
 def _top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:

@@ -6,13 +6,17 @@ Ties: the count over all train time, then the item id.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from kdq_lab.checks import check_number
 from kdq_lab.explain import Explanation, Term
 from kdq_lab.limits import MAX_WINDOW_DAYS
+from kdq_lab.models.arrays import load_arrays, save_arrays
 from kdq_lab.models.base import ModelConfig, TrainData, item_popularity, ranked_order
 from kdq_lab.models.registry import ModelSpec, register
 
@@ -53,6 +57,20 @@ class PopularityScorer:
 
     def tie_order(self) -> np.ndarray:
         return self.tie_order_
+
+    def save(self, folder: Path, extra: dict[str, Any] | None = None, items: pd.DataFrame | None = None) -> Path:
+        """``model.npz`` (scores, tie order) and ``model.json``; ``items`` is not kept (nothing shows titles)."""
+        arrays = {"scores": self.scores_, "tie_order": self.tie_order_}
+        return save_arrays(folder, self.name, self.config, {"items": len(self.scores_)}, arrays, extra)
+
+    @classmethod
+    def load(cls, folder: Path) -> PopularityScorer:
+        config, arrays, _ = load_arrays(
+            folder, cls.name, PopularityConfig, {"scores": ("items",), "tie_order": ("items",)}
+        )
+        model = cls(config)
+        model.scores_, model.tie_order_ = arrays["scores"].astype(np.float32), arrays["tie_order"].astype(np.int64)
+        return model
 
     def explain(
         self, items: np.ndarray, user: int | None = None, user_row: sp.csr_matrix | None = None
