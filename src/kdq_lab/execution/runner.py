@@ -148,10 +148,17 @@ def execute_plan(plan: Plan, options: ExecOptions | None = None, *, backend: Bac
 
 
 def _execute_runs(
-    jobs: list[Job], label: str, paths: Paths, options: ExecOptions, backend: Backend
+    jobs: list[Job], label: str, paths: Paths, options: ExecOptions, backend: Backend, keys: dict[str, str]
 ) -> list[dict[str, Any]]:
-    """Run notebooks through ``backend``, reusing and filling the run cache; results in job order."""
-    keys = {job.key: unit_key(job.notebook, job.parameters) for job in jobs}
+    """Run notebooks through ``backend``, reusing and filling the run cache; results in job order.
+
+    ``keys`` holds the cache keys of the runs of earlier stages and gains these jobs': a composite's key
+    includes its parts' keys (its outputs depend on theirs).
+    """
+    for job in jobs:
+        parts = job.parameters.get("RUN", {}).get("parts") or {}
+        depends = {"PART_KEYS": {name: keys.get(folder) for name, folder in parts.items()}} if parts else {}
+        keys[job.key] = unit_key(job.notebook, job.parameters | depends)
     results: dict[str, dict[str, Any]] = {}
     for job in jobs:
         hit = None if options.fresh else lookup(paths.processed, keys[job.key])
@@ -253,13 +260,14 @@ def _build(plan: Plan, tmp: Path, options: ExecOptions, backend: Backend, timing
     describe_experiment(plan).write(tmp / "experiment.json")
     steps: list[dict[str, Any]] = []
     failed_splits: set[str] = set()
+    run_keys: dict[str, str] = {}
     for stage, stage_steps in plan.stages:
         if stage == "compare":
             continue
         started = time.time()
         todo = [_job(step, plan, tmp) for step in stage_steps if not (step.run and step.run.split in failed_splits)]
         if stage_steps and stage_steps[0].kind == "run":
-            results = _execute_runs(todo, stage, plan.paths, options, backend)
+            results = _execute_runs(todo, stage, plan.paths, options, backend, run_keys)
         else:
             results = run_pool(todo, plan.jobs, options.progress, stage)
         for step, result in zip([s for s in stage_steps if s.key in {j.key for j in todo}], results):

@@ -27,7 +27,14 @@ from kdq_lab.data.store import split_folder
 from kdq_lab.data.validate import raw_hashes
 from kdq_lab.data.validated import MANIFEST, validated_folder
 from kdq_lab.errors import KdqError
-from kdq_lab.experiment.schema import Experiment, NotebookSpec, RunSpec, declared_parameters, load_experiment
+from kdq_lab.experiment.schema import (
+    Experiment,
+    NotebookSpec,
+    RunSpec,
+    declared_parameters,
+    load_experiment,
+    run_folder,
+)
 from kdq_lab.files import check_apart
 from kdq_lab.limits import MAX_TRAININGS, MAX_TRAININGS_CEILING, MAX_WORKERS
 from kdq_lab.runs.records import SplitRef
@@ -286,11 +293,17 @@ def _plan(experiment: Experiment, options: PlanOptions, paths: Paths, source: Pa
              given=frozenset({OUTPUT_DIR, DATASET}), note=f"{seeds} seed(s)")
         for name in experiment.splits
     )  # fmt: skip
-    run_steps = tuple(
-        Step("run", spec.folder, NotebookSpec("03_train_evaluate"), f"runs/{spec.folder}/03_train_evaluate.ipynb",
-             by_split[spec.split], _run_config(experiment, spec, threads), frozenset({OUTPUT_DIR}),
-             note=f"{spec.model}, {len(spec.seeds)} seed(s)")
+    run_steps = [
+        (experiment.depth(spec.run),
+         Step("run", spec.folder, NotebookSpec("03_train_evaluate"), f"runs/{spec.folder}/03_train_evaluate.ipynb",
+              by_split[spec.split], _run_config(experiment, spec, threads), frozenset({OUTPUT_DIR}),
+              note=f"{spec.model}, {len(spec.seeds)} seed(s)" + _parts_note(experiment, spec.run)))
         for spec in run_specs
+    ]  # fmt: skip
+    run_stages = tuple(  # a composite runs in a stage after its parts'
+        (f"{experiment.name} runs" if level == 0 else f"{experiment.name} composite runs (level {level})",
+         tuple(step for depth, step in run_steps if depth == level))
+        for level in sorted({depth for depth, _ in run_steps})
     )  # fmt: skip
     extras = tuple(
         Step("notebook", extra.notebook, extra, f"{extra.notebook}.ipynb",
@@ -302,7 +315,7 @@ def _plan(experiment: Experiment, options: PlanOptions, paths: Paths, source: Pa
                    given=frozenset({REPORT_DIR}))  # fmt: skip
     stages = (
         ("prepare splits", split_steps),
-        (f"{experiment.name} runs", run_steps),
+        *run_stages,
         ("notebooks", extras if options.extras else ()),
         ("compare", (compare,) if options.compare else ()),
     )
@@ -310,8 +323,15 @@ def _plan(experiment: Experiment, options: PlanOptions, paths: Paths, source: Pa
                 tuple((name, steps) for name, steps in stages if steps), threads, tuning)  # fmt: skip
 
 
+def _parts_note(experiment: Experiment, run: str) -> str:
+    parts = experiment.parts_of(run)
+    kept = "; keeps its fitted models for composites" if run in experiment.part_runs() else ""
+    return (f"; built from {', '.join(f'{k}={v}' for k, v in parts.items())}" if parts else "") + kept
+
+
 def _run_config(experiment: Experiment, spec: RunSpec, threads: int) -> RunConfig:
-    """What ``03_train_evaluate`` is given for a run on a split."""
+    """What ``03_train_evaluate`` is given for a run on a split: a composite's parts are the folders of its part
+    runs on the same split; a part run keeps its fitted models."""
     return RunConfig(
         run=spec.run,
         model=spec.model,
@@ -326,6 +346,8 @@ def _run_config(experiment: Experiment, spec: RunSpec, threads: int) -> RunConfi
         bootstrap_seed=experiment.bootstrap_seed,
         threads=threads,
         sample_users=experiment.sample_users,
+        save_models=spec.run in experiment.part_runs(),
+        parts={name: run_folder(part, spec.split) for name, part in experiment.parts_of(spec.run).items()},
     )
 
 

@@ -23,7 +23,10 @@ one notebook runs a run on a split over every seed. ``exclude`` picks the items 
 from each user's ranking (``seen``, the default, or ``train_positives``; see
 :mod:`kdq_lab.data.targets`). ``sample_users: {n: 10000, seed: 0}`` evaluates a seeded
 sample of ``n`` test users (the same users for every run of a split and seed), for quick
-looks at scale; the runs' summaries and the manifest record it. Names become folders, so they must be safe names
+looks at scale; the runs' summaries and the manifest record it. A composite model (its spec lists ``parts``)
+names other runs of the experiment in those parameters (``first: popularity``, grid-expanded names too): each
+must be a run of a persistable model, never the composite itself, without cycles; the parts run first, on the
+same splits and seeds, and keep their fitted models for it. Names become folders, so they must be safe names
 (:mod:`kdq_lab.names`). Every size the file asks for is bounded (:mod:`kdq_lab.limits`): the trainings
 (runs after grid expansion × splits × seeds, at most ``max_runs``) are counted from the YAML before anything
 is expanded. A run on a split writes ``runs/<run>__<split>/`` (:func:`run_folder`), so run names, split names and
@@ -152,9 +155,32 @@ class Experiment:
     tuned: bool = False
     sample_users: dict[str, int] | None = None  # {n, seed}: test users evaluated per run, seed and split
 
+    def parts_of(self, run: str) -> dict[str, str]:
+        """The runs a composite run is built from, by parameter (empty for a run that trains itself)."""
+        definition = self.runs[run]
+        return {name: str(value) for name, value in model_spec(definition.model).part_runs(definition.params).items()}
+
+    def part_runs(self) -> set[str]:
+        """Runs some composite run is built from (they keep every seed's fitted models)."""
+        return {part for run in self.runs for part in self.parts_of(run).values()}
+
+    def depth(self, run: str) -> int:
+        """0 for a run that trains itself; a composite's is one more than its deepest part's (the loader refused
+        cycles)."""
+        parts = self.parts_of(run).values()
+        return 1 + max(self.depth(part) for part in parts) if parts else 0
+
     def jobs(self, only: list[str] | None = None) -> list[RunSpec]:
-        """Every run × split (each over all seeds), optionally only runs matching ``only`` (names or globs)."""
-        names = [n for n in self.runs if not only or any(_matches(n, pattern) for pattern in only)]
+        """Every run × split (each over all seeds), optionally only runs matching ``only`` (names or globs) and
+        the runs the selected composites are built from."""
+        chosen = {n for n in self.runs if not only or any(_matches(n, pattern) for pattern in only)}
+        todo = list(chosen)
+        while todo:
+            for part in self.parts_of(todo.pop()).values():
+                if part not in chosen:
+                    chosen.add(part)
+                    todo.append(part)
+        names = [n for n in self.runs if n in chosen]
         return [
             RunSpec(name, run.label, run.model, dict(run.params), split, config, self.seeds,
                     run_folder(name, split), dict(run.search))
@@ -364,6 +390,7 @@ def load_experiment(
         sample = {"n": n, "seed": sample_seed} if sample else None
     splits = _splits(check, data.get("splits"), spec)
     runs = _runs(check, data.get("runs"))
+    _check_parts(check, runs)
     reference = data.get("reference")
     if reference is not None and (not isinstance(reference, str) or reference not in runs):
         check.add(("reference",), reference, f"not a run of this experiment; runs: {', '.join(runs) or 'none'}")
@@ -488,6 +515,41 @@ def _runs(check: _Checker, data: Any) -> dict[str, RunDef]:
             search = _search(check, (*where, "search"), run.get("search"), spec, values)
             out[expanded] = RunDef(kind, values, run_label(str(label), {k: values[k] for k in grid}), search)
     return out
+
+
+def _check_parts(check: _Checker, runs: dict[str, RunDef]) -> None:
+    """Each composite's parts name persistable runs of the experiment, never itself, without cycles."""
+    graph: dict[str, list[tuple[tuple[str, ...], str]]] = {}  # composite -> (where, part)
+    for name, run in runs.items():
+        base = name.split("-", 1)[0]
+        for parameter, part in model_spec(run.model).part_runs(run.params).items():
+            grid = check.document.node(("runs", base, "grid", parameter)) is not None
+            where = ("runs", base, "grid" if grid else "params", parameter)
+            if part == name:
+                check.add(where, part, "a composite cannot be built from itself")
+            elif not isinstance(part, str) or part not in runs:
+                check.add(where, part, f"expected the name of another run of this experiment (grid-expanded names "
+                                       f"too); runs: {', '.join(n for n in runs if n != name)}")  # fmt: skip
+            elif not model_spec(runs[part].model).persistable:
+                check.add(where, part, f"run {part!r} is a {runs[part].model} model, which cannot be saved (npz + "
+                                       "json) for a composite to load; choose a persistable model")  # fmt: skip
+            else:
+                graph.setdefault(name, []).append((where, part))
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(run: str, path: list[str]) -> None:
+        state[run] = 1
+        for where, part in graph.get(run, []):
+            if state.get(part) == 1:
+                cycle = [*path[path.index(part) :], part]
+                check.add(where, " -> ".join(cycle), "composite runs form a cycle: none of them could run first")
+            elif part not in state:
+                visit(part, [*path, part])
+        state[run] = 2
+
+    for composite in graph:
+        if composite not in state:
+            visit(composite, [composite])
 
 
 def _search(

@@ -6,7 +6,16 @@ popularity, itemknn, ease, content and lightfm.
 
 # registration, in the order error messages list the kinds
 from kdq_lab.models import reference, popularity, itemknn, ease, content, lightfm  # noqa: F401, I001
-from kdq_lab.models.base import Explainable, FeatureAware, Iterative, ModelConfig, Persistable, Scorer, TrainData
+from kdq_lab.models.base import (
+    Composite,
+    Explainable,
+    FeatureAware,
+    Iterative,
+    ModelConfig,
+    Persistable,
+    Scorer,
+    TrainData,
+)
 from kdq_lab.models.lightfm import LightFMConfig, LightFMHybrid
 from kdq_lab.models.registry import (
     REGISTRY,
@@ -19,6 +28,7 @@ from kdq_lab.models.registry import (
 
 __all__ = [
     "REGISTRY",
+    "Composite",
     "Explainable",
     "FeatureAware",
     "Iterative",

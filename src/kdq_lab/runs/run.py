@@ -5,7 +5,11 @@ Protocol, per seed (each seed has its own prepared split and sets the model's se
 * the model is fitted on train, with early stopping on validation where it has epochs,
   on the experiment's headline metric and exclusion rule;
 * with ``refit`` it is fitted again on train + validation (iterative models: for the best
-  epoch count), so every model sees the same history before the test period;
+  iteration count), so every model sees the same history before the test period;
+* a composite model is not trained: it is built from its parts' fitted models (other runs
+  of the experiment on the same split, which saved each seed's train fit and refit in
+  ``models/<seed>/fit`` and ``models/<seed>/refit``), choosing on validation with the train
+  fits and scoring test with the refits;
 * test positives are ranked against every item except those the exclusion rule removes
   (``seen``: anything the user had an event with before the test period, whose later
   positives are dropped from the target; ``train_positives``: known positives only).
@@ -17,6 +21,7 @@ The run's summary gives every seed's metrics (segments, intervals, aggregates, t
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,17 +34,20 @@ from kdq_lab.data.registry import resolve_dataset
 from kdq_lab.data.splits import SplitConfig
 from kdq_lab.data.store import SplitData, load_split, prepare
 from kdq_lab.data.targets import sample_users, target
+from kdq_lab.errors import KdqError
 from kdq_lab.evaluation import add_segments, beyond_accuracy, bootstrap_ci, hits_by_popularity
 from kdq_lab.evaluation.ranking import EvalOptions, Evaluation, evaluate_all
 from kdq_lab.evaluation.segments import HISTORY_BINS
 from kdq_lab.evaluation.stats import pooled_bootstrap_ci
 from kdq_lab.files import atomic_file
 from kdq_lab.metrics import headline_k, per_user_columns, ties_columns
-from kdq_lab.models import Iterative, Persistable, Scorer, TrainData, model_spec
+from kdq_lab.models import Composite, Iterative, Persistable, Scorer, TrainData, load_model, model_spec
 from kdq_lab.models.base import item_popularity
 from kdq_lab.provenance import package_versions
 from kdq_lab.runs.records import RunSummary
 
+#: Where a run that is a composite's part keeps every seed's fitted models: ``models/<seed>/{fit,refit}/``.
+MODELS = "models"
 #: Segments summarised for every run: all users, new vs returning, history bins.
 SEGMENTS: tuple[str, ...] = ("all", "returning", "new", *(f"history:{b[2]}" for b in HISTORY_BINS))
 
@@ -65,6 +73,8 @@ class RunConfig:
     bootstrap_seed: int = 0
     threads: int | None = None
     sample_users: dict[str, int] | None = None  # {n, seed}: a seeded sample of the test users
+    save_models: bool = False  # keep every seed's train fit and refit (a composite is built from this run)
+    parts: dict[str, str] = field(default_factory=dict)  # composite: parameter -> the part run's folder
 
 
 @dataclass
@@ -77,6 +87,7 @@ class SeedResult:
     evaluation: Evaluation
     history: pd.DataFrame | None
     figures: dict[str, Any]
+    fitted: Scorer | None = None  # the fit on train, when ``model`` is a refit (kept for composites)
 
     @property
     def per_user(self) -> pd.DataFrame:
@@ -97,20 +108,53 @@ class RunResult:
 
 
 def fit_model(
-    kind: str, params: dict[str, Any], split: SplitData, refit: bool, exclude: str = "seen"
-) -> tuple[Scorer, pd.DataFrame | None]:
-    """Fit (with early stopping where the model has epochs), then optionally refit on train + validation."""
+    kind: str,
+    params: dict[str, Any],
+    split: SplitData,
+    refit: bool,
+    exclude: str = "seen",
+    keep_fit: bool = False,
+    parts: Mapping[str, Path] | None = None,
+    seed: int | None = None,
+) -> tuple[Scorer, pd.DataFrame | None, Scorer | None]:
+    """Fit (with early stopping where the model iterates), then optionally refit on train + validation.
+
+    Returns the model, its learning curve (iterative models) and, with ``keep_fit`` or a refit of an
+    iterative model, the fit on train alone (``None`` when the model is that fit). A composite is built from
+    ``parts``: parameter → the folder of the part run, whose ``models/<seed>/`` it loads.
+    """
     spec = model_spec(kind)
-    has_validation = split.validation.interactions.nnz > 0
+    refitting = refit and split.validation.interactions.nnz > 0
+
+    def data(on_validation_too: bool) -> TrainData:
+        return TrainData.from_split(split, refit=on_validation_too, exclude=exclude)
+
     model = spec.make(params)
+    if isinstance(model, Composite):
+        chosen = model.fit_parts(data(False), _load_parts(parts or {}, seed, "fit"))
+        if not refitting:
+            return chosen, None, None
+        return model.refit_parts(data(True), _load_parts(parts or {}, seed, "refit")), None, chosen
     if not isinstance(model, Iterative):
-        return model.fit(TrainData.from_split(split, refit=refit and has_validation, exclude=exclude)), None
-    model.fit(TrainData.from_split(split, exclude=exclude))
+        on_train = spec.make(params).fit(data(False)) if refitting and keep_fit else None
+        return model.fit(data(refitting)), None, on_train
+    model.fit(data(False))
     history = model.learning_curve()
-    if refit and has_validation:
-        refit_data = TrainData.from_split(split, refit=True, exclude=exclude)
-        model = model.with_iterations(model.best_iteration()).fit(refit_data)
-    return model, history
+    if not refitting:
+        return model, history, None
+    return model.with_iterations(model.best_iteration()).fit(data(True)), history, model
+
+
+def _load_parts(parts: Mapping[str, Path], seed: int | None, stage: str) -> dict[str, Scorer]:
+    """Each part run's saved model of ``seed`` (``fit``: on train; ``refit``: on train + validation)."""
+    loaded = {}
+    for parameter, folder in parts.items():
+        saved = Path(folder) / MODELS / str(seed) / stage
+        if not (saved / "model.json").is_file():
+            raise KdqError(f"part {parameter!r} of this composite has no saved {stage} model for seed {seed} in "
+                           f"{saved}: did its run fail?")  # fmt: skip
+        loaded[parameter] = load_model(saved)
+    return loaded
 
 
 def segment_rows(table: pd.DataFrame, segment: str) -> pd.DataFrame:
@@ -159,12 +203,17 @@ def _validation_share(history: pd.DataFrame | None) -> float | None:
     return float(history["validation_seconds"].sum() / history["seconds"].sum())
 
 
-def run_seed(config: RunConfig, split: SplitData, seed: int) -> SeedResult:
-    """Fit and evaluate the run's model on one seed's split."""
+def run_seed(config: RunConfig, split: SplitData, seed: int, runs_dir: Path | None = None) -> SeedResult:
+    """Fit and evaluate the run's model on one seed's split (a composite's parts are in ``runs_dir``)."""
     ks = sorted(config.ks)
     params = model_spec(config.model).resolve(config.params, seed=seed, metric=config.metric)
     started = time.perf_counter()
-    model, history = fit_model(config.model, params, split, config.refit, config.exclude)
+    parts = {name: runs_dir / folder for name, folder in config.parts.items()} if runs_dir else None
+    if config.parts and not parts:
+        raise KdqError(f"run {config.run} is a composite: it needs the folder of its parts' runs (runs_dir)")
+    model, history, fitted = fit_model(
+        config.model, params, split, config.refit, config.exclude, config.save_models, parts, seed
+    )
     fit_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -212,14 +261,17 @@ def run_seed(config: RunConfig, split: SplitData, seed: int) -> SeedResult:
         "ties": {column: int(per_user[column].sum()) for column in ties_columns(ks)},
         "hits_by_popularity": {str(k): v for k, v in buckets.to_dict(orient="index").items()},
     }
-    return SeedResult(seed, split, model, evaluation, history, figures)
+    return SeedResult(seed, split, model, evaluation, history, figures, fitted)
 
 
-def run(config: RunConfig, splits: dict[int, SplitData]) -> RunResult:
-    """Run ``config`` on every seed's split (seed → prepared split) and summarise."""
+def run(config: RunConfig, splits: dict[int, SplitData], runs_dir: Path | None = None) -> RunResult:
+    """Run ``config`` on every seed's split (seed → prepared split) and summarise.
+
+    ``runs_dir``: the folder holding the experiment's run folders (a composite loads its parts from there).
+    """
     if not splits:
         raise ValueError("a run needs at least one seed's split")
-    results = [run_seed(config, split, seed) for seed, split in sorted(splits.items())]
+    results = [run_seed(config, split, seed, runs_dir) for seed, split in sorted(splits.items())]
     first = results[0].split
     ks = sorted(config.ks)
     spec = model_spec(config.model)
@@ -267,6 +319,14 @@ def save_run(result: RunResult, folder: Path, save_model: bool = True) -> Path:
     if curves:
         with atomic_file(folder / "history.parquet", "wb") as handle:
             pd.concat(curves, ignore_index=True).to_parquet(handle, index=False)
+    if result.config.save_models:  # every seed's train fit and refit, for the composites built from this run
+        for seed in result.seeds:
+            for stage, model in (("fit", seed.fitted or seed.model), ("refit", seed.model)):
+                if not isinstance(model, Persistable):
+                    raise KdqError(f"run {result.config.run}: a {result.config.model} model cannot be saved")
+                model.save(
+                    folder / MODELS / str(seed.seed) / stage, extra={"run": result.config.run, "seed": seed.seed}
+                )
     first = result.seeds[0]
     if save_model and isinstance(first.model, Persistable):
         manifest = first.split.manifest
