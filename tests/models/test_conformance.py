@@ -278,3 +278,18 @@ def test_the_declared_role_matches_what_the_model_reads(kind, data):
     first, second = cold[0], cold[int(np.flatnonzero((profiles != profiles[0]).any(axis=1))[0])]
     scores = np.asarray(build(kind).fit(data).score(np.array([first, second])))
     assert (not np.array_equal(scores[0], scores[1])) == (role == PROFILE)
+
+
+@pytest.mark.parametrize(
+    "kind, params, deterministic",
+    [
+        ("lightfm", {"no_components": 4, "epochs": 1, "num_threads": 2}, False),
+        ("lightfm", {"no_components": 4, "epochs": 1, "num_threads": 1}, True),
+        ("popularity", {}, True),
+    ],
+)
+def test_the_run_summary_records_what_the_config_says_about_determinism(kind, params, deterministic, tiny_split):
+    from kdq_lab.runs.run import RunConfig, run
+
+    config = RunConfig(run="r", model=kind, params=params, bootstrap_samples=200)
+    assert run(config, {1: tiny_split}).summary.deterministic is deterministic
