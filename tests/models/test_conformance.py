@@ -163,6 +163,7 @@ def test_explanations_sum_to_the_score(kind, data):
 EARLY = {
     "lightfm": {"no_components": 8, "epochs": 12, "patience": 2, "curve_users": 50},
     "sweeps": {"iterations": 20, "patience": 2},
+    "ials": {"factors": 16, "iterations": 30, "patience": 2, "regularization": 0.1},
 }
 ITERATIVE = [*(k for k in KINDS if model_spec(k).iterative), "sweeps"]
 

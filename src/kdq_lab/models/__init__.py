@@ -5,7 +5,7 @@ popularity, itemknn, ease, content and lightfm.
 """
 
 # registration, in the order error messages list the kinds
-from kdq_lab.models import reference, popularity, itemknn, ease, content, lightfm  # noqa: F401, I001
+from kdq_lab.models import reference, popularity, itemknn, ease, content, lightfm, ials  # noqa: F401, I001
 from kdq_lab.models.base import (
     Composite,
     Explainable,

@@ -2,7 +2,8 @@
 sizes), never pickle.
 
 A model class lists its arrays as a *layout*: name → the sides of its shape, ``("items",)`` for a vector with a
-value per item, ``("users", "items")`` or ``("items", "items")`` for a CSR matrix. Loading bounds every array by
+value per item, ``("users", "factors")`` for a dense matrix, and the names stored as CSR matrices (``sparse``):
+``("users", "items")`` or ``("items", "items")``. Loading bounds every array by
 the sizes ``model.json`` declares before reading it, then checks shapes, finiteness and every CSR invariant;
 all problems are reported at once, naming the file.
 """
@@ -10,6 +11,7 @@ all problems are reported at once, naming the file.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -57,9 +59,10 @@ def save_arrays(
 
 
 def load_arrays(
-    folder: Path, kind: str, config_type: type[C], layout: Layout
+    folder: Path, kind: str, config_type: type[C], layout: Layout, sparse: frozenset[str] = frozenset()
 ) -> tuple[C, dict[str, Any], dict[str, Any]]:
-    """(config, arrays by name, ``extra``) of a model saved by :func:`save_arrays` with this ``layout``."""
+    """(config, arrays by name, ``extra``) of a model saved by :func:`save_arrays` with this ``layout`` (the names
+    in ``sparse`` are CSR matrices)."""
     folder = Path(folder)
     file = folder / "model.json"
     try:
@@ -81,8 +84,8 @@ def load_arrays(
         raise KdqError(f"{file}: bad 'config': {exc}") from None
     bounds: dict[str, int] = {}
     for name, shape in layout.items():
-        if len(shape) == 1:
-            bounds[name] = sizes[shape[0]]
+        if name not in sparse:
+            bounds[name] = math.prod(sizes[side] for side in shape)
         else:
             rows, entries = sizes[shape[0]], sizes[shape[0]] * sizes[shape[1]]
             bounds |= {f"{name}_data": entries, f"{name}_indices": entries, f"{name}_indptr": rows + 1,
@@ -92,7 +95,7 @@ def load_arrays(
         stored = read_npz(npz, bounds, "saved model's arrays", f"the sizes in {file}")
     except FileNotFoundError:
         raise KdqError(f"{folder}: model.npz is missing") from None
-    arrays, problems = _arrays(str(npz), stored, layout, sizes)
+    arrays, problems = _arrays(str(npz), stored, layout, sizes, sparse)
     if problems:
         raise DataError(problems, heading=f"invalid saved model {folder}")
     return config, arrays, meta.get("extra") or {}
@@ -103,13 +106,13 @@ def _count(value: Any) -> bool:
 
 
 def _arrays(
-    file: str, stored: dict[str, np.ndarray], layout: Layout, sizes: dict[str, int]
+    file: str, stored: dict[str, np.ndarray], layout: Layout, sizes: dict[str, int], sparse: frozenset[str]
 ) -> tuple[dict[str, Any], list[Problem]]:
     arrays: dict[str, Any] = {}
     problems: list[Problem] = []
     for name, shape in layout.items():
         expected = tuple(sizes[side] for side in shape)
-        if len(shape) == 1:
+        if name not in sparse:
             value = stored.get(name)
             if value is None or value.shape != expected or value.dtype.kind not in "iuf":
                 found = "missing" if value is None else f"{value.dtype} {value.shape}"

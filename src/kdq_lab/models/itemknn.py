@@ -68,7 +68,7 @@ class ItemKNNScorer:
     @classmethod
     def load(cls, folder: Path) -> ItemKNNScorer:
         layout = {"similarity": ("items", "items"), "history": ("users", "items"), "tie_order": ("items",)}
-        config, arrays, _ = load_arrays(folder, cls.name, ItemKNNConfig, layout)
+        config, arrays, _ = load_arrays(folder, cls.name, ItemKNNConfig, layout, frozenset({"similarity", "history"}))
         model = cls(config)
         model.similarity_ = arrays["similarity"].astype(np.float32)
         model.history_ = arrays["history"].astype(np.float32)
