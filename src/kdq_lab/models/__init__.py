@@ -1,11 +1,11 @@
 """Models behind one scorer protocol, registered by kind (see :mod:`kdq_lab.models.registry`).
 
 Importing this package registers every model kind: random and oracle (``reference``),
-popularity, itemknn, ease, content and lightfm.
+popularity, itemknn, ease, content, lightfm, ials and rp3beta.
 """
 
 # registration, in the order error messages list the kinds
-from kdq_lab.models import reference, popularity, itemknn, ease, content, lightfm, ials  # noqa: F401, I001
+from kdq_lab.models import reference, popularity, itemknn, ease, content, lightfm, ials, rp3beta  # noqa: F401, I001
 from kdq_lab.models.base import (
     Composite,
     Explainable,

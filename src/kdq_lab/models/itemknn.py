@@ -48,7 +48,7 @@ class ItemKNNScorer:
         norms = np.sqrt(np.asarray(x.getnnz(axis=0), dtype=np.float64))
         rows = np.repeat(np.arange(co.shape[0]), np.diff(co.indptr))
         co.data = (co.data / (norms[rows] * norms[co.indices] + self.config.shrink)).astype(np.float32)
-        self.similarity_ = _top_per_row(co, self.config.neighbors).T.tocsr()  # column j: neighbours of j
+        self.similarity_ = top_per_row(co, self.config.neighbors).T.tocsr()  # column j: neighbours of j
         self.history_ = x
         self.tie_order_ = ranked_order(data.item_ids, item_popularity(data.interactions))
         return self
@@ -76,7 +76,7 @@ class ItemKNNScorer:
         return model
 
 
-def _top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
+def top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """Keep the ``k`` largest entries of each row (vectorised)."""
     matrix = matrix.tocsr()
     rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
