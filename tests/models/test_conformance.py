@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from model_fixtures import SWEEPS, registered
 
-from kdq_lab.evaluation.ranking import EvalOptions, evaluate_all, score_source
+from kdq_lab.evaluation.ranking import EvalOptions, SharedRow, evaluate_all, score_source
 from kdq_lab.explain import explain
 from kdq_lab.models import REGISTRY, Explainable, FeatureAware, Iterative, Persistable, TrainData, model_spec
 from kdq_lab.models.registry import CEILING, IDS, OTHER, PROFILE
@@ -294,3 +294,15 @@ def test_the_run_summary_records_what_the_config_says_about_determinism(kind, pa
 
     config = RunConfig(run="r", model=kind, params=params, bootstrap_samples=200)
     assert run(config, {1: tiny_split}).summary.deterministic is deterministic
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_shared_row_is_what_score_gives_those_users_bit_for_bit(kind, data):
+    model = build(kind).fit(data)
+    if not isinstance(model, SharedRow):
+        pytest.skip(f"{kind} scores every user with a row of its own")
+    mask, row = model.shared_row()
+    users = np.flatnonzero(mask)
+    assert len(users) and mask.shape == (data.n_users,)
+    scores = np.asarray(model.score(users), dtype=np.float32)
+    np.testing.assert_array_equal(scores.view(np.uint32), np.broadcast_to(row, scores.shape).view(np.uint32))

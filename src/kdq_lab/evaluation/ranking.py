@@ -262,6 +262,17 @@ class LightFMBacked(Protocol):
         ...
 
 
+@runtime_checkable
+class SharedRow(Protocol):
+    """A model that scores some users (or all) with one row that does not depend on the user (popularity; users
+    without history under ItemKNN, EASE, iALS, RP3beta). With a tie order, the evaluator ranks that row once and
+    derives each such user's ranks and top list from it and the user's exclusions (see :func:`_rank_shared`)."""
+
+    def shared_row(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mask over all users: whose ``score`` rows equal the row bit for bit, the row: float32 per item)."""
+        ...
+
+
 def _is_lightfm(model: Any) -> bool:
     return type(model).__name__ == "LightFM" and type(model).__module__.startswith("lightfm")
 
@@ -445,6 +456,73 @@ def _top_and_ties(
         if k < chosen.shape[1]:
             ties[:, j] = valid[:, k] & (picked[:, k - 1] == picked[:, k])
     return chosen[:, :top], ties
+
+
+def _shared_row(model: Any, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """A :class:`SharedRow` model's (users on the row, the row), checked against the test's shape; else ``None``."""
+    if not isinstance(model, SharedRow):
+        return None
+    mask, row = (np.asarray(a) for a in model.shared_row())
+    name = type(model).__name__
+    if mask.shape != (shape[0],) or mask.dtype != bool:
+        raise KdqError(f"test has {shape[0]} users, {name}.shared_row() gives a mask of shape {mask.shape}")
+    if row.shape != (shape[1],):
+        raise KdqError(f"test has {shape[1]} items, {name}.shared_row() gives a row of shape {row.shape}")
+    row = row.astype(np.float32)
+    if not np.isfinite(row).all():
+        raise KdqError(f"{name} produced non-finite scores; cannot rank")
+    return mask, row
+
+
+def _rank_shared(
+    row: np.ndarray,
+    order: np.ndarray,
+    sub: sp.csr_matrix,
+    excluded: sp.csr_matrix | None,
+    start: int,
+    top: int,
+    ks: Sequence[int],
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Ranks (and top lists, ``ties@k``) of the rows ``start:`` of ``sub``, all scored with ``row``, from one order.
+
+    Every item gets its position in the row's order (the same tie keys as the dense path); a positive's rank is its
+    position minus the user's excluded items placed before it, and the j-th eligible item of a user is the one at
+    position q = j + #{excluded e_i (sorted, i from 0) with e_i - i <= j}. Both counts are searches over
+    (user, position) keys: no loop over users.
+    """
+    n_items = len(row)
+    ranked = np.argsort(~tie_keys(row[None, :], order)[0], kind="stable")  # distinct keys: best first
+    position = np.empty(n_items, dtype=np.int64)
+    position[ranked] = np.arange(n_items)
+    span, width = slice(start, sub.shape[0]), n_items + 1
+    rows, items, _ = _span_entries(sub, span)
+    if excluded is not None:
+        excluded_rows, excluded_items, _ = _span_entries(excluded, span)
+    else:
+        excluded_rows = excluded_items = np.zeros(0, dtype=np.int64)
+    excluded_keys = np.sort(excluded_rows * width + position[excluded_items])
+    before = np.searchsorted(excluded_keys, rows * width + position[items]) - np.searchsorted(
+        excluded_keys, rows * width
+    )
+    ranks = position[items] - before
+    if not top:
+        return ranks, None, None
+    n_rows, length = sub.shape[0] - start, max(top, max(ks, default=0) + 1)
+    owner = excluded_keys // width
+    shifted = excluded_keys - (np.arange(len(owner)) - np.searchsorted(owner, owner))  # e_i - i, per user
+    query_rows, query_j = np.repeat(np.arange(n_rows), length), np.tile(np.arange(length), n_rows)
+    skipped = np.searchsorted(shifted, query_rows * width + query_j, side="right") - np.searchsorted(
+        shifted, query_rows * width
+    )
+    q = query_j + skipped
+    chosen = np.where(q < n_items, ranked[np.minimum(q, n_items - 1)], -1).reshape(n_rows, length)
+    valid = chosen >= 0
+    picked = np.where(valid, row[np.maximum(chosen, 0)], np.nan)
+    ties = np.zeros((n_rows, len(ks)), dtype=bool)
+    for j, k in enumerate(ks):
+        if k < length:
+            ties[:, j] = valid[:, k] & (picked[:, k - 1] == picked[:, k])
+    return ranks, chosen[:, :top], ties
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -636,6 +714,11 @@ def evaluate_all(
     users = users[np.argsort(-n_test_all[users], kind="stable")]  # many positives first: counting slots are prefixes
     source = score_source(model, test.shape[0], test.shape[1], user_features, item_features, users)
     order = source.order if source.order is not None else np.arange(test.shape[1])
+    shared = _shared_row(model, test.shape) if source.order is not None else None
+    n_dense = len(users)
+    if shared is not None:  # users on the shared row go last, ranked at once from one item order
+        on_row = shared[0][users]
+        users, n_dense = np.concatenate([users[~on_row], users[on_row]]), int((~on_row).sum())
 
     sub = test[users]
     excluded = exclude[users] if exclude is not None else None
@@ -655,7 +738,9 @@ def evaluate_all(
             return ranks, None, None
         return (ranks, *_top_and_ties(ws, scores, order, keys, top, ks))
 
-    parts = map_batches(batch, len(users), test.shape[1], num_threads, options.batch_size)
+    parts = map_batches(batch, n_dense, test.shape[1], num_threads, options.batch_size)
+    if shared is not None and n_dense < len(users):
+        parts.append(_rank_shared(shared[1], order, sub, excluded, n_dense, top, ks))
     ranks = pd.DataFrame(
         {
             "user": np.repeat(users, np.diff(sub.indptr)),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -26,7 +27,7 @@ from kdq_lab.models.base import ModelConfig
 from kdq_lab.npzfile import csr_problems, read_npz
 
 FORMAT = 1
-Layout = dict[str, tuple[str, ...]]
+Layout = Mapping[str, tuple[str, ...]]
 C = TypeVar("C", bound=ModelConfig)
 
 
@@ -59,10 +60,15 @@ def save_arrays(
 
 
 def load_arrays(
-    folder: Path, kind: str, config_type: type[C], layout: Layout, sparse: frozenset[str] = frozenset()
-) -> tuple[C, dict[str, Any], dict[str, Any]]:
-    """(config, arrays by name, ``extra``) of a model saved by :func:`save_arrays` with this ``layout`` (the names
-    in ``sparse`` are CSR matrices)."""
+    folder: Path,
+    kind: str,
+    config_type: type[C],
+    layout: Layout,
+    sparse: frozenset[str] = frozenset(),
+    sides: frozenset[str] = frozenset(),
+) -> tuple[C, dict[str, Any], dict[str, int]]:
+    """(config, arrays by name, sizes) of a model saved by :func:`save_arrays` with this ``layout`` (the names in
+    ``sparse`` are CSR matrices; ``sides``: sizes it needs besides its arrays')."""
     folder = Path(folder)
     file = folder / "model.json"
     try:
@@ -73,7 +79,7 @@ def load_arrays(
         found = (meta.get("format"), meta.get("kind")) if isinstance(meta, dict) else (None, None)
         raise KdqError(f"{file}: format {found[0]!r} kind {found[1]!r}; this lab reads format {FORMAT} kind {kind!r}")
     sizes = meta.get("sizes")
-    sides = {side for shape in layout.values() for side in shape}
+    sides = sides | {side for shape in layout.values() for side in shape}
     if not isinstance(sizes, dict) or not all(_count(sizes.get(side)) for side in sides):
         raise KdqError(f"{file}: 'sizes' must give {', '.join(sorted(sides))} as integers in [0, {MAX_ENTITY_ROWS:,}]")
     if not isinstance(meta.get("config"), dict):
@@ -98,7 +104,7 @@ def load_arrays(
     arrays, problems = _arrays(str(npz), stored, layout, sizes, sparse)
     if problems:
         raise DataError(problems, heading=f"invalid saved model {folder}")
-    return config, arrays, meta.get("extra") or {}
+    return config, arrays, sizes
 
 
 def _count(value: Any) -> bool:

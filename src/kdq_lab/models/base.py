@@ -10,6 +10,8 @@ never a model's kind:
 * :class:`Persistable`: saves to and loads from npz + json;
 * :class:`Explainable`: splits a score into readable terms;
 * :class:`FeatureAware`: scores users it never saw (new profiles) from their features;
+* ``SharedRow`` (:mod:`kdq_lab.evaluation.ranking`, where the evaluator uses it): scores some users with one
+  row that does not depend on the user, which the evaluator ranks once;
 * :class:`Composite`: built from other runs' fitted models (its parts), never retraining them.
 
 A model class declares a capability by having its members: the registry answers from the
@@ -235,6 +237,11 @@ class FeatureAware(Protocol):
     def score_rows(self, user_rows: sp.csr_matrix) -> np.ndarray:
         """Scores of model rows (from :meth:`encode` or :meth:`compose_new`) over all items."""
         ...
+
+
+def no_history_row(interactions: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """The shared row of a model that scores users without train history all 0 (``SharedRow.shared_row``)."""
+    return interactions.getnnz(axis=1) == 0, np.zeros(interactions.shape[1], dtype=np.float32)
 
 
 @runtime_checkable

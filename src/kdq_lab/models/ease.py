@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from kdq_lab.checks import check_number
 from kdq_lab.errors import KdqError
 from kdq_lab.limits import MAX_EASE_ITEMS, MAX_L2
-from kdq_lab.models.base import ModelConfig, TrainData, item_popularity, ranked_order
+from kdq_lab.models.base import ModelConfig, TrainData, item_popularity, no_history_row, ranked_order
 from kdq_lab.models.registry import IDS, ModelSpec, register
 
 
@@ -59,6 +59,10 @@ class EASEScorer:
 
     def tie_order(self) -> np.ndarray:
         return self.tie_order_
+
+    def shared_row(self) -> tuple[np.ndarray, np.ndarray]:
+        """Users without train history score every item 0."""
+        return no_history_row(self.history_)
 
 
 register(

@@ -154,6 +154,10 @@ class IALS:
     def tie_order(self) -> np.ndarray:
         return self.tie_order_
 
+    def shared_row(self) -> tuple[np.ndarray, np.ndarray]:
+        """Users without train history score every item 0."""
+        return self.has_history_ == 0, np.zeros(len(self.item_factors_), dtype=np.float32)
+
     def learning_curve(self) -> pd.DataFrame:
         return self.history_
 

@@ -49,6 +49,7 @@ class PopularityScorer:
             pairs = recent.drop_duplicates(["user", "item"])
             scores = np.bincount(pairs["item"].to_numpy(), minlength=data.n_items).astype(np.float64)
         self.scores_ = scores.astype(np.float32)
+        self.n_users_ = data.interactions.shape[0]
         self.tie_order_ = ranked_order(data.item_ids, overall)
         return self
 
@@ -58,18 +59,23 @@ class PopularityScorer:
     def tie_order(self) -> np.ndarray:
         return self.tie_order_
 
+    def shared_row(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every user is scored with the same row."""
+        return np.ones(self.n_users_, dtype=bool), self.scores_
+
     def save(self, folder: Path, extra: dict[str, Any] | None = None, items: pd.DataFrame | None = None) -> Path:
         """``model.npz`` (scores, tie order) and ``model.json``; ``items`` is not kept (nothing shows titles)."""
         arrays = {"scores": self.scores_, "tie_order": self.tie_order_}
-        return save_arrays(folder, self.name, self.config, {"items": len(self.scores_)}, arrays, extra)
+        sizes = {"users": self.n_users_, "items": len(self.scores_)}
+        return save_arrays(folder, self.name, self.config, sizes, arrays, extra)
 
     @classmethod
     def load(cls, folder: Path) -> PopularityScorer:
-        config, arrays, _ = load_arrays(
-            folder, cls.name, PopularityConfig, {"scores": ("items",), "tie_order": ("items",)}
-        )
+        layout = {"scores": ("items",), "tie_order": ("items",)}
+        config, arrays, sizes = load_arrays(folder, cls.name, PopularityConfig, layout, sides=frozenset({"users"}))
         model = cls(config)
         model.scores_, model.tie_order_ = arrays["scores"].astype(np.float32), arrays["tie_order"].astype(np.int64)
+        model.n_users_ = sizes["users"]
         return model
 
     def explain(

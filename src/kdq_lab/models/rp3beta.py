@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from kdq_lab.checks import check_number
 from kdq_lab.limits import MAX_NEIGHBORS
 from kdq_lab.models.arrays import load_arrays, save_arrays
-from kdq_lab.models.base import ModelConfig, TrainData, item_popularity, ranked_order
+from kdq_lab.models.base import ModelConfig, TrainData, item_popularity, no_history_row, ranked_order
 from kdq_lab.models.itemknn import top_per_row
 from kdq_lab.models.registry import IDS, ModelSpec, register
 
@@ -83,6 +83,10 @@ class RP3betaScorer:
 
     def tie_order(self) -> np.ndarray:
         return self.tie_order_
+
+    def shared_row(self) -> tuple[np.ndarray, np.ndarray]:
+        """Users without train history score every item 0."""
+        return no_history_row(self.history_)
 
     def save(self, folder: Path, extra: dict[str, Any] | None = None, items: pd.DataFrame | None = None) -> Path:
         """``model.npz`` (W, train history, tie order) and ``model.json``; ``items`` is not kept."""
