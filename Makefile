@@ -55,6 +55,10 @@ tune: $(KERNEL) ## tune kdq-default with Optuna (the same budget per run) and re
 bench: $(KERNEL) ## benchmarks: builder vs lightfm.data.Dataset, evaluation vs lightfm.evaluation, training and cluster overhead
 	$(KDQ) bench all
 
+.PHONY: bench-ranking
+bench-ranking: $(KERNEL) ## popularity on the large catalog: ranked once vs dense, identical metrics, time ratio
+	$(KDQ) bench ranking
+
 .PHONY: bench-scale
 bench-scale: $(KERNEL) ## the large catalog end to end (kdq-large, --jobs 2): seconds and peak memory per stage
 	$(KDQ) bench scale

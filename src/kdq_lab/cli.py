@@ -308,7 +308,7 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from kdq_lab.bench import builder, cluster, evaluation, scale, training
+    from kdq_lab.bench import builder, cluster, evaluation, ranking, scale, training
 
     modules = {"builder": builder, "evaluation": evaluation, "training": training, "cluster": cluster}
     for name, module in modules.items():
@@ -316,6 +316,8 @@ def _bench(args: argparse.Namespace) -> int:
             module.run(repeats=args.repeats)
     if args.which == "scale":  # minutes, and the 1.2M-user catalog: never part of "all"
         scale.run()
+    if args.which == "ranking":  # the 1.2M-user catalog too
+        ranking.run()
     return 0
 
 
@@ -507,7 +509,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="benchmarks against LightFM, measured in the same run")
     bench.add_argument(
-        "which", choices=["builder", "evaluation", "training", "cluster", "all", "scale"], nargs="?", default="all"
+        "which",
+        choices=["builder", "evaluation", "training", "cluster", "all", "scale", "ranking"],
+        nargs="?",
+        default="all",
     )
     bench.add_argument(
         "--repeats", type=_integer(1, limits.MAX_REPEATS), default=3, help="runs per side; medians are reported"
