@@ -66,8 +66,10 @@ class InProcess:
             splits = {ref["seed"]: load_split(ref["folder"]) for ref in p["SPLITS"]}
             result = run(config, splits, runs_dir=Path(p["OUTPUT_DIR"]).parent)
             save_run(result, Path(p["OUTPUT_DIR"]), save_model=False)
-            self.results[job.key], done = result, {"kind": job.kind, "key": job.key, "status": "ok", "error": None,
-                                                   "seconds": 0.0}  # fmt: skip
+            self.results[job.key], done = (
+                result,
+                {"kind": job.kind, "key": job.key, "status": "ok", "error": None, "seconds": 0.0},
+            )
             self.executed.append(job.key)
             if on_done:
                 on_done(job, done)
@@ -181,22 +183,52 @@ SAVED_MEAN = replace(MEAN_OF_PARTS, kind="saved_mean", build=PersistableMean)
 @pytest.mark.parametrize(
     "runs, key, value, fragment",
     [
-        (RUNS | {"mean": {"model": "mean_of_parts", "params": {"first": "pop", "second": "nope"}}},
-         "runs.mean.params.second", "nope", "another run of this experiment"),
-        (RUNS | {"mean": {"model": "mean_of_parts", "params": {"first": "mean", "second": "pop"}}},
-         "runs.mean.params.first", "mean", "from itself"),
-        (RUNS | {"mean": {"model": "mean_of_parts", "params": {"first": "pop", "second": "knn"}}},
-         "runs.mean.params.second", "knn", "another run"),  # the grid's base name is not a run
-        (RUNS | {"ease": {"model": "ease"}, "mean": {"model": "mean_of_parts", "params": {"first": "ease",
-                                                                                          "second": "pop"}}},
-         "runs.mean.params.first", "ease", "cannot be saved"),
-        (RUNS | {"mean": {"model": "mean_of_parts", "params": {"first": "pop"}, "grid": {"second": ["pop", "x"]}}},
-         "runs.mean.grid.second", "x", "another run"),
-        (RUNS | {"a": {"model": "saved_mean", "params": {"first": "b", "second": "pop"}},
-                 "b": {"model": "saved_mean", "params": {"first": "a", "second": "pop"}}},
-         "runs.b.params.first", "a -> b -> a", "cycle"),
+        (
+            RUNS | {"mean": {"model": "mean_of_parts", "params": {"first": "pop", "second": "nope"}}},
+            "runs.mean.params.second",
+            "nope",
+            "another run of this experiment",
+        ),
+        (
+            RUNS | {"mean": {"model": "mean_of_parts", "params": {"first": "mean", "second": "pop"}}},
+            "runs.mean.params.first",
+            "mean",
+            "from itself",
+        ),
+        (
+            RUNS | {"mean": {"model": "mean_of_parts", "params": {"first": "pop", "second": "knn"}}},
+            "runs.mean.params.second",
+            "knn",
+            "another run",
+        ),  # the grid's base name is not a run
+        (
+            RUNS
+            | {
+                "ease": {"model": "ease"},
+                "mean": {"model": "mean_of_parts", "params": {"first": "ease", "second": "pop"}},
+            },
+            "runs.mean.params.first",
+            "ease",
+            "cannot be saved",
+        ),
+        (
+            RUNS | {"mean": {"model": "mean_of_parts", "params": {"first": "pop"}, "grid": {"second": ["pop", "x"]}}},
+            "runs.mean.grid.second",
+            "x",
+            "another run",
+        ),
+        (
+            RUNS
+            | {
+                "a": {"model": "saved_mean", "params": {"first": "b", "second": "pop"}},
+                "b": {"model": "saved_mean", "params": {"first": "a", "second": "pop"}},
+            },
+            "runs.b.params.first",
+            "a -> b -> a",
+            "cycle",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_parts_are_refused_with_the_key_and_its_line(tmp_path, tiny_catalog, runs, key, value, fragment):
     with registered(MEAN_OF_PARTS, SAVED_MEAN):
         path = experiment(tmp_path, tiny_catalog, runs)
@@ -209,8 +241,13 @@ def test_bad_parts_are_refused_with_the_key_and_its_line(tmp_path, tiny_catalog,
 
 
 def test_a_part_named_in_a_grid_expands_to_one_composite_per_part(tmp_path, tiny_catalog):
-    runs = RUNS | {"mean": {"model": "mean_of_parts", "params": {"first": "pop"},
-                            "grid": {"second": ["knn-neighbors=20", "knn-neighbors=50"]}}}  # fmt: skip
+    runs = RUNS | {
+        "mean": {
+            "model": "mean_of_parts",
+            "params": {"first": "pop"},
+            "grid": {"second": ["knn-neighbors=20", "knn-neighbors=50"]},
+        }
+    }
     with registered(MEAN_OF_PARTS):
         loaded = load_experiment(experiment(tmp_path, tiny_catalog, runs))
         assert loaded.part_runs() == {"pop", "knn-neighbors=20", "knn-neighbors=50"}

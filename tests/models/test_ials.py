@@ -21,13 +21,25 @@ def data(tiny_split):
     "factors, regularization, alpha, iterations, seed", [(8, 0.01, 1.0, 3, 0), (16, 0.5, 7.5, 6, 11)]
 )
 def test_factors_and_scores_are_implicits_own(data, factors, regularization, alpha, iterations, seed):
-    config = IALSConfig(factors=factors, regularization=regularization, alpha=alpha, iterations=iterations,
-                        random_state=seed, patience=None)  # fmt: skip
+    config = IALSConfig(
+        factors=factors,
+        regularization=regularization,
+        alpha=alpha,
+        iterations=iterations,
+        random_state=seed,
+        patience=None,
+    )
     model = IALS(config).fit(data)
     confidence = data.weights.multiply(data.interactions > 0).tocsr().astype(np.float32)
     with threadpool_limits(1, "blas"):
-        reference = AlternatingLeastSquares(factors=factors, regularization=regularization, alpha=alpha,
-                                            iterations=iterations, random_state=seed, num_threads=1)  # fmt: skip
+        reference = AlternatingLeastSquares(
+            factors=factors,
+            regularization=regularization,
+            alpha=alpha,
+            iterations=iterations,
+            random_state=seed,
+            num_threads=1,
+        )
         reference.fit(confidence, show_progress=False)
     np.testing.assert_array_equal(model.user_factors_, reference.user_factors)
     np.testing.assert_array_equal(model.item_factors_, reference.item_factors)

@@ -68,6 +68,9 @@ def test_scores_are_history_times_w_and_users_without_history_follow_popularity(
 
 def test_registered_with_its_search_space():
     spec = model_spec("rp3beta")
-    assert spec.search_space == {"alpha": {"float": [0.1, 2.0]}, "beta": {"float": [0.0, 1.0]},
-                                 "neighbors": {"int": [10, 1000], "log": True}}  # fmt: skip
+    assert spec.search_space == {
+        "alpha": {"float": [0.1, 2.0]},
+        "beta": {"float": [0.0, 1.0]},
+        "neighbors": {"int": [10, 1000], "log": True},
+    }
     assert spec.persistable and not spec.iterative and spec.role_of({}) == "ids"

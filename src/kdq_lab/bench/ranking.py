@@ -61,8 +61,12 @@ def run(repeats: int = 1) -> dict[str, float]:
     pd.testing.assert_frame_equal(once.per_user, dense.per_user, check_exact=True)
     assert once.top is not None and dense.top is not None and np.array_equal(once.top, dense.top)
     users = len(once.per_user)
-    print(f"popularity on {experiment.dataset}, split {name} (seed {seed}): {users:,} test users, "
-          f"{int(goal.positives.nnz):,} positives; identical ranks, metrics and top-20 lists")  # fmt: skip
-    print(f"  ranked once: {once_seconds:8.2f} s\n  dense:       {dense_seconds:8.2f} s\n"
-          f"  speed-up:    {dense_seconds / once_seconds:8.1f}x")  # fmt: skip
+    print(
+        f"popularity on {experiment.dataset}, split {name} (seed {seed}): {users:,} test users, "
+        f"{int(goal.positives.nnz):,} positives; identical ranks, metrics and top-20 lists"
+    )
+    print(
+        f"  ranked once: {once_seconds:8.2f} s\n  dense:       {dense_seconds:8.2f} s\n"
+        f"  speed-up:    {dense_seconds / once_seconds:8.1f}x"
+    )
     return {"users": float(users), "once_seconds": once_seconds, "dense_seconds": dense_seconds}

@@ -294,12 +294,21 @@ def _plan(experiment: Experiment, options: PlanOptions, paths: Paths, source: Pa
         for name in experiment.splits
     )  # fmt: skip
     run_steps = [
-        (experiment.depth(spec.run),
-         Step("run", spec.folder, NotebookSpec("03_train_evaluate"), f"runs/{spec.folder}/03_train_evaluate.ipynb",
-              by_split[spec.split], _run_config(experiment, spec, threads), frozenset({OUTPUT_DIR}),
-              note=f"{spec.model}, {len(spec.seeds)} seed(s)" + _parts_note(experiment, spec.run)))
+        (
+            experiment.depth(spec.run),
+            Step(
+                "run",
+                spec.folder,
+                NotebookSpec("03_train_evaluate"),
+                f"runs/{spec.folder}/03_train_evaluate.ipynb",
+                by_split[spec.split],
+                _run_config(experiment, spec, threads),
+                frozenset({OUTPUT_DIR}),
+                note=f"{spec.model}, {len(spec.seeds)} seed(s)" + _parts_note(experiment, spec.run),
+            ),
+        )
         for spec in run_specs
-    ]  # fmt: skip
+    ]
     run_stages = tuple(  # a composite runs in a stage after its parts'
         (f"{experiment.name} runs" if level == 0 else f"{experiment.name} composite runs (level {level})",
          tuple(step for depth, step in run_steps if depth == level))

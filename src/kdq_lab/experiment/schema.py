@@ -528,11 +528,19 @@ def _check_parts(check: _Checker, runs: dict[str, RunDef]) -> None:
             if part == name:
                 check.add(where, part, "a composite cannot be built from itself")
             elif not isinstance(part, str) or part not in runs:
-                check.add(where, part, f"expected the name of another run of this experiment (grid-expanded names "
-                                       f"too); runs: {', '.join(n for n in runs if n != name)}")  # fmt: skip
+                check.add(
+                    where,
+                    part,
+                    f"expected the name of another run of this experiment (grid-expanded names "
+                    f"too); runs: {', '.join(n for n in runs if n != name)}",
+                )
             elif not model_spec(runs[part].model).persistable:
-                check.add(where, part, f"run {part!r} is a {runs[part].model} model, which cannot be saved (npz + "
-                                       "json) for a composite to load; choose a persistable model")  # fmt: skip
+                check.add(
+                    where,
+                    part,
+                    f"run {part!r} is a {runs[part].model} model, which cannot be saved (npz + "
+                    "json) for a composite to load; choose a persistable model",
+                )
             else:
                 graph.setdefault(name, []).append((where, part))
     state: dict[str, int] = {}  # 1: on the current path, 2: done

@@ -94,8 +94,12 @@ def load_arrays(
             bounds[name] = math.prod(sizes[side] for side in shape)
         else:
             rows, entries = sizes[shape[0]], sizes[shape[0]] * sizes[shape[1]]
-            bounds |= {f"{name}_data": entries, f"{name}_indices": entries, f"{name}_indptr": rows + 1,
-                       f"{name}_shape": 2}  # fmt: skip
+            bounds |= {
+                f"{name}_data": entries,
+                f"{name}_indices": entries,
+                f"{name}_indptr": rows + 1,
+                f"{name}_shape": 2,
+            }
     npz = folder / "model.npz"
     try:
         stored = read_npz(npz, bounds, "saved model's arrays", f"the sizes in {file}")

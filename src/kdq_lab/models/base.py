@@ -264,8 +264,9 @@ def declares(cls: object, capability: type) -> bool:
 
     ``issubclass`` does not take protocols with data members (``Iterative.iteration_parameter``).
     """
-    members = {name for name in (*vars(capability).get("__annotations__", {}), *vars(capability))
-               if not name.startswith("_")}  # fmt: skip
+    members = {
+        name for name in (*vars(capability).get("__annotations__", {}), *vars(capability)) if not name.startswith("_")
+    }
     return isinstance(cls, type) and all(hasattr(cls, name) for name in members)
 
 

@@ -151,8 +151,10 @@ def _load_parts(parts: Mapping[str, Path], seed: int | None, stage: str) -> dict
     for parameter, folder in parts.items():
         saved = Path(folder) / MODELS / str(seed) / stage
         if not (saved / "model.json").is_file():
-            raise KdqError(f"part {parameter!r} of this composite has no saved {stage} model for seed {seed} in "
-                           f"{saved}: did its run fail?")  # fmt: skip
+            raise KdqError(
+                f"part {parameter!r} of this composite has no saved {stage} model for seed {seed} in "
+                f"{saved}: did its run fail?"
+            )
         loaded[parameter] = load_model(saved)
     return loaded
 
