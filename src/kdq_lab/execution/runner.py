@@ -200,6 +200,7 @@ def describe_experiment(plan: Plan) -> ExperimentInfo:
         runs=runs,
         notebooks=[step.output for step in plan.steps() if step.kind == "notebook"],
         sample_users=e.sample_users,
+        sesoi=dict(e.sesoi),
     )
 
 
