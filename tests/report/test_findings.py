@@ -230,3 +230,14 @@ def test_user_strings_are_escaped(findings):
     ).replace("<b>기존 사용자</b>", "").replace("<b>질문 (question)</b>", "")
     assert "LightFM hybrid &lt;b&gt;" in text and "질문 &lt;i&gt;?&lt;/i&gt;" in text
     assert 'class="kdq-best" data-run="hyb"' in text and text.startswith('<section id="findings"')
+
+
+def test_runs_equal_on_every_user_are_called_identical():
+    per_user, comparison = make_tables([1, 2], NEAR)
+    for split in ("cold", "warm"):  # hyb ranks exactly as pop on every user
+        per_user[("hyb", split)] = per_user[("pop", split)].copy()
+    info = make_info([1, 2], {r: RUNS[r] for r in ("pop", "hyb")})
+    found = compute_findings(info, comparison, per_user)
+    assert found.tests and all(t.verdict == "identical" for t in found.tests)
+    text = findings_html(found)
+    assert text.count("identical on every user") == len(found.tests) and "inconclusive" not in text

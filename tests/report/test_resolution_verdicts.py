@@ -16,9 +16,25 @@ def family(rows: list[tuple[float, float, int, float]], metric: str = "ndcg@10")
 
 
 def test_verdicts_put_a_significant_difference_first():
-    p_holm = np.array([0.01, 0.01, 0.2, 0.2, np.nan])
-    p_eq = np.array([0.01, np.nan, 0.01, 0.3, np.nan])
-    assert verdicts(p_holm, p_eq).tolist() == ["different", "different", "equivalent", "inconclusive", "inconclusive"]
+    p_holm = np.array([0.01, 0.01, 0.2, 0.2, np.nan, 1.0])
+    p_eq = np.array([0.01, np.nan, 0.01, 0.3, np.nan, 0.0])
+    identical = np.array([False] * 5 + [True])
+    assert verdicts(p_holm, p_eq, identical).tolist() == [
+        "different",
+        "different",
+        "equivalent",
+        "inconclusive",
+        "inconclusive",
+        "identical",
+    ]
+
+
+@pytest.mark.parametrize("sesoi", [None, 0.005])
+def test_identical_users_are_called_identical_not_equivalent_or_inconclusive(sesoi):
+    rows = [(0.0, 0.0, 500, 1.0), (0.01, 0.0, 500, 1e-9), (0.0, 0.0, 0, np.nan), (0.0, 0.2, 500, 1.0)]
+    out = resolve_family(family(rows), sesoi)
+    # every user equal; every user shifted alike (different); no users; a mean of 0 with spread (not identical)
+    assert out["verdict"].tolist() == ["identical", "different", "inconclusive", "inconclusive"]
 
 
 @pytest.mark.parametrize("m", [1, 3, 8])

@@ -6,7 +6,7 @@ from html import escape
 
 from kdq_lab.models.registry import IDS
 from kdq_lab.report.findings import Caveat, Findings, Score, SplitFinding, Test
-from kdq_lab.report.resolution import ALPHA
+from kdq_lab.report.resolution import ALPHA, IDENTICAL
 
 AGAINST = {
     "reference": ("기준 모델", "the reference"),
@@ -47,6 +47,11 @@ def _verdict(test: Test) -> tuple[str, str]:
         return f"유의하게 더 좋음 ({where[0]})", f"significantly better ({where[1]})"
     if test.significant and test.diff < 0:
         return f"유의하게 더 나쁨 ({where[0]})", f"significantly worse ({where[1]})"
+    if test.verdict == IDENTICAL:
+        return (
+            f"모든 사용자에서 값이 같음 ({test.n_users}명 모두 차이 0)",
+            f"identical on every user (all {test.n_users} users' differences are 0)",
+        )
     if test.equivalent:
         band, p = _num(test.sesoi), _p(test.p_equivalence_holm)
         return (

@@ -135,6 +135,8 @@ def paired_tables(paired: pd.DataFrame, info: ExperimentInfo) -> str:
         "95% 구간 (CI)",
         "p (Wilcoxon)",
         "p (Holm)",
+        "최소 검출 효과 (MDE)",
+        "판정 (verdict)",
     ]
     columns.append("사용자 (users)")
     body = [
@@ -146,11 +148,13 @@ def paired_tables(paired: pd.DataFrame, info: ExperimentInfo) -> str:
             Cell(f"[{row['lo']:+.4f}, {row['hi']:+.4f}]", float(row["lo"])),
             number(row["p_wilcoxon"], 3),
             number(row["p_holm"], 3),
+            number(row["mde"]),
+            Cell(row["verdict"]),
             number(row["n_users"], 0),
         ]
         for _, row in shown.iterrows()
     ]
-    numeric = ["차이 (diff)", "95% 구간 (CI)", "p (Wilcoxon)", "p (Holm)", "사용자 (users)"]
+    numeric = ["차이 (diff)", "95% 구간 (CI)", "p (Wilcoxon)", "p (Holm)", "최소 검출 효과 (MDE)", "사용자 (users)"]
     caption = f"기준 {info.reference} 대비 차이 (difference against the reference)"
     return table_html("paired-table", columns, body, caption, numeric)
 

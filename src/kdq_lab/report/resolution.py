@@ -8,7 +8,9 @@ are Holm-adjusted over the same family. The verdict is then:
 
 * ``different``: the difference test is significant after Holm's adjustment;
 * ``equivalent``: otherwise, the equivalence test is significant after Holm's adjustment;
-* ``inconclusive``: neither; the ``mde`` says how large a difference this test set could have detected.
+* ``inconclusive``: neither; the ``mde`` says how large a difference this test set could have detected;
+* ``identical``: every user's difference is exactly 0 (no test is needed, and the normal approximation
+  behind the MDE has nothing to approximate), e.g. two models that fall back to the same ranking.
 
 Without a ``sesoi`` nothing is ever called equivalent, and a non-significant comparison is inconclusive.
 """
@@ -24,15 +26,18 @@ from kdq_lab.evaluation import holm
 from kdq_lab.evaluation.resolution import equivalence_p, family_alpha, minimum_detectable_effect
 
 ALPHA = 0.05
-DIFFERENT, EQUIVALENT, INCONCLUSIVE = "different", "equivalent", "inconclusive"
+DIFFERENT, EQUIVALENT, INCONCLUSIVE, IDENTICAL = "different", "equivalent", "inconclusive", "identical"
 RESOLUTION_COLUMNS = ["sd", "mde", "sesoi", "p_equivalence", "p_equivalence_holm", "verdict"]
 
 
-def verdicts(p_holm: np.ndarray, p_equivalence_holm: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
-    """``different``, ``equivalent`` or ``inconclusive`` for each comparison (module docstring)."""
+def verdicts(
+    p_holm: np.ndarray, p_equivalence_holm: np.ndarray, identical: np.ndarray, alpha: float = ALPHA
+) -> np.ndarray:
+    """``identical``, ``different``, ``equivalent`` or ``inconclusive`` for each comparison (module docstring)."""
     different = np.asarray(p_holm, dtype=np.float64) < alpha
     equivalent = np.asarray(p_equivalence_holm, dtype=np.float64) < alpha
-    return np.where(different, DIFFERENT, np.where(equivalent, EQUIVALENT, INCONCLUSIVE))
+    graded = np.where(different, DIFFERENT, np.where(equivalent, EQUIVALENT, INCONCLUSIVE))
+    return np.where(np.asarray(identical, dtype=bool), IDENTICAL, graded)
 
 
 def resolve_family(family: pd.DataFrame, sesoi: float | None, alpha: float = ALPHA) -> pd.DataFrame:
@@ -52,7 +57,8 @@ def resolve_family(family: pd.DataFrame, sesoi: float | None, alpha: float = ALP
     else:
         out["p_equivalence"] = equivalence_p(family["diff"], out["sd"], family["n_users"], sesoi)
         out["p_equivalence_holm"] = holm(out["p_equivalence"].to_numpy())
-    out["verdict"] = verdicts(family["p_holm"].to_numpy(), out["p_equivalence_holm"].to_numpy(), alpha)
+    identical = (family["n_users"].to_numpy() > 0) & (out["sd"].to_numpy() == 0) & (family["diff"].to_numpy() == 0)
+    out["verdict"] = verdicts(family["p_holm"].to_numpy(), out["p_equivalence_holm"].to_numpy(), identical, alpha)
     return out
 
 
