@@ -239,7 +239,8 @@ def pages_html(report: Path, info: ExperimentInfo) -> str:
         if (report / "runs" / spec["folder"] / RUN_PAGE).is_file()
     ]
     files = [
-        f"<li>{_link(name, name)}</li>" for name in ("comparison.csv", "comparison.md", "paired.csv", "manifest.json")
+        f"<li>{_link(name, name)}</li>"
+        for name in ("comparison.csv", "comparison.md", "paired.csv", "findings.csv", "manifest.json")
     ]
     return "\n".join(
         [
