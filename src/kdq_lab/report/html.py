@@ -242,6 +242,8 @@ def pages_html(report: Path, info: ExperimentInfo) -> str:
         f"<li>{_link(name, name)}</li>"
         for name in ("comparison.csv", "comparison.md", "paired.csv", "findings.csv", "manifest.json")
     ]
+    if (report / "previous").is_dir():  # kdq-lab run writes diff.html beside it once this page is made
+        files.append(f"<li>{_link('diff.html', '이전 보고서와의 차이 (what changed since the previous report)')}</li>")
     return "\n".join(
         [
             "<h3>노트북 (notebooks)</h3>",
