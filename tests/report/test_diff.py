@@ -130,6 +130,8 @@ def test_a_planted_change_in_one_run_moves_exactly_its_rows(old, tmp_path, shift
     assert diff.exit_code == 1 and main(["diff", str(old), str(new)]) == 1
     out = capsys.readouterr().out
     assert out.count("  moved: ") == len(expected) and f"moved: {run} · cold · all · {next(iter(metrics))}" in out
+    tested = diff.rows["p"].notna()
+    assert tested.sum() == len(expected) and not diff.rows.loc[~tested, "changed"].any(), "equal users need no test"
     moved = diff.moved.set_index(["segment", "metric"])
     for metric, by in metrics.items():
         assert moved.loc[("all", metric), "delta"] == pytest.approx(by)

@@ -4,9 +4,10 @@ Every run × split × segment × per-user metric of both reports is compared, ol
 
 * **paired**, when the run used the same prepared splits (the same ``split_id`` hash for every seed) and the
   same seeds in both: the per-user values of ``metrics.parquet`` are paired user by user (each user's
-  difference averaged over seeds, as the lab pairs); a row whose users are all equal is unchanged, any other
-  is tested with Wilcoxon's signed-rank test, Holm-adjusted over every paired row of the diff, and gets its
-  minimum detectable effect at the family's Bonferroni level (:mod:`kdq_lab.evaluation.resolution`);
+  difference averaged over seeds, as the lab pairs); a row whose users are all equal is unchanged (no test is
+  needed), any other is tested with Wilcoxon's signed-rank test, Holm-adjusted over the changed paired rows of
+  the diff, and gets its minimum detectable effect at that family's Bonferroni level
+  (:mod:`kdq_lab.evaluation.resolution`);
 * **unpaired** otherwise: the two 95% intervals from the runs' summaries; a row moved when they do not overlap.
 
 A row *moved beyond its resolution* when its paired test is significant after Holm (α = 0.05), or, unpaired,
@@ -143,7 +144,7 @@ def _paired_rows(run: str, split: str, old: Report, new: Report, metrics: list[s
             d = diffs[metric].dropna().to_numpy()
             nonzero = d[d != 0]
             changed = len(nonzero) > 0
-            p = float(scipy_stats.wilcoxon(nonzero).pvalue) if changed else 1.0
+            p = float(scipy_stats.wilcoxon(nonzero).pvalue) if changed else np.nan  # equal users need no test
             sd = float(d.std(ddof=1)) if len(d) > 1 else np.nan
             rows.append(
                 {"run": run, "split": split, "segment": segment, "metric": metric, "paired": True}
@@ -200,9 +201,9 @@ def compute_diff(old_folder: Path, new_folder: Path) -> Diff:
     paired = table["paired"].to_numpy(bool)
     table["p_holm"] = np.nan
     table.loc[paired, "p_holm"] = holm(table.loc[paired, "p"].to_numpy())
-    level = family_alpha(ALPHA, int(paired.sum()))
+    level = family_alpha(ALPHA, int(np.isfinite(table["p"].to_numpy(np.float64)).sum()))
     table["mde"] = np.where(paired, minimum_detectable_effect(table["sd"], table["n_users"], level), np.nan)
-    table["moved"] = np.where(paired, table["p_holm"] < ALPHA, table["moved"])
+    table["moved"] = np.where(paired, table["p_holm"].fillna(1.0) < ALPHA, table["moved"])
     figures = [
         (_figures(old.summaries[(r, s)], g, m), _figures(new.summaries[(r, s)], g, m))
         for r, s, g, m in zip(table["run"], table["split"], table["segment"], table["metric"])
