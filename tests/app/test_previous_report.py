@@ -40,9 +40,9 @@ def test_previous_report_diff_and_a_planted_change(tmp_path):
     same = compute_diff(previous, report)
     assert same.exit_code == 0 and not same.rows["changed"].any() and same.rows["paired"].all()
 
-    _run(report, fresh=False, overrides=("runs.lightfm_ids.params.epochs=2",))  # a planted change in one run
+    _run(report, fresh=False, overrides=("runs.lightfm_ids.params.no_components=2",))  # a planted change in one run
     assert not (report / "previous" / "previous").exists(), "only the last report is kept, never nested"
     moved = compute_diff(report / "previous", report)
     assert moved.exit_code == 1 and set(moved.moved["run"]) == {"lightfm_ids"}
     assert not moved.rows.loc[moved.rows["run"] == "popularity", "changed"].any()
-    assert [key for key, _, _ in moved.parameters] == ["runs.lightfm_ids.params.epochs"]
+    assert [key for key, _, _ in moved.parameters] == ["runs.lightfm_ids.params.no_components"]
