@@ -41,7 +41,7 @@ def test_previous_report_diff_and_a_planted_change(tmp_path):
     assert same.exit_code == 0 and not same.rows["changed"].any() and same.rows["paired"].all()
 
     # a planted change in one run: LightFM ids barely learns, so it falls far below what it scored
-    _run(report, fresh=False, overrides=("runs.lightfm_ids.params.learning_rate=1e-6",))
+    _run(report, fresh=False, overrides=("runs.lightfm_ids.params.learning_rate=0.000001",))
     assert not (report / "previous" / "previous").exists(), "only the last report is kept, never nested"
     moved = compute_diff(report / "previous", report)
     changed = moved.rows[moved.rows["changed"]]
