@@ -71,6 +71,13 @@ lab: $(KERNEL) ## open JupyterLab; the notebooks run on the registered kdq-lab k
 check-report: $(STAMP) ## check reports/kdq-default/ as CI does: files, links, no network, then in headless Chromium
 	$(KDQ) check-report $(REPORT) --browser
 
+.PHONY: diff-smoke
+diff-smoke: $(KERNEL) ## run the smoke experiment twice afresh (no run cache) and require a clean diff: same inputs, same numbers
+	@out=$$(mktemp -d) && \
+	$(KDQ) run notebooks/experiments/smoke.yaml --fresh --out $$out/first && \
+	$(KDQ) run notebooks/experiments/smoke.yaml --fresh --out $$out/second && \
+	$(KDQ) diff $$out/first $$out/second
+
 .PHONY: screenshots
 screenshots: $(STAMP) ## PNGs of the report's first screen and of one run page, in reports/kdq-default/screenshots/
 	$(KDQ) screenshots $(REPORT)

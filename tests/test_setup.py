@@ -40,7 +40,7 @@ def _commands(path: Path) -> list[str]:
 def test_ci_runs_the_readme_test_command_then_regenerates_and_checks_the_report():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     ci = ROOT / ".ci" / "run"
-    assert _commands(ci) == ["make test", "make report", "make check-report"]
+    assert _commands(ci) == ["make test", "make report", "make check-report", "make diff-smoke"]
     assert "make test" in readme and "make report" in readme
     assert max(readme.index("make report"), readme.index("make test")) < readme.index("## "), "both before any section"
     text = ci.read_text(encoding="utf-8")

@@ -373,6 +373,16 @@ def _check_report(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _diff(args: argparse.Namespace) -> int:
+    from kdq_lab.app.diff import diff_reports, diff_text
+
+    diff, page = diff_reports(Path(args.old), Path(args.new))
+    for line in diff_text(diff):
+        _say(line)
+    _say(f"wrote {page}")
+    return diff.exit_code
+
+
 def _screenshots(args: argparse.Namespace) -> int:
     from kdq_lab.report.checks import screenshots
 
@@ -523,6 +533,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("report", help="report folder, e.g. reports/kdq-default")
     check.add_argument("--browser", action="store_true", help="also open every page in headless Chromium")
     check.set_defaults(run=_check_report)
+
+    diff = commands.add_parser(
+        "diff", help="what moved between two reports of one experiment (exit 1 if anything moved beyond resolution)"
+    )
+    diff.add_argument("old", help="the earlier report folder, e.g. reports/kdq-default/previous")
+    diff.add_argument("new", help="the later report folder, e.g. reports/kdq-default (diff.html is written there)")
+    diff.set_defaults(run=_diff)
 
     shots = commands.add_parser("screenshots", help="PNGs of a report's first screen and one run page")
     shots.add_argument("report", help="report folder, e.g. reports/kdq-default")

@@ -384,3 +384,31 @@ def test_true_and_one_are_different_grid_values(tmp_path):
 def test_repeated_seeds_and_k_are_refused(tmp_path):
     _refused(tmp_path, {"seeds": [1, 2, 1]}, "seeds", "the same value as item 1")
     _refused(tmp_path, {"k": [10, 5, 10]}, "k", "the same value as item 1")
+
+
+@pytest.mark.parametrize(
+    "sesoi, key, fragment",
+    [
+        ({"ndcg@10": 0}, "sesoi.ndcg@10", "sesoi ndcg@10 must be a number > 0 (at most 1), not 0"),
+        ({"ndcg@10": -0.01}, "sesoi.ndcg@10", "must be a number > 0"),
+        ({"ndcg@10": 1.5}, "sesoi.ndcg@10", "(at most 1), not 1.5"),
+        ({"ndcg@10": float("nan")}, "sesoi.ndcg@10", "must be a number > 0"),
+        ({"ndcg@10": float("inf")}, "sesoi.ndcg@10", "must be a number > 0"),
+        ({"ndcg@10": True}, "sesoi.ndcg@10", "must be a number > 0"),
+        ({"ndcg@10": "0.005"}, "sesoi.ndcg@10", "must be a number > 0"),
+        ({"ndcg@20": 0.005}, "sesoi.ndcg@20", "k=20 is not in the experiment's k list [5, 10]"),
+        ({"ndgc@10": 0.005}, "sesoi.ndgc@10", "metric 'ndgc@10' is unknown"),
+        ({"coverage@10": 0.005}, "sesoi.coverage@10", "is unknown"),  # an aggregate metric has no per-user pairs
+        ([0.005], "sesoi", "expected a mapping of metric: smallest effect of interest"),
+        ("ndcg@10", "sesoi", "expected a mapping of metric"),
+    ],
+)
+def test_a_bad_sesoi_is_refused_with_key_and_line(tmp_path, sesoi, key, fragment):
+    _refused(tmp_path, {"sesoi": sesoi}, key, fragment)
+
+
+def test_sesoi_is_read_per_metric(tmp_path):
+    experiment = load_experiment(write(tmp_path, BASE | {"sesoi": {"ndcg@10": 0.005, "auc": 1}}))
+    assert experiment.sesoi == {"ndcg@10": 0.005, "auc": 1.0}
+    assert load_experiment(write(tmp_path, BASE)).sesoi == {}
+    assert load_experiment(write(tmp_path, BASE | {"sesoi": None})).sesoi == {}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from kdq_lab.evaluation.resolution import minimum_detectable_effect
 from kdq_lab.metrics import per_user_columns
 from kdq_lab.report.comparison import (
     comparison_table,
@@ -16,6 +19,7 @@ from kdq_lab.report.comparison import (
     summary_rows,
     write_comparison,
 )
+from kdq_lab.report.html import paired_tables
 from kdq_lab.runs.records import ExperimentInfo, RunStatus, RunSummary
 
 KS = [10]
@@ -132,3 +136,24 @@ def test_no_reference_no_paired_table(report):
     experiment, records = load_runs(report)
     assert paired_table(info([1, 2, 3], ["pop", "better"], reference=None), records, ["ndcg@10"]).empty
     assert len(experiment.runs) == 3
+
+
+@pytest.mark.parametrize("sesoi", [{}, {"ndcg@10": 0.5}, {"ndcg@10": 0.001, "auc": 0.5}])
+def test_paired_csv_carries_each_comparisons_resolution(report, sesoi):
+    experiment, records = load_runs(report)
+    experiment = replace(experiment, sesoi=sesoi)
+    paired = paired_table(experiment, records, ["ndcg@10", "auc"])
+    for _, row in paired.iterrows():
+        # one comparison per split x metric x seed: the family is that one run against the reference
+        assert row["mde"] == pytest.approx(float(minimum_detectable_effect(row["sd"], row["n_users"], 0.05)))
+        band = sesoi.get(row["metric"])
+        assert (np.isnan(row["sesoi"]) and np.isnan(row["p_equivalence"])) if band is None else row["sesoi"] == band
+    # 'better' is 0.1 above 'pop' on every seed: different, whatever the band
+    assert set(paired["verdict"]) == {"different"}
+    write_comparison(report)
+    written = pd.read_csv(report / "paired.csv")
+    assert {"sd", "mde", "sesoi", "p_equivalence", "p_equivalence_holm", "verdict"} <= set(written.columns)
+    assert "| mde | verdict |" in (report / "comparison.md").read_text(encoding="utf-8")
+    shown = paired_tables(paired, experiment)
+    mde = paired.set_index(["seed", "metric"]).loc[("all", "ndcg@10"), "mde"]
+    assert "최소 검출 효과 (MDE)" in shown and f">{mde:.4f}<" in shown and ">different<" in shown

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from kdq_lab.evaluation import holm
+from kdq_lab.evaluation.resolution import minimum_detectable_effect
 from kdq_lab.models.registry import CEILING, IDS, OTHER, PROFILE, run_role
-from kdq_lab.report.findings import compute_findings
+from kdq_lab.report.findings import compute_findings, write_findings
 from kdq_lab.report.findings_html import findings_html
 from kdq_lab.runs.records import ExperimentInfo
 
@@ -148,14 +151,57 @@ def test_cold_start_recovery_and_cost(findings):
     assert f"{share:.0%}" in text
 
 
-def test_no_significant_difference_is_said_so():
-    means = {"cold": {"pop": 0.10, "hyb": 0.1002}, "warm": {"pop": 0.10, "hyb": 0.1001}}
-    per_user, comparison = make_tables([1, 2], means)
-    info = make_info([1, 2], {r: RUNS[r] for r in ("pop", "hyb")})
-    found = compute_findings(info, comparison, per_user)
-    assert not any(t.significant for t in found.tests)
-    assert "유의한 차이 없음" in findings_html(found) and "no significant difference" in findings_html(found)
+NEAR = {"cold": {"pop": 0.10, "hyb": 0.1002}, "warm": {"pop": 0.10, "hyb": 0.1001}}  # a planted non-difference
+
+
+def _near(sesoi: dict[str, float] | None = None, noise: float = 0.05):
+    per_user, comparison = make_tables([1, 2], NEAR, noise=noise)
+    info = replace(make_info([1, 2], {r: RUNS[r] for r in ("pop", "hyb")}), sesoi=sesoi or {})
+    return compute_findings(info, comparison, per_user)
+
+
+def test_a_non_significant_difference_is_inconclusive_with_its_mde():
+    found = _near()
+    assert not any(t.significant for t in found.tests) and all(t.verdict == "inconclusive" for t in found.tests)
+    text = findings_html(found)
+    assert "결론 없음" in text and "inconclusive" in text and "no difference" not in text
+    assert "no significant difference" not in text and "유의한 차이 없음" not in text
+    m = len(found.tests)
+    assert m == 3, "cold against the reference, new users, returning users (on warm, the reference is best)"
+    for t in found.tests:
+        assert f"could detect differences of {t.mde:.4f} or more" in text
+        assert t.mde == pytest.approx(float(minimum_detectable_effect(t.sd, t.n_users, 0.05 / m)))
     assert any(c.kind == "overlap" for c in found.caveats), "the runner-up's interval overlaps the best's"
+
+
+@pytest.mark.parametrize(("sesoi", "verdict"), [(0.02, "equivalent"), (0.001, "inconclusive")])
+def test_with_a_sesoi_a_planted_non_difference_is_equivalent_or_inconclusive(sesoi, verdict):
+    found = _near({METRIC: sesoi, "auc": 0.5})
+    assert {t.verdict for t in found.tests} == {verdict} and found.sesoi == sesoi
+    text = findings_html(found)
+    if verdict == "equivalent":  # the band is ten standard errors wide
+        assert text.count(f"equivalent within ±{sesoi:.4f}") == len(found.tests)
+    else:  # a band narrower than the test set can resolve
+        assert all(t.mde > sesoi for t in found.tests) and "equivalent within" not in text
+    assert f"smallest effect of interest {sesoi:.4f}" in text and "no difference" not in text
+
+
+def test_a_planted_difference_is_different_even_with_a_sesoi(findings):
+    per_user, comparison = make_tables([1, 2])
+    found = compute_findings(replace(make_info([1, 2]), sesoi={METRIC: 0.5}), comparison, per_user)
+    cold = found.splits[0]
+    assert all(t.verdict == "different" for t in cold.tests), "significant comes first"
+
+
+def test_findings_numbers_equal_findings_csv(findings, tmp_path):
+    table = write_findings(tmp_path, findings)
+    written = pd.read_csv(tmp_path / "findings.csv")
+    assert len(written) == len(findings.tests) == len(table)
+    text = findings_html(findings)
+    for row in written.itertuples():
+        assert f"{row.diff:+.4f} [{row.lo:+.4f}, {row.hi:+.4f}]" in text
+        assert f"minimum detectable effect {row.mde:.4f}" in text
+    assert written["verdict"].tolist() == [t.verdict for t in findings.tests]
 
 
 def test_caveats_ties_single_seed_failed(findings):
@@ -184,3 +230,14 @@ def test_user_strings_are_escaped(findings):
     ).replace("<b>기존 사용자</b>", "").replace("<b>질문 (question)</b>", "")
     assert "LightFM hybrid &lt;b&gt;" in text and "질문 &lt;i&gt;?&lt;/i&gt;" in text
     assert 'class="kdq-best" data-run="hyb"' in text and text.startswith('<section id="findings"')
+
+
+def test_runs_equal_on_every_user_are_called_identical():
+    per_user, comparison = make_tables([1, 2], NEAR)
+    for split in ("cold", "warm"):  # hyb ranks exactly as pop on every user
+        per_user[("hyb", split)] = per_user[("pop", split)].copy()
+    info = make_info([1, 2], {r: RUNS[r] for r in ("pop", "hyb")})
+    found = compute_findings(info, comparison, per_user)
+    assert found.tests and all(t.verdict == "identical" for t in found.tests)
+    text = findings_html(found)
+    assert text.count("identical on every user") == len(found.tests) and "inconclusive" not in text

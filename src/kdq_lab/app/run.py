@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kdq_lab.app.diff import diff_reports
 from kdq_lab.config import Paths
 from kdq_lab.execution.cache import lookup, unit_key
 from kdq_lab.execution.kernel import require_kernel
-from kdq_lab.execution.runner import ExecOptions, Outcome, execute_plan, job_parameters
+from kdq_lab.execution.runner import PREVIOUS, ExecOptions, Outcome, execute_plan, job_parameters
 from kdq_lab.experiment.plan import Plan, PlanOptions, plan_experiment
 
 
@@ -49,4 +50,7 @@ def run_experiment(
     execution = execution or ExecOptions()  # a malformed cluster address is refused here, before anything
     require_kernel()  # before the experiment is even read
     plan = plan_experiment(Path(path), options, paths=paths)
-    return execute_plan(plan, execution)
+    outcome = execute_plan(plan, execution)
+    if (plan.report / PREVIOUS).is_dir():  # the index links diff.html (04_compare_models)
+        diff_reports(plan.report / PREVIOUS, plan.report)
+    return outcome

@@ -104,7 +104,8 @@ def paired_comparison(
     is then averaged over the seeds that tested them, and users are the units). Only users
     present in both count. ``p_wilcoxon`` is the two-sided Wilcoxon signed-rank test (zero
     differences dropped); ``p_bootstrap`` is the two-sided share of bootstrap means on the
-    other side of zero.
+    other side of zero. ``sd`` is the spread (ddof 1) of the users' differences, for the
+    resolution (:mod:`kdq_lab.evaluation.resolution`).
     """
     models = model if isinstance(model, list) else [model]
     references = reference if isinstance(reference, list) else [reference]
@@ -115,7 +116,8 @@ def paired_comparison(
     joined = pd.concat(differences) if differences else pd.Series(dtype=float)
     diff = joined.groupby(level=0).mean().to_numpy(dtype=np.float64)
     if len(diff) == 0:
-        return {"diff": np.nan, "lo": np.nan, "hi": np.nan, "p_wilcoxon": np.nan, "p_bootstrap": np.nan, "n_users": 0}
+        empty = {"diff": np.nan, "lo": np.nan, "hi": np.nan, "p_wilcoxon": np.nan, "p_bootstrap": np.nan}
+        return empty | {"n_users": 0, "sd": np.nan}
     means = _replicate_means(diff[:, None], n_boot, seed)[:, 0]
     alpha = (1 - level) / 2
     nonzero = diff[diff != 0]
@@ -128,6 +130,7 @@ def paired_comparison(
         "p_wilcoxon": p_wilcoxon,
         "p_bootstrap": p_bootstrap,
         "n_users": len(diff),
+        "sd": float(diff.std(ddof=1)) if len(diff) > 1 else np.nan,
     }
 
 

@@ -30,7 +30,16 @@ from kdq_lab.execution.dataset import prepare_dataset
 from kdq_lab.execution.kernel import require_kernel
 from kdq_lab.execution.notebooks import Job, run_pool
 from kdq_lab.experiment.plan import DATASET, OUTPUT_DIR, REPORT_DIR, Plan, Step
-from kdq_lab.files import FolderInUseError, atomic_dir, copy_lab_file, copy_lab_folder, record_in_marker, write_json
+from kdq_lab.files import (
+    MARKER,
+    FolderInUseError,
+    atomic_dir,
+    copy_lab_file,
+    copy_lab_folder,
+    made_by_lab,
+    record_in_marker,
+    write_json,
+)
 from kdq_lab.limits import MAX_RETRIES
 from kdq_lab.provenance import git_commit, package_versions
 from kdq_lab.runs.records import ExperimentInfo, RunStatus, RunSummary
@@ -38,6 +47,8 @@ from kdq_lab.tuning.study import TUNING_FOLDER, study_files
 
 #: Where a failed 04_compare_models notebook is kept: a subfolder of the report folder (the previous report's).
 FAILED_COMPARE = "failed-compare"
+#: The last report of the same experiment, kept inside the new one (``kdq-lab diff`` compares them).
+PREVIOUS = "previous"
 
 
 @dataclass
@@ -207,6 +218,7 @@ def describe_experiment(plan: Plan) -> ExperimentInfo:
         runs=runs,
         notebooks=[step.output for step in plan.steps() if step.kind == "notebook"],
         sample_users=e.sample_users,
+        sesoi=dict(e.sesoi),
     )
 
 
@@ -226,6 +238,24 @@ def _carry_over(plan: Plan, tmp: Path) -> None:
             if os.path.lexists(plan.report / name):
                 (tmp / TUNING_FOLDER).mkdir(exist_ok=True)
                 copy_lab_file(plan.report / name, tmp / TUNING_FOLDER / f"untuned_{name}")
+
+
+def _keep_previous(plan: Plan, tmp: Path) -> None:
+    """Keep the report being replaced as ``previous/``: the last one only, and only a lab-made report of the same
+    experiment. Its own ``previous/`` (never nested), its studies (carried over beside it) and its marker are left
+    out; ``previous/`` gets a marker of its own listing what was copied.
+    """
+    info = plan.report / "experiment.json"
+    if not made_by_lab(plan.report) or not info.is_file() or not (plan.report / "manifest.json").is_file():
+        return
+    try:
+        same = ExperimentInfo.read(info).name == plan.experiment.name
+    except KdqError:
+        return
+    if same:
+        target = tmp / PREVIOUS
+        copy_lab_folder(plan.report, target, skip=(PREVIOUS, TUNING_FOLDER, FAILED_COMPARE, MARKER))
+        record_in_marker(target, [p for p in target.iterdir() if p.name != MARKER])
 
 
 def _keep_failed_compare(report: Path, notebook: Path) -> str:
@@ -257,6 +287,7 @@ def _keep_failed_compare(report: Path, notebook: Path) -> str:
 def _build(plan: Plan, tmp: Path, options: ExecOptions, backend: Backend, timings: list[dict[str, Any]]) -> Outcome:
     e = plan.experiment
     _carry_over(plan, tmp)
+    _keep_previous(plan, tmp)
     describe_experiment(plan).write(tmp / "experiment.json")
     steps: list[dict[str, Any]] = []
     failed_splits: set[str] = set()

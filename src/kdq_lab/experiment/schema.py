@@ -46,7 +46,7 @@ from typing import Any
 import yaml
 
 from kdq_lab import limits
-from kdq_lab.checks import is_int
+from kdq_lab.checks import check_number, is_int
 from kdq_lab.config import Paths
 from kdq_lab.data.registry import BUILTIN, dataset_exists, dataset_spec
 from kdq_lab.data.schema import DatasetSpec
@@ -78,6 +78,7 @@ TOP_KEYS = {
     "notebooks",
     "tuning",
     "tuned",
+    "sesoi",
 }
 RUN_KEYS = {"model", "params", "grid", "label", "search"}
 TUNING_KEYS = {"trials", "timeout", "seed", "pruner"}
@@ -154,6 +155,7 @@ class Experiment:
     tuning: TuningConfig = field(default_factory=TuningConfig)
     tuned: bool = False
     sample_users: dict[str, int] | None = None  # {n, seed}: test users evaluated per run, seed and split
+    sesoi: dict[str, float] = field(default_factory=dict)  # metric -> smallest effect of interest
 
     def parts_of(self, run: str) -> dict[str, str]:
         """The runs a composite run is built from, by parameter (empty for a run that trains itself)."""
@@ -388,6 +390,7 @@ def load_experiment(
         check.integer(("sample_users", "n"), n, 1, limits.MAX_ENTITY_ROWS, "; test users evaluated per run")
         check.integer(("sample_users", "seed"), sample_seed, 0, limits.MAX_SEED)
         sample = {"n": n, "seed": sample_seed} if sample else None
+    sesoi = _sesoi(check, data.get("sesoi") or {}, ks)
     splits = _splits(check, data.get("splits"), spec)
     runs = _runs(check, data.get("runs"))
     _check_parts(check, runs)
@@ -424,7 +427,25 @@ def load_experiment(
         tuning=tuning,
         tuned=tuned,
         sample_users=sample,
+        sesoi=sesoi,
     )
+
+
+def _sesoi(check: _Checker, raw: Any, ks: tuple[int, ...]) -> dict[str, float]:
+    """``sesoi: {metric: effect}``: per-user metrics of this experiment, each a number in (0, 1]."""
+    sesoi: dict[str, float] = {}
+    if not isinstance(raw, dict):
+        check.add(("sesoi",), raw, "expected a mapping of metric: smallest effect of interest, e.g. {ndcg@10: 0.005}")
+        return sesoi
+    for metric, value in raw.items():
+        try:
+            parse_metric(metric, ks)
+            check_number("sesoi", str(metric), value, 0.0, high=1.0, strict=True)
+        except KdqError as exc:
+            check.add(("sesoi", str(metric)), value, f"{exc} (the smallest difference of interest in this metric)")
+            continue
+        sesoi[str(metric)] = float(value)
+    return sesoi
 
 
 def _splits(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, SplitConfig]:

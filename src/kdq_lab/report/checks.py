@@ -62,6 +62,7 @@ MAX_PAGE_BYTES = 50 * 2**20
 PAGE_SECONDS = 30.0
 #: Console messages, uncaught errors and refused requests recorded per page (then counted), and their length shown.
 MESSAGES_PER_PAGE, MESSAGE_SHOWN = 20, 300
+DIFF_PAGE = "diff.html"  # written by kdq-lab diff into the newer report
 REQUIRED_FILES = ("index.html", "comparison.csv", "comparison.md", "paired.csv", "manifest.json")
 SCREEN: Any = {"width": 1280, "height": 900}
 T = TypeVar("T")
@@ -197,7 +198,8 @@ def _cut(text: str) -> str:
 
 
 def linked_pages(report: Path) -> list[Path]:
-    """``index.html`` and every local HTML page it links to, in link order (resolved paths).
+    """``index.html`` and every local HTML page it links to, in link order (resolved paths), then ``diff.html``
+    (what changed since the previous report, ``kdq-lab diff``) when the report holds one.
 
     Only pages that may be read are listed: regular files inside the report, at most
     :data:`MAX_PAGE_BYTES` each (:func:`static_problems` names the others); none if
@@ -211,9 +213,9 @@ def linked_pages(report: Path) -> list[Path]:
     if not _is_page(index):
         return []
     pages = [index]
-    for path in _links_of(index):
+    for path in [*_links_of(index), root / DIFF_PAGE]:
         try:
-            page = _locate(root, path) if path.suffix == ".html" else None
+            page = _locate(root, path) if path.suffix == ".html" and os.path.lexists(path) else None
         except _Unreadable:
             continue
         if page is not None and page not in pages and _is_page(page):

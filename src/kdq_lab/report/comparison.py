@@ -9,7 +9,9 @@ also has a ``mean`` row (the mean over seeds, with a stratified bootstrap interv
 ``std`` row (the spread between seeds). ``flags`` names what a reader must know, e.g. that
 ties crossed the top-k cut-off. ``paired.csv`` compares every run with the reference on
 the same users, per seed and over all seeds (``seed = all``); ``p_holm`` is the Wilcoxon
-p-value adjusted by Holm's method over the runs compared within each split × metric × seed.
+p-value adjusted by Holm's method over the runs compared within each split × metric × seed; each comparison
+also has its resolution (``mde``, and with the experiment's ``sesoi`` an equivalence test) and a ``verdict``
+(:mod:`kdq_lab.report.resolution`).
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ import pandas as pd
 from kdq_lab.evaluation import holm, paired_comparison
 from kdq_lab.files import atomic_file
 from kdq_lab.metrics import aggregate_columns, headline_k, per_user_columns, ties_columns
+from kdq_lab.report.resolution import resolve_table
 from kdq_lab.runs.records import ExperimentInfo, RunStatus, RunSummary
 from kdq_lab.runs.run import SEGMENTS
 
 ID_COLUMNS = ["run", "label", "model", "split", "seed", "segment", "status", "n_users"]
 POOLED = ("mean", "std")
+PAIRED_SHOWN = ["run", "split", "seed", "metric", "diff", "lo", "hi", "p_wilcoxon", "p_holm", "n_users"]
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,7 @@ def paired_table(info: ExperimentInfo, records: list[RunRecord], metrics: list[s
     if len(table):
         family = table.groupby(["split", "metric", "seed"], sort=False)["p_wilcoxon"]
         table["p_holm"] = family.transform(lambda p: holm(p.to_numpy()))
-    return table
+    return resolve_table(table, ["split", "metric", "seed"], info.sesoi)
 
 
 def markdown(table: pd.DataFrame, digits: int = 4) -> str:
@@ -272,7 +276,7 @@ def write_comparison(report_dir: Path) -> dict[str, pd.DataFrame]:
         shown = paired[paired["seed"] == ("all" if len(info.seeds) > 1 else str(info.seeds[0]))]
         text += [
             f"\n## Paired difference against `{info.reference}`\n",
-            markdown(shown[["run", "split", "seed", "metric", "diff", "lo", "hi", "p_wilcoxon", "p_holm", "n_users"]]),
+            markdown(shown[[*PAIRED_SHOWN, "mde", "verdict"]]),
         ]
     with atomic_file(report_dir / "comparison.md") as handle:
         handle.write("\n".join(text))

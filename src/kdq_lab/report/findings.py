@@ -8,7 +8,9 @@ start, the best run with profile features is compared on new users with the best
 without them (and with the ceiling, where there is one), and on returning users with the
 best run without them there. Every p-value of the findings is adjusted together by Holm's
 method; a run is *significantly better* when its difference is positive and the adjusted
-p-value is below :data:`ALPHA`.
+p-value is below :data:`kdq_lab.report.resolution.ALPHA`. Every test also carries its resolution over the same family
+(:mod:`kdq_lab.report.resolution`): its minimum detectable effect and, with the experiment's
+``sesoi`` for the metric, an equivalence test; its ``verdict`` is different, equivalent or inconclusive.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ import numpy as np
 import pandas as pd
 
 from kdq_lab.evaluation import holm, paired_comparison
+from kdq_lab.files import atomic_file
 from kdq_lab.metrics import headline_k
 from kdq_lab.models.registry import CEILING, IDS, PROFILE, run_role
 from kdq_lab.report.comparison import summary_rows
+from kdq_lab.report.resolution import DIFFERENT, EQUIVALENT, resolve_family
 from kdq_lab.runs.records import ExperimentInfo
 
-ALPHA = 0.05
 PerUser = Mapping[tuple[str, str], pd.DataFrame]  # (run, split) -> user, seed, returning, metrics
 
 
@@ -57,12 +60,22 @@ class Test:
     hi: float
     p: float
     n_users: int
+    sd: float = np.nan  # spread of the users' differences
     p_holm: float = np.nan
+    mde: float = np.nan  # minimum detectable effect at 80% power, at the family's Bonferroni level
+    sesoi: float = np.nan  # smallest effect of interest (NaN: none declared)
+    p_equivalence_holm: float = np.nan
+    verdict: str = "inconclusive"  # different | equivalent | inconclusive
 
     @property
     def significant(self) -> bool:
         """Whether ``run`` is significantly better or worse after Holm's adjustment."""
-        return bool(self.p_holm < ALPHA)
+        return self.verdict == DIFFERENT
+
+    @property
+    def equivalent(self) -> bool:
+        """Whether the difference is shown to lie within ``±sesoi`` (and is not significant)."""
+        return self.verdict == EQUIVALENT
 
     @property
     def disagrees(self) -> bool:
@@ -108,12 +121,51 @@ class Findings:
     new_ceiling: Score | None
     returning_users: Test | None
     caveats: tuple[Caveat, ...]
+    sesoi: float | None = None  # the experiment's smallest effect of interest in ``metric``
 
     @property
     def tests(self) -> list[Test]:
         """Every test of the findings: the family Holm's adjustment ran over."""
         found = [t for s in self.splits for t in s.tests]
         return found + [t for t in (self.new_users, self.returning_users) if t is not None]
+
+
+FINDINGS_COLUMNS = [
+    "against",
+    "run",
+    "other",
+    "split",
+    "segment",
+    "diff",
+    "lo",
+    "hi",
+    "p",
+    "p_holm",
+    "n_users",
+    "sd",
+    "mde",
+    "sesoi",
+    "p_equivalence_holm",
+    "verdict",
+]
+
+
+def findings_table(findings: Findings) -> pd.DataFrame:
+    """Every test of the findings as one row (``findings.csv``): the numbers its sentences state."""
+    rows = [
+        {"against": t.against, "run": t.run.run, "other": t.other.run, "split": t.run.split, "segment": t.run.segment}
+        | {name: getattr(t, name) for name in FINDINGS_COLUMNS[5:]}
+        for t in findings.tests
+    ]
+    return pd.DataFrame(rows, columns=FINDINGS_COLUMNS)
+
+
+def write_findings(report_dir: Path, findings: Findings) -> pd.DataFrame:
+    """Write :func:`findings_table` as ``findings.csv`` in the report; return it."""
+    table = findings_table(findings)
+    with atomic_file(Path(report_dir) / "findings.csv") as handle:
+        table.to_csv(handle, index=False)
+    return table
 
 
 def load_per_user(report_dir: Path, info: ExperimentInfo, metric: str) -> dict[tuple[str, str], pd.DataFrame]:
@@ -168,6 +220,7 @@ def _paired(
         result["hi"],
         result["p_wilcoxon"],
         int(result["n_users"]),
+        result["sd"],
     )
 
 
@@ -270,6 +323,32 @@ def _caveats(
     return caveats
 
 
+def _resolve(family: list[Test], sesoi: float | None) -> list[Test]:
+    """The family's tests with Holm-adjusted p-values and their resolution (MDE, equivalence, verdict)."""
+    if not family:
+        return []
+    table = pd.DataFrame(
+        {
+            "diff": [t.diff for t in family],
+            "sd": [t.sd for t in family],
+            "n_users": [t.n_users for t in family],
+            "p_holm": holm([t.p for t in family]),
+        }
+    )
+    table = pd.concat([table.drop(columns="sd"), resolve_family(table, sesoi)], axis=1)
+    return [
+        replace(
+            t,
+            p_holm=float(row["p_holm"]),
+            mde=float(row["mde"]),
+            sesoi=float(row["sesoi"]),
+            p_equivalence_holm=float(row["p_equivalence_holm"]),
+            verdict=str(row["verdict"]),
+        )
+        for t, (_, row) in zip(family, table.iterrows())
+    ]
+
+
 def compute_findings(info: ExperimentInfo, comparison: pd.DataFrame, per_user: PerUser) -> Findings:
     """The findings of an experiment from its comparison table and per-user metrics (module docstring)."""
     metric = info.metric
@@ -283,10 +362,10 @@ def compute_findings(info: ExperimentInfo, comparison: pd.DataFrame, per_user: P
     new_test, ceiling, cost = _cold_start(comparison, roles, per_user, metric, info.bootstrap)
     # one family: every p-value stated in the findings
     family = [t for s in splits for t in s.tests] + [t for t in (new_test, cost) if t is not None]
-    adjusted = iter(holm([t.p for t in family]))
-    splits = [replace(s, tests=tuple(replace(t, p_holm=float(next(adjusted))) for t in s.tests)) for s in splits]
-    new_test = replace(new_test, p_holm=float(next(adjusted))) if new_test else None
-    cost = replace(cost, p_holm=float(next(adjusted))) if cost else None
+    resolved = iter(_resolve(family, info.sesoi.get(metric)))
+    splits = [replace(s, tests=tuple(next(resolved) for _ in s.tests)) for s in splits]
+    new_test = next(resolved) if new_test else None
+    cost = next(resolved) if cost else None
     k = headline_k(info.k)
     tests = [t for s in splits for t in s.tests] + [t for t in (new_test, cost) if t is not None]
     return Findings(
@@ -299,4 +378,5 @@ def compute_findings(info: ExperimentInfo, comparison: pd.DataFrame, per_user: P
         ceiling,
         cost,
         tuple(_caveats(comparison, info, k, splits, tests)),
+        info.sesoi.get(metric),
     )

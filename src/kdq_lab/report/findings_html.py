@@ -5,7 +5,8 @@ from __future__ import annotations
 from html import escape
 
 from kdq_lab.models.registry import IDS
-from kdq_lab.report.findings import ALPHA, Caveat, Findings, Score, SplitFinding, Test
+from kdq_lab.report.findings import Caveat, Findings, Score, SplitFinding, Test
+from kdq_lab.report.resolution import ALPHA, IDENTICAL
 
 AGAINST = {
     "reference": ("기준 모델", "the reference"),
@@ -36,12 +37,31 @@ def _relative(test: Test) -> str:
 
 
 def _verdict(test: Test) -> tuple[str, str]:
-    where = f"Holm 보정 {_p(test.p_holm)}", f"Holm-adjusted {_p(test.p_holm)}"
+    """Different (better or worse), equivalent within ±sesoi, or inconclusive; each with its resolution."""
+    mde = _num(test.mde)
+    where = (
+        f"Holm 보정 {_p(test.p_holm)}, 최소 검출 효과 {mde}",
+        f"Holm-adjusted {_p(test.p_holm)}, minimum detectable effect {mde}",
+    )
     if test.significant and test.diff > 0:
         return f"유의하게 더 좋음 ({where[0]})", f"significantly better ({where[1]})"
     if test.significant and test.diff < 0:
         return f"유의하게 더 나쁨 ({where[0]})", f"significantly worse ({where[1]})"
-    return f"유의한 차이 없음 ({where[0]})", f"no significant difference ({where[1]})"
+    if test.verdict == IDENTICAL:
+        return (
+            f"모든 사용자에서 값이 같음 ({test.n_users}명 모두 차이 0)",
+            f"identical on every user (all {test.n_users} users' differences are 0)",
+        )
+    if test.equivalent:
+        band, p = _num(test.sesoi), _p(test.p_equivalence_holm)
+        return (
+            f"±{band} 이내에서 동등 (동등성 검정 TOST, Holm 보정 {p})",
+            f"equivalent within ±{band} (two one-sided tests, Holm-adjusted {p})",
+        )
+    return (
+        f"결론 없음: 이 테스트 세트는 {mde} 이상의 차이를 검출할 수 있습니다 (Holm 보정 {_p(test.p_holm)})",
+        f"inconclusive: this test set could detect differences of {mde} or more (Holm-adjusted {_p(test.p_holm)})",
+    )
 
 
 def _difference(test: Test) -> str:
@@ -154,10 +174,20 @@ def findings_html(findings: Findings) -> str:
     n_tests = len(findings.tests)
     method = _sentence(
         f"검정: 사용자 단위 쌍체 Wilcoxon 부호순위 검정 (사용자별 차이를 모든 시드에 걸쳐 평균), 이 절의 {n_tests}개 "
-        f"검정에 Holm 보정, 유의수준 {ALPHA}. 괄호 안 구간은 95% 부트스트랩 구간입니다.",
+        f"검정에 Holm 보정, 유의수준 {ALPHA}. 괄호 안 구간은 95% 부트스트랩 구간입니다. 최소 검출 효과는 "
+        f"검정력 80%, 유의수준 {ALPHA}/{max(n_tests, 1)}에서 평균 차이를 검출하는 크기 (정규 근사)입니다.",
         f"paired Wilcoxon signed-rank tests over users, each user's difference averaged over all seeds; Holm's "
-        f"correction over the {n_tests} tests of this section, α = {ALPHA}; brackets are 95% bootstrap intervals",
+        f"correction over the {n_tests} tests of this section, α = {ALPHA}; brackets are 95% bootstrap intervals; "
+        f"the minimum detectable effect is the mean difference detected with 80% power at the family's strictest "
+        f"level α/{max(n_tests, 1)} (normal approximation)",
     )
+    sesoi = findings.sesoi
+    if sesoi is not None:
+        method += " " + _sentence(
+            f"관심 최소 효과 {_num(sesoi)}: 유의하지 않은 비교는 ±{_num(sesoi)} 동등성 검정 (TOST)을 받습니다.",
+            f"smallest effect of interest {_num(sesoi)}: a comparison that is not significant is tested for "
+            f"equivalence within ±{_num(sesoi)} (two one-sided tests, Holm over the same family)",
+        )
     parts = [
         '<section id="findings" class="kdq-findings">',
         '<h2>발견 <span lang="en">(Findings)</span></h2>',

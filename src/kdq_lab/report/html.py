@@ -135,6 +135,8 @@ def paired_tables(paired: pd.DataFrame, info: ExperimentInfo) -> str:
         "95% 구간 (CI)",
         "p (Wilcoxon)",
         "p (Holm)",
+        "최소 검출 효과 (MDE)",
+        "판정 (verdict)",
     ]
     columns.append("사용자 (users)")
     body = [
@@ -146,11 +148,13 @@ def paired_tables(paired: pd.DataFrame, info: ExperimentInfo) -> str:
             Cell(f"[{row['lo']:+.4f}, {row['hi']:+.4f}]", float(row["lo"])),
             number(row["p_wilcoxon"], 3),
             number(row["p_holm"], 3),
+            number(row["mde"]),
+            Cell(row["verdict"]),
             number(row["n_users"], 0),
         ]
         for _, row in shown.iterrows()
     ]
-    numeric = ["차이 (diff)", "95% 구간 (CI)", "p (Wilcoxon)", "p (Holm)", "사용자 (users)"]
+    numeric = ["차이 (diff)", "95% 구간 (CI)", "p (Wilcoxon)", "p (Holm)", "최소 검출 효과 (MDE)", "사용자 (users)"]
     caption = f"기준 {info.reference} 대비 차이 (difference against the reference)"
     return table_html("paired-table", columns, body, caption, numeric)
 
@@ -235,8 +239,11 @@ def pages_html(report: Path, info: ExperimentInfo) -> str:
         if (report / "runs" / spec["folder"] / RUN_PAGE).is_file()
     ]
     files = [
-        f"<li>{_link(name, name)}</li>" for name in ("comparison.csv", "comparison.md", "paired.csv", "manifest.json")
+        f"<li>{_link(name, name)}</li>"
+        for name in ("comparison.csv", "comparison.md", "paired.csv", "findings.csv", "manifest.json")
     ]
+    if (report / "previous").is_dir():  # kdq-lab run writes diff.html beside it once this page is made
+        files.append(f"<li>{_link('diff.html', '이전 보고서와의 차이 (what changed since the previous report)')}</li>")
     return "\n".join(
         [
             "<h3>노트북 (notebooks)</h3>",

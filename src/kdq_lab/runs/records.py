@@ -136,3 +136,4 @@ class ExperimentInfo(_Record):
     runs: list[dict[str, Any]]
     notebooks: list[str] = field(default_factory=list)
     sample_users: dict[str, int] | None = None
+    sesoi: dict[str, float] = field(default_factory=dict)  # metric -> smallest effect of interest
