@@ -30,6 +30,7 @@ from kdq_lab.data.splits import SplitConfig
 from kdq_lab.data.store import SplitData, load_split, prepare
 from kdq_lab.data.targets import sample_users, target
 from kdq_lab.evaluation import add_segments, beyond_accuracy, bootstrap_ci, hits_by_popularity
+from kdq_lab.evaluation.importance import ImportanceOptions, permutation_importance
 from kdq_lab.evaluation.ranking import EvalOptions, Evaluation, evaluate_all
 from kdq_lab.evaluation.segments import HISTORY_BINS
 from kdq_lab.evaluation.stats import pooled_bootstrap_ci
@@ -65,6 +66,7 @@ class RunConfig:
     bootstrap_seed: int = 0
     threads: int | None = None
     sample_users: dict[str, int] | None = None  # {n, seed}: a seeded sample of the test users
+    importance: dict[str, Any] | None = None  # {fields, repeats, seed}: permutation importance (ImportanceOptions)
 
 
 @dataclass
@@ -77,6 +79,7 @@ class SeedResult:
     evaluation: Evaluation
     history: pd.DataFrame | None
     figures: dict[str, Any]
+    importance: pd.DataFrame | None = None  # per user and field (evaluation.importance), when the run asks
 
     @property
     def per_user(self) -> pd.DataFrame:
@@ -211,7 +214,11 @@ def run_seed(config: RunConfig, split: SplitData, seed: int) -> SeedResult:
         "ties": {column: int(per_user[column].sum()) for column in ties_columns(ks)},
         "hits_by_popularity": {str(k): v for k, v in buckets.to_dict(orient="index").items()},
     }
-    return SeedResult(seed, split, model, evaluation, history, figures)
+    importance = None
+    if config.importance:
+        options = ImportanceOptions.from_dict({**config.importance, "metric": config.metric})
+        importance = permutation_importance(model, split.user_features, goal, ks, options)
+    return SeedResult(seed, split, model, evaluation, history, figures, importance)
 
 
 def run(config: RunConfig, splits: dict[int, SplitData]) -> RunResult:
@@ -246,7 +253,8 @@ def run(config: RunConfig, splits: dict[int, SplitData]) -> RunResult:
 
 
 def save_run(result: RunResult, folder: Path, save_model: bool = True) -> Path:
-    """Write ``metrics.parquet`` (per user and seed), ``summary.json``, ``history.parquet`` and the model.
+    """Write ``metrics.parquet`` (per user and seed), ``summary.json``, ``history.parquet``, the model and, when the
+    run measured it, ``importance.parquet`` (permutation importance per user, field and seed).
 
     A model that can be saved goes to ``model/``: the first seed's (the others are reproduced
     from their seeds and parameters, recorded in the summary). Each file is written
@@ -261,6 +269,10 @@ def save_run(result: RunResult, folder: Path, save_model: bool = True) -> Path:
     with atomic_file(folder / "metrics.parquet", "wb") as handle:
         table.to_parquet(handle, index=False)
     result.summary.write(folder / "summary.json")
+    shuffled = [s.importance.assign(seed=s.seed) for s in result.seeds if s.importance is not None]
+    if shuffled:
+        with atomic_file(folder / "importance.parquet", "wb") as handle:
+            pd.concat(shuffled, ignore_index=True).to_parquet(handle, index=False)
     curves = [s.history.assign(seed=s.seed) for s in result.seeds if s.history is not None]
     if curves:
         with atomic_file(folder / "history.parquet", "wb") as handle:
