@@ -98,6 +98,11 @@ class RunResult:
         """Per-user metrics of every seed, with a ``seed`` column."""
         return pd.concat([s.per_user.assign(seed=s.seed) for s in self.seeds], ignore_index=True)
 
+    def importance(self) -> pd.DataFrame | None:
+        """Permutation importance per user, field and seed (``None`` when the run did not measure it)."""
+        tables = [s.importance.assign(seed=s.seed) for s in self.seeds if s.importance is not None]
+        return pd.concat(tables, ignore_index=True) if tables else None
+
 
 def fit_model(
     kind: str, params: dict[str, Any], split: SplitData, refit: bool, exclude: str = "seen"
@@ -269,10 +274,10 @@ def save_run(result: RunResult, folder: Path, save_model: bool = True) -> Path:
     with atomic_file(folder / "metrics.parquet", "wb") as handle:
         table.to_parquet(handle, index=False)
     result.summary.write(folder / "summary.json")
-    shuffled = [s.importance.assign(seed=s.seed) for s in result.seeds if s.importance is not None]
-    if shuffled:
+    importance = result.importance()
+    if importance is not None:
         with atomic_file(folder / "importance.parquet", "wb") as handle:
-            pd.concat(shuffled, ignore_index=True).to_parquet(handle, index=False)
+            importance.to_parquet(handle, index=False)
     curves = [s.history.assign(seed=s.seed) for s in result.seeds if s.history is not None]
     if curves:
         with atomic_file(folder / "history.parquet", "wb") as handle:

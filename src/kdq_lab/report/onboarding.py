@@ -1,0 +1,206 @@
+"""Which sign-up questions earn their place: the onboarding study's effects, verdicts and words (``07_onboarding``).
+
+Three measures of each profile field, each paired over the same new users (a user's difference
+averaged over the seeds that tested them; bootstrap interval; Wilcoxon signed-rank test; Holm's
+adjustment within each measure's family of fields):
+
+``permutation``
+    the base run's metric minus its metric with the field shuffled across users (no retraining);
+``drop_one``
+    the base run's metric minus the metric of the run retrained without the field;
+``only_one``
+    the metric of the run retrained with the field alone minus the no-profile run's (the experiment's
+    reference, popularity: what a new user gets when nothing is asked).
+
+A positive difference means the field helps. A field *helps* (or *hurts*) when its adjusted
+p-value is below :data:`ALPHA` and its interval excludes 0 on that side; otherwise it is *not
+significant* and is never ranked: its interval includes 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kdq_lab.evaluation import holm, paired_comparison
+from kdq_lab.experiment.schema import run_folder
+from kdq_lab.runs.records import ExperimentInfo
+
+ALPHA = 0.05
+MEASURES = ("permutation", "drop_one", "only_one")
+HELPS, HURTS, NOT_SIGNIFICANT = "helps", "hurts", "not significant"
+#: Columns of the study's CSV (``onboarding.csv``), one row per base run × measure × field.
+COLUMNS = ["run", "measure", "field", "diff", "lo", "hi", "p_wilcoxon", "p_holm", "n_users", "verdict"]
+Pair = tuple[Sequence[pd.Series], Sequence[pd.Series]]  # (per seed: the measured, per seed: what it is paired with)
+
+
+def by_seed(table: pd.DataFrame, column: str) -> list[pd.Series]:
+    """One series per seed of ``column``, indexed by user (a table with ``seed`` and ``user`` columns)."""
+    return [group.set_index("user")[column] for _, group in table.groupby("seed", sort=True)]
+
+
+def verdict(diff: float, lo: float, hi: float, p_holm: float, alpha: float = ALPHA) -> str:
+    """``helps``, ``hurts`` or ``not significant`` (the adjusted test and the interval must agree)."""
+    if not np.isfinite(p_holm) or p_holm >= alpha:
+        return NOT_SIGNIFICANT
+    if diff > 0 and lo > 0:
+        return HELPS
+    if diff < 0 and hi < 0:
+        return HURTS
+    return NOT_SIGNIFICANT
+
+
+def field_effects(pairs: Mapping[str, Pair], n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """One family of paired tests, field → (measured, paired with): ``field``, ``diff``, ``lo``, ``hi``,
+    ``p_wilcoxon``, ``p_holm`` (Holm over this family), ``n_users`` and ``verdict``."""
+    rows = [{"field": field, **paired_comparison(list(a), list(b), n_boot, seed)} for field, (a, b) in pairs.items()]
+    table = pd.DataFrame(rows, columns=["field", "diff", "lo", "hi", "p_wilcoxon", "p_bootstrap", "n_users"])
+    table["p_holm"] = holm(table["p_wilcoxon"].to_numpy()) if len(table) else []
+    table["verdict"] = [verdict(r.diff, r.lo, r.hi, r.p_holm) for r in table.itertuples()]
+    return table.drop(columns="p_bootstrap")
+
+
+def importance_pairs(importance: pd.DataFrame) -> dict[str, Pair]:
+    """Permutation pairs from ``importance.parquet`` (seed, user, field, base, permuted)."""
+    return {
+        str(field): (by_seed(rows, "base"), by_seed(rows, "permuted"))
+        for field, rows in importance.groupby("field", sort=False)
+    }
+
+
+def load_effects(report_dir: Path, info: ExperimentInfo, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Every measure of every base run of the experiment's ``ablation`` on its split(s), in :data:`COLUMNS`.
+
+    Reads ``runs/<run>__<split>/metrics.parquet`` (and the base run's ``importance.parquet``); a
+    variant or measure that did not run is left out (the notebook says which).
+    """
+    ablation = info.ablation or {}
+    metric, frames = info.metric, []
+    splits = [ablation["split"]] if ablation.get("split") else list(info.splits)
+
+    def metric_of(run: str, split: str) -> list[pd.Series] | None:
+        path = Path(report_dir) / "runs" / run_folder(run, split) / "metrics.parquet"
+        return by_seed(pd.read_parquet(path, columns=["user", "seed", metric]), metric) if path.is_file() else None
+
+    for split in splits:
+        nothing = metric_of(info.reference, split) if info.reference else None
+        for run in ablation.get("runs", []):
+            base = metric_of(run, split)
+            families: dict[str, dict[str, Pair]] = {m: {} for m in MEASURES}
+            shuffled = Path(report_dir) / "runs" / run_folder(run, split) / "importance.parquet"
+            if shuffled.is_file():
+                families["permutation"] = importance_pairs(pd.read_parquet(shuffled))
+            for field in ablation.get("fields", []):
+                dropped, only = metric_of(f"{run}-drop={field}", split), metric_of(f"{run}-only={field}", split)
+                if base is not None and dropped is not None:
+                    families["drop_one"][field] = (base, dropped)
+                if nothing is not None and only is not None:
+                    families["only_one"][field] = (only, nothing)
+            for measure, pairs in families.items():
+                if pairs:
+                    table = field_effects(pairs, n_boot, seed).assign(run=run, split=split, measure=measure)
+                    frames.append(table)
+    if not frames:
+        return pd.DataFrame(columns=["split", *COLUMNS])
+    return pd.concat(frames, ignore_index=True)[["split", *COLUMNS]]
+
+
+def disagreements(effects: pd.DataFrame) -> pd.DataFrame:
+    """Fields whose permutation and drop-one verdicts differ, per run and split: ``permutation``, ``drop_one``."""
+    wide = effects[effects["measure"].isin(["permutation", "drop_one"])].pivot_table(
+        index=["split", "run", "field"], columns="measure", values="verdict", aggfunc="first"
+    )
+    if not {"permutation", "drop_one"} <= set(wide.columns):
+        return pd.DataFrame(columns=["split", "run", "field", "permutation", "drop_one"])
+    wide = wide.dropna(subset=["permutation", "drop_one"])
+    return wide[wide["permutation"] != wide["drop_one"]].reset_index()[
+        ["split", "run", "field", "permutation", "drop_one"]
+    ]
+
+
+def _num(value: float) -> str:
+    return f"{value:+.4f}"
+
+
+def _p(value: float) -> str:
+    return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
+
+
+def _effect(row: pd.Series) -> str:
+    return f"{row['field']} {_num(row['diff'])} [{_num(row['lo'])}, {_num(row['hi'])}], Holm {_p(row['p_holm'])}"
+
+
+MEASURE_WORDS = {
+    "permutation": ("섞었을 때의 손실 (재학습 없음)", "loss when shuffled, no retraining"),
+    "drop_one": ("빼고 재학습했을 때의 손실", "loss when retrained without it"),
+    "only_one": ("그 질문 하나만으로 얻는 이득 (질문 없음 대비)", "gain of asking it alone over asking nothing"),
+}
+
+
+def sentences(effects: pd.DataFrame, metric: str) -> list[tuple[str, str]]:
+    """The findings as (Korean, English) pairs; every number is a value of ``effects`` (4 decimals, as in the CSV).
+
+    Per run, split and measure: which fields significantly help, hurt, and which are not significant
+    (their interval includes 0); then the order to ask the helping fields in (by their only-one gain);
+    then where permutation and drop-one disagree.
+    """
+    out: list[tuple[str, str]] = []
+    for (split, run), rows in effects.groupby(["split", "run"], sort=False):
+        for measure in MEASURES:
+            family = rows[rows["measure"] == measure]
+            if family.empty:
+                continue
+            ko_what, en_what = MEASURE_WORDS[measure]
+            helps = family[family["verdict"] == HELPS].sort_values("diff", ascending=False)
+            hurts = family[family["verdict"] == HURTS].sort_values("diff")
+            flat = family[family["verdict"] == NOT_SIGNIFICANT]
+            listed = "; ".join(_effect(r) for _, r in helps.iterrows()) or "없음"
+            listed_en = "; ".join(_effect(r) for _, r in helps.iterrows()) or "none"
+            out.append(
+                (
+                    f"{run} ({split}), {metric} {ko_what}: 유의하게 도움이 되는 항목 — {listed}",
+                    f"{en_what}: fields that significantly help — {listed_en}",
+                )
+            )
+            if not hurts.empty:
+                text = "; ".join(_effect(r) for _, r in hurts.iterrows())
+                out.append((f"유의하게 해가 되는 항목 — {text}", f"fields that significantly hurt — {text}"))
+            if not flat.empty:
+                text = "; ".join(_effect(r) for _, r in flat.iterrows())
+                out.append(
+                    (
+                        f"유의하지 않음 (구간이 0을 포함) — {text}",
+                        f"not significant (the interval includes 0) — {text}",
+                    )
+                )
+        only = rows[(rows["measure"] == "only_one") & (rows["verdict"] == HELPS)].sort_values("diff", ascending=False)
+        if not only.empty:
+            order = " → ".join(only["field"])
+            out.append(
+                (
+                    f"질문 순서 (혼자서 유의하게 도움이 되는 항목, 이득 순): {order}; 나머지 항목은 순위를 매기지 않음",
+                    f"order to ask (fields that help on their own, by gain): {order}; the others are not ranked",
+                )
+            )
+    for row in disagreements(effects).itertuples():
+        if row.permutation == HELPS:
+            ko = f"{row.field}: 섞으면 손해지만 빼고 재학습하면 유의한 손실이 없음 — 모델이 다른 항목으로 우회함 (중복)"
+            en = (
+                f"{row.field}: shuffling it hurts, but a model retrained without it loses nothing significant — "
+                "it routes around the field through the others (redundant)"
+            )
+        else:
+            ko = f"{row.field}: 순열 중요도는 {row.permutation}, 빼고 재학습하면 {row.drop_one}"
+            en = f"{row.field}: permutation says {row.permutation}, drop-one retraining says {row.drop_one}"
+        out.append((ko, en))
+    return out
+
+
+def sentences_html(pairs: list[tuple[str, str]]) -> str:
+    """The findings as an HTML list, Korean first with the English gloss; every string escaped."""
+    items = "".join(f'<li>{escape(ko)} <span class="kdq-en" lang="en">({escape(en)})</span></li>' for ko, en in pairs)
+    return f'<ul class="kdq-onboarding">{items}</ul>'

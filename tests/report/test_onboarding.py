@@ -1,0 +1,127 @@
+"""The onboarding study's effects and words on hand-made tables with a known answer."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kdq_lab.evaluation import holm
+from kdq_lab.report.onboarding import (
+    HELPS,
+    HURTS,
+    NOT_SIGNIFICANT,
+    disagreements,
+    field_effects,
+    importance_pairs,
+    sentences,
+    sentences_html,
+    verdict,
+)
+
+
+def seeds(values: np.ndarray, n_seeds: int = 2) -> list[pd.Series]:
+    """The same users on ``n_seeds`` seeds, each seed with its own small jitter."""
+    rng = np.random.default_rng(len(values))
+    return [pd.Series(values + rng.normal(0, 1e-3, len(values)), index=np.arange(len(values))) for _ in range(n_seeds)]
+
+
+def family(shifts: dict[str, float], n: int = 300, noise: float = 0.05, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(0.2, 0.6, n)
+    out = {}
+    for field, shift in shifts.items():
+        other = base - shift + rng.normal(0, noise, n)
+        out[field] = (seeds(base), seeds(other))
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("shift", [0.03, 0.08])
+def test_a_planted_effect_helps_hurts_or_is_not_significant(seed, shift):
+    table = field_effects(family({"goals": shift, "region": 0.0, "noise": -shift}, seed=seed), n_boot=500)
+    verdicts = dict(zip(table["field"], table["verdict"]))
+    assert verdicts == {"goals": HELPS, "region": NOT_SIGNIFICANT, "noise": HURTS}
+    region = table.set_index("field").loc["region"]
+    assert region["lo"] <= 0 <= region["hi"], "not significant: the interval includes 0"
+    np.testing.assert_allclose(table["p_holm"], holm(table["p_wilcoxon"]))
+    assert (table["p_holm"] >= table["p_wilcoxon"]).all()
+
+
+def test_holm_can_turn_a_lone_significance_into_not_significant():
+    # a small effect is significant alone, and not once four null fields join its family
+    shifts = {"goals": 0.006}
+    alone = field_effects(family(shifts, n=400, noise=0.04, seed=5), n_boot=500)
+    assert alone["verdict"].tolist() == [HELPS]
+    many = field_effects(family(shifts | {f"null{i}": 0.0 for i in range(30)}, n=400, noise=0.04, seed=5), n_boot=500)
+    goals = many.set_index("field").loc["goals"]
+    assert goals["p_wilcoxon"] == alone["p_wilcoxon"].iloc[0] < 0.05 <= goals["p_holm"]
+    assert goals["verdict"] == NOT_SIGNIFICANT
+
+
+@pytest.mark.parametrize(
+    "diff, lo, hi, p, expected",
+    [
+        (0.1, 0.05, 0.15, 0.001, HELPS),
+        (-0.1, -0.15, -0.05, 0.001, HURTS),
+        (0.1, -0.01, 0.2, 0.001, NOT_SIGNIFICANT),  # the test and the interval disagree: not significant
+        (0.1, 0.05, 0.15, 0.05, NOT_SIGNIFICANT),
+        (0.1, 0.05, 0.15, float("nan"), NOT_SIGNIFICANT),
+    ],
+)
+def test_verdicts(diff, lo, hi, p, expected):
+    assert verdict(diff, lo, hi, p) == expected
+
+
+def test_importance_pairs_follow_the_seeds_and_users():
+    table = pd.DataFrame(
+        {
+            "seed": [1, 1, 2, 2],
+            "user": [0, 1, 0, 1],
+            "field": "goals",
+            "base": [0.5, 0.4, 0.6, 0.3],
+            "permuted": [0.1, 0.2, 0.3, 0.1],
+        }
+    )
+    measured, paired = importance_pairs(table)["goals"]
+    assert [s.tolist() for s in measured] == [[0.5, 0.4], [0.6, 0.3]]
+    assert [s.tolist() for s in paired] == [[0.1, 0.2], [0.3, 0.1]]
+
+
+def effects() -> pd.DataFrame:
+    frames = []
+    for measure, shifts in (
+        ("permutation", {"goals": 0.05, "region": 0.0, "age_band": 0.03}),
+        ("drop_one", {"goals": 0.04, "region": 0.0, "age_band": 0.0}),
+        ("only_one", {"goals": 0.06, "region": 0.0, "age_band": 0.02}),
+    ):
+        table = field_effects(family(shifts, seed=len(measure)), n_boot=500)
+        frames.append(table.assign(run="hybrid", split="cold", measure=measure))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_disagreements_name_fields_a_retrained_model_routes_around():
+    table = effects()
+    found = disagreements(table)
+    assert found[["field", "permutation", "drop_one"]].values.tolist() == [["age_band", HELPS, NOT_SIGNIFICANT]]
+
+
+def test_every_number_in_the_words_is_a_value_of_the_table():
+    table = effects()
+    words = sentences(table, "ndcg@10")
+    allowed = {f"{v:+.4f}" for c in ("diff", "lo", "hi") for v in table[c]}
+    allowed |= {f"{v:.3f}" for v in table["p_holm"]} | {"0.001"}
+    text = " ".join(ko + " " + en for ko, en in words)
+    numbers = re.findall(r"[+-]\d\.\d{4}|\d\.\d{3}\b", text.replace("ndcg@10", ""))
+    assert numbers and set(numbers) <= allowed
+    assert "region" in text and "유의하지 않음 (구간이 0을 포함)" in text and "interval includes 0" in text
+    order = next(en for _, en in words if en.startswith("order to ask"))
+    assert "goals → age_band" in order and "region" not in order, "a field that is not significant is not ranked"
+    assert any("routes around" in en and en.startswith("age_band") for _, en in words)
+
+
+def test_words_are_escaped_in_html():
+    html = sentences_html([("<b>직업</b>", "occupations & <script>")])
+    assert "<b>" not in html and "<script>" not in html and "&lt;b&gt;" in html and "&amp;" in html
