@@ -13,11 +13,13 @@ from kdq_lab.report.onboarding import (
     HELPS,
     HURTS,
     NOT_SIGNIFICANT,
+    by_values_given,
     disagreements,
     field_effects,
     importance_pairs,
     sentences,
     sentences_html,
+    values_given,
     verdict,
 )
 
@@ -125,3 +127,25 @@ def test_every_number_in_the_words_is_a_value_of_the_table():
 def test_words_are_escaped_in_html():
     html = sentences_html([("<b>직업</b>", "occupations & <script>")])
     assert "<b>" not in html and "<script>" not in html and "&lt;b&gt;" in html and "&amp;" in html
+
+
+@pytest.mark.parametrize("separator", ["|", ";"])
+def test_values_given_counts_the_parts_of_a_cell(separator):
+    column = pd.Series([f"a{separator}b", "a", "", None, f"a{separator}b{separator}c"])
+    assert onboarding_values(column, separator) == [2, 1, 0, 0, 3]
+
+
+def test_the_values_given_curve_buckets_and_pools_seeds():
+    per_user = pd.DataFrame(
+        {"seed": [1] * 6 + [2] * 6, "user": list(range(6)) * 2, "ndcg@10": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] * 2}
+    )
+    counts = {s: pd.Series([1, 1, 2, 2, 3, 5], index=range(6)) for s in (1, 2)}
+    curve = by_values_given({"hybrid": per_user}, counts, "ndcg@10", n_boot=200).set_index("given")
+    assert list(curve.index) == ["1", "2", "3+"]
+    np.testing.assert_allclose(curve["mean"], [0.15, 0.35, 0.55])
+    assert curve["n_users"].tolist() == [4, 4, 4], "two users per bucket, on two seeds"
+    assert (curve["lo"] <= curve["mean"]).all() and (curve["mean"] <= curve["hi"]).all()
+
+
+def onboarding_values(column: pd.Series, separator: str) -> list[int]:
+    return values_given(column, separator).tolist()

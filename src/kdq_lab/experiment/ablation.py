@@ -13,7 +13,7 @@ Each mode generates ordinary runs, like grid expansion: ``<run>-drop=<field>`` (
 without the field) and ``<run>-only=<field>`` (``user_columns`` the field alone), the base run's
 other parameters kept; the plan, cache, backends and report treat them as any run. With
 ``permutations``, the base run also measures permutation importance of the fields on that split
-(:mod:`kdq_lab.evaluation.importance`; feature-aware models only).
+(:mod:`kdq_lab.runs.importance`; feature-aware models only).
 """
 
 from __future__ import annotations

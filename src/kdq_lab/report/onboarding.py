@@ -19,15 +19,19 @@ significant* and is never ranked: its interval includes 0.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from kdq_lab.evaluation import holm, paired_comparison
+from kdq_lab.evaluation.stats import pooled_bootstrap_ci
 from kdq_lab.experiment.schema import run_folder
+from kdq_lab.plots import use_lab_style
 from kdq_lab.runs.records import ExperimentInfo
 
 ALPHA = 0.05
@@ -204,3 +208,88 @@ def sentences_html(pairs: list[tuple[str, str]]) -> str:
     """The findings as an HTML list, Korean first with the English gloss; every string escaped."""
     items = "".join(f'<li>{escape(ko)} <span class="kdq-en" lang="en">({escape(en)})</span></li>' for ko, en in pairs)
     return f'<ul class="kdq-onboarding">{items}</ul>'
+
+
+def values_given(column: pd.Series, separator: str) -> pd.Series:
+    """How many values each user gave for a field (a multi-valued cell counts its parts; empty is 0)."""
+    text = column.fillna("").astype(str)
+    return (text.str.count(re.escape(separator)) + 1).where(text.str.len() > 0, 0)
+
+
+def by_values_given(
+    tables: Mapping[str, pd.DataFrame], counts: Mapping[int, pd.Series], metric: str, n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """The n잡러 curve: each run's ``metric`` by how many values a user gave (``1``, ``2``, ``3+``).
+
+    ``tables``: run → per-user metrics with ``seed`` and ``user``; ``counts``: seed → values given,
+    indexed by user row. Returns ``run``, ``given``, ``mean``, ``lo``, ``hi`` (pooled over seeds), ``n_users``.
+    """
+    rows = []
+    for run, table in tables.items():
+        given = pd.concat(
+            [group.assign(given=counts[int(s)].reindex(group["user"]).to_numpy()) for s, group in table.groupby("seed")]
+        )
+        given["given"] = np.where(given["given"] >= 3, "3+", given["given"].astype(int).astype(str))
+        for bucket, group in given.groupby("given", sort=True):
+            ci = pooled_bootstrap_ci([g for _, g in group.groupby("seed")], [metric], n_boot, seed).loc[metric]
+            rows.append(
+                {
+                    "run": run,
+                    "given": bucket,
+                    "mean": ci["mean"],
+                    "lo": ci["lo"],
+                    "hi": ci["hi"],
+                    "n_users": int(ci["n_users"]),
+                }
+            )
+    return pd.DataFrame(rows, columns=["run", "given", "mean", "lo", "hi", "n_users"])
+
+
+def effects_figure(effects: pd.DataFrame, metric: str) -> plt.Figure:
+    """One panel per measure: each field's difference with its 95% interval, one colour per run (0 marked)."""
+    use_lab_style()
+    measures = [m for m in MEASURES if (effects["measure"] == m).any()]
+    runs = list(dict.fromkeys(effects["run"]))
+    fig, axes = plt.subplots(
+        1,
+        max(len(measures), 1),
+        figsize=(4.2 * max(len(measures), 1), 3.6),
+        sharey=True,
+        layout="constrained",
+        squeeze=False,
+    )
+    for ax, measure in zip(axes[0], measures):
+        rows = effects[effects["measure"] == measure]
+        fields = list(dict.fromkeys(rows["field"]))
+        for i, run in enumerate(runs):
+            mine = rows[rows["run"] == run].set_index("field").reindex(fields)
+            y = np.arange(len(fields)) + (i - (len(runs) - 1) / 2) * 0.25
+            err = np.vstack([mine["diff"] - mine["lo"], mine["hi"] - mine["diff"]])
+            ax.errorbar(mine["diff"], y, xerr=err, fmt="o", capsize=3, label=run)
+        ax.axvline(0, color="grey", linewidth=0.8)
+        ax.set_yticks(np.arange(len(fields)), fields)
+        ko, en = MEASURE_WORDS[measure]
+        ax.set_title(f"{ko}\n({en})", fontsize=9)
+        ax.set_xlabel(f"Δ {metric}")
+    if measures:
+        fig.legend(
+            handles=axes[0][0].get_legend_handles_labels()[0],
+            labels=runs,
+            loc="outside lower center",
+            ncols=max(len(runs), 1),
+        )
+    return fig
+
+
+def given_figure(curve: pd.DataFrame, field: str, metric: str) -> plt.Figure:
+    """The n잡러 curve: each run's metric by the number of values given, with 95% intervals."""
+    use_lab_style()
+    fig, ax = plt.subplots(figsize=(6, 3.6), layout="constrained")
+    order = sorted(curve["given"].unique(), key=lambda g: (len(g), g))
+    for run, rows in curve.groupby("run", sort=False):
+        rows = rows.set_index("given").reindex(order)
+        err = np.vstack([rows["mean"] - rows["lo"], rows["hi"] - rows["mean"]])
+        ax.errorbar(order, rows["mean"], yerr=err, marker="o", capsize=3, label=str(run))
+    ax.set(xlabel=f"{field}: 답한 값의 수 (values given)", ylabel=metric)
+    fig.legend(loc="outside right upper", fontsize=8)
+    return fig

@@ -9,8 +9,8 @@ import scipy.sparse as sp
 
 from kdq_lab.data.targets import target
 from kdq_lab.errors import KdqError
-from kdq_lab.evaluation.importance import ImportanceOptions, field_mask, permutation_importance, permute_field
 from kdq_lab.models import TrainData, model_spec
+from kdq_lab.runs.importance import ImportanceOptions, field_mask, permutation_importance, permute_field
 
 
 @pytest.mark.parametrize("field", ["occupations", "interests", "region", "age_band"])
