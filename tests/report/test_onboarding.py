@@ -14,6 +14,8 @@ from kdq_lab.report.onboarding import (
     HURTS,
     NOT_SIGNIFICANT,
     by_values_given,
+    curve_points,
+    curve_sentences,
     disagreements,
     field_effects,
     importance_pairs,
@@ -149,3 +151,52 @@ def test_the_values_given_curve_buckets_and_pools_seeds():
 
 def onboarding_values(column: pd.Series, separator: str) -> list[int]:
     return values_given(column, separator).tolist()
+
+
+def curve_tests(means: list[float], n: int = 400, seeds: tuple[int, ...] = (1, 2), noise: float = 0.02) -> pd.DataFrame:
+    """Per-user test metrics of prefixes whose true means are ``means`` (step 0: no profile)."""
+    rng = np.random.default_rng(len(means))
+    frames = []
+    for seed in seeds:
+        user = rng.uniform(-0.05, 0.05, n)
+        for step, mean in enumerate(means):
+            values = mean + user + rng.normal(0, noise, n)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "step": step,
+                        "fields": "+".join("abcdef"[:step]),
+                        "seed": seed,
+                        "user": np.arange(n),
+                        "ndcg@10": values,
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.parametrize(
+    "means, expected",
+    [
+        ([0.10, 0.196, 0.198, 0.2], 1),  # the first question brings 96% of the gain
+        ([0.10, 0.15, 0.17, 0.2], 3),  # 50%, 70%, then all of it
+        ([0.10, 0.12, 0.20, 0.20, 0.20], 2),
+    ],
+)
+def test_questions_reaching_ninety_percent_of_the_gain(means, expected):
+    points, reach = curve_points(curve_tests(means), "ndcg@10", n_boot=300)
+    assert reach["reach"] == expected
+    assert reach["lo"] <= expected <= reach["hi"]
+    np.testing.assert_allclose(points["share"].iloc[[0, -1]], [0.0, 1.0])
+    assert (points["lo"] <= points["mean"]).all() and (points["mean"] <= points["hi"]).all()
+    words = " ".join(en for _, en in curve_sentences(points, reach, "ndcg@10", "hybrid"))
+    assert f"90% of the full profile's gain: {expected} (95% interval" in words
+    assert set(re.findall(r"\d\.\d{4}", words)) <= {f"{v:.4f}" for c in ("mean", "lo", "hi") for v in points[c]}
+
+
+def test_a_close_call_gets_a_wide_interval_and_no_gain_no_count():
+    _, close = curve_points(curve_tests([0.10, 0.188, 0.19, 0.2], n=60, noise=0.2), "ndcg@10", n_boot=300)
+    assert close["lo"] < close["hi"], "90% lies within the noise of step 1: the count is uncertain"
+    points, none = curve_points(curve_tests([0.2, 0.18, 0.19]), "ndcg@10", n_boot=300)
+    assert np.isnan(none["reach"]) and points["share"].isna().all()
+    assert "does not beat no profile" in curve_sentences(points, none, "ndcg@10", "hybrid")[-1][1]

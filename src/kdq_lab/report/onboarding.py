@@ -293,3 +293,101 @@ def given_figure(curve: pd.DataFrame, field: str, metric: str) -> plt.Figure:
     ax.set(xlabel=f"{field}: 답한 값의 수 (values given)", ylabel=metric)
     fig.legend(loc="outside right upper", fontsize=8)
     return fig
+
+
+def curve_points(
+    tests: pd.DataFrame, metric: str, n_boot: int = 1000, seed: int = 0, share: float = 0.9
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The questionnaire curve and how many questions reach ``share`` of the full profile's gain.
+
+    ``tests``: per-user test metrics of every prefix (``step``, ``fields``, ``seed``, ``user``, metric;
+    :func:`kdq_lab.runs.questionnaire.curve_tables`). Users are resampled within each seed (the same
+    users for every step), the per-seed means averaged. Returns the points (``step``, ``fields``,
+    ``mean``, ``lo``, ``hi``, ``share``: the part of the full profile's gain over no profile reached)
+    and ``{"reach", "lo", "hi", "share"}``: the fewest questions whose gain reaches ``share`` of the full
+    gain, with its 95% percentile interval (NaN where the full profile gains nothing).
+    """
+    steps = sorted(tests["step"].unique())
+    names = tests.drop_duplicates("step").set_index("step")["fields"].reindex(steps)
+    rng = np.random.default_rng(seed)
+    replicates, centres = [], []
+    for _, rows in tests.groupby("seed", sort=True):
+        matrix = rows.pivot_table(index="user", columns="step", values=metric).reindex(columns=steps).to_numpy()
+        centres.append(np.nanmean(matrix, axis=0))
+        draws = rng.integers(0, len(matrix), size=(n_boot, len(matrix)))
+        replicates.append(np.nanmean(matrix[draws], axis=1))  # n_boot × steps
+    pooled, centre = np.mean(replicates, axis=0), np.mean(centres, axis=0)
+
+    def reached(means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        gain = means - means[..., :1]
+        full = gain[..., -1:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            part = np.where(full > 0, gain / full, np.nan)
+        hits = part >= share - 1e-12
+        first = np.where(hits.any(axis=-1), hits.argmax(axis=-1), np.nan).astype(float)
+        return part, np.where(np.isfinite(part[..., -1]), first, np.nan)
+
+    part, reach = reached(centre)
+    _, reaches = reached(pooled)
+    points = pd.DataFrame(
+        {
+            "step": steps,
+            "fields": names.to_numpy(),
+            "mean": centre,
+            "lo": np.quantile(pooled, 0.025, axis=0),
+            "hi": np.quantile(pooled, 0.975, axis=0),
+            "share": part,
+        }
+    )
+    finite = reaches[np.isfinite(reaches)]
+    lo, hi = (float(np.quantile(finite, q)) if len(finite) else np.nan for q in (0.025, 0.975))
+    return points, {"reach": float(reach), "lo": lo, "hi": hi, "share": share}
+
+
+def curve_sentences(points: pd.DataFrame, reach: Mapping[str, float], metric: str, run: str) -> list[tuple[str, str]]:
+    """The curve in words (Korean first): the order chosen on validation, each step's test metric with its interval,
+    and how many questions reach the share of the full gain (with its interval)."""
+    steps = [
+        f"{row.fields.split('+')[-1] if row.step else '질문 없음'} {row.mean:.4f} [{row.lo:.4f}, {row.hi:.4f}]"
+        for row in points.itertuples()
+    ]
+    steps_en = [s.replace("질문 없음", "no question") for s in steps]
+    out = [
+        (
+            f"{run}: 질문 순서 (검증 데이터에서 탐욕적으로 선택), 단계별 test {metric} — {' → '.join(steps)}",
+            f"order to ask (chosen greedily on validation), test {metric} at each step — {' → '.join(steps_en)}",
+        )
+    ]
+    if np.isfinite(reach["reach"]):
+        n, lo, hi, pct = int(reach["reach"]), reach["lo"], reach["hi"], f"{reach['share']:.0%}"
+        out.append(
+            (
+                f"전체 프로필 이득의 {pct}에 도달하는 질문 수: {n}개 (95% 구간 [{lo:.0f}, {hi:.0f}])",
+                f"questions that reach {pct} of the full profile's gain: {n} (95% interval [{lo:.0f}, {hi:.0f}])",
+            )
+        )
+    else:
+        out.append(
+            (
+                "전체 프로필이 질문 없음보다 낫지 않음: 도달 질문 수를 정할 수 없음",
+                "the full profile does not beat no profile: no number of questions reaches its gain",
+            )
+        )
+    return out
+
+
+def curve_figure(points: pd.DataFrame, metric: str, run: str, oracle: float | None = None) -> plt.Figure:
+    """The questionnaire curve with 95% intervals, from no profile to the full profile; the oracle's level marked."""
+    use_lab_style()
+    fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+    labels = ["없음 (none)", *[f.split("+")[-1] for f in points["fields"].iloc[1:]]]
+    err = np.vstack([points["mean"] - points["lo"], points["hi"] - points["mean"]])
+    ax.errorbar(np.arange(len(points)), points["mean"], yerr=err, marker="o", capsize=3, label=run)
+    if oracle is not None and np.isfinite(oracle):
+        ax.axhline(oracle, color="black", linestyle="--", linewidth=1, label="oracle (상한)")
+    ax.set_xticks(
+        np.arange(len(points)), [f"+{label}" if i else label for i, label in enumerate(labels)], rotation=30, ha="right"
+    )
+    ax.set(xlabel="질문 순서 (questions, in the order asked)", ylabel=metric)
+    fig.legend(loc="outside right upper", fontsize=8)
+    return fig
