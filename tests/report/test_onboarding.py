@@ -120,7 +120,7 @@ def test_every_number_in_the_words_is_a_value_of_the_table():
     text = " ".join(ko + " " + en for ko, en in words)
     numbers = re.findall(r"[+-]\d\.\d{4}|\d\.\d{3}\b", text.replace("ndcg@10", ""))
     assert numbers and set(numbers) <= allowed
-    assert "region" in text and "유의하지 않음 (구간이 0을 포함)" in text and "interval includes 0" in text
+    assert "region" in text and "(구간이 0을 포함)" in text and "(the interval includes 0)" in text
     order = next(en for _, en in words if en.startswith("order to ask"))
     assert "goals → age_band" in order and "region" not in order, "a field that is not significant is not ranked"
     assert any("routes around" in en and en.startswith("age_band") for _, en in words)
@@ -200,3 +200,39 @@ def test_a_close_call_gets_a_wide_interval_and_no_gain_no_count():
     points, none = curve_points(curve_tests([0.2, 0.18, 0.19]), "ndcg@10", n_boot=300)
     assert np.isnan(none["reach"]) and points["share"].isna().all()
     assert "does not beat no profile" in curve_sentences(points, none, "ndcg@10", "hybrid")[-1][1]
+
+
+def test_a_field_whose_interval_excludes_zero_but_whose_adjusted_test_fails_is_not_said_to_include_zero():
+    table = pd.DataFrame(
+        [
+            {
+                "split": "s",
+                "run": "r",
+                "measure": "drop_one",
+                "field": "region",
+                "diff": -0.0015,
+                "lo": -0.0029,
+                "hi": -0.0001,
+                "p_wilcoxon": 0.05,
+                "p_holm": 0.148,
+                "n_users": 100,
+                "verdict": NOT_SIGNIFICANT,
+            },
+            {
+                "split": "s",
+                "run": "r",
+                "measure": "drop_one",
+                "field": "goals",
+                "diff": 0.001,
+                "lo": -0.002,
+                "hi": 0.004,
+                "p_wilcoxon": 0.5,
+                "p_holm": 0.5,
+                "n_users": 100,
+                "verdict": NOT_SIGNIFICANT,
+            },
+        ]
+    )
+    words = " ".join(en for _, en in sentences(table, "ndcg@10"))
+    assert "region -0.0015 [-0.0029, -0.0001], Holm p = 0.148 (the Holm-adjusted test is not significant)" in words
+    assert "goals +0.0010 [-0.0020, +0.0040], Holm p = 0.500 (the interval includes 0)" in words

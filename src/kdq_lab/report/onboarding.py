@@ -138,6 +138,13 @@ def _effect(row: pd.Series) -> str:
     return f"{row['field']} {_num(row['diff'])} [{_num(row['lo'])}, {_num(row['hi'])}], Holm {_p(row['p_holm'])}"
 
 
+def _why_not(row: pd.Series) -> tuple[str, str]:
+    """Why a field is not significant: its interval includes 0, or (interval aside) the adjusted test is not."""
+    if row["lo"] <= 0 <= row["hi"]:
+        return "구간이 0을 포함", "the interval includes 0"
+    return "Holm 보정 검정이 유의하지 않음", "the Holm-adjusted test is not significant"
+
+
 MEASURE_WORDS = {
     "permutation": ("섞었을 때의 손실 (재학습 없음)", "loss when shuffled, no retraining"),
     "drop_one": ("빼고 재학습했을 때의 손실", "loss when retrained without it"),
@@ -174,13 +181,9 @@ def sentences(effects: pd.DataFrame, metric: str) -> list[tuple[str, str]]:
                 text = "; ".join(_effect(r) for _, r in hurts.iterrows())
                 out.append((f"유의하게 해가 되는 항목 — {text}", f"fields that significantly hurt — {text}"))
             if not flat.empty:
-                text = "; ".join(_effect(r) for _, r in flat.iterrows())
-                out.append(
-                    (
-                        f"유의하지 않음 (구간이 0을 포함) — {text}",
-                        f"not significant (the interval includes 0) — {text}",
-                    )
-                )
+                ko = "; ".join(f"{_effect(r)} ({_why_not(r)[0]})" for _, r in flat.iterrows())
+                en = "; ".join(f"{_effect(r)} ({_why_not(r)[1]})" for _, r in flat.iterrows())
+                out.append((f"유의하지 않음 — {ko}", f"not significant — {en}"))
         only = rows[(rows["measure"] == "only_one") & (rows["verdict"] == HELPS)].sort_values("diff", ascending=False)
         if not only.empty:
             order = " → ".join(only["field"])
