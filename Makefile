@@ -31,6 +31,10 @@ venv: $(STAMP) $(KERNEL) ## create .venv, install the lab with its dev extras, r
 report: $(KERNEL) ## the main job: regenerate the default comparison report offline (reports/kdq-default/)
 	$(KDQ) run notebooks/experiments/kdq-default.yaml --jobs $(JOBS)
 
+.PHONY: onboarding
+onboarding: $(KERNEL) ## which sign-up questions help new users: the kdq-onboarding study (reports/kdq-onboarding/)
+	$(KDQ) run notebooks/experiments/kdq-onboarding.yaml --jobs $(JOBS)
+
 .PHONY: test
 test: $(KERNEL) ## lint (ruff), type-check (mypy), then the tests and every notebook under nbval (small data)
 	$(VENV)/bin/ruff check src tests notebooks

@@ -41,6 +41,8 @@ MAX_CHOICES = 1000
 MAX_TRIALS, MAX_TUNING_SECONDS = 10_000, 7 * 24 * 3600
 #: Resubmissions of a run on a cluster (``--retries``) and benchmark repeats (``--repeats``).
 MAX_RETRIES, MAX_REPEATS = 100, 100
+#: Shuffles per field of permutation importance (``ablation.permutations``; each ranks every evaluated user again).
+MAX_PERMUTATIONS = 1000
 
 # ----------------------------------------------------------------------------- datasets
 

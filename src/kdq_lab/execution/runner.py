@@ -217,6 +217,7 @@ def describe_experiment(plan: Plan) -> ExperimentInfo:
         splits={name: {k: v for k, v in config.to_dict().items() if k != "seed"} for name, config in e.splits.items()},
         runs=runs,
         notebooks=[step.output for step in plan.steps() if step.kind == "notebook"],
+        ablation=e.ablation.to_dict() if e.ablation else None,
         sample_users=e.sample_users,
         sesoi=dict(e.sesoi),
     )

@@ -357,6 +357,7 @@ def _run_config(experiment: Experiment, spec: RunSpec, threads: int) -> RunConfi
         sample_users=experiment.sample_users,
         save_models=spec.run in experiment.part_runs(),
         parts={name: run_folder(part, spec.split) for name, part in experiment.parts_of(spec.run).items()},
+        importance=spec.importance,
     )
 
 

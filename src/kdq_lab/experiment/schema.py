@@ -53,6 +53,7 @@ from kdq_lab.data.schema import DatasetSpec
 from kdq_lab.data.splits import SplitConfig, split_keys
 from kdq_lab.data.targets import EXCLUDE_RULES
 from kdq_lab.errors import DataError, KdqError
+from kdq_lab.experiment.ablation import COLUMNS_PARAMETER, Ablation, count_variants, parse_ablation
 from kdq_lab.metrics import headline_k, parse_metric
 from kdq_lab.models import REGISTRY, ModelSpec, model_spec
 from kdq_lab.names import name_problem
@@ -79,6 +80,7 @@ TOP_KEYS = {
     "tuning",
     "tuned",
     "sesoi",
+    "ablation",
 }
 RUN_KEYS = {"model", "params", "grid", "label", "search"}
 TUNING_KEYS = {"trials", "timeout", "seed", "pruner"}
@@ -107,6 +109,7 @@ class RunDef:
     params: dict[str, Any]
     label: str
     search: dict[str, dict[str, Any]] = field(default_factory=dict)  # parameter -> range, YAML form
+    split: str | None = None  # the only split it runs on (an ablation's variants); None: every split
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ class RunSpec:
     seeds: tuple[int, ...]
     folder: str
     search: dict[str, dict[str, Any]] = field(default_factory=dict)
+    importance: dict[str, Any] | None = None  # permutation importance the run measures (an ablation's base run)
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,8 @@ class Experiment:
         parts = self.parts_of(run).values()
         return 1 + max(self.depth(part) for part in parts) if parts else 0
 
+    ablation: Ablation | None = None  # the onboarding study (experiment/ablation.py)
+
     def jobs(self, only: list[str] | None = None) -> list[RunSpec]:
         """Every run × split (each over all seeds), optionally only runs matching ``only`` (names or globs) and
         the runs the selected composites are built from."""
@@ -185,10 +191,12 @@ class Experiment:
         names = [n for n in self.runs if n in chosen]
         return [
             RunSpec(name, run.label, run.model, dict(run.params), split, config, self.seeds,
-                    run_folder(name, split), dict(run.search))
+                    run_folder(name, split), dict(run.search),
+                    self.ablation.importance(name, split) if self.ablation else None)
             for name in names
             for run in [self.runs[name]]
             for split, config in self.splits.items()
+            if run.split in (None, split)
         ]  # fmt: skip
 
     def study_context(self, spec: RunSpec, hashes: dict[str, str]) -> dict[str, Any]:
@@ -289,7 +297,7 @@ class _Checker(YamlChecker):
             if isinstance(run, dict) and isinstance(run.get("grid"), dict)
             else 1
             for run in (runs.values() if isinstance(runs, dict) else ())
-        )
+        ) + count_variants(data.get("ablation"))
         trainings = expanded * max(splits, 1) * max(seeds, 1)
         if trainings > max_runs:
             self.add(
@@ -399,6 +407,16 @@ def load_experiment(
         check.add(("reference",), reference, f"not a run of this experiment; runs: {', '.join(runs) or 'none'}")
     notebooks = _notebooks(check, data.get("notebooks", []), paths)
     tuning = _tuning(check, data.get("tuning"))
+    ablation = None
+    if data.get("ablation") is not None:
+        ablation = parse_ablation(check, data["ablation"], runs, set(splits), spec)
+        if ablation is not None:
+            variants = _variants(ablation, runs, spec)
+            for variant in variants:
+                check.folder_part(
+                    ("ablation", "fields"), variant, "a generated run name (the field becomes part of it)"
+                )
+            runs = {**runs, **variants}
     tuned = data.get("tuned", False)
     if not isinstance(tuned, bool):
         check.add(("tuned",), tuned, "expected true or false (use each run's best tuning trial)")
@@ -428,6 +446,7 @@ def load_experiment(
         tuned=tuned,
         sample_users=sample,
         sesoi=sesoi,
+        ablation=ablation,
     )
 
 
@@ -446,6 +465,25 @@ def _sesoi(check: _Checker, raw: Any, ks: tuple[int, ...]) -> dict[str, float]:
             continue
         sesoi[str(metric)] = float(value)
     return sesoi
+
+
+def _variants(ablation: Ablation, runs: dict[str, RunDef], spec: DatasetSpec | None) -> dict[str, RunDef]:
+    """The runs an ablation (checked) generates: ``<run>-drop=<field>``, ``<run>-only=<field>``."""
+    out = {}
+    for name in ablation.runs:
+        base = runs[name]
+        chosen = base.params.get(COLUMNS_PARAMETER)
+        columns = tuple(chosen) if chosen is not None else (spec.users.feature_columns if spec else ablation.fields)
+        for variant, (mode, field_name, kept) in ablation.variants(name, columns).items():
+            what = "without" if mode == "drop_one" else "only"
+            out[variant] = RunDef(
+                base.model,
+                {**base.params, COLUMNS_PARAMETER: list(kept)},
+                f"{base.label} · {what} {field_name}",
+                {},
+                ablation.split,
+            )
+    return out
 
 
 def _splits(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, SplitConfig]:

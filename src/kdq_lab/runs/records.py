@@ -135,5 +135,6 @@ class ExperimentInfo(_Record):
     splits: dict[str, dict[str, Any]]
     runs: list[dict[str, Any]]
     notebooks: list[str] = field(default_factory=list)
+    ablation: dict[str, Any] | None = None  # the onboarding study (experiment/ablation.py), when declared
     sample_users: dict[str, int] | None = None
     sesoi: dict[str, float] = field(default_factory=dict)  # metric -> smallest effect of interest

@@ -44,6 +44,7 @@ from kdq_lab.metrics import headline_k, per_user_columns, ties_columns
 from kdq_lab.models import Composite, Iterative, Persistable, Scorer, TrainData, load_model, model_spec
 from kdq_lab.models.base import item_popularity
 from kdq_lab.provenance import package_versions
+from kdq_lab.runs.importance import ImportanceOptions, permutation_importance
 from kdq_lab.runs.records import RunSummary
 
 #: Where a run that is a composite's part keeps every seed's fitted models: ``models/<seed>/{fit,refit}/``.
@@ -75,6 +76,7 @@ class RunConfig:
     sample_users: dict[str, int] | None = None  # {n, seed}: a seeded sample of the test users
     save_models: bool = False  # keep every seed's train fit and refit (a composite is built from this run)
     parts: dict[str, str] = field(default_factory=dict)  # composite: parameter -> the part run's folder
+    importance: dict[str, Any] | None = None  # {fields, repeats, seed}: permutation importance (ImportanceOptions)
 
 
 @dataclass
@@ -88,6 +90,7 @@ class SeedResult:
     history: pd.DataFrame | None
     figures: dict[str, Any]
     fitted: Scorer | None = None  # the fit on train, when ``model`` is a refit (kept for composites)
+    importance: pd.DataFrame | None = None  # per user and field (evaluation.importance), when the run asks
 
     @property
     def per_user(self) -> pd.DataFrame:
@@ -105,6 +108,11 @@ class RunResult:
     def per_user(self) -> pd.DataFrame:
         """Per-user metrics of every seed, with a ``seed`` column."""
         return pd.concat([s.per_user.assign(seed=s.seed) for s in self.seeds], ignore_index=True)
+
+    def importance(self) -> pd.DataFrame | None:
+        """Permutation importance per user, field and seed (``None`` when the run did not measure it)."""
+        tables = [s.importance.assign(seed=s.seed) for s in self.seeds if s.importance is not None]
+        return pd.concat(tables, ignore_index=True) if tables else None
 
 
 def fit_model(
@@ -263,7 +271,11 @@ def run_seed(config: RunConfig, split: SplitData, seed: int, runs_dir: Path | No
         "ties": {column: int(per_user[column].sum()) for column in ties_columns(ks)},
         "hits_by_popularity": {str(k): v for k, v in buckets.to_dict(orient="index").items()},
     }
-    return SeedResult(seed, split, model, evaluation, history, figures, fitted)
+    importance = None
+    if config.importance:
+        options = ImportanceOptions.from_dict({**config.importance, "metric": config.metric})
+        importance = permutation_importance(model, split.user_features, goal, ks, options)
+    return SeedResult(seed, split, model, evaluation, history, figures, fitted, importance)
 
 
 def run(config: RunConfig, splits: dict[int, SplitData], runs_dir: Path | None = None) -> RunResult:
@@ -302,7 +314,8 @@ def run(config: RunConfig, splits: dict[int, SplitData], runs_dir: Path | None =
 
 
 def save_run(result: RunResult, folder: Path, save_model: bool = True) -> Path:
-    """Write ``metrics.parquet`` (per user and seed), ``summary.json``, ``history.parquet`` and the model.
+    """Write ``metrics.parquet`` (per user and seed), ``summary.json``, ``history.parquet``, the model and, when the
+    run measured it, ``importance.parquet`` (permutation importance per user, field and seed).
 
     A model that can be saved goes to ``model/``: the first seed's (the others are reproduced
     from their seeds and parameters, recorded in the summary). Each file is written
@@ -317,6 +330,10 @@ def save_run(result: RunResult, folder: Path, save_model: bool = True) -> Path:
     with atomic_file(folder / "metrics.parquet", "wb") as handle:
         table.to_parquet(handle, index=False)
     result.summary.write(folder / "summary.json")
+    importance = result.importance()
+    if importance is not None:
+        with atomic_file(folder / "importance.parquet", "wb") as handle:
+            importance.to_parquet(handle, index=False)
     curves = [s.history.assign(seed=s.seed) for s in result.seeds if s.history is not None]
     if curves:
         with atomic_file(folder / "history.parquet", "wb") as handle:
