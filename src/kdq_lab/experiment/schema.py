@@ -427,8 +427,8 @@ def _splits(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, S
             continue
         if len(expanded) > 1 and not all(check.folder_part(where, key, "expanded split names") for key in expanded):
             continue
-        if taken := sorted(set(expanded) & set(out)) if len(expanded) > 1 else []:
-            check.add(where, taken[0], "an expanded split's name is taken by another split")
+        if taken := sorted(set(expanded) & set(out)):
+            check.add(where, taken[0], "two splits share this name (an expanded one is named <split>-<option>=<value>)")
             continue
         out.update(_checked_splits(check, where, expanded, spec))
     if isinstance(data, dict) and not data:
