@@ -1,12 +1,21 @@
 """Models behind one scorer protocol, registered by kind (see :mod:`kdq_lab.models.registry`).
 
 Importing this package registers every model kind: random and oracle (``reference``),
-popularity, itemknn, ease, content and lightfm.
+popularity, itemknn, ease, content, lightfm and switch.
 """
 
 # registration, in the order error messages list the kinds
-from kdq_lab.models import reference, popularity, itemknn, ease, content, lightfm  # noqa: F401, I001
-from kdq_lab.models.base import Explainable, FeatureAware, Iterative, ModelConfig, Persistable, Scorer, TrainData
+from kdq_lab.models import reference, popularity, itemknn, ease, content, lightfm, switch  # noqa: F401, I001
+from kdq_lab.models.base import (
+    Explainable,
+    FeatureAware,
+    Iterative,
+    ModelConfig,
+    Persistable,
+    Refittable,
+    Scorer,
+    TrainData,
+)
 from kdq_lab.models.lightfm import LightFMConfig, LightFMHybrid
 from kdq_lab.models.registry import (
     REGISTRY,
@@ -27,6 +36,7 @@ __all__ = [
     "ModelConfig",
     "ModelSpec",
     "Persistable",
+    "Refittable",
     "Scorer",
     "TrainData",
     "load_model",

@@ -5,7 +5,8 @@ of a batch of users (matrix rows) over all items (:class:`Scorer`). One evaluato
 serves them all. Optional capabilities are small protocols that callers test for,
 never a model's kind:
 
-* :class:`Iterative`: trains in epochs with early stopping on validation, then refits;
+* :class:`Refittable`: chooses something on validation, then refits on train + validation;
+* :class:`Iterative`: a refittable model that trains in epochs with early stopping on validation;
 * :class:`Persistable`: saves to and loads from npz + json;
 * :class:`Explainable`: splits a score into readable terms;
 * :class:`FeatureAware`: scores users it never saw (new profiles) from their features.
@@ -145,7 +146,20 @@ class Scorer(Protocol):
 
 
 @runtime_checkable
-class Iterative(Protocol):
+class Refittable(Protocol):
+    """Chooses something on the validation part when fitted on train, then refits on train + validation.
+
+    The runner fits such a model on train (with ``data.validation``) and then fits ``for_refit()`` on
+    train + validation; any other model is fitted once, on train + validation.
+    """
+
+    def for_refit(self) -> Scorer:
+        """A new, unfitted model that keeps what validation chose and trains without validation."""
+        ...
+
+
+@runtime_checkable
+class Iterative(Refittable, Protocol):
     """Trains in epochs, stops early on validation, and can be refitted for the best epoch count.
 
     Its ``fit(data, on_epoch=None)`` calls ``on_epoch(epoch, validation metric)`` after every

@@ -35,7 +35,7 @@ from kdq_lab.evaluation.segments import HISTORY_BINS
 from kdq_lab.evaluation.stats import pooled_bootstrap_ci
 from kdq_lab.files import atomic_file
 from kdq_lab.metrics import headline_k, per_user_columns, ties_columns
-from kdq_lab.models import Iterative, Persistable, Scorer, TrainData, model_spec
+from kdq_lab.models import Iterative, Persistable, Refittable, Scorer, TrainData, model_spec
 from kdq_lab.models.base import item_popularity
 from kdq_lab.provenance import package_versions
 from kdq_lab.runs.records import RunSummary
@@ -99,14 +99,14 @@ class RunResult:
 def fit_model(
     kind: str, params: dict[str, Any], split: SplitData, refit: bool, exclude: str = "seen"
 ) -> tuple[Scorer, pd.DataFrame | None]:
-    """Fit (with early stopping where the model has epochs), then optionally refit on train + validation."""
+    """Fit on train (with validation where the model chooses on it), then optionally refit on train + validation."""
     spec = model_spec(kind)
     has_validation = split.validation.interactions.nnz > 0
     model = spec.make(params)
-    if not isinstance(model, Iterative):
+    if not isinstance(model, Refittable):
         return model.fit(TrainData.from_split(split, refit=refit and has_validation, exclude=exclude)), None
     model.fit(TrainData.from_split(split, exclude=exclude))
-    history = model.learning_curve()
+    history = model.learning_curve() if isinstance(model, Iterative) else None
     if refit and has_validation:
         model = model.for_refit().fit(TrainData.from_split(split, refit=True, exclude=exclude))
     return model, history
