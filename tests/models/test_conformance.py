@@ -17,6 +17,10 @@ from kdq_lab.models.registry import CEILING, IDS, OTHER, PROFILE
 KINDS = sorted(REGISTRY)
 #: Small, quick parameters per kind (the defaults otherwise).
 QUICK = {"lightfm": {"no_components": 8, "epochs": 3, "curve_users": 50, "patience": None}}
+QUICK["switch"] = {
+    "cold": {"model": "lightfm", "params": QUICK["lightfm"] | {"features": "both", "normalize": "l1"}},
+    "warm": {"model": "lightfm", "params": QUICK["lightfm"] | {"features": "ids"}},
+}
 
 
 def build(kind: str, seed: int = 3):
