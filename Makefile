@@ -31,6 +31,10 @@ venv: $(STAMP) $(KERNEL) ## create .venv, install the lab with its dev extras, r
 report: $(KERNEL) ## the main job: regenerate the default comparison report offline (reports/kdq-default/)
 	$(KDQ) run notebooks/experiments/kdq-default.yaml --jobs $(JOBS)
 
+.PHONY: warm-up
+warm-up: $(KERNEL) ## issue 22: the warm-up curve and the switching hybrid on the KDQ catalog (reports/kdq-warm-up/)
+	$(KDQ) run notebooks/experiments/kdq-warm-up.yaml --jobs $(JOBS)
+
 .PHONY: test
 test: $(KERNEL) ## lint (ruff), type-check (mypy), then the tests and every notebook under nbval (small data)
 	$(VENV)/bin/ruff check src tests notebooks
