@@ -151,3 +151,17 @@ def test_no_cross_over_is_said_in_words_and_labels_are_escaped():
     html = curve_html(curve, METRIC)
     assert "교차점이 없습니다" in html and "no cross-over within the tested n (up to 2)" in html
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_the_figure_draws_every_run_of_the_curve_with_its_interval(matplotlib_defaults):
+    import matplotlib.pyplot as plt
+
+    from kdq_lab.report.warm_up import curve_figure
+
+    info, comparison, per_user = make_case({0: 0.05, 1: 0.1, 3: 0.31})
+    table = curve_table(info, comparison, ROLES)
+    fig = curve_figure(table, "warm", METRIC, cross_over=3)
+    labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    assert labels == [RUNS[r][2] for r in RUNS]  # the oracle too, labels as written
+    assert len(fig.axes[0].containers) == len(RUNS)  # one errorbar container per run
+    plt.close(fig)

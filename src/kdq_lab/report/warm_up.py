@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from html import escape
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from kdq_lab.data.splits import SplitConfig
 from kdq_lab.evaluation import holm
-from kdq_lab.models.registry import IDS, PROFILE
+from kdq_lab.models.registry import CEILING, IDS, PROFILE
+from kdq_lab.plots import use_lab_style
 from kdq_lab.report.findings import ALPHA, PerUser, Test, _paired, _score, _scores
 from kdq_lab.report.findings_html import _difference, _num, _p, _run, _sentence
 from kdq_lab.runs.records import ExperimentInfo
@@ -101,6 +103,33 @@ def curve_table(info: ExperimentInfo, comparison: pd.DataFrame, roles: Mapping[s
                 )
     columns = ["curve", "shots", "split", "run", "label", "role", "mean", "lo", "hi", "n_users"]
     return pd.DataFrame(out, columns=columns)
+
+
+def curve_figure(table: pd.DataFrame, curve: str, metric: str, cross_over: int | None = None) -> plt.Figure:
+    """The headline metric against n for every run of one curve, with 95% intervals; the oracle dashed."""
+    use_lab_style()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    rows = table[table["curve"] == curve]
+    for _name, points in rows.groupby("run", sort=False):
+        points = points.sort_values("shots")
+        ceiling = points["role"].iloc[0] == CEILING
+        err = [points["mean"] - points["lo"], points["hi"] - points["mean"]]
+        ax.errorbar(
+            points["shots"],
+            points["mean"],
+            yerr=err,
+            label=str(points["label"].iloc[0]),
+            capsize=3,
+            linestyle="--" if ceiling else "-",
+            marker="" if ceiling else "o",
+        )
+    if cross_over is not None:
+        ax.axvline(cross_over, color="grey", linewidth=1, linestyle=":")
+    ax.set_xlabel("positives revealed by the new user (n)")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize="small", loc="best")
+    fig.tight_layout()
+    return fig
 
 
 def warm_up_curves(
