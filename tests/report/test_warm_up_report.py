@@ -158,7 +158,7 @@ def test_the_figure_draws_every_run_of_the_curve_with_its_interval(matplotlib_de
 
     from kdq_lab.report.warm_up import curve_figure
 
-    info, comparison, per_user = make_case({0: 0.05, 1: 0.1, 3: 0.31})
+    info, comparison, _ = make_case({0: 0.05, 1: 0.1, 3: 0.31})
     table = curve_table(info, comparison, ROLES)
     fig = curve_figure(table, "warm", METRIC, cross_over=3)
     labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
