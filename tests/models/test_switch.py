@@ -99,3 +99,9 @@ def test_parts_that_order_ties_differently_are_refused(tiny_split):
     parts = {"cold": {"model": "popularity"}, "warm": PARTS["warm"]}
     with pytest.raises(KdqError, match="order ties differently"):
         make_model("switch", parts | {"min_history": 1}).fit(TrainData.from_split(tiny_split, refit=True))
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(1, True), (2, False)])
+def test_a_switch_is_deterministic_when_both_parts_are(threads, expected):
+    parts = {"cold": PARTS["cold"], "warm": {"model": "lightfm", "params": {"features": "ids", "num_threads": threads}}}
+    assert make_model("switch", parts).config.deterministic is expected

@@ -63,6 +63,11 @@ class SwitchConfig(ModelConfig):
         check_number("switch", "seed", self.seed, 0, high=MAX_SEED, integer=True, optional=True)
         parse_metric(self.metric)
 
+    @property
+    def deterministic(self) -> bool:
+        """Whether a seed reproduces the switch: both parts are deterministic."""
+        return all(getattr(getattr(self.part(n), "config", None), "deterministic", True) for n in ("cold", "warm"))
+
     def part(self, name: str) -> Scorer:
         """An unfitted part, with the switch's seed and metric filled in unless the part sets them."""
         part = getattr(self, name)
