@@ -165,3 +165,14 @@ def test_the_figure_draws_every_run_of_the_curve_with_its_interval(matplotlib_de
     assert labels == [RUNS[r][2] for r in RUNS]  # the oracle too, labels as written
     assert len(fig.axes[0].containers) == len(RUNS)  # one errorbar container per run
     plt.close(fig)
+
+
+@pytest.mark.parametrize("dropped", [[0, 1, 2], list(range(50, 90))])
+def test_every_n_is_tested_on_the_users_evaluated_at_every_n(dropped):
+    info, comparison, per_user = make_case({0: 0.05, 1: 0.1, 3: 0.31})
+    for run in RUNS:  # at n = 3 these users had no target left (e.g. every remaining positive was seen)
+        table = per_user[(run, "warm-shots=3")]
+        per_user[(run, "warm-shots=3")] = table[~table["user"].isin(dropped)]
+    [curve] = warm_up_curves(info, comparison, ROLES, per_user)
+    counts = {p.shots: p.test.n_users for p in curve.points if p.test}
+    assert counts == {n: 400 - len(dropped) for n in (0, 1, 3)}

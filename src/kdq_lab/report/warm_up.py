@@ -132,6 +132,20 @@ def curve_figure(table: pd.DataFrame, curve: str, metric: str, cross_over: int |
     return fig
 
 
+def _common_users(per_user: PerUser, splits: list[str]) -> pd.MultiIndex:
+    """(seed, user) pairs evaluated on every split of a curve (under ``exclude: seen`` some have no target at an n)."""
+    found = None
+    for split in splits:
+        evaluated = [pd.MultiIndex.from_frame(t[["seed", "user"]]) for (_, s), t in per_user.items() if s == split]
+        for index in evaluated:
+            found = index if found is None else found.intersection(index)
+    return found if found is not None else pd.MultiIndex.from_arrays([[], []], names=["seed", "user"])
+
+
+def _only(table: pd.DataFrame, keep: pd.MultiIndex) -> pd.DataFrame:
+    return table[pd.MultiIndex.from_frame(table[["seed", "user"]]).isin(keep)]
+
+
 def warm_up_curves(
     info: ExperimentInfo, comparison: pd.DataFrame, roles: Mapping[str, str], per_user: PerUser
 ) -> list[Curve]:
@@ -141,6 +155,9 @@ def warm_up_curves(
     found = []
     for name, members in curves(info).items():
         points = []
+        splits = [split for _, split in members]
+        common = _common_users(per_user, splits)
+        tables = {key: _only(table, common) for key, table in per_user.items() if key[1] in splits}
         for shots, split in members:
             here = rows[rows["split"] == split].sort_values(metric, ascending=False, kind="stable")
             role = here["run"].map(roles)
@@ -148,8 +165,8 @@ def warm_up_curves(
             test = None
             if len(profile) and len(ids):
                 best_ids, best_profile = _score(ids.iloc[0], metric, "all"), _score(profile.iloc[0], metric, "all")
-                if (best_ids.run, split) in per_user and (best_profile.run, split) in per_user:
-                    test = _paired(per_user, best_ids, best_profile, metric, "profile", info.bootstrap)
+                if (best_ids.run, split) in tables and (best_profile.run, split) in tables:
+                    test = _paired(tables, best_ids, best_profile, metric, "profile", info.bootstrap)
             points.append(Point(shots, split, test))
         adjusted = iter(holm([p.test.p for p in points if p.test is not None]))
         points = [replace(p, test=replace(p.test, p_holm=float(next(adjusted)))) if p.test else p for p in points]
