@@ -34,6 +34,9 @@ report: $(KERNEL) ## the main job: regenerate the default comparison report offl
 .PHONY: onboarding
 onboarding: $(KERNEL) ## which sign-up questions help new users: the kdq-onboarding study (reports/kdq-onboarding/)
 	$(KDQ) run notebooks/experiments/kdq-onboarding.yaml --jobs $(JOBS)
+.PHONY: warm-up
+warm-up: $(KERNEL) ## issue 22: the warm-up curve and the switching hybrid on the KDQ catalog (reports/kdq-warm-up/)
+	$(KDQ) run notebooks/experiments/kdq-warm-up.yaml --jobs $(JOBS)
 
 .PHONY: test
 test: $(KERNEL) ## lint (ruff), type-check (mypy), then the tests and every notebook under nbval (small data)

@@ -21,6 +21,8 @@ MAX_SEED = 2**32 - 1
 MAX_SEEDS = 100
 #: Splits per experiment.
 MAX_SPLITS = 50
+#: Revealed positives per held-out user of a ``warm_up`` split (``shots``, ``max_shots``).
+MAX_SHOTS = 1000
 #: Extra notebooks an experiment runs once each (``notebooks:``).
 MAX_NOTEBOOKS = 50
 #: Distinct k values per experiment.

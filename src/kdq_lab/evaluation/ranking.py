@@ -236,6 +236,56 @@ class _LightFMSource:
         )
 
 
+class _RoutedSource:
+    """A model that scores each user with one of its parts (``routes(users)``: a list of (part, users)).
+
+    Each user's scores, rounding band and exact scores are those of the part that scores them, so the user's
+    ranking, ties included, is that part's. The parts must order ties alike (one tie order per source).
+    """
+
+    def __init__(self, model: Any, n_users: int, n_items: int, users: np.ndarray | None = None):
+        users = np.arange(n_users) if users is None else np.asarray(users, dtype=np.int64)
+        routes = model.routes(users)
+        self.part = np.full(max(n_users, int(users.max(initial=-1)) + 1), -1, dtype=np.int64)
+        self.sources: list[Any] = []
+        for j, (part, mine) in enumerate(routes):
+            self.part[mine] = j
+            self.sources.append(score_source(part, n_users, n_items, users=np.asarray(mine, dtype=np.int64)))
+        orders: list[np.ndarray | None] = [source.order for source in self.sources]
+        first = orders[0] if orders else None
+        if any(o is not first and (o is None or first is None or not np.array_equal(o, first)) for o in orders):
+            raise KdqError(f"{type(model).__name__}: its parts order ties differently; one tie order per model")
+        self.order = first
+        self.n_items = n_items
+
+    def _each(self, users: np.ndarray) -> list[tuple[Any, np.ndarray]]:
+        which = self.part[users]
+        return [(source, np.flatnonzero(which == j)) for j, source in enumerate(self.sources)]
+
+    def scores(self, users: np.ndarray, out: np.ndarray) -> np.ndarray:
+        out = out[: len(users)]
+        for source, rows in self._each(users):
+            if len(rows):
+                out[rows] = source.scores(users[rows], np.empty((len(rows), self.n_items), dtype=np.float32))
+        return out
+
+    def band(self, users: np.ndarray, items: np.ndarray) -> np.ndarray | None:
+        found = np.zeros(len(users), dtype=np.float64)
+        any_band = False
+        for source, rows in self._each(users):
+            band = source.band(users[rows], items[rows]) if len(rows) else None
+            if band is not None:
+                found[rows], any_band = band, True
+        return found if any_band else None
+
+    def exact(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        found = np.zeros(len(users), dtype=np.float32)
+        for source, rows in self._each(users):
+            if len(rows):
+                found[rows] = source.exact(users[rows], items[rows])
+        return found
+
+
 def _gamma(terms: int | np.ndarray) -> np.ndarray:
     """The relative rounding bound of a float32 sum of ``terms`` products, in any order: n u / (1 - n u)."""
     n = np.asarray(terms, dtype=np.float64)
@@ -263,6 +313,16 @@ class LightFMBacked(Protocol):
 
 
 @runtime_checkable
+class Routed(Protocol):
+    """A model that hands each user to one of its parts (the switch): the evaluator scores and ranks every user
+    exactly as the part that scores them (their scores, rounding band and ties)."""
+
+    def routes(self, users: np.ndarray) -> list[tuple[Any, np.ndarray]]:
+        """(part, the users it scores) for every part; each of ``users`` in exactly one."""
+        ...
+
+
+@runtime_checkable
 class SharedRow(Protocol):
     """A model that scores some users (or all) with one row that does not depend on the user (popularity; users
     without history under ItemKNN, EASE, iALS, RP3beta). With a tie order, the evaluator ranks that row once and
@@ -284,8 +344,8 @@ def score_source(
     user_features: sp.spmatrix | None = None,
     item_features: sp.spmatrix | None = None,
     users: np.ndarray | None = None,
-) -> _ScorerSource | _LightFMSource:
-    """How to score ``model``: a fitted ``lightfm.LightFM``, a kdq_lab LightFM wrapper, or any scorer.
+) -> _ScorerSource | _LightFMSource | _RoutedSource:
+    """How to score ``model``: a fitted ``lightfm.LightFM``, a kdq_lab LightFM wrapper, a routing model, or any scorer.
 
     ``n_users`` × ``n_items`` is the shape of the test (or exclusion) matrix: the model must score exactly
     that many users (unless there are none) and items, or :class:`KdqError` names both counts. A LightFM model
@@ -293,6 +353,8 @@ def score_source(
     ``users``: the users that will be scored (default: all).
     """
     scores, rows_of = "the model scores {}", "{} has {{}} rows"
+    if isinstance(model, Routed):
+        return _RoutedSource(model, n_users, n_items, users)
     if isinstance(model, LightFMBacked):
         inner, rows, items = model.lightfm_parts()
         user_how = item_how = scores

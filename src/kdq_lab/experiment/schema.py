@@ -50,7 +50,7 @@ from kdq_lab.checks import check_number, is_int
 from kdq_lab.config import Paths
 from kdq_lab.data.registry import BUILTIN, dataset_exists, dataset_spec
 from kdq_lab.data.schema import DatasetSpec
-from kdq_lab.data.splits import SplitConfig, split_keys
+from kdq_lab.data.splits import SplitConfig, expand_split, split_keys
 from kdq_lab.data.targets import EXCLUDE_RULES
 from kdq_lab.errors import DataError, KdqError
 from kdq_lab.experiment.ablation import COLUMNS_PARAMETER, Ablation, count_variants, parse_ablation
@@ -283,6 +283,8 @@ class _Checker(YamlChecker):
         """
         before = len(self.problems)
         seeds, splits = limits.size_of(data.get("seeds", [42])), limits.size_of(data.get("splits"))
+        if isinstance(data.get("splits"), dict) and splits <= limits.MAX_SPLITS:
+            splits = sum(_split_count(name, flat) for name, flat in data["splits"].items())
         for key, count, limit, what in (
             ("seeds", seeds, limits.MAX_SEEDS, "seeds"),
             ("splits", splits, limits.MAX_SPLITS, "splits"),
@@ -486,8 +488,16 @@ def _variants(ablation: Ablation, runs: dict[str, RunDef], spec: DatasetSpec | N
     return out
 
 
+def _split_count(name: Any, flat: Any) -> int:
+    """How many splits an experiment's split entry stands for (1 unless its kind expands it)."""
+    try:
+        return len(expand_split(str(name), flat)) if isinstance(flat, dict) else 1
+    except KdqError:
+        return 1  # the entry's problem is named when it is checked
+
+
 def _splits(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, SplitConfig]:
-    out = {}
+    out: dict[str, SplitConfig] = {}
     for name, config in check.mapping(data, ("splits",), set(data) if isinstance(data, dict) else set()).items():
         where = ("splits", str(name))
         if not check.folder_part(where, name, "split names name folders"):
@@ -497,10 +507,27 @@ def _splits(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, S
         if not config:
             continue
         try:
-            split = SplitConfig.from_dict(config)
+            expanded = {key: SplitConfig.from_dict(flat) for key, flat in expand_split(str(name), config).items()}
         except (KdqError, TypeError) as exc:
             check.add(where, config.get("kind"), str(exc))
             continue
+        if len(expanded) > 1 and not all(check.folder_part(where, key, "expanded split names") for key in expanded):
+            continue
+        if taken := sorted(set(expanded) & set(out)):
+            check.add(where, taken[0], "two splits share this name (an expanded one is named <split>-<option>=<value>)")
+            continue
+        out.update(_checked_splits(check, where, expanded, spec))
+    if isinstance(data, dict) and not data:
+        check.add(("splits",), None, "expected at least one split")
+    return out
+
+
+def _checked_splits(
+    check: _Checker, where: tuple[str, ...], splits: dict[str, SplitConfig], spec: DatasetSpec | None
+) -> dict[str, SplitConfig]:
+    """The splits of one experiment entry, with the problems the dataset finds in them added."""
+    out = {}
+    for name, split in splits.items():
         for key, value, problem in split.dataset_problems(spec) if spec is not None else ():
             check.add((*where, key), value, problem)
         unknown = set(split.positive_events or ()) - set(spec.interactions.event_weights if spec else ())
@@ -510,9 +537,7 @@ def _splits(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, S
                 sorted(unknown),
                 f"not event types of the dataset; it has: {', '.join(spec.interactions.event_weights)}",
             )
-        out[str(name)] = split
-    if isinstance(data, dict) and not data:
-        check.add(("splits",), None, "expected at least one split")
+        out[name] = split
     return out
 
 

@@ -1,11 +1,11 @@
 """Models behind one scorer protocol, registered by kind (see :mod:`kdq_lab.models.registry`).
 
 Importing this package registers every model kind: random and oracle (``reference``),
-popularity, itemknn, ease, content, lightfm, ials and rp3beta.
+popularity, itemknn, ease, content, lightfm, ials, rp3beta and switch.
 """
 
 # registration, in the order error messages list the kinds
-from kdq_lab.models import reference, popularity, itemknn, ease, content, lightfm, ials, rp3beta  # noqa: F401, I001
+from kdq_lab.models import reference, popularity, itemknn, ease, content, lightfm, ials, rp3beta, switch  # noqa: F401, I001
 from kdq_lab.models.base import (
     Composite,
     Explainable,
@@ -13,6 +13,7 @@ from kdq_lab.models.base import (
     Iterative,
     ModelConfig,
     Persistable,
+    Refittable,
     Scorer,
     TrainData,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "ModelConfig",
     "ModelSpec",
     "Persistable",
+    "Refittable",
     "Scorer",
     "TrainData",
     "load_model",

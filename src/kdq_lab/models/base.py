@@ -7,6 +7,8 @@ never a model's kind:
 
 * :class:`Iterative`: trains in iterations (epochs, ALS sweeps, ...) with early stopping on
   validation, then refits for the best iteration count;
+* :class:`Refittable`: chooses something else on validation (e.g. the switch's threshold), then
+  refits on train + validation keeping that choice;
 * :class:`Persistable`: saves to and loads from npz + json;
 * :class:`Explainable`: splits a score into readable terms;
 * :class:`FeatureAware`: scores users it never saw (new profiles) from their features;
@@ -160,6 +162,20 @@ class Scorer(Protocol):
 
 #: ``on_epoch(iteration, validation metric)``: called after every validated iteration (raising there stops training).
 OnEpoch = Callable[[int, float], None]
+
+
+@runtime_checkable
+class Refittable(Protocol):
+    """Chooses something on the validation part when fitted on train, then refits on train + validation.
+
+    The runner fits such a model on train (with ``data.validation``) and then fits ``for_refit()`` on
+    train + validation; a model that is neither this nor :class:`Iterative` is fitted once, on train +
+    validation.
+    """
+
+    def for_refit(self) -> Scorer:
+        """A new, unfitted model that keeps what validation chose and trains without validation."""
+        ...
 
 
 @runtime_checkable

@@ -41,7 +41,7 @@ from kdq_lab.evaluation.segments import HISTORY_BINS
 from kdq_lab.evaluation.stats import pooled_bootstrap_ci
 from kdq_lab.files import atomic_file
 from kdq_lab.metrics import headline_k, per_user_columns, ties_columns
-from kdq_lab.models import Composite, Iterative, Persistable, Scorer, TrainData, load_model, model_spec
+from kdq_lab.models import Composite, Iterative, Persistable, Refittable, Scorer, TrainData, load_model, model_spec
 from kdq_lab.models.base import item_popularity
 from kdq_lab.provenance import package_versions
 from kdq_lab.runs.importance import ImportanceOptions, permutation_importance
@@ -125,11 +125,11 @@ def fit_model(
     parts: Mapping[str, Path] | None = None,
     seed: int | None = None,
 ) -> tuple[Scorer, pd.DataFrame | None, Scorer | None]:
-    """Fit (with early stopping where the model iterates), then optionally refit on train + validation.
+    """Fit on train (with validation where the model chooses on it), then optionally refit on train + validation.
 
     Returns the model, its learning curve (iterative models) and, with ``keep_fit`` or a refit of an
-    iterative model, the fit on train alone (``None`` when the model is that fit). A composite is built from
-    ``parts``: parameter → the folder of the part run, whose ``models/<seed>/`` it loads.
+    iterative or refittable model, the fit on train alone (``None`` when the model is that fit). A composite is
+    built from ``parts``: parameter → the folder of the part run, whose ``models/<seed>/`` it loads.
     """
     spec = model_spec(kind)
     refitting = refit and split.validation.interactions.nnz > 0
@@ -143,14 +143,19 @@ def fit_model(
         if not refitting:
             return chosen, None, None
         return model.refit_parts(data(True), _load_parts(parts or {}, seed, "refit")), None, chosen
-    if not isinstance(model, Iterative):
-        on_train = spec.make(params).fit(data(False)) if refitting and keep_fit else None
-        return model.fit(data(refitting)), None, on_train
-    model.fit(data(False))
-    history = model.learning_curve()
-    if not refitting:
-        return model, history, None
-    return model.with_iterations(model.best_iteration()).fit(data(True)), history, model
+    if isinstance(model, Iterative):
+        model.fit(data(False))
+        history = model.learning_curve()
+        if not refitting:
+            return model, history, None
+        return model.with_iterations(model.best_iteration()).fit(data(True)), history, model
+    if isinstance(model, Refittable):  # chooses on validation (e.g. a threshold), then refits keeping the choice
+        model.fit(data(False))
+        if not refitting:
+            return model, None, None
+        return model.for_refit().fit(data(True)), None, model
+    on_train = spec.make(params).fit(data(False)) if refitting and keep_fit else None
+    return model.fit(data(refitting)), None, on_train
 
 
 def _load_parts(parts: Mapping[str, Path], seed: int | None, stage: str) -> dict[str, Scorer]:

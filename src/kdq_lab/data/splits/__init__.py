@@ -15,6 +15,7 @@ from kdq_lab.data.splits import (  # noqa: F401, I001
     cold_items,
     predefined,
     leave_last_out,
+    warm_up,
 )
 from kdq_lab.data.splits.common import PARTS
 from kdq_lab.data.splits.parts import SplitEvents, positive_events, seen_pairs, split_events, withheld_items
@@ -24,6 +25,7 @@ from kdq_lab.data.splits.registry import (
     SplitKind,
     SplitOptions,
     evaluated_claims,
+    expand_split,
     prepared_claims,
     split_keys,
     split_kind,
@@ -37,6 +39,7 @@ __all__ = [
     "SplitKind",
     "SplitOptions",
     "evaluated_claims",
+    "expand_split",
     "positive_events",
     "prepared_claims",
     "seen_pairs",

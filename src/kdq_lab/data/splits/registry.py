@@ -148,6 +148,10 @@ class SplitKind:
     evaluated_claims
         ``evaluated_claims(split, per_user)``: what ``03_train_evaluate`` asserts for this kind, from a
         seed's per-user metrics (``n_train``, ``n_test``, ...).
+    expand
+        ``expand(flat)``: one experiment split written as several (name suffix → flat split; e.g. a list of
+        ``warm_up`` shots, one split per value, for a curve across them), or ``None`` when it is one split.
+        :func:`expand_split` names them ``<split>-<suffix>``.
     """
 
     name: str
@@ -162,6 +166,7 @@ class SplitKind:
     dataset_problems: Callable[[Any, DatasetSpec], list[tuple[str, Any, str]]] | None = None
     prepared_claims: Callable[[PreparedSplit, Mapping[str, float]], Claims] | None = None
     evaluated_claims: Callable[[PreparedSplit, pd.DataFrame], Claims] | None = None
+    expand: Callable[[dict[str, Any]], dict[str, dict[str, Any]] | None] | None = None
 
     def option_names(self) -> list[str]:
         return [f.name for f in fields(self.options)]
@@ -276,6 +281,19 @@ class SplitConfig:
         """``(key, value, what is wrong)`` for options of this split the dataset cannot serve."""
         check = split_kind(self.kind).dataset_problems
         return check(self.options, spec) if check else []
+
+
+def expand_split(name: str, flat: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The splits an experiment's split ``name`` stands for (name → flat split): itself, or its kind's expansion.
+
+    An expanded split is named ``<name>-<suffix>`` and keeps its curve's identity in the shared settings: splits
+    that differ only in the expanded option belong to one curve.
+    """
+    kind = REGISTRY.get(flat.get("kind", SplitConfig.kind)) if isinstance(flat.get("kind", ""), str) else None
+    expanded = kind.expand(dict(flat)) if kind is not None and kind.expand is not None else None
+    if expanded is None:
+        return {name: dict(flat)}
+    return {f"{name}-{suffix}": config for suffix, config in expanded.items()}
 
 
 def prepared_claims(split: PreparedSplit, checks: Mapping[str, float]) -> Claims:
