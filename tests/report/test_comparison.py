@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kdq_lab.metrics import per_user_columns
+from kdq_lab.evaluation.metrics import per_user_columns
 from kdq_lab.report.comparison import (
     comparison_table,
     headline,

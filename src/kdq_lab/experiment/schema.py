@@ -50,7 +50,7 @@ from kdq_lab.data.schema import DatasetSpec
 from kdq_lab.data.splits import SplitConfig, split_keys
 from kdq_lab.data.targets import EXCLUDE_RULES
 from kdq_lab.errors import DataError, KdqError
-from kdq_lab.metrics import headline_k, parse_metric
+from kdq_lab.evaluation.metrics import headline_k, parse_metric
 from kdq_lab.models import REGISTRY, ModelSpec, model_spec
 from kdq_lab.names import name_problem
 from kdq_lab.tuning.space import parse_space

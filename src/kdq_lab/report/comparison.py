@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from kdq_lab.evaluation import holm, paired_comparison
+from kdq_lab.evaluation.metrics import aggregate_columns, headline_k, per_user_columns, ties_columns
 from kdq_lab.files import atomic_file
-from kdq_lab.metrics import aggregate_columns, headline_k, per_user_columns, ties_columns
 from kdq_lab.runs.records import ExperimentInfo, RunStatus, RunSummary
 from kdq_lab.runs.run import SEGMENTS
 

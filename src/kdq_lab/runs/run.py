@@ -30,11 +30,11 @@ from kdq_lab.data.splits import SplitConfig
 from kdq_lab.data.store import SplitData, load_split, prepare
 from kdq_lab.data.targets import sample_users, target
 from kdq_lab.evaluation import add_segments, beyond_accuracy, bootstrap_ci, hits_by_popularity
+from kdq_lab.evaluation.metrics import headline_k, per_user_columns, ties_columns
 from kdq_lab.evaluation.ranking import EvalOptions, Evaluation, evaluate_all
 from kdq_lab.evaluation.segments import HISTORY_BINS
 from kdq_lab.evaluation.stats import pooled_bootstrap_ci
 from kdq_lab.files import atomic_file
-from kdq_lab.metrics import headline_k, per_user_columns, ties_columns
 from kdq_lab.models import Iterative, Persistable, Scorer, TrainData, model_spec
 from kdq_lab.models.base import item_popularity
 from kdq_lab.provenance import package_versions
