@@ -82,9 +82,14 @@ def test_train_and_run_pass_force_through(tmp_path, monkeypatch):
 
     import kdq_lab.execution.runner as runner
     import kdq_lab.runs.run as runs
+    from kdq_lab.runs.results import frame
 
-    pooled = {"all": {m: {"mean": 0.0, "lo": 0.0, "hi": 0.0} for m in ("precision@10", "ndcg@10", "auc")}}
-    result = SimpleNamespace(summary=SimpleNamespace(pooled=pooled))
+    rows = [
+        {"run": "r", "split": "s", "seed": "42", "segment": "all", "metric": m, "k": k, "value": 0.0, "lo": 0.0,
+         "hi": 0.0, "n_users": 1}
+        for m, k in (("precision", 10), ("ndcg", 10), ("auc", None))
+    ]  # fmt: skip
+    result = SimpleNamespace(results=frame(rows))
 
     monkeypatch.setattr(runs, "train_and_evaluate", lambda *a, **k: result)
     monkeypatch.setattr(runs, "save_run", lambda result, folder: (folder / "summary.json").write_text("{}"))

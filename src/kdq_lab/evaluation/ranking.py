@@ -502,8 +502,8 @@ def metrics_from_ranks(
     specs = metric_specs("per_user")
     out: dict[str, np.ndarray] = {"user": users, "n_test": n_test, "n_train": n_train}
     for k in ks:
-        out |= {f"{spec.name}@{k}": spec.compute(facts, k) for spec in specs if spec.takes_k}
-    out |= {spec.name: spec.compute(facts, None) for spec in specs if not spec.takes_k}
+        out |= {f"{spec.name}@{k}": np.asarray(spec.compute(facts, k)) for spec in specs if spec.takes_k}
+    out |= {spec.name: np.asarray(spec.compute(facts, None)) for spec in specs if not spec.takes_k}
     return pd.DataFrame(out)
 
 

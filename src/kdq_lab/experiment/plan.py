@@ -327,6 +327,7 @@ def _run_config(experiment: Experiment, spec: RunSpec, threads: int) -> RunConfi
         bootstrap_seed=experiment.bootstrap_seed,
         threads=threads,
         sample_users=experiment.sample_users,
+        segments=experiment.segments,
     )
 
 

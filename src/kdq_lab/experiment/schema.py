@@ -23,7 +23,9 @@ one notebook runs a run on a split over every seed. ``exclude`` picks the items 
 from each user's ranking (``seen``, the default, or ``train_positives``; see
 :mod:`kdq_lab.data.targets`). ``sample_users: {n: 10000, seed: 0}`` evaluates a seeded
 sample of ``n`` test users (the same users for every run of a split and seed), for quick
-looks at scale; the runs' summaries and the manifest record it. Names become folders, so they must be safe names
+looks at scale; the runs' summaries and the manifest record it. ``segments: {by_feature: [occupations,
+age_band]}`` adds segments by user feature columns of the dataset to every run's results (declared
+segment kinds: :mod:`kdq_lab.evaluation.segments`). Names become folders, so they must be safe names
 (:mod:`kdq_lab.names`). Every size the file asks for is bounded (:mod:`kdq_lab.limits`): the trainings
 (runs after grid expansion × splits × seeds, at most ``max_runs``) are counted from the YAML before anything
 is expanded. A run on a split writes ``runs/<run>__<split>/`` (:func:`run_folder`), so run names, split names and
@@ -51,6 +53,7 @@ from kdq_lab.data.splits import SplitConfig, split_keys
 from kdq_lab.data.targets import EXCLUDE_RULES
 from kdq_lab.errors import DataError, KdqError
 from kdq_lab.evaluation.metrics import headline_k, parse_metric
+from kdq_lab.evaluation.segments import segment_kinds
 from kdq_lab.models import REGISTRY, ModelSpec, model_spec
 from kdq_lab.names import name_problem
 from kdq_lab.tuning.space import parse_space
@@ -70,6 +73,7 @@ TOP_KEYS = {
     "exclude",
     "bootstrap",
     "sample_users",
+    "segments",
     "splits",
     "runs",
     "notebooks",
@@ -151,6 +155,7 @@ class Experiment:
     tuning: TuningConfig = field(default_factory=TuningConfig)
     tuned: bool = False
     sample_users: dict[str, int] | None = None  # {n, seed}: test users evaluated per run, seed and split
+    segments: dict[str, list[str]] = field(default_factory=dict)  # declared segment kind -> user feature columns
 
     def jobs(self, only: list[str] | None = None) -> list[RunSpec]:
         """Every run × split (each over all seeds), optionally only runs matching ``only`` (names or globs)."""
@@ -362,6 +367,7 @@ def load_experiment(
         check.integer(("sample_users", "n"), n, 1, limits.MAX_ENTITY_ROWS, "; test users evaluated per run")
         check.integer(("sample_users", "seed"), sample_seed, 0, limits.MAX_SEED)
         sample = {"n": n, "seed": sample_seed} if sample else None
+    segments = _segments(check, data.get("segments"), spec)
     splits = _splits(check, data.get("splits"), spec)
     runs = _runs(check, data.get("runs"))
     reference = data.get("reference")
@@ -397,7 +403,29 @@ def load_experiment(
         tuning=tuning,
         tuned=tuned,
         sample_users=sample,
+        segments=segments,
     )
+
+
+def _segments(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, list[str]]:
+    """Declared segment kinds (``segments: {by_feature: [occupations, age_band]}``), checked against the dataset."""
+    if data is None:
+        return {}
+    kinds = {kind.name: kind for kind in segment_kinds(declared=True)}
+    data = check.mapping(data, ("segments",), set(kinds))
+    out = {}
+    for name, columns in data.items():
+        where = ("segments", str(name))
+        if name not in kinds:
+            continue
+        if not isinstance(columns, list) or not columns or not all(isinstance(c, str) for c in columns):
+            check.add(where, columns, "expected a list of user feature column names, e.g. [occupations, age_band]")
+            continue
+        known = spec.users.feature_columns if spec is not None else tuple(columns)
+        for problem in kinds[name].check(tuple(columns), known):
+            check.add(where, columns, problem)
+        out[name] = list(columns)
+    return out
 
 
 def _splits(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, SplitConfig]:
