@@ -1,8 +1,8 @@
 """The metric definitions against two referees, ranx and pytrec_eval (trec_eval), on the same rankings.
 
-Where the definitions agree (ndcg@k, precision@k, recall@k, mrr uncut, hit@k, and the lab's rr@k = ranx's mrr@k)
-the numbers are equal per user to 1e-9; map@k agrees once rescaled as the README's "Metric definitions" says: the lab divides by min(n_test, k),
-the referees by n_test.
+Where the definitions agree (ndcg@k, precision@k, recall@k, mrr uncut, hit@k, and the lab's rr@k = ranx's
+mrr@k) the numbers are equal per user to 1e-9; map@k agrees once rescaled as the README's "Metric definitions"
+says: the lab divides by min(n_test, k), the referees by n_test.
 """
 
 from __future__ import annotations
