@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from kdq_lab.errors import DataError, KdqError
+from kdq_lab.experiment.plan import PlanOptions, plan_experiment
 from kdq_lab.experiment.schema import load_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -384,3 +385,29 @@ def test_true_and_one_are_different_grid_values(tmp_path):
 def test_repeated_seeds_and_k_are_refused(tmp_path):
     _refused(tmp_path, {"seeds": [1, 2, 1]}, "seeds", "the same value as item 1")
     _refused(tmp_path, {"k": [10, 5, 10]}, "k", "the same value as item 1")
+
+
+@pytest.mark.parametrize(
+    "segments, fragment",
+    [
+        ({"by_feature": ["favourite_colour"]}, "not a user feature column"),
+        ({"by_feature": ["occupations", "occupations"]}, "listed twice"),
+        ({"by_feature": []}, "expected a list of user feature column names"),
+        ({"by_feature": "occupations"}, "expected a list of user feature column names"),
+        ({"by_item": ["creator"]}, "unknown key; allowed: by_feature"),
+    ],
+)
+def test_declared_segments_are_checked_against_the_dataset(tmp_path, segments, fragment):
+    key = "segments." + next(iter(segments))
+    _refused(tmp_path, {"segments": segments}, key, fragment)
+
+
+def test_declared_segments_reach_every_run(tmp_path):
+    experiment = load_experiment(write(tmp_path, BASE | {"segments": {"by_feature": ["occupations", "age_band"]}}))
+    assert experiment.segments == {"by_feature": ["occupations", "age_band"]}
+    assert load_experiment(write(tmp_path, BASE)).segments == {}
+    plan = plan_experiment(
+        write(tmp_path, BASE | {"segments": {"by_feature": ["region"]}}), PlanOptions(out=tmp_path / "r")
+    )
+    runs = [step.run for step in plan.steps() if step.run is not None]
+    assert runs and all(run.segments == {"by_feature": ["region"]} for run in runs)
