@@ -82,12 +82,13 @@ def test_train_and_run_pass_force_through(tmp_path, monkeypatch):
 
     import kdq_lab.execution.runner as runner
     import kdq_lab.runs.run as runs
+    from kdq_lab.evaluation.metrics import per_user_columns
     from kdq_lab.runs.results import frame
 
     rows = [
-        {"run": "r", "split": "s", "seed": "42", "segment": "all", "metric": m, "k": k, "value": 0.0, "lo": 0.0,
-         "hi": 0.0, "n_users": 1}
-        for m, k in (("precision", 10), ("ndcg", 10), ("auc", None))
+        {"run": "r", "split": "s", "seed": "42", "segment": "all", "metric": name, "k": int(k) if k else None,
+         "value": 0.0, "lo": 0.0, "hi": 0.0, "n_users": 1}
+        for name, _, k in (column.partition("@") for column in per_user_columns([10]))
     ]  # fmt: skip
     result = SimpleNamespace(results=frame(rows))
 
