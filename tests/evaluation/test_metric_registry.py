@@ -58,14 +58,36 @@ def _diversity_of(items: list[int], features: np.ndarray) -> float:
     return float(np.mean([1 - unit[a] @ unit[b] for a, b in pairs]))
 
 
-#: name → brute force from (lists without empty slots, popularity, train users, dense item features)
+def _owner_exposure(lists: list[list[int]], owner: np.ndarray) -> list[float]:
+    exposure = dict.fromkeys(range(owner.max() + 1), 0.0)
+    for lst in lists:
+        for position, item in enumerate(lst):
+            if owner[item] >= 0:
+                exposure[owner[item]] += 1 / math.log2(position + 2)
+    return sorted(exposure.values())
+
+
+def _gini(values: list[float]) -> float:  # mean absolute difference over twice the mean
+    n = len(values)
+    return sum(abs(a - b) for a in values for b in values) / (2 * n * n * (sum(values) / n))
+
+
+def _top_share(values: list[float], share: float) -> float:
+    top = max(1, math.ceil(share * len(values)))
+    return sum(sorted(values, reverse=True)[:top]) / sum(values)
+
+
+#: name → brute force from (lists in order without empty slots, popularity, train users, item features, owners)
 LISTS = {
-    "coverage": lambda lists, pop, users, feats: len({i for lst in lists for i in lst}) / len(pop),
-    "novelty": lambda lists, pop, users, feats: float(
+    "coverage": lambda lists, pop, users, feats, owner: len({i for lst in lists for i in lst}) / len(pop),
+    "novelty": lambda lists, pop, users, feats, owner: float(
         np.mean([-math.log2((pop[i] + 1) / (users + 1)) for lst in lists for i in lst])
     ),
-    "popularity": lambda lists, pop, users, feats: float(np.mean([pop[i] for lst in lists for i in lst])),
-    "diversity": lambda lists, pop, users, feats: np.array([_diversity_of(lst, feats) for lst in lists]),
+    "popularity": lambda lists, pop, users, feats, owner: float(np.mean([pop[i] for lst in lists for i in lst])),
+    "diversity": lambda lists, pop, users, feats, owner: np.array([_diversity_of(lst, feats) for lst in lists]),
+    "exposure_gini": lambda lists, pop, users, feats, owner: _gini(_owner_exposure(lists, owner)),
+    "exposure_top1": lambda lists, pop, users, feats, owner: _top_share(_owner_exposure(lists, owner), 0.01),
+    "exposure_top10": lambda lists, pop, users, feats, owner: _top_share(_owner_exposure(lists, owner), 0.10),
 }
 
 
@@ -124,13 +146,14 @@ def test_list_metrics_equal_brute_force(seed):
     top[1, 1:] = -1  # a list of one item: no pairs
     popularity = rng.integers(0, 20, n_items).astype(np.float64)
     features = rng.random((n_items, 5)) + 0.01
-    facts = ListFacts(top, popularity, 25, sp.csr_matrix(features))
+    owner = rng.integers(-1, 12, n_items)  # 12 owners, most with one item or none shown; -1: no owner
+    facts = ListFacts(top, popularity, 25, sp.csr_matrix(features), owner)
     lists = [[int(i) for i in row if i >= 0] for row in top]
     for spec in metric_specs():
         if spec.kind == "per_user":
             continue
         value = spec.compute(facts, 4)
-        expected = LISTS[spec.name](lists, popularity, 25, features)
+        expected = LISTS[spec.name](lists, popularity, 25, features, owner)
         if spec.kind == "per_list":
             assert np.asarray(value).shape == (len(top),), spec.name
         np.testing.assert_allclose(value, expected, rtol=1e-12, atol=1e-12, err_msg=spec.name)
@@ -147,7 +170,7 @@ def test_bounded_metrics_stay_in_the_unit_interval(seed):
         if spec.bounded:
             assert values.between(0, 1).all(), column
     top = np.array([np.argsort(-scores[u], kind="stable")[:3] for u in range(len(scores))])
-    facts = ListFacts(top, np.arange(10.0), 20, sp.csr_matrix(np.eye(10) + 0.1))
+    facts = ListFacts(top, np.arange(10.0), 20, sp.csr_matrix(np.eye(10) + 0.1), np.arange(10) % 4)
     for spec in metric_specs():
         if spec.kind != "per_user" and spec.bounded:
             value = np.asarray(spec.compute(facts, 3))

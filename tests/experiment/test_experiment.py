@@ -411,3 +411,21 @@ def test_declared_segments_reach_every_run(tmp_path):
     )
     runs = [step.run for step in plan.steps() if step.run is not None]
     assert runs and all(run.segments == {"by_feature": ["region"]} for run in runs)
+
+
+@pytest.mark.parametrize(
+    "exposure, key, fragment",
+    [
+        ({"by": "title"}, "exposure.by", "expected a categorical item column"),
+        ({"by": "topics"}, "exposure.by", "expected a categorical item column"),
+        ({"of": "creator"}, "exposure.of", "unknown key; allowed: by"),
+    ],
+)
+def test_exposure_names_a_categorical_item_column(tmp_path, exposure, key, fragment):
+    _refused(tmp_path, {"exposure": exposure}, key, fragment)
+
+
+def test_exposure_reaches_every_run(tmp_path):
+    plan = plan_experiment(write(tmp_path, BASE | {"exposure": {"by": "creator"}}), PlanOptions(out=tmp_path / "r"))
+    runs = [step.run for step in plan.steps() if step.run is not None]
+    assert runs and all(run.exposure == "creator" for run in runs)

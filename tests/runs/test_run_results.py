@@ -25,7 +25,7 @@ def two_seeds(tiny_catalog, tmp_path_factory):
     }
     config = RunConfig(
         run="pop", model="popularity", split="cold", ks=KS, bootstrap_samples=200,
-        segments={"by_feature": ["occupations", "age_band"]},
+        segments={"by_feature": ["occupations", "age_band"]}, exposure="creator",
     )  # fmt: skip
     return run(config, splits)
 
@@ -37,7 +37,9 @@ def test_the_table_is_tidy_and_typed(two_seeds):
     assert set(table["seed"]) == {"1", "2", "mean", "std"}
     assert not table.duplicated(["seed", "segment", "metric", "k"]).any(), "one row per seed × segment × metric × k"
     columns = set(wide(table).columns)
-    assert set(per_user_columns(KS)) | set(aggregate_columns(KS)) <= columns
+    assert set(per_user_columns(KS)) | set(aggregate_columns(KS)) <= columns, "exposure metrics too: creator named"
+    gini = table[(table["metric"] == "exposure_gini") & (table["seed"] == "1")]["value"]
+    assert len(gini) == len(KS) and gini.between(0, 1).all()
 
 
 def test_all_rows_are_the_per_user_means_and_pooled_rows_their_mean_and_spread(two_seeds):

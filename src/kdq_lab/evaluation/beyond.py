@@ -15,11 +15,12 @@ __all__ = ["beyond_accuracy", "intra_list_diversity", "list_metrics", "ndcg_of_l
 def list_metrics(facts: ListFacts, k: int) -> dict[str, float | np.ndarray]:
     """Every registered ``aggregate`` (one float) and ``per_list`` (one value per list) metric of ``facts.top``.
 
-    ``facts.top`` is already cut at ``k``; a metric needing item features is left out without them.
+    ``facts.top`` is already cut at ``k``; a metric is left out when what it ``needs`` (item features, item
+    owners) is missing.
     """
     out: dict[str, float | np.ndarray] = {}
     for spec in metric_specs():
-        if spec.kind == "per_user" or (spec.needs == "item_features" and facts.item_features is None):
+        if spec.kind == "per_user" or (spec.needs is not None and getattr(facts, spec.needs) is None):
             continue
         out[spec.name] = spec.compute(facts, k)
     return out

@@ -328,6 +328,7 @@ def _run_config(experiment: Experiment, spec: RunSpec, threads: int) -> RunConfi
         threads=threads,
         sample_users=experiment.sample_users,
         segments=experiment.segments,
+        exposure=experiment.exposure,
     )
 
 

@@ -74,6 +74,7 @@ TOP_KEYS = {
     "bootstrap",
     "sample_users",
     "segments",
+    "exposure",
     "splits",
     "runs",
     "notebooks",
@@ -156,6 +157,7 @@ class Experiment:
     tuned: bool = False
     sample_users: dict[str, int] | None = None  # {n, seed}: test users evaluated per run, seed and split
     segments: dict[str, list[str]] = field(default_factory=dict)  # declared segment kind -> user feature columns
+    exposure: str | None = None  # item column owning items (creator): exposure metrics per owner
 
     def jobs(self, only: list[str] | None = None) -> list[RunSpec]:
         """Every run × split (each over all seeds), optionally only runs matching ``only`` (names or globs)."""
@@ -368,6 +370,7 @@ def load_experiment(
         check.integer(("sample_users", "seed"), sample_seed, 0, limits.MAX_SEED)
         sample = {"n": n, "seed": sample_seed} if sample else None
     segments = _segments(check, data.get("segments"), spec)
+    exposure = _exposure(check, data.get("exposure"), spec)
     splits = _splits(check, data.get("splits"), spec)
     runs = _runs(check, data.get("runs"))
     reference = data.get("reference")
@@ -404,6 +407,7 @@ def load_experiment(
         tuned=tuned,
         sample_users=sample,
         segments=segments,
+        exposure=exposure,
     )
 
 
@@ -426,6 +430,20 @@ def _segments(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str,
             check.add(where, columns, problem)
         out[name] = list(columns)
     return out
+
+
+def _exposure(check: _Checker, data: Any, spec: DatasetSpec | None) -> str | None:
+    """``exposure: {by: creator}``: the categorical item column whose values own items."""
+    if data is None:
+        return None
+    column = check.mapping(data, ("exposure",), {"by"}, {"by"}).get("by")
+    if column is None:
+        return None
+    known = spec.items.categorical if spec is not None else (column,)
+    if not isinstance(column, str) or column not in known:
+        check.add(("exposure", "by"), column, f"expected a categorical item column of the dataset ({', '.join(known)})")
+        return None
+    return column
 
 
 def _splits(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, SplitConfig]:

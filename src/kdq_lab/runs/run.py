@@ -64,6 +64,7 @@ class RunConfig:
     threads: int | None = None
     sample_users: dict[str, int] | None = None  # {n, seed}: a seeded sample of the test users
     segments: dict[str, list[str]] = field(default_factory=dict)  # declared segment kind -> columns
+    exposure: str | None = None  # item column whose values own items (e.g. creator): exposure metrics by owner
 
     @property
     def bootstrap(self) -> tuple[int, int]:
@@ -174,8 +175,9 @@ def run_seed(config: RunConfig, split: SplitData, seed: int) -> SeedResult:
     n_known_users = int((known.getnnz(axis=1) > 0).sum())
     assert evaluation.top is not None  # asked for with options.top
     lists: dict[str, float | np.ndarray] = {}
+    owner = pd.factorize(split.items[config.exposure])[0] if config.exposure else None
     for k in ks:
-        top = ListFacts(evaluation.top[:, :k], popularity, n_known_users, split.item_features)
+        top = ListFacts(evaluation.top[:, :k], popularity, n_known_users, split.item_features, owner)
         lists |= {f"{name}@{k}": value for name, value in list_metrics(top, k).items()}
     buckets = hits_by_popularity(evaluation.ranks, popularity, headline_k(ks))
     per_user = evaluation.per_user

@@ -4,6 +4,7 @@ Adding a metric: one module here ending in ``register(MetricSpec(...))`` and its
 """
 
 from kdq_lab.evaluation.metrics import (
+    exposure,  # noqa: F401  (exposure_gini, exposure_top1, exposure_top10 of item owners)
     lists,  # noqa: F401  (coverage, novelty, diversity, popularity)
     ranking,  # noqa: F401  (registers precision ... auc)
     reciprocal_rank_at_k,  # noqa: F401  (rr@k)

@@ -68,13 +68,16 @@ class ListFacts:
     """Top-k lists (rows of item positions, -1 = empty slot) with what list metrics need about the items.
 
     ``popularity`` is each item's number of known (train) users; ``n_train_users`` the users with
-    any known positive; ``item_features`` the item feature matrix (``None``: none).
+    any known positive; ``item_features`` the item feature matrix (``None``: none); ``item_owner`` each item's
+    owner as a code 0.. (e.g. its creator: the column an experiment names under ``exposure: {by: ...}``; ``None``:
+    none named).
     """
 
     top: np.ndarray
     popularity: np.ndarray
     n_train_users: int
     item_features: sp.spmatrix | None = None
+    item_owner: np.ndarray | None = None
 
 
 Compute = Callable[..., "np.ndarray | float"]
@@ -101,7 +104,8 @@ class MetricSpec:
     bounded
         Whether every value lies in [0, 1] (the shared test checks it).
     needs
-        What an aggregate or list metric needs besides the lists: ``"item_features"`` or nothing.
+        What a list metric needs besides the lists: ``"item_features"``, ``"item_owner"`` or nothing; without it
+        the metric is left out.
     """
 
     name: str
