@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kdq_lab.report.fairness import TABLE_COLUMNS, fairness_sentences, group_quality, permutation_p, pool_small
+from kdq_lab.report.fairness import (
+    TABLE_COLUMNS,
+    fairness_html,
+    fairness_sentences,
+    group_quality,
+    permutation_p,
+    pool_small,
+)
 
 
 def groups_of(labels: list[list[str]], column: str = "occupations") -> list[tuple[str, np.ndarray]]:
@@ -102,3 +109,13 @@ def test_no_flagged_group_is_said_without_calling_it_no_difference():
     (sentence,) = fairness_sentences(hand_table(flag_b=False), "ndcg@10")
     assert "유의하게 낮지 않다" in sentence and "no occupations group is significantly below" in sentence
     assert "no difference" not in sentence
+
+
+def test_the_section_escapes_every_name_and_marks_flagged_groups():
+    table = hand_table(flag_b=True)
+    table["group"] = table["group"].str.replace("occupations:b", "occupations:<script>x</script>")
+    table["label"] = table["label"].str.replace("ItemKNN", "Item<b>KNN</b>")
+    page = fairness_html(table, "ndcg@10")
+    assert "<script>" not in page and "&lt;script&gt;" in page and "Item&lt;b&gt;KNN" in page
+    assert page.count("▼") == 1
+    assert "declares no segments" in fairness_html(table.iloc[0:0], "ndcg@10")

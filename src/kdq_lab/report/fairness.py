@@ -19,6 +19,7 @@ A group is *flagged* when it is below the rest after Holm (p_holm < alpha and ga
 
 from __future__ import annotations
 
+import html
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import pandas as pd
 from kdq_lab.data.store import SplitData, load_split
 from kdq_lab.evaluation.segments import ALL, SegmentContext, segment_groups
 from kdq_lab.evaluation.stats import holm, replicate_means
+from kdq_lab.files import atomic_file
 from kdq_lab.models.registry import CEILING, run_role
 from kdq_lab.report.comparison import RunRecord
 from kdq_lab.runs.records import ExperimentInfo
@@ -288,3 +290,54 @@ def fairness_sentences(table: pd.DataFrame, metric: str, alpha: float = ALPHA) -
                 f"rest; best served by {best['label']}.)"
             )
     return out
+
+
+def declared_columns(records: list[RunRecord]) -> list[str]:
+    """The user feature columns the experiment declared as segments (``by_feature``), from its first finished run."""
+    for record in records:
+        if record.summary is not None:
+            return list(record.summary.segments.get("by_feature", []))
+    return []
+
+
+def write_fairness(report_dir: Path, info: ExperimentInfo, records: list[RunRecord]) -> pd.DataFrame:
+    """Compute the group table of the declared columns and write it as ``fairness.csv`` (empty: none declared)."""
+    columns = declared_columns(records)
+    table = fairness_table(report_dir, info, records, columns) if columns else pd.DataFrame(columns=TABLE_COLUMNS)
+    with atomic_file(Path(report_dir) / "fairness.csv") as handle:
+        table.to_csv(handle, index=False)
+    return table
+
+
+def fairness_html(table: pd.DataFrame, metric: str) -> str:
+    """The "for whom" section: the Findings' sentences, then per split and column a table of groups × runs.
+
+    A cell is the group's mean, its share of the ceiling in parentheses, marked ▼ when flagged; every name is escaped.
+    """
+    if table.empty:
+        return (
+            "<p>실험이 사용자 특성 세그먼트를 선언하지 않았습니다 "
+            "(the experiment declares no segments by user feature: <code>segments: {by_feature: [...]}</code>).</p>"
+        )
+    parts = ["<ul>", *(f"<li>{html.escape(s)}</li>" for s in fairness_sentences(table, metric)), "</ul>"]
+    for (split, column), rows in table.groupby(["split", "column"], sort=False):
+        labels = list(dict.fromkeys(rows["label"]))
+        head = "".join(f"<th>{html.escape(str(label))}</th>" for label in labels)
+        body = []
+        for group, cells in rows.groupby("group", sort=False):
+            by_label = {c["label"]: c for _, c in cells.iterrows()}
+            shown = []
+            for label in labels:
+                c = by_label.get(label)
+                if c is None:
+                    shown.append("<td></td>")
+                    continue
+                share = "" if pd.isna(c["share"]) else f" ({c['share']:.2f})"
+                shown.append(f"<td>{'▼ ' if c['flagged'] else ''}{c['mean']:.4f}{share}</td>")
+            n = int(cells["n_users"].iloc[0])
+            body.append(f"<tr><td>{html.escape(str(group))}</td><td>{n}</td>{''.join(shown)}</tr>")
+        parts.append(
+            f"<h4>{html.escape(str(split))} · {html.escape(str(column))}</h4><table><thead><tr><th>group</th>"
+            f"<th>users</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        )
+    return "".join(parts)
