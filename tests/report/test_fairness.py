@@ -8,6 +8,7 @@ import pytest
 
 from kdq_lab.report.fairness import (
     TABLE_COLUMNS,
+    exposure_sentences,
     fairness_html,
     fairness_sentences,
     group_quality,
@@ -119,3 +120,21 @@ def test_the_section_escapes_every_name_and_marks_flagged_groups():
     assert "<script>" not in page and "&lt;script&gt;" in page and "Item&lt;b&gt;KNN" in page
     assert page.count("▼") == 1
     assert "declares no segments" in fairness_html(table.iloc[0:0], "ndcg@10")
+
+
+def test_exposure_sentences_give_each_run_s_gini_from_the_table():
+    table = pd.DataFrame(
+        {
+            "run": ["popularity", "knn", "ease", "popularity"],
+            "label": ["Popularity", "ItemKNN", "EASE", "Popularity"],
+            "split": ["cold", "cold", "cold", "cold"],
+            "seed": ["42", "42", "42", "42"],
+            "segment": ["all", "all", "all", "new"],
+            "status": ["ok"] * 4,
+            "exposure_gini@10": [0.81234, 0.90111, 0.5, 0.99],
+        }
+    )
+    (sentence,) = exposure_sentences(table, 10)
+    assert "0.8123" in sentence and "0.9011" in sentence and "0.5000" in sentence and "0.9900" not in sentence
+    assert "more than popularity: ItemKNN;" in sentence, sentence
+    assert exposure_sentences(table.drop(columns="exposure_gini@10"), 10) == []

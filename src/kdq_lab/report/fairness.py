@@ -31,7 +31,7 @@ from kdq_lab.evaluation.segments import ALL, SegmentContext, segment_groups
 from kdq_lab.evaluation.stats import holm, replicate_means
 from kdq_lab.files import atomic_file
 from kdq_lab.models.registry import CEILING, run_role
-from kdq_lab.report.comparison import RunRecord
+from kdq_lab.report.comparison import RunRecord, summary_rows
 from kdq_lab.runs.records import ExperimentInfo
 
 MIN_USERS = 30
@@ -309,17 +309,21 @@ def write_fairness(report_dir: Path, info: ExperimentInfo, records: list[RunReco
     return table
 
 
-def fairness_html(table: pd.DataFrame, metric: str) -> str:
-    """The "for whom" section: the Findings' sentences, then per split and column a table of groups × runs.
+def fairness_html(table: pd.DataFrame, metric: str, exposure: list[str] | None = None) -> str:
+    """The "for whom" section: the sentences (groups, then creators' ``exposure``), then per split and column a
+    table of groups × runs.
 
     A cell is the group's mean, its share of the ceiling in parentheses, marked ▼ when flagged; every name is escaped.
     """
+    said = [html.escape(s) for s in exposure or []]
     if table.empty:
         return (
             "<p>실험이 사용자 특성 세그먼트를 선언하지 않았습니다 "
             "(the experiment declares no segments by user feature: <code>segments: {by_feature: [...]}</code>).</p>"
+            + "".join(f"<p>{s}</p>" for s in said)
         )
-    parts = ["<ul>", *(f"<li>{html.escape(s)}</li>" for s in fairness_sentences(table, metric)), "</ul>"]
+    sentences = [html.escape(s) for s in fairness_sentences(table, metric)] + said
+    parts = ["<ul>", *(f"<li>{s}</li>" for s in sentences), "</ul>"]
     for (split, column), rows in table.groupby(["split", "column"], sort=False):
         labels = list(dict.fromkeys(rows["label"]))
         head = "".join(f"<th>{html.escape(str(label))}</th>" for label in labels)
@@ -341,3 +345,31 @@ def fairness_html(table: pd.DataFrame, metric: str) -> str:
             f"<th>users</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
         )
     return "".join(parts)
+
+
+def exposure_sentences(comparison: pd.DataFrame, k: int, baseline: str = "popularity") -> list[str]:
+    """Per split: each run's creator-exposure Gini@k and the runs above ``baseline``'s, Korean first, numbers as in
+    ``comparison.csv`` (the mean row over seeds, or the single seed's). Empty when no run has ``exposure_gini@k``.
+
+    The Gini is an aggregate of all lists: no interval over users is computed yet, so "above" compares values only.
+    """
+    column = f"exposure_gini@{k}"
+    if column not in comparison.columns:
+        return []
+    rows = summary_rows(comparison, ALL)
+    rows = rows[(rows["status"] == "ok") & rows[column].notna()]
+    out = []
+    for split, runs in rows.groupby("split", sort=False):
+        base = runs[runs["run"] == baseline]
+        listed = ", ".join(f"{r['label']} {_number(r[column])}" for _, r in runs.sort_values(column).iterrows())
+        text = f"분할 {split}: 창작자 노출의 Gini@{k} (creator exposure Gini@{k}): {listed}."
+        if len(base):
+            value = float(base[column].iloc[0])
+            above = [str(r["label"]) for _, r in runs.iterrows() if r["run"] != baseline and r[column] > value]
+            text += (
+                f" {baseline}({_number(value)})보다 노출을 더 집중시키는 실행: {', '.join(above) or '없음'} "
+                f"(runs concentrating creator exposure more than {baseline}: {', '.join(above) or 'none'}; "
+                "values only, no interval yet)."
+            )
+        out.append(text)
+    return out
