@@ -234,9 +234,8 @@ def fairness_table(
     rows = []
     for split in info.splits:
         done = [r for r in records if r.split == split and r.ok and r.summary is not None]
-        tables = {
-            r.run: pd.read_parquet(r.folder / "metrics.parquet", columns=["user", "seed", info.metric]) for r in done
-        }
+        wanted = ["user", "seed", "n_train", info.metric]  # n_train: the built-in segments read it
+        tables = {r.run: pd.read_parquet(r.folder / "metrics.parquet", columns=wanted) for r in done}
         top = next((tables[r.run] for r in done if roles.get(r.run) == CEILING), None)
         for record in done:
             if roles.get(record.run) == CEILING:
