@@ -9,8 +9,8 @@ Per run × split × column, for each group on the headline metric:
 
 * its mean with a bootstrap interval over users;
 * its **gap to the rest** (group mean minus the mean of users outside it), with a bootstrap interval
-  (group and rest resampled independently) and a two-sided permutation test; Holm over the groups of
-  the column;
+  (users resampled jointly, one set of replicates for every group) and a two-sided permutation test
+  (one set of permutations for every group); Holm over the groups of the column;
 * its **share of the ceiling**: the run's mean over the oracle's mean on the same users (ratio of
   means, users resampled jointly), where the experiment has a ceiling run.
 
@@ -84,24 +84,36 @@ def pool_small(
     return out
 
 
-def permutation_p(values: np.ndarray, inside: np.ndarray, n_perm: int, seed: int) -> float:
-    """Two-sided permutation p-value of mean(inside) - mean(outside), group sizes fixed (add-one estimate)."""
+def permuted_sums(values: np.ndarray, n_perm: int, seed: int) -> np.ndarray:
+    """Prefix sums of ``n_perm`` random permutations of ``values`` (n_perm × n): the sum of a random m-subset is
+    column m - 1, so one set of permutations serves every group size."""
+    values = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(n_perm, _PERM_BYTES // (8 * max(len(values), 1))))
+    parts = []
+    for start in range(0, n_perm, chunk):
+        size = min(chunk, n_perm - start)
+        parts.append(np.cumsum(rng.permuted(np.broadcast_to(values, (size, len(values))), axis=1), axis=1))
+    return np.vstack(parts) if parts else np.zeros((0, len(values)))
+
+
+def permutation_p(
+    values: np.ndarray, inside: np.ndarray, n_perm: int, seed: int, sums: np.ndarray | None = None
+) -> float:
+    """Two-sided permutation p-value of mean(inside) - mean(outside), group sizes fixed (add-one estimate).
+
+    ``sums``: :func:`permuted_sums` of ``values`` to reuse (its rows are the permutations).
+    """
     values = np.asarray(values, dtype=np.float64)
     n, m = len(values), int(inside.sum())
     if m == 0 or m == n:
         return np.nan
     total = values.sum()
     observed = abs(values[inside].mean() - (total - values[inside].sum()) / (n - m))
-    rng = np.random.default_rng(seed)
-    chunk = max(1, min(n_perm, _PERM_BYTES // (8 * n)))
-    extreme = 0
-    for start in range(0, n_perm, chunk):
-        size = min(chunk, n_perm - start)
-        picked = np.argpartition(rng.random((size, n)), m - 1, axis=1)[:, :m]  # a random m-subset per row
-        sums = values[picked].sum(axis=1)
-        diffs = np.abs(sums / m - (total - sums) / (n - m))
-        extreme += int((diffs >= observed - 1e-12).sum())
-    return (extreme + 1) / (n_perm + 1)
+    sums = permuted_sums(values, n_perm, seed) if sums is None else sums
+    picked = sums[:, m - 1]
+    diffs = np.abs(picked / m - (total - picked) / (n - m))
+    return (int((diffs >= observed - 1e-12).sum()) + 1) / (len(sums) + 1)
 
 
 def _interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
@@ -129,24 +141,31 @@ def group_quality(
     """
     values = np.asarray(values, dtype=np.float64)
     usable = np.isfinite(values)
-    rows: list[dict[str, object]] = []
-    for i, (label, members, pooled) in enumerate(pool_small(groups, column, min_users)):
+    sums = permuted_sums(values[usable], n_perm, seed)  # one set of permutations for every group of the column
+    top = np.full(len(values), np.nan) if ceiling is None else np.asarray(ceiling, dtype=np.float64)
+    found = []
+    for label, members, pooled in pool_small(groups, column, min_users):
         inside = np.zeros(len(values), dtype=bool)
         inside[members] = True
         inside &= usable
-        outside = usable & ~inside
-        own, rest = values[inside], values[outside]
-        if not len(own) or not len(rest):
-            continue
-        own_means = replicate_means(own, n_boot, seed + 2 * i)[:, 0]
-        rest_means = replicate_means(rest, n_boot, seed + 2 * i + 1)[:, 0]
-        share = (np.nan, np.nan, np.nan)
-        if ceiling is not None:
-            pair = np.column_stack([own, np.asarray(ceiling, dtype=np.float64)[inside]])
-            both = replicate_means(pair, n_boot, seed + 2 * i)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                top = np.nanmean(pair[:, 1])
-                share = (float(own.mean() / top) if top > 0 else np.nan, *_interval(both[:, 0] / both[:, 1]))
+        if inside.any() and (usable & ~inside).any():
+            found.append((label, inside, pooled))
+    # one bootstrap for every group: users resampled jointly; per replicate each group's mean, its rest's mean and
+    # its ceiling's mean are NaN-masked columns of the same draws (so gaps and shares are paired within a replicate)
+    masked = [
+        np.where(m, v, np.nan)
+        for _, inside, _ in found
+        for m, v in ((inside, values), (usable & ~inside, values), (inside, top))
+    ]
+    means = replicate_means(np.column_stack(masked), n_boot, seed) if found else np.zeros((n_boot, 0))
+    rows: list[dict[str, object]] = []
+    for i, (label, inside, pooled) in enumerate(found):
+        own, rest, own_top = values[inside], values[usable & ~inside], top[inside]
+        own_means, rest_means, top_means = means[:, 3 * i], means[:, 3 * i + 1], means[:, 3 * i + 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ceiling_mean = float(np.nanmean(own_top)) if np.isfinite(own_top).any() else np.nan
+            share = own.mean() / ceiling_mean if ceiling_mean > 0 else np.nan
+            share_lo, share_hi = _interval(own_means / top_means)
         rows.append(
             {
                 "column": column,
@@ -159,10 +178,10 @@ def group_quality(
                 "gap": float(own.mean() - rest.mean()),
                 "gap_lo": _interval(own_means - rest_means)[0],
                 "gap_hi": _interval(own_means - rest_means)[1],
-                "p_perm": permutation_p(values[usable], inside[usable], n_perm, seed + i),
-                "share": share[0],
-                "share_lo": share[1],
-                "share_hi": share[2],
+                "p_perm": permutation_p(values[usable], inside[usable], n_perm, seed, sums),
+                "share": float(share),
+                "share_lo": share_lo,
+                "share_hi": share_hi,
                 "pooled": pooled,
             }
         )
