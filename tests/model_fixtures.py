@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from kdq_lab.evaluation.metrics import parse_metric
 from kdq_lab.evaluation.ranking import evaluate
-from kdq_lab.metrics import parse_metric
 from kdq_lab.models.base import ModelConfig, OnEpoch, Scorer, TrainData, item_popularity, ranked_order
 from kdq_lab.models.registry import REGISTRY, ModelSpec, register
 

@@ -82,9 +82,15 @@ def test_train_and_run_pass_force_through(tmp_path, monkeypatch):
 
     import kdq_lab.execution.runner as runner
     import kdq_lab.runs.run as runs
+    from kdq_lab.evaluation.metrics import per_user_columns
+    from kdq_lab.runs.results import frame
 
-    pooled = {"all": {m: {"mean": 0.0, "lo": 0.0, "hi": 0.0} for m in ("precision@10", "ndcg@10", "auc")}}
-    result = SimpleNamespace(summary=SimpleNamespace(pooled=pooled))
+    rows = [
+        {"run": "r", "split": "s", "seed": "42", "segment": "all", "metric": name, "k": int(k) if k else None,
+         "value": 0.0, "lo": 0.0, "hi": 0.0, "n_users": 1}
+        for name, _, k in (column.partition("@") for column in per_user_columns([10]))
+    ]  # fmt: skip
+    result = SimpleNamespace(results=frame(rows))
 
     monkeypatch.setattr(runs, "train_and_evaluate", lambda *a, **k: result)
     monkeypatch.setattr(runs, "save_run", lambda result, folder: (folder / "summary.json").write_text("{}"))

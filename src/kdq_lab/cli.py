@@ -218,6 +218,8 @@ def _tune(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from kdq_lab.data.registry import resolve_dataset
     from kdq_lab.data.splits import SplitConfig
+    from kdq_lab.evaluation.metrics import per_user_columns
+    from kdq_lab.runs.results import metric_value
     from kdq_lab.runs.run import RunConfig, save_run, train_and_evaluate
     from kdq_lab.yamlfile import parse_assignment
 
@@ -234,10 +236,9 @@ def _train(args: argparse.Namespace) -> int:
     result = train_and_evaluate(args.dataset, split, config, paths=paths)
     with atomic_dir(out, args.force) as tmp:
         save_run(result, tmp)
-    metrics = result.summary.pooled["all"]
-    for metric in (f"precision@{args.k}", f"ndcg@{args.k}", "auc"):
-        ci = metrics[metric]
-        _say(f"{metric:>14}: {ci['mean']:.4f} [{ci['lo']:.4f}, {ci['hi']:.4f}]")
+    for metric in per_user_columns([args.k]):  # every registered per-user metric
+        value, lo, hi = metric_value(result.results, metric)
+        _say(f"{metric:>14}: {value:.4f} [{lo:.4f}, {hi:.4f}]")
     _say(f"model: {out / 'model'}")
     return 0
 

@@ -1,8 +1,8 @@
 """The metric definitions against two referees, ranx and pytrec_eval (trec_eval), on the same rankings.
 
-Where the definitions agree (ndcg@k, precision@k, recall@k, mrr uncut, hit@k) the numbers are equal per user to
-1e-9; map@k agrees once rescaled as the README's "Metric definitions" says: the lab divides by min(n_test, k),
-the referees by n_test.
+Where the definitions agree (ndcg@k, precision@k, recall@k, mrr uncut, hit@k, and the lab's rr@k = ranx's
+mrr@k) the numbers are equal per user to 1e-9; map@k agrees once rescaled as the README's "Metric definitions"
+says: the lab divides by min(n_test, k), the referees by n_test.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def referees(test: sp.csr_matrix, run: dict[str, dict[str, float]], ks: tuple[in
     trec = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{cut}", f"P.{cut}", f"recall.{cut}", f"map_cut.{cut}",
                                                   "recip_rank", f"success.{cut}"}).evaluate(run)  # fmt: skip
     ranx_run = ranx.Run(run)
-    names = [f"{m}@{k}" for m in ("ndcg", "precision", "recall", "map", "hit_rate") for k in ks] + ["mrr"]
+    names = [f"{m}@{k}" for m in ("ndcg", "precision", "recall", "map", "hit_rate", "mrr") for k in ks] + ["mrr"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numba's type-safety notes
         ranx.evaluate(ranx.Qrels(qrels), ranx_run, names, make_comparable=True)
@@ -86,6 +86,7 @@ def referees(test: sp.csr_matrix, run: dict[str, dict[str, float]], ks: tuple[in
                                               ("hit", "success", "hit_rate")):  # fmt: skip
                 row[f"trec:{lab}@{k}"] = trec[q][f"{trec_name}_{k}"]
                 row[f"ranx:{lab}@{k}"] = ranx_run.scores[f"{ranx_name}@{k}"][q]
+            row[f"ranx:rr@{k}"] = ranx_run.scores[f"mrr@{k}"][q]  # ranx's mrr@k is the lab's rr@k
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -103,6 +104,8 @@ def assert_agree(table: pd.DataFrame, found: pd.DataFrame, ks: tuple[int, ...]) 
         for k in ks:
             np.testing.assert_allclose(merged[f"rescaled map@{k}"], merged[f"{referee}:map@{k}"], rtol=0, atol=1e-9,
                                        err_msg=f"{referee} map@{k}")  # fmt: skip
+    for k in ks:
+        np.testing.assert_allclose(merged[f"rr@{k}"], merged[f"ranx:rr@{k}"], rtol=0, atol=1e-9, err_msg=f"rr@{k}")
 
 
 # (users, items, seed): 12 items leave fewer than k = 20 eligible, where precision@k still divides by k

@@ -20,7 +20,8 @@ from kdq_lab.errors import KdqError
 from kdq_lab.execution.runner import ExecOptions
 from kdq_lab.experiment.plan import PlanOptions
 from kdq_lab.files import MARKER, atomic_dir, made_by_lab
-from kdq_lab.runs.run import SEGMENTS
+from kdq_lab.runs.records import RunSummary
+from kdq_lab.runs.results import read_results
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "notebooks" / "experiments" / "smoke.yaml"
@@ -63,7 +64,8 @@ def test_comparison_has_every_run_split_seed_and_segment(report):
         assert column in table.columns, column
     assert set(table["run"]) == {"popularity", "lightfm_hybrid", "oracle"}
     assert set(table["seed"]) == {"42", "43", "mean", "std"}, "two seeds, their mean and their spread"
-    assert set(table["segment"]) <= set(SEGMENTS) and {"all", "new", "returning"} <= set(table["segment"])
+    builtin = {"all", "returning", "new", "history:0", "history:1-4", "history:5-19", "history:20+"}
+    assert set(table["segment"]) <= builtin and {"all", "new", "returning"} <= set(table["segment"])
     assert (table.groupby(["run", "split", "seed"])["segment"].apply(lambda s: "all" in set(s))).all()
     ok = table[table["seed"] != "std"]
     for metric in [c[: -len("_lo")] for c in table.columns if c.endswith("_lo")]:
@@ -126,13 +128,13 @@ def test_report_folder_layout_and_manifest(report):
     assert all(step["seconds"] > 0 for step in manifest["steps"])
     for step in manifest["steps"]:
         assert not Path(step["notebook"]).is_absolute() and (report / step["notebook"]).is_file(), step
-    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
-    assert summary["seeds"] == [42, 43] and summary["exclude"] == "seen" and summary["metric"] == "ndcg@10"
-    for seed in ("42", "43"):
-        figures = summary["per_seed"][seed]
-        assert figures["params"]["random_state"] == int(seed), "each seed seeds the model"
-        assert figures["params"]["validation_metric"] == "ndcg@10", "early stopping uses the headline metric"
-        assert figures["split_id"] in figures["split_folder"]
+    summary = RunSummary.read(run / "summary.json")
+    assert summary.seeds == [42, 43] and summary.exclude == "seen" and summary.metric == "ndcg@10"
+    for facts in summary.per_seed:
+        assert facts.params["random_state"] == facts.seed, "each seed seeds the model"
+        assert facts.params["validation_metric"] == "ndcg@10", "early stopping uses the headline metric"
+        assert facts.split_id in facts.split_folder
+    assert set(read_results(run)["seed"]) == {"42", "43", "mean", "std"}
     from kdq_lab.files import current_umask
 
     modes = {p.stat().st_mode & 0o777 for p in report.rglob("*") if p.is_file()}

@@ -16,6 +16,7 @@ from kdq_lab.errors import DataError
 from kdq_lab.execution.runner import ExecOptions
 from kdq_lab.experiment.plan import PlanOptions
 from kdq_lab.experiment.schema import load_experiment
+from kdq_lab.runs.records import RunSummary
 from kdq_lab.runs.run import RunConfig, run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,12 +48,12 @@ def test_kdq_large_runs_end_to_end_on_the_tiny_parquet_catalog(tiny_parquet_cata
     hashes = manifest["dataset"]["hashes"]
     assert (validated_folder(tiny_parquet_catalog, Paths.default().processed, hashes) / "manifest.json").is_file()
     for run_name in ("popularity__cold_users", "lightfm_hybrid__cold_users"):
-        summary = json.loads((out / "runs" / run_name / "summary.json").read_text(encoding="utf-8"))
-        assert summary["sample_users"] == {"n": 40, "seed": 3}
-        figures = summary["per_seed"]["42"]
-        assert figures["n_users"] == 40 < figures["n_test_users"]
-    lightfm = json.loads((out / "runs" / "lightfm_hybrid__cold_users" / "summary.json").read_text(encoding="utf-8"))
-    assert lightfm["per_seed"]["42"]["validation_share"] > 0  # reported (at this size validation outweighs an epoch)
+        summary = RunSummary.read(out / "runs" / run_name / "summary.json")
+        assert summary.sample_users == {"n": 40, "seed": 3}
+        facts = summary.seed(42)
+        assert facts.n_users == 40 < facts.n_test_users
+    lightfm = RunSummary.read(out / "runs" / "lightfm_hybrid__cold_users" / "summary.json")
+    assert lightfm.seed(42).validation_share > 0  # reported (at this size validation outweighs an epoch)
 
 
 def test_sampled_users_are_the_same_for_every_run(tiny_parquet_catalog, tmp_path):

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from kdq_lab.errors import DataError, KdqError
+from kdq_lab.experiment.plan import PlanOptions, plan_experiment
 from kdq_lab.experiment.schema import load_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -412,3 +413,47 @@ def test_sesoi_is_read_per_metric(tmp_path):
     assert experiment.sesoi == {"ndcg@10": 0.005, "auc": 1.0}
     assert load_experiment(write(tmp_path, BASE)).sesoi == {}
     assert load_experiment(write(tmp_path, BASE | {"sesoi": None})).sesoi == {}
+
+
+@pytest.mark.parametrize(
+    "segments, fragment",
+    [
+        ({"by_feature": ["favourite_colour"]}, "not a user feature column"),
+        ({"by_feature": ["occupations", "occupations"]}, "listed twice"),
+        ({"by_feature": []}, "expected a list of user feature column names"),
+        ({"by_feature": "occupations"}, "expected a list of user feature column names"),
+        ({"by_item": ["creator"]}, "unknown key; allowed: by_feature"),
+    ],
+)
+def test_declared_segments_are_checked_against_the_dataset(tmp_path, segments, fragment):
+    key = "segments." + next(iter(segments))
+    _refused(tmp_path, {"segments": segments}, key, fragment)
+
+
+def test_declared_segments_reach_every_run(tmp_path):
+    experiment = load_experiment(write(tmp_path, BASE | {"segments": {"by_feature": ["occupations", "age_band"]}}))
+    assert experiment.segments == {"by_feature": ["occupations", "age_band"]}
+    assert load_experiment(write(tmp_path, BASE)).segments == {}
+    plan = plan_experiment(
+        write(tmp_path, BASE | {"segments": {"by_feature": ["region"]}}), PlanOptions(out=tmp_path / "r")
+    )
+    runs = [step.run for step in plan.steps() if step.run is not None]
+    assert runs and all(run.segments == {"by_feature": ["region"]} for run in runs)
+
+
+@pytest.mark.parametrize(
+    "exposure, key, fragment",
+    [
+        ({"by": "title"}, "exposure.by", "expected a categorical item column"),
+        ({"by": "topics"}, "exposure.by", "expected a categorical item column"),
+        ({"of": "creator"}, "exposure.of", "unknown key; allowed: by"),
+    ],
+)
+def test_exposure_names_a_categorical_item_column(tmp_path, exposure, key, fragment):
+    _refused(tmp_path, {"exposure": exposure}, key, fragment)
+
+
+def test_exposure_reaches_every_run(tmp_path):
+    plan = plan_experiment(write(tmp_path, BASE | {"exposure": {"by": "creator"}}), PlanOptions(out=tmp_path / "r"))
+    runs = [step.run for step in plan.steps() if step.run is not None]
+    assert runs and all(run.exposure == "creator" for run in runs)

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kdq_lab.evaluation.metrics import per_user_columns
 from kdq_lab.evaluation.resolution import minimum_detectable_effect
-from kdq_lab.metrics import per_user_columns
 from kdq_lab.report.comparison import (
     comparison_table,
     headline,
@@ -20,34 +20,44 @@ from kdq_lab.report.comparison import (
     write_comparison,
 )
 from kdq_lab.report.html import paired_tables
-from kdq_lab.runs.records import ExperimentInfo, RunStatus, RunSummary
+from kdq_lab.runs.records import ExperimentInfo, RunStatus, RunSummary, SeedFacts
+from kdq_lab.runs.results import frame, write_results
 
 KS = [10]
 METRICS = per_user_columns(KS)
 
 
-def metrics(value: float, n_users: int = 4) -> dict:
-    return {"n_users": n_users, **{m: {"mean": value, "lo": value - 0.1, "hi": value + 0.1} for m in METRICS}}
+def facts(seed: int, ties: int) -> SeedFacts:
+    return SeedFacts(
+        seed=seed, split_id=f"s{seed}", split_folder=f"/x/s{seed}", params={}, n_users=4, n_test_users=4,
+        n_test_positives=4, dropped_seen=1, fit_seconds=1.0, eval_seconds=0.5, best_epoch=None,
+        validation_share=None, ties={"ties@10": ties}, hits_by_popularity={},
+    )  # fmt: skip
+
+
+def results(run: str, values: dict[int, float]) -> pd.DataFrame:
+    """A hand-made results table: per seed segments all (4 users) and new (2), coverage; mean and std rows."""
+    rows = []
+    mean = float(np.mean(list(values.values())))
+    std = float(np.std(list(values.values()), ddof=1)) if len(values) > 1 else float("nan")
+    pooled = {"mean": (mean, mean - 0.1, mean + 0.1), "std": (std, np.nan, np.nan)} if len(values) > 1 else {}
+    seeds = {str(seed): (value, value - 0.1, value + 0.1) for seed, value in values.items()} | pooled
+    for seed, (value, lo, hi) in seeds.items():
+        for segment, n in (("all", 4), ("new", 2)):
+            for column in METRICS:
+                name, _, k = column.partition("@")
+                rows.append({"run": run, "split": "cold", "seed": seed, "segment": segment, "metric": name,
+                             "k": int(k) if k else None, "value": value, "lo": lo, "hi": hi, "n_users": n})  # fmt: skip
+        rows.append({"run": run, "split": "cold", "seed": seed, "segment": "all", "metric": "coverage", "k": 10,
+                     "value": value, "lo": np.nan, "hi": np.nan, "n_users": 4})  # fmt: skip
+    return frame(rows)
 
 
 def summary(run: str, values: dict[int, float], ties: int = 0) -> RunSummary:
-    per_seed = {
-        str(seed): {
-            "split_id": f"s{seed}", "split_folder": f"/x/s{seed}", "params": {}, "n_users": 4, "n_test_positives": 4,
-            "dropped_seen": 1, "fit_seconds": 1.0, "eval_seconds": 0.5, "best_epoch": None,
-            "metrics": {"all": metrics(value), "new": metrics(value, 2)},
-            "beyond": {"coverage@10": value}, "ties": {"ties@10": ties}, "hits_by_popularity": {},
-        }
-        for seed, value in values.items()
-    }  # fmt: skip
-    mean = float(np.mean(list(values.values())))
-    std = float(np.std(list(values.values()), ddof=1)) if len(values) > 1 else float("nan")
-    pooled = {seg: {"n_users": 4, **{m: {"mean": mean, "lo": mean - 0.1, "hi": mean + 0.1, "std": std}
-                                    for m in METRICS}} for seg in ("all", "new")}  # fmt: skip
     return RunSummary(
         run=run, label=run, model="popularity", params={}, split="cold", split_config={}, seeds=list(values),
-        dataset="d", raw_hashes={}, k=KS, metric="ndcg@10", exclude="seen", refit=True, per_seed=per_seed,
-        pooled=pooled, deterministic=True, versions={},
+        dataset="d", raw_hashes={}, k=KS, metric="ndcg@10", exclude="seen", refit=True,
+        per_seed=tuple(facts(seed, ties) for seed in values), deterministic=True, versions={},
     )  # fmt: skip
 
 
@@ -70,6 +80,7 @@ def report(tmp_path):
     for run, base, ties in (("pop", 0.2, 3), ("better", 0.3, 0)):
         values = {1: base, 2: base + 0.02, 3: base + 0.04}
         summary(run, values, ties).write(folder / "runs" / f"{run}__cold" / "summary.json")
+        write_results(results(run, values), folder / "runs" / f"{run}__cold")
         tables = []
         for seed in (1, 2, 3):
             users = np.arange(50) + 25 * seed  # seeds test overlapping users
@@ -92,6 +103,12 @@ def test_per_seed_rows_then_mean_and_std(report):
     assert np.isnan(pop.loc["std", "ndcg@10_lo"]), "a spread has no interval"
     assert pop.loc["mean", "ties@10"] == 9 and pop.loc["mean", "flags"] == "ties@10: 9 users"
     assert pop.loc["1", "flags"] == "ties@10: 3 users"
+    assert pop.loc["2", "coverage@10"] == pytest.approx(0.22) and pop.loc["mean", "fit_seconds"] == 1.0
+    assert pop.loc["std", "fit_seconds"] == 0.0 and np.isnan(pop.loc["std", "ties@10"]), "ties are summed, not spread"
+    new = table[(table["run"] == "pop") & (table["segment"] == "new")].set_index("seed")
+    assert list(new.index) == ["1", "2", "3", "mean", "std"] and (new["n_users"] == 2).all()
+    assert new["coverage@10"].isna().all() and new["flags"].isna().all(), "list metrics and flags: segment all only"
+    assert new.loc["3", "dropped_seen"] == 1, "a seed's facts on every segment"
     broken = table[table["run"] == "broken"].iloc[0]
     assert broken["status"] == "failed" and broken["error"] == "boom" and broken["seed"] == "all"
 

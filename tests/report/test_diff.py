@@ -11,11 +11,12 @@ import pytest
 
 from kdq_lab.app.diff import diff_reports
 from kdq_lab.cli import main
+from kdq_lab.evaluation import add_segments
+from kdq_lab.evaluation.metrics import per_user_columns
 from kdq_lab.files import atomic_dir, made_by_lab, write_json
-from kdq_lab.metrics import per_user_columns
 from kdq_lab.report.checks import static_problems
-from kdq_lab.runs.records import ExperimentInfo, RunSummary
-from kdq_lab.runs.run import summarise
+from kdq_lab.runs.records import ExperimentInfo, RunSummary, SeedFacts
+from kdq_lab.runs.results import frame, pooled_rows, seed_rows, write_results
 
 KS = [10]
 METRICS = per_user_columns(KS)
@@ -67,11 +68,34 @@ def write_report(folder: Path, name: str = "t", runs=("pop", "better"), shift=No
         write_json(tmp / "manifest.json", {"resolved": {"runs": list(runs)}, "versions": versions or {"numpy": "2"}})
         for run in runs:
             tables = [per_user(run, seed, shift.get(run, {})) for seed in SEEDS]
-            per_seed = {
-                str(seed): {"split_id": split_ids.get((run, seed), f"split{seed}"), "metrics": summarise(t, KS, 100, 0)}
-                for seed, t in zip(SEEDS, tables)
-            }
-            pooled = dict(per_seed["1"]["metrics"])  # the first seed stands for the pool
+            per_seed = tuple(
+                SeedFacts(
+                    seed=seed,
+                    split_id=split_ids.get((run, seed), f"split{seed}"),
+                    split_folder=f"/x/{seed}",
+                    params={},
+                    n_users=N_USERS,
+                    n_test_users=N_USERS,
+                    n_test_positives=N_USERS,
+                    dropped_seen=0,
+                    fit_seconds=0.0,
+                    eval_seconds=0.0,
+                    best_epoch=None,
+                    validation_share=None,
+                    ties={},
+                    hits_by_popularity={},
+                )
+                for seed in SEEDS
+            )
+            groups = [segment_groups(t) for t in tables]
+            head = {"run": run, "split": "cold"}
+            rows = [
+                r
+                for seed, t, g in zip(SEEDS, tables, groups)
+                for r in seed_rows(head | {"seed": str(seed)}, t, g, METRICS, (100, 0))
+            ]
+            rows += pooled_rows(head, tables, groups, METRICS, (100, 0))
+            write_results(frame(rows), tmp / "runs" / f"{run}__cold")
             RunSummary(
                 run=run,
                 label=run,
@@ -87,12 +111,23 @@ def write_report(folder: Path, name: str = "t", runs=("pop", "better"), shift=No
                 exclude="seen",
                 refit=True,
                 per_seed=per_seed,
-                pooled=pooled,
                 deterministic=True,
                 versions={},
             ).write(tmp / "runs" / f"{run}__cold" / "summary.json")
             pd.concat(tables).to_parquet(tmp / "runs" / f"{run}__cold" / "metrics.parquet")
     return folder
+
+
+def segment_groups(table: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
+    """The built-in segments' members (all, new vs returning, history bins) of a per-user table."""
+    labelled = add_segments(table)
+    groups = [("all", np.arange(len(table)))]
+    groups += [(v, np.flatnonzero(labelled["returning"].to_numpy() == v)) for v in ("returning", "new")]
+    groups += [
+        (f"history:{v}", np.flatnonzero(labelled["history"].astype(str).to_numpy() == v))
+        for v in ("0", "1-4", "5-19", "20+")
+    ]
+    return groups
 
 
 @pytest.fixture

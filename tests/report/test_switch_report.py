@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from kdq_lab.evaluation import holm
+from kdq_lab.evaluation.segments import BUILT_IN_SEGMENTS, segment_rows
 from kdq_lab.report.switch import segment_html, segment_table, segment_tests
 from kdq_lab.runs.records import ExperimentInfo
-from kdq_lab.runs.run import SEGMENTS, segment_rows
 
 METRIC = "ndcg@10"
 KINDS = {"hyb": "lightfm", "ids": "lightfm", "sw": "switch", "oracle": "oracle"}
@@ -38,7 +38,7 @@ def make_case(switch_returning: str, n: int = 300):
             {"user": np.arange(2 * n), "seed": 1, "returning": returning, "history": history, METRIC: v}
         )
         per_user[(run, "s")] = table
-        for segment in SEGMENTS:
+        for segment in BUILT_IN_SEGMENTS:
             part = segment_rows(table, segment)
             if part.empty:
                 continue

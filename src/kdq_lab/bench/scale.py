@@ -23,6 +23,7 @@ from pathlib import Path
 
 from kdq_lab.config import Paths
 from kdq_lab.files import made_by_lab
+from kdq_lab.runs.records import RunSummary
 
 EXPERIMENT = "kdq-large"
 DATASET = "kdq-catalog-large"
@@ -130,14 +131,13 @@ def run(repeats: int = 1, jobs: int = 2) -> list[dict[str, float | str]]:
     for step in manifest["steps"]:
         if step["kind"] != "run" or step["status"] != "ok":
             continue
-        summary = json.loads((paths.reports / EXPERIMENT / "runs" / step["key"] / "summary.json").read_text())
-        for seed, figures in summary["per_seed"].items():
-            for part in ("fit", "eval"):
-                rows.append({"stage": f"  {step['key']} s{seed}: {part}", "seconds": figures[f"{part}_seconds"]})
-            if figures.get("validation_share") is not None:
-                rows.append(
-                    {"stage": f"  {step['key']} s{seed}: validation share", "share": figures["validation_share"]}
-                )
+        summary = RunSummary.read(paths.reports / EXPERIMENT / "runs" / step["key"] / "summary.json")
+        for facts in summary.per_seed:
+            name = f"  {step['key']} s{facts.seed}"
+            rows += [{"stage": f"{name}: fit", "seconds": facts.fit_seconds}]
+            rows += [{"stage": f"{name}: eval", "seconds": facts.eval_seconds}]
+            if facts.validation_share is not None:
+                rows.append({"stage": f"{name}: validation share", "share": facts.validation_share})
     print(
         f"\nbench-scale: {EXPERIMENT} on {DATASET}, --jobs {jobs} (targets: {TARGET_SECONDS / 60:.0f} min, "
         f"{TARGET_MB / 1024:.0f} GB summed over processes)"

@@ -1,60 +1,42 @@
-"""Beyond accuracy: catalog coverage, novelty, intra-list diversity and popularity of top-k lists."""
+"""Beyond accuracy: the registered list metrics of top-k lists, and ndcg of given lists."""
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
 
-from kdq_lab.evaluation.ranking import ndcg_from_ranks
-from kdq_lab.linalg import unit_rows
+from kdq_lab.evaluation.metrics import ListFacts, metric_specs
+from kdq_lab.evaluation.metrics.lists import intra_list_diversity
+from kdq_lab.evaluation.metrics.ranking import ndcg_from_ranks
+
+__all__ = ["beyond_accuracy", "intra_list_diversity", "list_metrics", "ndcg_of_lists"]
 
 
-def intra_list_diversity(top: np.ndarray, item_features: sp.spmatrix) -> np.ndarray:
-    """Per list: mean pairwise (1 - cosine) of the items' feature vectors (NaN with < 2 items).
+def list_metrics(facts: ListFacts, k: int) -> dict[str, float | np.ndarray]:
+    """Every registered ``aggregate`` (one float) and ``per_list`` (one value per list) metric of ``facts.top``.
 
-    Uses Σ_pairs cos = (‖Σ_j f_j‖² - Σ_j ‖f_j‖²) / 2 for unit rows f_j: no k × k loops.
+    ``facts.top`` is already cut at ``k``; a metric is left out when what it ``needs`` (item features, item
+    owners) is missing.
     """
-    top = np.atleast_2d(top)
-    unit = unit_rows(item_features)
-    valid = top >= 0
-    rows, cols = np.nonzero(valid)
-    pick = sp.csr_matrix((np.ones(len(rows)), (rows, top[rows, cols])), shape=(len(top), unit.shape[0]))
-    summed = pick @ unit
-    squares = np.asarray(summed.multiply(summed).sum(axis=1)).ravel()
-    self_terms = np.asarray(pick @ np.asarray(unit.multiply(unit).sum(axis=1)).ravel()).ravel()
-    n = valid.sum(axis=1).astype(np.float64)
-    pairs = n * (n - 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(pairs > 0, 1.0 - (squares - self_terms) / pairs, np.nan)
+    out: dict[str, float | np.ndarray] = {}
+    for spec in metric_specs():
+        if spec.kind == "per_user" or (spec.needs is not None and getattr(facts, spec.needs) is None):
+            continue
+        out[spec.name] = spec.compute(facts, k)
+    return out
 
 
 def beyond_accuracy(
     top: np.ndarray, popularity: np.ndarray, n_train_users: int, item_features: sp.spmatrix | None = None
 ) -> dict[str, float]:
-    """Aggregate metrics of top-k lists (rows of item positions, -1 = empty slot).
+    """Aggregate figures of top-k lists (rows of item positions, -1 = empty slot): each list metric's value.
 
-    coverage
-        share of the catalog recommended to at least one user;
-    novelty
-        mean self-information -log2((pop + 1) / (n_train_users + 1)) of recommended items;
-    diversity
-        mean intra-list diversity (item-feature cosine), when features are given;
-    popularity
-        average number of train users of recommended items (ARP).
+    Per-list metrics (diversity) are averaged over lists (NaN lists skipped); see each metric's definition
+    in :mod:`kdq_lab.evaluation.metrics`.
     """
-    valid = top >= 0
-    items = top[valid]
-    popularity = np.asarray(popularity, dtype=np.float64)
-    out = {
-        "coverage": len(np.unique(items)) / len(popularity),
-        "novelty": float(np.mean(-np.log2((popularity[items] + 1.0) / (n_train_users + 1.0))))
-        if len(items)
-        else np.nan,
-        "popularity": float(popularity[items].mean()) if len(items) else np.nan,
-    }
-    if item_features is not None:
-        out["diversity"] = float(np.nanmean(intra_list_diversity(top, item_features)))
-    return out
+    facts = ListFacts(np.asarray(top), np.asarray(popularity), n_train_users, item_features)
+    values = list_metrics(facts, top.shape[1] if np.ndim(top) == 2 else len(top))
+    return {name: float(np.nanmean(v)) if isinstance(v, np.ndarray) else v for name, v in values.items()}
 
 
 def ndcg_of_lists(top: np.ndarray, relevant: sp.spmatrix, k: int) -> np.ndarray:

@@ -43,6 +43,7 @@ from threadpoolctl import threadpool_limits
 
 from kdq_lab.errors import KdqError
 from kdq_lab.evaluation.counting import Workspace, band_counts, query_counts, tie_keys, top_by_keys, top_positions
+from kdq_lab.evaluation.metrics.registry import RankFacts, metric_specs
 
 _EPS32 = float(np.finfo(np.float32).eps) / 2  # unit roundoff of float32
 _BATCH_BYTES = 1 << 23  # float32 scores per batch: 8 MB keeps the comparisons in cache
@@ -635,14 +636,11 @@ def metrics_from_ranks(
     ks: Sequence[int],
     n_excluded: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Per-user metrics from ranks.
+    """Per-user metrics from ranks: every registered ``per_user`` metric (:mod:`kdq_lab.evaluation.metrics`).
 
     ``n_test``, ``n_train`` (history length) and ``n_excluded`` (items excluded from the
     ranking; default ``n_train``) are per evaluated user, in ascending user order as in
-    ``ranks``. precision, recall and hit use hits = positives with rank < k; ndcg uses
-    binary relevance with a log2 discount; map@k averages precision at each hit over
-    ``min(n_test, k)``; mrr = 1 / (best rank + 1); auc follows ``lightfm.evaluation.auc_score``
-    (negatives = items neither test nor excluded).
+    ``ranks``. Columns: ``user``, ``n_test``, ``n_train``, then each k's metrics, then those without k.
     """
     n_excluded = n_train if n_excluded is None else n_excluded
     users = np.unique(ranks["user"].to_numpy())
@@ -650,43 +648,13 @@ def metrics_from_ranks(
     g = _groups(pos, ranks["rank"].to_numpy(dtype=np.float64), len(users))
     key = g.user * float(n_items + 2) + g.rank
     at_or_above = np.searchsorted(key, key, side="right") - g.start[g.user]
-    n = len(users)
+    facts = RankFacts(g.user, g.rank, g.start, g.within, at_or_above, n_test, n_train, n_excluded, n_items)
+    specs = metric_specs("per_user")
     out: dict[str, np.ndarray] = {"user": users, "n_test": n_test, "n_train": n_train}
     for k in ks:
-        hit = g.rank < k
-        hits = np.bincount(g.user, weights=hit, minlength=n)
-        precision_at_hit = np.where(hit, at_or_above / (g.rank + 1.0), 0.0)
-        out[f"precision@{k}"] = hits / k
-        out[f"recall@{k}"] = hits / n_test
-        out[f"ndcg@{k}"] = ndcg_from_ranks(g.user, g.rank, n_test, k)
-        out[f"map@{k}"] = np.bincount(g.user, weights=precision_at_hit, minlength=n) / np.minimum(n_test, k)
-        out[f"hit@{k}"] = (hits > 0).astype(np.float64)
-    out["mrr"] = 1.0 / (g.rank[g.start] + 1.0)
-    negatives = (n_items - n_test - n_excluded).astype(np.float64)
-    shifted = np.maximum(g.rank - g.within, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["auc"] = np.bincount(g.user, weights=1.0 - shifted / negatives[g.user], minlength=n) / n_test
+        out |= {f"{spec.name}@{k}": np.asarray(spec.compute(facts, k)) for spec in specs if spec.takes_k}
+    out |= {spec.name: np.asarray(spec.compute(facts, None)) for spec in specs if not spec.takes_k}
     return pd.DataFrame(out)
-
-
-def ndcg_from_ranks(owner: np.ndarray, rank: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
-    """ndcg@k of each group (user or list) from the ranks of its relevant items: binary relevance, log2 discount.
-
-    ``owner`` and ``rank`` list every relevant item's group and 0-based rank; NaN for a group
-    without relevant items.
-    """
-    dcg = np.bincount(
-        owner, weights=np.where(rank < k, 1.0 / np.log2(np.minimum(rank, k) + 2.0), 0.0), minlength=len(n_relevant)
-    )
-    ideal = ideal_dcg(n_relevant, k)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(ideal > 0, dcg / ideal, np.nan)
-
-
-def ideal_dcg(n_relevant: np.ndarray, k: int) -> np.ndarray:
-    """DCG@k of a perfect list for users with ``n_relevant`` relevant items (0 when none)."""
-    cumulative = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(k) + 2.0))])
-    return cumulative[np.minimum(np.asarray(n_relevant), k)]
 
 
 @dataclass(frozen=True)

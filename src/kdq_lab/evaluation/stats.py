@@ -33,6 +33,14 @@ def _replicate_means(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     return np.vstack(out)
 
 
+def replicate_means(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """Bootstrap means of each column of ``values`` (users × columns; users resampled jointly, NaNs skipped).
+
+    Returns n_boot × columns: the same replicates for every column, so ratios and differences of columns are paired.
+    """
+    return _replicate_means(np.asarray(values, dtype=np.float64).reshape(len(values), -1), n_boot, seed)
+
+
 def bootstrap_ci(
     per_user: pd.DataFrame, metrics: list[str], n_boot: int = 1000, seed: int = 0, level: float = 0.95
 ) -> pd.DataFrame:

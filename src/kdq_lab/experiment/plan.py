@@ -358,6 +358,8 @@ def _run_config(experiment: Experiment, spec: RunSpec, threads: int) -> RunConfi
         save_models=spec.run in experiment.part_runs(),
         parts={name: run_folder(part, spec.split) for name, part in experiment.parts_of(spec.run).items()},
         importance=spec.importance,
+        segments=experiment.segments,
+        exposure=experiment.exposure,
     )
 
 

@@ -26,7 +26,9 @@ sample of ``n`` test users (the same users for every run of a split and seed), f
 looks at scale; the runs' summaries and the manifest record it. A composite model (its spec lists ``parts``)
 names other runs of the experiment in those parameters (``first: popularity``, grid-expanded names too): each
 must be a run of a persistable model, never the composite itself, without cycles; the parts run first, on the
-same splits and seeds, and keep their fitted models for it. Names become folders, so they must be safe names
+same splits and seeds, and keep their fitted models for it. ``segments: {by_feature: [occupations,
+age_band]}`` adds segments by user feature columns of the dataset to every run's results (declared
+segment kinds: :mod:`kdq_lab.evaluation.segments`). Names become folders, so they must be safe names
 (:mod:`kdq_lab.names`). Every size the file asks for is bounded (:mod:`kdq_lab.limits`): the trainings
 (runs after grid expansion × splits × seeds, at most ``max_runs``) are counted from the YAML before anything
 is expanded. A run on a split writes ``runs/<run>__<split>/`` (:func:`run_folder`), so run names, split names and
@@ -53,8 +55,9 @@ from kdq_lab.data.schema import DatasetSpec
 from kdq_lab.data.splits import SplitConfig, expand_split, split_keys
 from kdq_lab.data.targets import EXCLUDE_RULES
 from kdq_lab.errors import DataError, KdqError
+from kdq_lab.evaluation.metrics import headline_k, parse_metric
+from kdq_lab.evaluation.segments import segment_kinds
 from kdq_lab.experiment.ablation import COLUMNS_PARAMETER, Ablation, count_variants, parse_ablation
-from kdq_lab.metrics import headline_k, parse_metric
 from kdq_lab.models import REGISTRY, ModelSpec, model_spec
 from kdq_lab.names import name_problem
 from kdq_lab.tuning.space import parse_space
@@ -74,6 +77,8 @@ TOP_KEYS = {
     "exclude",
     "bootstrap",
     "sample_users",
+    "segments",
+    "exposure",
     "splits",
     "runs",
     "notebooks",
@@ -160,6 +165,9 @@ class Experiment:
     tuned: bool = False
     sample_users: dict[str, int] | None = None  # {n, seed}: test users evaluated per run, seed and split
     sesoi: dict[str, float] = field(default_factory=dict)  # metric -> smallest effect of interest
+    segments: dict[str, list[str]] = field(default_factory=dict)  # declared segment kind -> user feature columns
+    exposure: str | None = None  # item column owning items (creator): exposure metrics per owner
+    ablation: Ablation | None = None  # the onboarding study (experiment/ablation.py)
 
     def parts_of(self, run: str) -> dict[str, str]:
         """The runs a composite run is built from, by parameter (empty for a run that trains itself)."""
@@ -175,8 +183,6 @@ class Experiment:
         cycles)."""
         parts = self.parts_of(run).values()
         return 1 + max(self.depth(part) for part in parts) if parts else 0
-
-    ablation: Ablation | None = None  # the onboarding study (experiment/ablation.py)
 
     def jobs(self, only: list[str] | None = None) -> list[RunSpec]:
         """Every run × split (each over all seeds), optionally only runs matching ``only`` (names or globs) and
@@ -401,6 +407,8 @@ def load_experiment(
         check.integer(("sample_users", "seed"), sample_seed, 0, limits.MAX_SEED)
         sample = {"n": n, "seed": sample_seed} if sample else None
     sesoi = _sesoi(check, data.get("sesoi") or {}, ks)
+    segments = _segments(check, data.get("segments"), spec)
+    exposure = _exposure(check, data.get("exposure"), spec)
     splits = _splits(check, data.get("splits"), spec)
     runs = _runs(check, data.get("runs"))
     _check_parts(check, runs)
@@ -449,6 +457,8 @@ def load_experiment(
         sample_users=sample,
         sesoi=sesoi,
         ablation=ablation,
+        segments=segments,
+        exposure=exposure,
     )
 
 
@@ -467,6 +477,41 @@ def _sesoi(check: _Checker, raw: Any, ks: tuple[int, ...]) -> dict[str, float]:
             continue
         sesoi[str(metric)] = float(value)
     return sesoi
+
+
+def _segments(check: _Checker, data: Any, spec: DatasetSpec | None) -> dict[str, list[str]]:
+    """Declared segment kinds (``segments: {by_feature: [occupations, age_band]}``), checked against the dataset."""
+    if data is None:
+        return {}
+    kinds = {kind.name: kind for kind in segment_kinds(declared=True)}
+    data = check.mapping(data, ("segments",), set(kinds))
+    out = {}
+    for name, columns in data.items():
+        where = ("segments", str(name))
+        if name not in kinds:
+            continue
+        if not isinstance(columns, list) or not columns or not all(isinstance(c, str) for c in columns):
+            check.add(where, columns, "expected a list of user feature column names, e.g. [occupations, age_band]")
+            continue
+        known = spec.users.feature_columns if spec is not None else tuple(columns)
+        for problem in kinds[name].check(tuple(columns), known):
+            check.add(where, columns, problem)
+        out[name] = list(columns)
+    return out
+
+
+def _exposure(check: _Checker, data: Any, spec: DatasetSpec | None) -> str | None:
+    """``exposure: {by: creator}``: the categorical item column whose values own items."""
+    if data is None:
+        return None
+    column = check.mapping(data, ("exposure",), {"by"}, {"by"}).get("by")
+    if column is None:
+        return None
+    known = spec.items.categorical if spec is not None else (column,)
+    if not isinstance(column, str) or column not in known:
+        check.add(("exposure", "by"), column, f"expected a categorical item column of the dataset ({', '.join(known)})")
+        return None
+    return column
 
 
 def _variants(ablation: Ablation, runs: dict[str, RunDef], spec: DatasetSpec | None) -> dict[str, RunDef]:

@@ -23,8 +23,8 @@ from threadpoolctl import threadpool_limits
 from kdq_lab import limits
 from kdq_lab.checks import check_number
 from kdq_lab.errors import KdqError
+from kdq_lab.evaluation.metrics import parse_metric
 from kdq_lab.evaluation.ranking import evaluate
-from kdq_lab.metrics import parse_metric
 from kdq_lab.models.arrays import load_arrays, save_arrays
 from kdq_lab.models.base import ModelConfig, OnEpoch, TrainData, item_popularity, ranked_order
 from kdq_lab.models.registry import IDS, ModelSpec, register

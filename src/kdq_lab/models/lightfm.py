@@ -41,12 +41,12 @@ from kdq_lab.checks import check_bool, check_choice, check_number
 from kdq_lab.data.build import FeatureConfig, FeatureVocabulary, Normalization, UnknownValue, compose_features
 from kdq_lab.data.targets import sample_users
 from kdq_lab.errors import DataError, KdqError, Problem
+from kdq_lab.evaluation.metrics import parse_metric
 from kdq_lab.evaluation.ranking import evaluate
 from kdq_lab.explain import ITEM_POPULARITY, OWN_AUDIENCE, OWN_HISTORY, USER_BIAS, Explanation, Term, feature_label
 from kdq_lab.files import atomic_dir
 from kdq_lab.jsonfile import read_json
 from kdq_lab.limits import MAX_ENTITY_ROWS, MAX_MODEL_JSON_BYTES
-from kdq_lab.metrics import parse_metric
 from kdq_lab.models.base import ModelConfig, OnEpoch, TrainData
 from kdq_lab.models.registry import IDS, OTHER, PROFILE, ModelSpec, register
 from kdq_lab.npzfile import csr_problems, read_npz

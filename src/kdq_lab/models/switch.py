@@ -19,9 +19,9 @@ import numpy as np
 
 from kdq_lab.checks import check_number
 from kdq_lab.errors import KdqError
+from kdq_lab.evaluation.metrics import parse_metric
 from kdq_lab.evaluation.ranking import evaluate
 from kdq_lab.limits import MAX_INTERACTION_ROWS, MAX_SEED
-from kdq_lab.metrics import parse_metric
 from kdq_lab.models.base import Iterative, ModelConfig, Refittable, Scorer, TrainData
 from kdq_lab.models.registry import OTHER, ModelSpec, model_spec, register
 

@@ -24,20 +24,19 @@ import numpy as np
 import pandas as pd
 
 from kdq_lab.evaluation import holm, paired_comparison
+from kdq_lab.evaluation.metrics import aggregate_columns, headline_k, per_user_columns, ties_columns
 from kdq_lab.files import atomic_file
-from kdq_lab.metrics import aggregate_columns, headline_k, per_user_columns, ties_columns
 from kdq_lab.report.resolution import resolve_table
 from kdq_lab.runs.records import ExperimentInfo, RunStatus, RunSummary
-from kdq_lab.runs.run import SEGMENTS
+from kdq_lab.runs.results import POOLED, read_results, wide
 
 ID_COLUMNS = ["run", "label", "model", "split", "seed", "segment", "status", "n_users"]
-POOLED = ("mean", "std")
 PAIRED_SHOWN = ["run", "split", "seed", "metric", "diff", "lo", "hi", "p_wilcoxon", "p_holm", "n_users"]
 
 
 @dataclass(frozen=True)
 class RunRecord:
-    """A planned run × split with its summary (``ok``) or its failure."""
+    """A planned run × split with its summary and results table (``ok``) or its failure."""
 
     run: str
     label: str
@@ -46,6 +45,7 @@ class RunRecord:
     folder: Path
     summary: RunSummary | None
     failure: RunStatus | None
+    results: pd.DataFrame | None = None
 
     @property
     def ok(self) -> bool:
@@ -53,30 +53,23 @@ class RunRecord:
 
 
 def load_runs(report_dir: Path) -> tuple[ExperimentInfo, list[RunRecord]]:
-    """The experiment and every planned run with its summary or failure record."""
+    """The experiment and every planned run with its summary and results, or its failure record."""
     report_dir = Path(report_dir)
     info = ExperimentInfo.read(report_dir / "experiment.json")
     records = []
     for spec in info.runs:
         folder = report_dir / "runs" / spec["folder"]
         summary = RunSummary.read(folder / "summary.json") if (folder / "summary.json").is_file() else None
-        failure = None
+        failure, results = None, None
         if summary is None:
             status = folder / "status.json"
             failure = RunStatus.read(status) if status.is_file() else RunStatus("failed", "not run", None)
-        records.append(RunRecord(spec["run"], spec["label"], spec["model"], spec["split"], folder, summary, failure))
-    return info, records
-
-
-def _metric_values(values: dict[str, Any], metrics: list[str], spread: bool = False) -> dict[str, float]:
-    row: dict[str, float] = {}
-    for metric in metrics:
-        ci = values[metric]
-        if spread:
-            row |= {metric: ci["std"], f"{metric}_lo": np.nan, f"{metric}_hi": np.nan}
         else:
-            row |= {metric: ci["mean"], f"{metric}_lo": ci["lo"], f"{metric}_hi": ci["hi"]}
-    return row
+            results = read_results(folder)
+        records.append(
+            RunRecord(spec["run"], spec["label"], spec["model"], spec["split"], folder, summary, failure, results)
+        )
+    return info, records
 
 
 def _ties_flag(ties: dict[str, int], k: int) -> str:
@@ -84,67 +77,63 @@ def _ties_flag(ties: dict[str, int], k: int) -> str:
     return f"ties@{k}: {count} users" if count else ""
 
 
+def _facts_rows(summary: RunSummary, k_head: int) -> pd.DataFrame:
+    """Per seed (and ``mean``/``std`` over several): ties, flags, timings and ``dropped_seen`` of segment ``all``."""
+    seeds = summary.per_seed
+    rows: list[dict[str, Any]] = [
+        {"seed": str(f.seed)}
+        | f.ties
+        | {
+            "flags": _ties_flag(f.ties, k_head),
+            "dropped_seen": f.dropped_seen,
+            "fit_seconds": f.fit_seconds,
+            "eval_seconds": f.eval_seconds,
+            "best_epoch": f.best_epoch,
+        }
+        for f in seeds
+    ]
+    if len(seeds) > 1:
+        ties = pd.DataFrame([f.ties for f in seeds]).sum()
+        timing = pd.DataFrame(
+            [
+                {"fit_seconds": f.fit_seconds, "eval_seconds": f.eval_seconds, "dropped_seen": f.dropped_seen}
+                for f in seeds
+            ]
+        )
+        rows.append(
+            {"seed": "mean"} | ties.to_dict() | {"flags": _ties_flag(ties.to_dict(), k_head)} | timing.mean().to_dict()
+        )
+        rows.append({"seed": "std"} | timing.std(ddof=1).to_dict())
+    return pd.DataFrame(rows)
+
+
 def comparison_table(info: ExperimentInfo, records: list[RunRecord]) -> pd.DataFrame:
-    """One row per run × split × seed × segment, plus mean and std rows over seeds (see the module docstring)."""
+    """One row per run × split × seed × segment, plus mean and std rows over seeds (see the module docstring).
+
+    A pivot of each run's results table (:mod:`kdq_lab.runs.results`) joined with its seeds' facts.
+    """
     ks = info.k
     metrics = per_user_columns(ks)
     k_head = headline_k(ks)
-    rows = []
+    parts = []
     for record in records:
         base: dict[str, Any] = {"run": record.run, "label": record.label, "model": record.model, "split": record.split}
-        if record.summary is None:
+        if record.summary is None or record.results is None:
             assert record.failure is not None
-            rows.append(
-                base
-                | {
-                    "seed": "all",
-                    "segment": "all",
-                    "status": "failed",
-                    "n_users": 0,
-                    "error": record.failure.error,
-                    "notebook": record.failure.notebook,
-                }
+            failed = {"seed": "all", "segment": "all", "status": "failed", "n_users": 0}
+            parts.append(
+                pd.DataFrame([base | failed | {"error": record.failure.error, "notebook": record.failure.notebook}])
             )
             continue
-        summary = record.summary
-        seeds = summary.per_seed
-        for seed, figures in seeds.items():
-            for segment in SEGMENTS:
-                values = figures["metrics"].get(segment)
-                if not values or values["n_users"] == 0:
-                    continue
-                row = base | {"seed": seed, "segment": segment, "status": "ok", "n_users": values["n_users"]}
-                row |= _metric_values(values, metrics)
-                if segment == "all":
-                    row |= figures["beyond"] | figures["ties"] | {"flags": _ties_flag(figures["ties"], k_head)}
-                row |= {
-                    "dropped_seen": figures["dropped_seen"],
-                    "fit_seconds": figures["fit_seconds"],
-                    "eval_seconds": figures["eval_seconds"],
-                    "best_epoch": figures["best_epoch"],
-                }
-                rows.append(row)
-        if len(seeds) < 2:
-            continue
-        beyond = pd.DataFrame([f["beyond"] for f in seeds.values()])
-        ties = pd.DataFrame([f["ties"] for f in seeds.values()]).sum()
-        timing = pd.DataFrame(
-            [{c: f[c] for c in ("fit_seconds", "eval_seconds", "dropped_seen")} for f in seeds.values()]
-        )
-        for segment in SEGMENTS:
-            values = summary.pooled.get(segment)
-            if not values or values["n_users"] == 0:
-                continue
-            for name in POOLED:
-                row = base | {"seed": name, "segment": segment, "status": "ok", "n_users": values["n_users"]}
-                row |= _metric_values(values, metrics, spread=name == "std")
-                if segment == "all":
-                    row |= (beyond.mean() if name == "mean" else beyond.std(ddof=1)).to_dict()
-                    if name == "mean":
-                        row |= ties.to_dict() | {"flags": _ties_flag(ties.to_dict(), k_head)}
-                row |= (timing.mean() if name == "mean" else timing.std(ddof=1)).to_dict()
-                rows.append(row)
-    table = pd.DataFrame(rows)
+        table = wide(record.results)
+        table = table.drop(columns=[c for c in table.columns if c.endswith(("_lo", "_hi")) and c[:-3] not in metrics])
+        facts = _facts_rows(record.summary, k_head)
+        ties_and_flags = [c for c in facts.columns if c.startswith("ties@") or c == "flags"]
+        on_all = facts[["seed", *ties_and_flags]].assign(segment="all")
+        table = table.merge(on_all, on=["seed", "segment"], how="left")
+        table = table.merge(facts.drop(columns=ties_and_flags), on="seed", how="left")
+        parts.append(table.assign(**base, status="ok"))
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     ordered = ID_COLUMNS + [c for m in metrics for c in (m, f"{m}_lo", f"{m}_hi")]
     extra = (
         aggregate_columns(ks)

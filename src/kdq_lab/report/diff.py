@@ -29,13 +29,15 @@ from scipy import stats as scipy_stats
 from kdq_lab import limits
 from kdq_lab.errors import KdqError
 from kdq_lab.evaluation import add_segments, holm
+from kdq_lab.evaluation.metrics import per_user_columns
 from kdq_lab.evaluation.resolution import family_alpha, minimum_detectable_effect
+from kdq_lab.evaluation.segments import BUILT_IN_SEGMENTS as SEGMENTS
+from kdq_lab.evaluation.segments import segment_rows
 from kdq_lab.jsonfile import read_json
-from kdq_lab.metrics import per_user_columns
 from kdq_lab.parquetfile import read_parquet
 from kdq_lab.report.resolution import ALPHA
 from kdq_lab.runs.records import ExperimentInfo, RunSummary
-from kdq_lab.runs.run import SEGMENTS, segment_rows
+from kdq_lab.runs.results import metric_value, read_results
 
 ROW_KEYS = ["run", "split", "segment", "metric"]
 DIFF_COLUMNS = [
@@ -64,6 +66,7 @@ class Report:
     info: ExperimentInfo
     summaries: dict[tuple[str, str], RunSummary]
     manifest: dict[str, Any]
+    results: dict[tuple[str, str], pd.DataFrame]  # each finished run's tidy results table
 
     @classmethod
     def read(cls, folder: Path) -> Report:
@@ -71,15 +74,16 @@ class Report:
         if not (folder / "experiment.json").is_file() or not (folder / "manifest.json").is_file():
             raise KdqError(f"{folder}: not a report folder (no experiment.json and manifest.json)")
         info = ExperimentInfo.read(folder / "experiment.json")
-        summaries = {}
+        summaries, results = {}, {}
         for spec in info.runs:
             path = folder / "runs" / spec["folder"] / "summary.json"
             if path.is_file():
                 summaries[(spec["run"], spec["split"])] = RunSummary.read(path)
+                results[(spec["run"], spec["split"])] = read_results(path.parent)
         manifest = read_json(folder / "manifest.json", "manifest")
         if not isinstance(manifest, dict):
             raise KdqError(f"{folder / 'manifest.json'}: expected a JSON object")
-        return cls(folder, info, summaries, manifest)
+        return cls(folder, info, summaries, manifest, results)
 
     def per_user(self, run: str, split: str) -> pd.DataFrame:
         folder = next(s["folder"] for s in self.info.runs if (s["run"], s["split"]) == (run, split))
@@ -111,18 +115,15 @@ class Diff:
 
 def _same_splits(old: RunSummary, new: RunSummary) -> bool:
     """The same seeds, each with the same prepared split (hash)."""
-    if sorted(old.per_seed) != sorted(new.per_seed):
-        return False
-    return all(old.per_seed[s].get("split_id") == new.per_seed[s].get("split_id") for s in old.per_seed)
+    return {f.seed: f.split_id for f in old.per_seed} == {f.seed: f.split_id for f in new.per_seed}
 
 
-def _figures(summary: RunSummary, segment: str, metric: str) -> tuple[float, float, float]:
+def _figures(results: pd.DataFrame, segment: str, metric: str) -> tuple[float, float, float]:
     """(mean, lo, hi) of a run's metric on a segment: pooled over seeds where there are several."""
-    source = summary.pooled if len(summary.per_seed) > 1 else next(iter(summary.per_seed.values()))["metrics"]
-    values = source.get(segment, {}).get(metric) if isinstance(source, dict) else None
-    if not values:
+    try:
+        return metric_value(results, metric, segment)
+    except KdqError:  # a segment without users has no row
         return np.nan, np.nan, np.nan
-    return float(values["mean"]), float(values["lo"]), float(values["hi"])
 
 
 def _user_differences(old: pd.DataFrame, new: pd.DataFrame, segment: str, metrics: list[str]) -> pd.DataFrame:
@@ -153,7 +154,9 @@ def _paired_rows(run: str, split: str, old: Report, new: Report, metrics: list[s
     return rows
 
 
-def _unpaired_rows(run: str, split: str, old: RunSummary, new: RunSummary, metrics: list[str]) -> list[dict[str, Any]]:
+def _unpaired_rows(
+    run: str, split: str, old: pd.DataFrame, new: pd.DataFrame, metrics: list[str]
+) -> list[dict[str, Any]]:
     rows = []
     for segment in SEGMENTS:
         for metric in metrics:
@@ -194,7 +197,10 @@ def compute_diff(old_folder: Path, new_folder: Path) -> Diff:
     rows: list[dict[str, Any]] = []
     for key in [k for k in new.summaries if k in old.summaries]:
         a, b = old.summaries[key], new.summaries[key]
-        rows += _paired_rows(*key, old, new, metrics) if _same_splits(a, b) else _unpaired_rows(*key, a, b, metrics)
+        if _same_splits(a, b):
+            rows += _paired_rows(*key, old, new, metrics)
+        else:
+            rows += _unpaired_rows(*key, old.results[key], new.results[key], metrics)
     table = pd.DataFrame(rows, columns=[*ROW_KEYS, "paired", "changed", "p", "sd", "n_users", "delta", "moved"])
     for column, default in (("moved", False), ("paired", False), ("changed", False)):
         table[column] = table[column].astype("boolean").fillna(default).astype(bool)
@@ -205,7 +211,7 @@ def compute_diff(old_folder: Path, new_folder: Path) -> Diff:
     table["mde"] = np.where(paired, minimum_detectable_effect(table["sd"], table["n_users"], level), np.nan)
     table["moved"] = np.where(paired, table["p_holm"].fillna(1.0) < ALPHA, table["moved"])
     figures = [
-        (_figures(old.summaries[(r, s)], g, m), _figures(new.summaries[(r, s)], g, m))
+        (_figures(old.results[(r, s)], g, m), _figures(new.results[(r, s)], g, m))
         for r, s, g, m in zip(table["run"], table["split"], table["segment"], table["metric"])
     ]
     for i, side in enumerate(("old", "new")):

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from kdq_lab.evaluation import holm, paired_comparison
+from kdq_lab.evaluation.metrics import headline_k
 from kdq_lab.files import atomic_file
-from kdq_lab.metrics import headline_k
 from kdq_lab.models.registry import CEILING, IDS, PROFILE, run_role
 from kdq_lab.report.comparison import summary_rows
 from kdq_lab.report.resolution import DIFFERENT, EQUIVALENT, resolve_family

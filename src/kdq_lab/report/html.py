@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kdq_lab.metrics import headline_k
+from kdq_lab.evaluation.metrics import headline_k
 from kdq_lab.report.comparison import summary_rows
 from kdq_lab.report.tables import Cell, number, table_html
 from kdq_lab.runs.records import ExperimentInfo

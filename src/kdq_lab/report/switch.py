@@ -1,11 +1,11 @@
 """A routing run per segment, beside the best single run there: does it keep each segment's best?
 
 For every run of a routing kind (``switch``) and every split, on each segment (new, returning, and the history
-buckets of :data:`kdq_lab.runs.run.SEGMENTS`), the run is tested against the best other run on that segment (the
-highest mean; the ceiling and other routing runs aside) with the findings' paired Wilcoxon test over the
-segment's users. The segments of one run and split are one family, adjusted by Holm's method; the verdict is
-*significantly better*, *not significantly different* (the interval of the difference is given: it is not "no
-difference") or *significantly worse*.
+buckets of :data:`kdq_lab.evaluation.segments.BUILT_IN_SEGMENTS`), the run is tested against the best other run
+on that segment (the highest mean; the ceiling and other routing runs aside) with the findings' paired Wilcoxon
+test over the segment's users. The segments of one run and split are one family, adjusted by Holm's method; the
+verdict is *significantly better*, *not significantly different* (the interval of the difference is given: it is
+not "no difference") or *significantly worse*.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from pathlib import Path
 import pandas as pd
 
 from kdq_lab.evaluation import holm, paired_comparison
+from kdq_lab.evaluation.segments import BUILT_IN_SEGMENTS
 from kdq_lab.models.registry import CEILING
 from kdq_lab.report.findings import _scores
 from kdq_lab.report.findings_html import _num, _p, _sentence, _signed
 from kdq_lab.report.resolution import ALPHA
 from kdq_lab.runs.records import ExperimentInfo
-from kdq_lab.runs.run import SEGMENTS
 
 #: Model kinds that route users between parts (the report treats their runs as this section's subject).
 ROUTING = ("switch",)
@@ -88,7 +88,7 @@ def segment_tests(
     for split in info.splits:
         for run in [r for r, kind in kinds.items() if kind in ROUTING]:
             family = []
-            for segment in SEGMENTS:
+            for segment in BUILT_IN_SEGMENTS:
                 rows = _scores(comparison, metric, segment)
                 rows = rows[rows["split"] == split]
                 mine = rows[rows["run"] == run]

@@ -21,8 +21,8 @@ import pandas as pd
 from kdq_lab.data.store import SplitData
 from kdq_lab.data.targets import target
 from kdq_lab.errors import KdqError
+from kdq_lab.evaluation.metrics import parse_metric
 from kdq_lab.evaluation.ranking import evaluate_all
-from kdq_lab.metrics import parse_metric
 from kdq_lab.models import model_spec
 from kdq_lab.runs.run import fit_model
 

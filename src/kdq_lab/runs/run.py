@@ -14,8 +14,9 @@ Protocol, per seed (each seed has its own prepared split and sets the model's se
   (``seen``: anything the user had an event with before the test period, whose later
   positives are dropped from the target; ``train_positives``: known positives only).
 
-The run's summary gives every seed's metrics (segments, intervals, aggregates, the
-``ties@k`` diagnostic) and their mean and spread over seeds.
+The run's summary gives every seed's facts (:class:`~kdq_lab.runs.records.SeedFacts`: timings, users,
+the ``ties@k`` diagnostic); its results table every seed's metrics by segment with intervals, list
+metrics, and their mean and spread over seeds (:mod:`kdq_lab.runs.results`).
 """
 
 from __future__ import annotations
@@ -35,22 +36,20 @@ from kdq_lab.data.splits import SplitConfig
 from kdq_lab.data.store import SplitData, load_split, prepare
 from kdq_lab.data.targets import sample_users, target
 from kdq_lab.errors import KdqError
-from kdq_lab.evaluation import add_segments, beyond_accuracy, bootstrap_ci, hits_by_popularity
+from kdq_lab.evaluation.beyond import list_metrics
+from kdq_lab.evaluation.metrics import ListFacts, headline_k, metric_specs, per_user_columns, ties_columns
 from kdq_lab.evaluation.ranking import EvalOptions, Evaluation, evaluate_all
-from kdq_lab.evaluation.segments import HISTORY_BINS
-from kdq_lab.evaluation.stats import pooled_bootstrap_ci
+from kdq_lab.evaluation.segments import SegmentContext, add_segments, hits_by_popularity, segment_groups
 from kdq_lab.files import atomic_file
-from kdq_lab.metrics import headline_k, per_user_columns, ties_columns
 from kdq_lab.models import Composite, Iterative, Persistable, Refittable, Scorer, TrainData, load_model, model_spec
 from kdq_lab.models.base import item_popularity
 from kdq_lab.provenance import package_versions
 from kdq_lab.runs.importance import ImportanceOptions, permutation_importance
-from kdq_lab.runs.records import RunSummary
+from kdq_lab.runs.records import RunSummary, SeedFacts
+from kdq_lab.runs.results import frame, list_rows, pooled_list_rows, pooled_rows, seed_rows, write_results
 
 #: Where a run that is a composite's part keeps every seed's fitted models: ``models/<seed>/{fit,refit}/``.
 MODELS = "models"
-#: Segments summarised for every run: all users, new vs returning, history bins.
-SEGMENTS: tuple[str, ...] = ("all", "returning", "new", *(f"history:{b[2]}" for b in HISTORY_BINS))
 
 
 @dataclass(frozen=True)
@@ -77,18 +76,27 @@ class RunConfig:
     save_models: bool = False  # keep every seed's train fit and refit (a composite is built from this run)
     parts: dict[str, str] = field(default_factory=dict)  # composite: parameter -> the part run's folder
     importance: dict[str, Any] | None = None  # {fields, repeats, seed}: permutation importance (ImportanceOptions)
+    segments: dict[str, list[str]] = field(default_factory=dict)  # declared segment kind -> columns
+    exposure: str | None = None  # item column whose values own items (e.g. creator): exposure metrics by owner
+
+    @property
+    def bootstrap(self) -> tuple[int, int]:
+        """(samples, seed) of every bootstrap interval."""
+        return self.bootstrap_samples, self.bootstrap_seed
 
 
 @dataclass
 class SeedResult:
-    """A fitted and evaluated model on one seed's split."""
+    """A fitted and evaluated model on one seed's split: its facts, segments and list metric values."""
 
     seed: int
     split: SplitData
     model: Scorer
     evaluation: Evaluation
     history: pd.DataFrame | None
-    figures: dict[str, Any]
+    facts: SeedFacts
+    groups: list[tuple[str, np.ndarray]]
+    lists: dict[str, float | np.ndarray]  # list metric column -> value (aggregate) or per-list values
     fitted: Scorer | None = None  # the fit on train, when ``model`` is a refit (kept for composites)
     importance: pd.DataFrame | None = None  # per user and field (evaluation.importance), when the run asks
 
@@ -99,11 +107,12 @@ class SeedResult:
 
 @dataclass
 class RunResult:
-    """A run over all its seeds, with its summary record."""
+    """A run over all its seeds, with its summary record and its tidy results table (:mod:`kdq_lab.runs.results`)."""
 
     config: RunConfig
     seeds: list[SeedResult]
     summary: RunSummary
+    results: pd.DataFrame
 
     def per_user(self) -> pd.DataFrame:
         """Per-user metrics of every seed, with a ``seed`` column."""
@@ -172,43 +181,23 @@ def _load_parts(parts: Mapping[str, Path], seed: int | None, stage: str) -> dict
     return loaded
 
 
-def segment_rows(table: pd.DataFrame, segment: str) -> pd.DataFrame:
-    """The users of one segment (``all``, ``new``, ``returning``, ``history:1-4`` ...)."""
-    if segment == "all":
-        return table
-    if segment in ("returning", "new"):
-        return table[table["returning"] == segment]
-    return table[table["history"] == segment.split(":", 1)[1]]
-
-
-def summarise(per_user: pd.DataFrame, ks: list[int], n_boot: int, seed: int) -> dict[str, dict[str, Any]]:
-    """Mean and 95% bootstrap interval of every metric, for each segment with users."""
+def results_table(config: RunConfig, seeds: list[SeedResult]) -> pd.DataFrame:
+    """The run's tidy results: per seed and segment every per-user metric, list metrics, and pooled rows."""
+    ks = sorted(config.ks)
     metrics = per_user_columns(ks)
-    table = add_segments(per_user)
-    out = {}
-    for segment in SEGMENTS:
-        rows = segment_rows(table, segment)
-        ci = bootstrap_ci(rows, metrics, n_boot=n_boot, seed=seed)
-        out[segment] = {
-            "n_users": len(rows),
-            **{m: {k: float(v) for k, v in ci.loc[m].items() if k != "n_users"} for m in metrics},
-        }
-    return out
-
-
-def pooled(results: list[SeedResult], ks: list[int], n_boot: int, seed: int) -> dict[str, dict[str, Any]]:
-    """Per segment: each metric's mean over seeds, its stratified bootstrap interval and between-seed std."""
-    metrics = per_user_columns(ks)
-    tables = [add_segments(r.per_user) for r in results]
-    out = {}
-    for segment in SEGMENTS:
-        rows = [segment_rows(t, segment) for t in tables]
-        ci = pooled_bootstrap_ci(rows, metrics, n_boot=n_boot, seed=seed)
-        out[segment] = {
-            "n_users": round(np.mean([len(r) for r in rows])),  # users per seed
-            **{m: {k: float(v) for k, v in ci.loc[m].items() if k != "n_users"} for m in metrics},
-        }
-    return out
+    rows = []
+    for s in seeds:
+        head: dict[str, object] = {"run": config.run, "split": config.split, "seed": str(s.seed)}
+        rows += seed_rows(head, s.per_user, s.groups, metrics, config.bootstrap)
+        rows += list_rows(head, s.lists, config.bootstrap, len(s.per_user))
+    if len(seeds) > 1:
+        head = {"run": config.run, "split": config.split}
+        per_seed = [s.per_user for s in seeds]
+        rows += pooled_rows(head, per_seed, [s.groups for s in seeds], metrics, config.bootstrap)
+        lists = frame(rows)
+        lists = lists[lists["metric"].isin([m.name for m in metric_specs() if m.kind != "per_user"])]
+        rows += pooled_list_rows(head, lists)
+    return frame(rows)
 
 
 def _validation_share(history: pd.DataFrame | None) -> float | None:
@@ -251,36 +240,36 @@ def run_seed(config: RunConfig, split: SplitData, seed: int, runs_dir: Path | No
     popularity = item_popularity(known)
     n_known_users = int((known.getnnz(axis=1) > 0).sum())
     assert evaluation.top is not None  # asked for with options.top
-    beyond = {}
+    lists: dict[str, float | np.ndarray] = {}
+    owner = pd.factorize(split.items[config.exposure])[0] if config.exposure else None
     for k in ks:
-        for name, value in beyond_accuracy(
-            evaluation.top[:, :k], popularity, n_known_users, split.item_features
-        ).items():
-            beyond[f"{name}@{k}"] = value
+        top = ListFacts(evaluation.top[:, :k], popularity, n_known_users, split.item_features, owner)
+        lists |= {f"{name}@{k}": value for name, value in list_metrics(top, k).items()}
     buckets = hits_by_popularity(evaluation.ranks, popularity, headline_k(ks))
     per_user = evaluation.per_user
-    figures = {
-        "split_id": split.split_id,
-        "split_folder": str(split.folder),
-        "params": params,
-        "n_users": len(per_user),
-        "n_test_users": test_users,  # before sampling
-        "n_test_positives": int(goal.positives.nnz),
-        "dropped_seen": int(goal.dropped),
-        "fit_seconds": fit_seconds,
-        "eval_seconds": eval_seconds,
-        "best_epoch": model.best_iteration() if isinstance(model, Iterative) else None,
-        "validation_share": _validation_share(history),
-        "metrics": summarise(per_user, ks, config.bootstrap_samples, config.bootstrap_seed),
-        "beyond": beyond,
-        "ties": {column: int(per_user[column].sum()) for column in ties_columns(ks)},
-        "hits_by_popularity": {str(k): v for k, v in buckets.to_dict(orient="index").items()},
-    }
+    facts = SeedFacts(
+        seed=seed,
+        split_id=split.split_id,
+        split_folder=str(split.folder),
+        params=params,
+        n_users=len(per_user),
+        n_test_users=test_users,  # before sampling
+        n_test_positives=int(goal.positives.nnz),
+        dropped_seen=int(goal.dropped),
+        fit_seconds=fit_seconds,
+        eval_seconds=eval_seconds,
+        best_epoch=model.best_iteration() if isinstance(model, Iterative) else None,
+        validation_share=_validation_share(history),
+        ties={column: int(per_user[column].sum()) for column in ties_columns(ks)},
+        hits_by_popularity={str(k): v for k, v in buckets.to_dict(orient="index").items()},
+    )
+    context = SegmentContext(per_user, split.user_features, split.user_vocab)
+    groups = segment_groups(context, {kind: tuple(columns) for kind, columns in config.segments.items()})
     importance = None
     if config.importance:
         options = ImportanceOptions.from_dict({**config.importance, "metric": config.metric})
         importance = permutation_importance(model, split.user_features, goal, ks, options)
-    return SeedResult(seed, split, model, evaluation, history, figures, fitted, importance)
+    return SeedResult(seed, split, model, evaluation, history, facts, groups, lists, fitted, importance)
 
 
 def run(config: RunConfig, splits: dict[int, SplitData], runs_dir: Path | None = None) -> RunResult:
@@ -294,7 +283,7 @@ def run(config: RunConfig, splits: dict[int, SplitData], runs_dir: Path | None =
     first = results[0].split
     ks = sorted(config.ks)
     spec = model_spec(config.model)
-    deterministic = all(spec.config.from_dict(r.figures["params"], spec.kind).deterministic for r in results)
+    deterministic = all(spec.config.from_dict(r.facts.params, spec.kind).deterministic for r in results)
     summary = RunSummary(
         run=config.run,
         label=config.label or config.run,
@@ -309,18 +298,18 @@ def run(config: RunConfig, splits: dict[int, SplitData], runs_dir: Path | None =
         metric=config.metric,
         exclude=config.exclude,
         refit=config.refit,
-        per_seed={str(r.seed): r.figures for r in results},
-        pooled=pooled(results, ks, config.bootstrap_samples, config.bootstrap_seed),
+        per_seed=tuple(r.facts for r in results),
         deterministic=bool(deterministic),
         versions=package_versions(),
         sample_users=config.sample_users,
+        segments={kind: list(columns) for kind, columns in config.segments.items()},
     )
-    return RunResult(config, results, summary)
+    return RunResult(config, results, summary, results_table(config, results))
 
 
 def save_run(result: RunResult, folder: Path, save_model: bool = True) -> Path:
-    """Write ``metrics.parquet`` (per user and seed), ``summary.json``, ``history.parquet``, the model and, when the
-    run measured it, ``importance.parquet`` (permutation importance per user, field and seed).
+    """Write ``metrics.parquet`` (per user and seed), ``results.parquet``, ``summary.json``, ``history.parquet``,
+    the model and, when the run measured it, ``importance.parquet`` (permutation importance per user, field and seed).
 
     A model that can be saved goes to ``model/``: the first seed's (the others are reproduced
     from their seeds and parameters, recorded in the summary). Each file is written
@@ -334,6 +323,7 @@ def save_run(result: RunResult, folder: Path, save_model: bool = True) -> Path:
         table[column] = table[column].astype(str)
     with atomic_file(folder / "metrics.parquet", "wb") as handle:
         table.to_parquet(handle, index=False)
+    write_results(result.results, folder)
     result.summary.write(folder / "summary.json")
     importance = result.importance()
     if importance is not None:

@@ -52,10 +52,10 @@ from tqdm import tqdm
 from kdq_lab.checks import check_choice, check_number
 from kdq_lab.data.store import SplitData, load_split
 from kdq_lab.errors import KdqError
+from kdq_lab.evaluation.metrics import parse_metric
 from kdq_lab.evaluation.ranking import evaluate
 from kdq_lab.files import stable_hash
 from kdq_lab.limits import MAX_SEED, MAX_TRIALS, MAX_TUNING_SECONDS
-from kdq_lab.metrics import parse_metric
 from kdq_lab.models import Iterative, TrainData, model_spec
 from kdq_lab.processes import map_in_processes
 from kdq_lab.tuning.space import parse_range

@@ -1,11 +1,9 @@
-"""The lab's metric vocabulary: names, ``name@k`` parsing, which metrics are per user, which way is better.
+"""The lab's metric vocabulary, read from the registry: ``name@k`` parsing, report columns, the headline k.
 
-Per-user metrics (one value per test user, averaged with bootstrap intervals):
-``precision@k``, ``recall@k``, ``ndcg@k``, ``map@k``, ``hit@k``, ``mrr``, ``auc``.
-Aggregate metrics (one value per run, from the top-k lists): ``coverage@k``,
-``novelty@k``, ``diversity@k``, ``popularity@k``. The diagnostic ``ties@k`` counts users
-whose k-th and (k+1)-th eligible scores tie. The headline k of a k list is 10 when
-listed, else the first k.
+Per-user metrics (one value per test user, averaged with bootstrap intervals) and list metrics
+(``per_list`` and ``aggregate``, from the top-k lists) are whatever is registered in
+:mod:`kdq_lab.evaluation.metrics`. The diagnostic ``ties@k`` counts users whose k-th and
+(k+1)-th eligible scores tie. The headline k of a k list is 10 when listed, else the first k.
 """
 
 from __future__ import annotations
@@ -14,16 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kdq_lab.errors import KdqError
+from kdq_lab.evaluation.metrics.registry import metric_specs
 from kdq_lab.limits import MAX_K
-
-PER_USER_AT_K: tuple[str, ...] = ("precision", "recall", "ndcg", "map", "hit")
-PER_USER_PLAIN: tuple[str, ...] = ("mrr", "auc")
-AGGREGATE_AT_K: tuple[str, ...] = ("coverage", "novelty", "diversity", "popularity")
 
 
 @dataclass(frozen=True)
 class Metric:
-    """A metric name with its cut-off (``None`` for ``mrr`` and ``auc``)."""
+    """A metric name with its cut-off (``None`` for a metric without k, e.g. ``mrr`` and ``auc``)."""
 
     name: str
     k: int | None = None
@@ -33,19 +28,19 @@ class Metric:
 
     @property
     def per_user(self) -> bool:
-        return self.name in PER_USER_AT_K or self.name in PER_USER_PLAIN
+        return any(s.name == self.name for s in metric_specs("per_user"))
 
 
 def parse_metric(text: object, ks: Sequence[int] | None = None, per_user: bool = True) -> Metric:
-    """Parse ``name@k`` (or ``mrr``/``auc``); with ``ks``, k must be one of them. Raises :class:`KdqError`."""
-    allowed = PER_USER_AT_K + PER_USER_PLAIN + (() if per_user else AGGREGATE_AT_K)
-    shown = ", ".join(f"{m}@k" for m in allowed if m not in PER_USER_PLAIN) + ", mrr, auc"
+    """Parse ``name@k`` (or a name without k); with ``ks``, k must be one of them. Raises :class:`KdqError`."""
+    specs = {s.name: s for s in metric_specs() if s.kind == "per_user" or not per_user}
+    shown = ", ".join(f"{s.name}@k" if s.takes_k else s.name for s in specs.values())
     if not isinstance(text, str):
         raise KdqError(f"metric {text!r}: expected text like ndcg@10 ({shown})")
     name, at, k = text.partition("@")
-    if name not in allowed:
+    if name not in specs:
         raise KdqError(f"metric {text!r} is unknown; choose one of {shown}")
-    if name in PER_USER_PLAIN:
+    if not specs[name].takes_k:
         if at:
             raise KdqError(f"metric {text!r}: {name} takes no @k")
         return Metric(name)
@@ -62,13 +57,14 @@ def headline_k(ks: Sequence[int]) -> int:
 
 
 def per_user_columns(ks: Sequence[int]) -> list[str]:
-    """Per-user metric columns for a k list, in report order."""
-    return [f"{m}@{k}" for k in ks for m in PER_USER_AT_K] + list(PER_USER_PLAIN)
+    """Per-user metric columns for a k list, in report order: each k's metrics, then those without k."""
+    specs = metric_specs("per_user")
+    return [f"{s.name}@{k}" for k in ks for s in specs if s.takes_k] + [s.name for s in specs if not s.takes_k]
 
 
 def aggregate_columns(ks: Sequence[int]) -> list[str]:
-    """Aggregate (top-list) metric columns for a k list."""
-    return [f"{m}@{k}" for k in ks for m in AGGREGATE_AT_K]
+    """List-metric columns (``per_list`` and ``aggregate``) for a k list."""
+    return [f"{s.name}@{k}" for k in ks for s in metric_specs() if s.kind != "per_user"]
 
 
 def ties_columns(ks: Sequence[int]) -> list[str]:
