@@ -193,7 +193,8 @@ class Iterative(Protocol):
     def fit(self, data: TrainData, on_epoch: OnEpoch | None = None) -> Scorer: ...
 
     def learning_curve(self) -> pd.DataFrame:
-        """One row per iteration: ``iteration``, ``seconds`` and, with validation, ``train`` and ``validation``."""
+        """One row per iteration: ``iteration``, ``seconds`` and, with validation, ``validation`` (and ``train`` when
+        the model measures it)."""
         ...
 
     def best_iteration(self) -> int: ...
