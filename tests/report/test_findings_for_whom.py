@@ -117,7 +117,8 @@ def test_flagged_groups_are_named_with_the_fairness_csv_numbers_and_their_best_r
         for value in (-row["gap"], row["gap"], row["gap_lo"], row["gap_hi"], row["p_holm"]):
             assert f"{value:.4f}" in said, (value, said)
         best = table[table["group"] == group].sort_values("mean").iloc[-1]
-        assert best["label"] == "EASE" and f"EASE ({best['mean']:.4f})" in said, "the run serving the group best"
+        assert best["label"] == "EASE", "the run serving the group best"
+        assert f"EASE ({best['mean']:.4f}, 95% 구간 [{best['lo']:.4f}, {best['hi']:.4f}])" in said
         assert html.escape(said) in page
     assert page.index("for whom") < page.index("best run per split")
 

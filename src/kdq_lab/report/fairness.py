@@ -300,13 +300,14 @@ def fairness_sentences(table: pd.DataFrame, metric: str, alpha: float = ALPHA) -
         for _, g in flagged.iterrows():
             same = rows[rows["group"] == g["group"]]
             best = same.loc[same["mean"].idxmax()]
+            served = f"[{_number(best['lo'])}, {_number(best['hi'])}]"
             out.append(
                 f"분할 {split}, {g['label']}: {g['group']} 사용자 {g['n_users']}명의 {metric}는 나머지보다 "
                 f"{_number(-g['gap'])} 낮다 (차이 {_number(g['gap'])}, 95% 구간 [{_number(g['gap_lo'])}, "
                 f"{_number(g['gap_hi'])}], Holm p = {_number(g['p_holm'])}); 이 집단을 가장 잘 돕는 실행은 "
-                f"{best['label']} ({_number(best['mean'])}). "
+                f"{best['label']} ({_number(best['mean'])}, 95% 구간 {served}). "
                 f"(Split {split}, {g['label']}: users listing {g['group']} score {_number(-g['gap'])} lower than the "
-                f"rest; best served by {best['label']}.)"
+                f"rest; best served by {best['label']}, {_number(best['mean'])} {served}.)"
             )
     return out
 
