@@ -103,7 +103,7 @@ def test_findings_name_the_flagged_group_with_the_table_s_numbers_and_the_run_se
         assert f"{value:.4f}" in text, value
     assert "occupations:b" in text and "77명" in text and text.index("분할") < text.index("(Split")
     best = table[table["group"] == "occupations:b"].sort_values("mean").iloc[-1]
-    assert f"{best['label']} ({best['mean']:.4f})" in text
+    assert f"{best['label']} ({best['mean']:.4f}, 95% 구간 [{best['lo']:.4f}, {best['hi']:.4f}])" in text
 
 
 def test_no_flagged_group_is_said_without_calling_it_no_difference():

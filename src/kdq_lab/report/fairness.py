@@ -33,6 +33,7 @@ from kdq_lab.files import atomic_file
 from kdq_lab.models.registry import CEILING, run_role
 from kdq_lab.report.comparison import RunRecord, summary_rows
 from kdq_lab.runs.records import ExperimentInfo
+from kdq_lab.runs.results import POOLED
 
 MIN_USERS = 30
 ALPHA = 0.05
@@ -299,13 +300,14 @@ def fairness_sentences(table: pd.DataFrame, metric: str, alpha: float = ALPHA) -
         for _, g in flagged.iterrows():
             same = rows[rows["group"] == g["group"]]
             best = same.loc[same["mean"].idxmax()]
+            served = f"[{_number(best['lo'])}, {_number(best['hi'])}]"
             out.append(
                 f"분할 {split}, {g['label']}: {g['group']} 사용자 {g['n_users']}명의 {metric}는 나머지보다 "
                 f"{_number(-g['gap'])} 낮다 (차이 {_number(g['gap'])}, 95% 구간 [{_number(g['gap_lo'])}, "
                 f"{_number(g['gap_hi'])}], Holm p = {_number(g['p_holm'])}); 이 집단을 가장 잘 돕는 실행은 "
-                f"{best['label']} ({_number(best['mean'])}). "
+                f"{best['label']} ({_number(best['mean'])}, 95% 구간 {served}). "
                 f"(Split {split}, {g['label']}: users listing {g['group']} score {_number(-g['gap'])} lower than the "
-                f"rest; best served by {best['label']}.)"
+                f"rest; best served by {best['label']}, {_number(best['mean'])} {served}.)"
             )
     return out
 
@@ -369,13 +371,17 @@ def exposure_sentences(comparison: pd.DataFrame, k: int, baseline: str = "popula
     """Per split: each run's creator-exposure Gini@k and the runs above ``baseline``'s, Korean first, numbers as in
     ``comparison.csv`` (the mean row over seeds, or the single seed's). Empty when no run has ``exposure_gini@k``.
 
-    The Gini is an aggregate of all lists: no interval over users is computed yet, so "above" compares values only.
+    The Gini is an aggregate of all lists: no interval over users is computed yet. A run above ``baseline`` is said to
+    be so *beyond the between-seed spread* only when each of its seeds' values exceeds each of ``baseline``'s (two
+    seeds or more each, the same seeds); otherwise the comparison of means is called a point comparison.
     """
     column = f"exposure_gini@{k}"
     if column not in comparison.columns:
         return []
     rows = summary_rows(comparison, ALL)
     rows = rows[(rows["status"] == "ok") & rows[column].notna()]
+    per_seed = comparison[(comparison["segment"] == ALL) & ~comparison["seed"].isin(POOLED)]
+    per_seed = per_seed[(per_seed["status"] == "ok") & per_seed[column].notna()]
     out = []
     for split, runs in rows.groupby("split", sort=False):
         base = runs[runs["run"] == baseline]
@@ -383,11 +389,19 @@ def exposure_sentences(comparison: pd.DataFrame, k: int, baseline: str = "popula
         text = f"분할 {split}: 창작자 노출의 Gini@{k} (creator exposure Gini@{k}): {listed}."
         if len(base):
             value = float(base[column].iloc[0])
-            above = [str(r["label"]) for _, r in runs.iterrows() if r["run"] != baseline and r[column] > value]
+            above = [r for _, r in runs.iterrows() if r["run"] != baseline and r[column] > value]
+            seeds = per_seed[per_seed["split"] == split].groupby("run")[column].agg(["min", "max", "count"])
+            spread = seeds.reindex([baseline, *(r["run"] for r in above)]).fillna({"count": 0})
+            separated = (spread["count"] >= 2) & (spread["min"] > spread.at[baseline, "max"])
+            clear = [r for r in above if spread.at[baseline, "count"] >= 2 and separated[r["run"]]]
+            names = ", ".join(str(r["label"]) for r in above)
+            beyond = ", ".join(str(r["label"]) for r in clear)
             text += (
-                f" {baseline}({_number(value)})보다 노출을 더 집중시키는 실행: {', '.join(above) or '없음'} "
-                f"(runs concentrating creator exposure more than {baseline}: {', '.join(above) or 'none'}; "
-                "values only, no interval yet)."
+                f" {baseline}({_number(value)})보다 노출을 더 집중시키는 실행: {names or '없음'}; 그중 시드 간 변동을 "
+                f"넘는 차이 (모든 시드에서 {baseline}의 모든 시드보다 높음): {beyond or '없음'}; 나머지는 평균의 점 "
+                f"비교일 뿐 구간이 없다 (runs concentrating creator exposure more than {baseline}: {names or 'none'}; "
+                f"beyond the between-seed spread, every seed above every seed of {baseline}: {beyond or 'none'}; "
+                "the rest is a point comparison of means, no interval over users yet)."
             )
         out.append(text)
     return out

@@ -28,6 +28,7 @@ from kdq_lab.evaluation.metrics import headline_k
 from kdq_lab.files import atomic_file
 from kdq_lab.models.registry import CEILING, IDS, PROFILE, run_role
 from kdq_lab.report.comparison import summary_rows
+from kdq_lab.report.fairness import exposure_sentences, fairness_sentences
 from kdq_lab.report.resolution import DIFFERENT, EQUIVALENT, resolve_family
 from kdq_lab.runs.records import ExperimentInfo
 
@@ -122,6 +123,7 @@ class Findings:
     returning_users: Test | None
     caveats: tuple[Caveat, ...]
     sesoi: float | None = None  # the experiment's smallest effect of interest in ``metric``
+    for_whom: tuple[str, ...] = ()  # groups below the rest, then creator exposure (:mod:`kdq_lab.report.fairness`)
 
     @property
     def tests(self) -> list[Test]:
@@ -349,8 +351,14 @@ def _resolve(family: list[Test], sesoi: float | None) -> list[Test]:
     ]
 
 
-def compute_findings(info: ExperimentInfo, comparison: pd.DataFrame, per_user: PerUser) -> Findings:
-    """The findings of an experiment from its comparison table and per-user metrics (module docstring)."""
+def compute_findings(
+    info: ExperimentInfo, comparison: pd.DataFrame, per_user: PerUser, fairness: pd.DataFrame | None = None
+) -> Findings:
+    """The findings of an experiment from its comparison table and per-user metrics (module docstring).
+
+    ``fairness``: the group table already written as ``fairness.csv`` (:func:`kdq_lab.report.fairness.write_fairness`);
+    its sentences and the creator-exposure sentences of ``comparison`` become :attr:`Findings.for_whom`.
+    """
     metric = info.metric
     roles = {spec["run"]: run_role(spec["model"], spec["params"]) for spec in info.runs}
     rows = _scores(comparison, metric, "all")
@@ -379,4 +387,5 @@ def compute_findings(info: ExperimentInfo, comparison: pd.DataFrame, per_user: P
         cost,
         tuple(_caveats(comparison, info, k, splits, tests)),
         info.sesoi.get(metric),
+        tuple(([] if fairness is None else fairness_sentences(fairness, metric)) + exposure_sentences(comparison, k)),
     )

@@ -195,6 +195,9 @@ def findings_html(findings: Findings) -> str:
     ]
     if answer:
         parts += ['<h3>답 <span lang="en">(answer)</span></h3>', "<ul>", *answer, "</ul>"]
+    if findings.for_whom:  # each sentence is Korean with its English gloss in parentheses, escaped whole
+        parts += ['<h3>누구에게 맞는가 <span lang="en">(for whom)</span></h3>', "<ul>"]
+        parts += [f"<li>{escape(sentence)}</li>" for sentence in findings.for_whom] + ["</ul>"]
     parts += [
         '<h3>분할별 최고 모델 <span lang="en">(best run per split)</span></h3>',
         "<ul>",
