@@ -38,7 +38,9 @@ _VALUE_MAX = 6000  # MLflow 3's longest param value
 
 
 def require_mlflow() -> None:
-    """Refuse tracking, before any work, when the optional extra is not installed."""
+    """Refuse tracking, before any work, when the optional extra is not installed; keep MLflow's telemetry off."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # set before MLflow is imported: nothing leaves
+    os.environ.setdefault("DO_NOT_TRACK", "true")
     try:
         import mlflow  # noqa: F401
     except ImportError as exc:
@@ -134,8 +136,6 @@ def track_report(report: Path, uri: str | None = None) -> str:
     Returns the parent run's id. Failed runs are logged with status ``FAILED`` and no metrics.
     """
     require_mlflow()
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # nothing leaves the machine
-    os.environ.setdefault("DO_NOT_TRACK", "true")
     from mlflow.tracking import MlflowClient
 
     report = Path(report)
