@@ -125,7 +125,9 @@ def _search(mlflow, uri: str) -> list:
 
 @pytest.mark.slow
 def test_a_tracked_smoke_run_reads_back_equal_to_comparison_csv(tmp_path):
-    mlflow = pytest.importorskip("mlflow", reason="the optional extra 'tracking' (MLflow) is not installed")
+    mlflow = pytest.importorskip(
+        "mlflow", reason="MLflow (the optional extra tracking) is not importable", exc_type=ImportError
+    )
     from kdq_lab.app.run import run_experiment
     from kdq_lab.app.tracking import track_report
     from kdq_lab.execution.runner import ExecOptions
