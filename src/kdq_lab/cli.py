@@ -191,7 +191,9 @@ def _run(args: argparse.Namespace) -> int:
         _exec_options(args)  # a malformed cluster address is refused, as without --dry-run
         _say(dry_run(Path(args.experiment), _plan_options(args), fresh=args.fresh))
         return 0
-    outcome = run_experiment(Path(args.experiment), _plan_options(args), _exec_options(args))
+    outcome = run_experiment(
+        Path(args.experiment), _plan_options(args), _exec_options(args), track=args.track, track_uri=args.track_uri
+    )
     for failure in outcome.failed:
         _say(f"failed: {failure}", error=True)
     for stage in outcome.stages:
@@ -478,6 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=limits.MAX_TRAININGS,
         help=f"refuse experiments of more trainings (runs x splits x seeds; default {limits.MAX_TRAININGS})",
     )
+    run.add_argument(
+        "--track",
+        action="store_true",
+        help="log each run x split to MLflow (default store: <report>/tracking/mlflow.db; needs the extra 'tracking')",
+    )
+    run.add_argument("--track-uri", metavar="URI", help="log to this MLflow tracking URI instead (implies --track)")
     run.set_defaults(run=_run)
 
     tune = commands.add_parser("tune", help="tune every run with a search: block, the same budget each (Optuna)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kdq_lab.app.diff import diff_reports
+from kdq_lab.app.tracking import check_uri, require_mlflow, track_report
 from kdq_lab.config import Paths
 from kdq_lab.execution.cache import lookup, unit_key
 from kdq_lab.execution.kernel import require_kernel
@@ -41,6 +42,8 @@ def run_experiment(
     execution: ExecOptions | None = None,
     *,
     paths: Paths | None = None,
+    track: bool = False,
+    track_uri: str | None = None,
 ) -> Outcome:
     """Plan an experiment and execute it into its report folder.
 
@@ -48,9 +51,16 @@ def run_experiment(
     execute it (progress, ``force``, the run cache, a Dask cluster: :mod:`kdq_lab.execution.cluster`).
     """
     execution = execution or ExecOptions()  # a malformed cluster address is refused here, before anything
+    if track_uri is not None:
+        check_uri(track_uri)
     require_kernel()  # before the experiment is even read
     plan = plan_experiment(Path(path), options, paths=paths)
+    tracking = track or track_uri is not None or plan.experiment.tracking
+    if tracking:
+        require_mlflow()  # before any work
     outcome = execute_plan(plan, execution)
     if (plan.report / PREVIOUS).is_dir():  # the index links diff.html (04_compare_models)
         diff_reports(plan.report / PREVIOUS, plan.report)
+    if tracking:
+        track_report(plan.report, track_uri or plan.experiment.tracking_uri)
     return outcome

@@ -86,12 +86,14 @@ TOP_KEYS = {
     "tuned",
     "sesoi",
     "ablation",
+    "tracking",
 }
 RUN_KEYS = {"model", "params", "grid", "label", "search"}
 TUNING_KEYS = {"trials", "timeout", "seed", "pruner"}
 BOOTSTRAP_KEYS = {"samples", "seed"}
 SAMPLE_KEYS = {"n", "seed"}
 NOTEBOOK_KEYS = {"notebook", "parameters"}
+MAX_URI = 1000  # characters of a tracking URI
 #: Separates the run from the split in a run's folder name; no run or split name may contain it.
 FOLDER_SEPARATOR = "__"
 
@@ -168,6 +170,8 @@ class Experiment:
     segments: dict[str, list[str]] = field(default_factory=dict)  # declared segment kind -> user feature columns
     exposure: str | None = None  # item column owning items (creator): exposure metrics per owner
     ablation: Ablation | None = None  # the onboarding study (experiment/ablation.py)
+    tracking: bool = False  # log the report to MLflow (app/tracking.py)
+    tracking_uri: str | None = None  # its store; None: the report's embedded tracking/mlflow.db
 
     def parts_of(self, run: str) -> dict[str, str]:
         """The runs a composite run is built from, by parameter (empty for a run that trains itself)."""
@@ -417,6 +421,7 @@ def load_experiment(
         check.add(("reference",), reference, f"not a run of this experiment; runs: {', '.join(runs) or 'none'}")
     notebooks = _notebooks(check, data.get("notebooks", []), paths)
     tuning = _tuning(check, data.get("tuning"))
+    tracking_uri = _tracking(check, data.get("tracking"))
     ablation = None
     if data.get("ablation") is not None:
         ablation = parse_ablation(check, data["ablation"], runs, set(splits), spec)
@@ -459,6 +464,8 @@ def load_experiment(
         ablation=ablation,
         segments=segments,
         exposure=exposure,
+        tracking="tracking" in data and data["tracking"] is not None,
+        tracking_uri=tracking_uri,
     )
 
 
@@ -716,6 +723,21 @@ def _tuning(check: _Checker, raw: Any) -> TuningConfig:
     except KdqError as exc:
         check.add(("tuning",), raw, str(exc))
         return TuningConfig()
+
+
+def _tracking(check: _Checker, raw: Any) -> str | None:
+    """``tracking: {uri: ...}``: the MLflow store's URI (any MLflow tracking URI); ``{}``: the embedded default."""
+    if raw is None:
+        return None
+    uri = check.mapping(raw, ("tracking",), {"uri"}).get("uri")
+    if uri is None:
+        return None
+    if not isinstance(uri, str) or not uri.strip() or len(uri) > MAX_URI or not uri.isprintable():
+        check.add(
+            ("tracking", "uri"), uri, f"expected an MLflow tracking URI: printable text of 1 to {MAX_URI} characters"
+        )
+        return None
+    return uri
 
 
 #: Parameters the runner gives every extra notebook (an experiment may not set them).
