@@ -279,7 +279,7 @@ def test_losing_the_scheduler_keeps_the_report_and_the_finished_runs(tmp_path):
         _, err = proc.communicate(timeout=120)
     finally:
         cluster.stop()
-    assert proc.returncode == 2 and "lost the Dask scheduler" in err and "Traceback" not in err
+    assert proc.returncode == 2 and "lost the Dask scheduler" in err and "Traceback" not in err, err
     assert (out / "index.html").read_text() == "<p>previous</p>", "the previous report is intact"
     outcome = run_experiment(
         SMOKE, PlanOptions(out=out, compare=False), ExecOptions(progress=False)

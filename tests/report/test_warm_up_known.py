@@ -21,6 +21,7 @@ from kdq_lab.report.comparison import RunRecord, comparison_table
 from kdq_lab.report.findings import load_per_user
 from kdq_lab.report.warm_up import Curve, cross_over_table, warm_up_curves
 from kdq_lab.runs.records import ExperimentInfo
+from kdq_lab.runs.results import read_results
 from kdq_lab.runs.run import RunConfig, run, save_run
 
 RUNS = {
@@ -50,7 +51,9 @@ def warm_up_curve(root: Path, plant: Plant) -> Curve:
                     "folder": folder.name,
                 }
             )
-            records.append(RunRecord(run_name, run_name, model, name, folder, result.summary, None))
+            records.append(
+                RunRecord(run_name, run_name, model, name, folder, result.summary, None, read_results(folder))
+            )
     info = ExperimentInfo(
         "k", "k", "d", [10], "ndcg@10", None, [1], True, "seen", {"samples": 200, "seed": 0}, splits, runs
     )
