@@ -498,3 +498,30 @@ def test_the_command_says_it_in_one_line_and_exits_2(behaviour, tmp_path):
         )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith("error: ") and address in proc.stderr and "Traceback" not in proc.stderr
+
+
+class _LostClient:
+    """A client whose scheduler went away: cached info without workers, or a closed connection."""
+
+    def __init__(self, failure: BaseException | None):
+        self.failure = failure
+
+    def scheduler_info(self) -> dict:
+        if self.failure is not None:
+            raise self.failure
+        return {}
+
+    def run(self, function):  # never reached when the scheduler is lost
+        raise AssertionError("run() on a lost scheduler")
+
+
+@pytest.mark.parametrize("failure", [None, OSError("connection closed"), TimeoutError("no answer")])
+def test_a_scheduler_lost_after_the_last_run_is_one_clear_error(failure):
+    """The manifest asks the scheduler for its workers after every run: losing it then is the lost-scheduler error
+    (exit 2, the runs kept in the cache), never a KeyError."""
+    from kdq_lab.execution.cluster import LOST, DaskBackend
+
+    backend = object.__new__(DaskBackend)  # no connection: only what describe() reads
+    backend.client, backend.address, backend.shared_dir = _LostClient(failure), "tcp://127.0.0.1:1", None
+    with pytest.raises(KdqError, match=LOST):
+        backend.describe()

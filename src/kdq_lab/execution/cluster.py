@@ -320,8 +320,18 @@ class DaskBackend:
         self.client.close()
 
     def describe(self) -> dict[str, Any]:
-        workers = self.client.scheduler_info()["workers"]
-        environments = self.client.run(environment)
+        try:  # the scheduler may be lost after the last run: its cached info then has no workers
+            workers = self.client.scheduler_info().get("workers")
+            environments = self.client.run(environment) if workers is not None else {}
+        except BaseException as exc:
+            if not _lost(exc):
+                raise
+            workers = None
+        if workers is None:
+            raise KdqError(
+                f"{LOST} at {self.address} while recording its workers in the manifest; every run had finished "
+                "and is kept in the run cache: run the same command again to write the report"
+            )
         shared = str(self.shared_dir) if self.shared_dir else None
         return {"kind": "dask", "cluster": self.address, "shared_dir": shared,
                 "workers": {address: {"name": str(info.get("name")), **environments.get(address, {})}
