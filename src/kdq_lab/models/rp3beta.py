@@ -11,17 +11,14 @@ Ties: train popularity, then the item id (a user without history gets the popula
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from kdq_lab.checks import check_number
 from kdq_lab.limits import MAX_NEIGHBORS
-from kdq_lab.models.arrays import load_arrays, save_arrays
-from kdq_lab.models.base import ModelConfig, TrainData, item_popularity, no_history_row, ranked_order
+from kdq_lab.models.base import ModelConfig, TrainData
+from kdq_lab.models.item_item import ItemItemScorer
 from kdq_lab.models.itemknn import top_per_row
 from kdq_lab.models.registry import IDS, ModelSpec, register
 
@@ -62,47 +59,20 @@ def rp3beta_similarity(interactions: sp.csr_matrix, alpha: float, beta: float, n
     return top_per_row(walk, neighbors).astype(np.float32)
 
 
-class RP3betaScorer:
+class RP3betaScorer(ItemItemScorer):
     """score(u, i) = Σ_j x_uj · W[j, i]."""
 
     name = "rp3beta"
+    config_type = RP3betaConfig
 
     def __init__(self, config: RP3betaConfig | None = None):
         self.config = config or RP3betaConfig()
 
     def fit(self, data: TrainData) -> RP3betaScorer:
         cfg = self.config
-        self.similarity_ = rp3beta_similarity(data.interactions, cfg.alpha, cfg.beta, cfg.neighbors)
-        self.history_ = sp.csr_matrix(data.interactions, dtype=np.float32)
-        self.history_.data[:] = 1.0
-        self.tie_order_ = ranked_order(data.item_ids, item_popularity(data.interactions))
-        return self
-
-    def score(self, users: np.ndarray) -> np.ndarray:
-        return np.asarray((self.history_[users] @ self.similarity_).todense(), dtype=np.float32)
-
-    def tie_order(self) -> np.ndarray:
-        return self.tie_order_
-
-    def shared_row(self) -> tuple[np.ndarray, np.ndarray]:
-        """Users without train history score every item 0."""
-        return no_history_row(self.history_)
-
-    def save(self, folder: Path, extra: dict[str, Any] | None = None, items: pd.DataFrame | None = None) -> Path:
-        """``model.npz`` (W, train history, tie order) and ``model.json``; ``items`` is not kept."""
-        sizes = {"users": self.history_.shape[0], "items": self.history_.shape[1]}
-        arrays = {"similarity": self.similarity_, "history": self.history_, "tie_order": self.tie_order_}
-        return save_arrays(folder, self.name, self.config, sizes, arrays, extra)
-
-    @classmethod
-    def load(cls, folder: Path) -> RP3betaScorer:
-        layout = {"similarity": ("items", "items"), "history": ("users", "items"), "tie_order": ("items",)}
-        config, arrays, _ = load_arrays(folder, cls.name, RP3betaConfig, layout, frozenset({"similarity", "history"}))
-        model = cls(config)
-        model.similarity_ = arrays["similarity"].astype(np.float32)
-        model.history_ = arrays["history"].astype(np.float32)
-        model.tie_order_ = arrays["tie_order"].astype(np.int64)
-        return model
+        history = sp.csr_matrix(data.interactions, dtype=np.float32)
+        history.data[:] = 1.0
+        return self._keep(rp3beta_similarity(data.interactions, cfg.alpha, cfg.beta, cfg.neighbors), history, data)
 
 
 register(
