@@ -189,6 +189,10 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.dry_run:
         _exec_options(args)  # a malformed cluster address is refused, as without --dry-run
+        if args.track_uri is not None:  # and so is a malformed tracking URI
+            from kdq_lab.app.tracking import check_uri
+
+            check_uri(args.track_uri)
         _say(dry_run(Path(args.experiment), _plan_options(args), fresh=args.fresh))
         return 0
     outcome = run_experiment(

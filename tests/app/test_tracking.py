@@ -164,3 +164,11 @@ def test_a_tracked_smoke_run_reads_back_equal_to_comparison_csv(tmp_path):
     assert static_problems(report) == []
     default = _search(mlflow, f"sqlite:///{report / 'tracking' / 'mlflow.db'}")
     assert len(default) == 1 + len(expected) and parent_id in {r.info.run_id for r in default}
+
+
+@pytest.mark.parametrize("uri", ["sqlite:///x\x1b[2J.db", ""])
+def test_a_dry_run_refuses_a_bad_track_uri_too(uri, capsys):
+    from kdq_lab.cli import main
+
+    assert main(["run", "notebooks/experiments/smoke.yaml", "--track-uri", uri, "--dry-run"]) == 2
+    assert "--track-uri" in capsys.readouterr().err
