@@ -170,5 +170,6 @@ def test_a_tracked_smoke_run_reads_back_equal_to_comparison_csv(tmp_path):
 def test_a_dry_run_refuses_a_bad_track_uri_too(uri, capsys):
     from kdq_lab.cli import main
 
-    assert main(["run", "notebooks/experiments/smoke.yaml", "--track-uri", uri, "--dry-run"]) == 2
+    smoke = Path(__file__).resolve().parents[2] / "notebooks" / "experiments" / "smoke.yaml"
+    assert main(["run", str(smoke), "--track-uri", uri, "--dry-run"]) == 2
     assert "--track-uri" in capsys.readouterr().err
